@@ -1,0 +1,51 @@
+//! crisisgraph's ingestion: fetch (with archive) → parse → normalise → validate → write in one
+//! transaction per source and country → run record.
+//!
+//! - [`fetch`]: the one HTTP fetcher, with retries, conditional requests and the payload archive.
+//! - [`sources`]: one module per source, each turning bytes into validated rows and rejections.
+//! - [`pcode`]: matching a source's area codes to ours.
+//! - [`runner`]: runs a source end to end and records the run.
+//! - [`sample`]: the bundled offline sample, replayed through the same path.
+
+mod error;
+pub mod fetch;
+pub mod pcode;
+pub mod runner;
+pub mod sample;
+pub mod sources;
+
+pub use error::IngestError;
+pub use fetch::{FetchMode, FetchSettings, Fetcher};
+pub use runner::{Ingester, RunOptions, Source};
+
+/// Public endpoints, used unless configuration points elsewhere.
+pub const DEFAULT_DTM_URL: &str = "https://dtmapi.iom.int";
+pub const DEFAULT_HDX_URL: &str = "https://data.humdata.org";
+pub const DEFAULT_FTS_URL: &str = "https://api.hpc.tools";
+
+/// Where the sources live and what to pull from them. Built by the binary from the environment
+/// (or a TOML file); tests build it directly with a local server's address.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub dtm_url: String,
+    /// Sent as `Ocp-Apim-Subscription-Key`.
+    pub dtm_key: Option<String>,
+    pub hdx_url: String,
+    pub fts_url: String,
+    /// ISO3 codes ingested when a run names none.
+    pub countries: Vec<String>,
+    pub fetch: FetchSettings,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            dtm_url: DEFAULT_DTM_URL.into(),
+            dtm_key: None,
+            hdx_url: DEFAULT_HDX_URL.into(),
+            fts_url: DEFAULT_FTS_URL.into(),
+            countries: Vec::new(),
+            fetch: FetchSettings::default(),
+        }
+    }
+}

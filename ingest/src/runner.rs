@@ -1,0 +1,365 @@
+//! Runs one source end to end and keeps its run record: counts, status, error, rejected rows.
+//! Each country is written in its own transaction, so a failure in one leaves the store as it
+//! was for that country; a dry run does all the work and rolls the transaction back.
+
+use std::fmt;
+use std::str::FromStr;
+
+use store::geography::{self, CountryInput};
+use store::idps::{self, IdpInput};
+use store::models::{IngestRun, Rejection};
+use store::runs::{self, RunRequest, RunTotals, status};
+use store::{AnyConnection, Connection, DbPool, WriteCounts, provenance, with_conn};
+
+use crate::fetch::{FetchRequest, Fetched};
+use crate::pcode::{AreaMatch, AreaMatcher};
+use crate::sources::{dtm, geography as pcodes};
+use crate::{FetchMode, Fetcher, IngestConfig, IngestError};
+
+/// The sources crisisgraph can ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Countries and admin areas from the global p-codes list.
+    Geography,
+    /// IDP figures from the IOM DTM API v3.
+    Dtm,
+}
+
+impl Source {
+    pub const ALL: [Source; 2] = [Source::Geography, Source::Dtm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Geography => "geography",
+            Source::Dtm => "dtm",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Source {
+    type Err = IngestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Source::ALL
+            .into_iter()
+            .find(|src| src.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| IngestError::UnknownSource(s.to_string()))
+    }
+}
+
+/// How one run is asked for.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// ISO3 codes; empty means the configured countries.
+    pub countries: Vec<String>,
+    /// DTM admin levels to fetch (0, 1, 2).
+    pub dtm_levels: Vec<u8>,
+    /// cli | schedule | api | sample
+    pub trigger: String,
+    pub requested_by: Option<String>,
+    pub dry_run: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            countries: Vec::new(),
+            dtm_levels: vec![0, 1, 2],
+            trigger: "cli".into(),
+            requested_by: None,
+            dry_run: false,
+        }
+    }
+}
+
+/// Runs sources against one store with one fetcher.
+#[derive(Clone)]
+pub struct Ingester {
+    pool: DbPool,
+    config: IngestConfig,
+    fetcher: Fetcher,
+}
+
+/// What one country contributed to a run.
+#[derive(Debug, Default)]
+struct CountryOutcome {
+    fetched: i64,
+    written: WriteCounts,
+    rejected: i64,
+}
+
+impl Ingester {
+    pub fn new(pool: DbPool, config: IngestConfig, mode: FetchMode) -> Result<Self, IngestError> {
+        let fetcher = Fetcher::new(pool.clone(), config.fetch.clone(), mode)?;
+        Ok(Ingester { pool, config, fetcher })
+    }
+
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// Runs `source` and returns its finished run record. A failed source gives a run with status
+    /// `failed` and its error (not an `Err`); `Err` means the run could not even be recorded.
+    pub async fn run(&self, source: Source, options: &RunOptions) -> Result<IngestRun, IngestError> {
+        let countries = self.countries_for(options);
+        let params = serde_json::json!({
+            "countries": countries,
+            "dtm_levels": if source == Source::Dtm { Some(&options.dtm_levels) } else { None },
+            "offline": self.fetcher.mode() == FetchMode::Offline,
+        });
+        let request = RunRequest {
+            source: source.name().to_string(),
+            params: params.to_string(),
+            trigger: options.trigger.clone(),
+            requested_by: options.requested_by.clone(),
+            dry_run: options.dry_run,
+        };
+        let run = with_conn(&self.pool, move |c| runs::start_run(c, &request)).await?;
+        tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, "ingest run started");
+
+        let mut totals = RunTotals::default();
+        let mut errors = Vec::new();
+        let outcome = match source {
+            Source::Geography => self.run_geography(run.id, &countries, options.dry_run).await,
+            Source::Dtm => self.run_dtm(run.id, &countries, options).await,
+        };
+        match outcome {
+            Ok(per_country) => {
+                for (country, result) in per_country {
+                    match result {
+                        Ok(o) => {
+                            totals.fetched += o.fetched;
+                            totals.inserted += o.written.inserted;
+                            totals.updated += o.written.updated;
+                            totals.unchanged += o.written.unchanged;
+                            totals.rejected += o.rejected;
+                        }
+                        Err(e) => errors.push(format!("{country}: {e}")),
+                    }
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+        let final_status = if errors.is_empty() { status::SUCCEEDED } else { status::FAILED };
+        let error = (!errors.is_empty()).then(|| errors.join("; "));
+        let run_id = run.id;
+        let finished = with_conn(&self.pool, move |c| {
+            runs::finish_run(c, run_id, final_status, &totals, error.as_deref())
+        })
+        .await?;
+        tracing::info!(
+            run_id, status = %finished.status, fetched = finished.fetched, inserted = finished.inserted,
+            updated = finished.updated, unchanged = finished.unchanged, rejected = finished.rejected,
+            error = finished.error.as_deref().unwrap_or(""), "ingest run finished"
+        );
+        Ok(finished)
+    }
+
+    fn countries_for(&self, options: &RunOptions) -> Vec<String> {
+        let list = if options.countries.is_empty() { &self.config.countries } else { &options.countries };
+        let mut out: Vec<String> = list.iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    async fn fetch(&self, url: String, run_id: i64, resource_id: i64, headers: Vec<(String, String)>) -> Result<Fetched, IngestError> {
+        self.fetcher.fetch(&FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) }).await
+    }
+
+    async fn record_rejections(&self, run_id: i64, resource_id: i64, sha: String, rejections: Vec<Rejection>) -> Result<(), IngestError> {
+        if rejections.is_empty() {
+            return Ok(());
+        }
+        with_conn(&self.pool, move |c| runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections)).await?;
+        Ok(())
+    }
+
+    async fn run_geography(
+        &self,
+        run_id: i64,
+        countries: &[String],
+        dry_run: bool,
+    ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
+        let hdx = self.config.hdx_url.trim_end_matches('/').to_string();
+        let (dataset, resource) = (pcodes::dataset_info(&hdx), pcodes::resource_info(&hdx));
+        let resource = with_conn(&self.pool, move |c| {
+            let d = provenance::upsert_dataset(c, &dataset)?;
+            provenance::upsert_resource(c, d.id, &resource)
+        })
+        .await?;
+        let fetched = self.fetch(resource.url.clone(), run_id, resource.id, Vec::new()).await?;
+        let parsed = pcodes::parse(&fetched.body, countries)?;
+        let mut results = Vec::new();
+        for wanted in countries {
+            if !parsed.contains_key(wanted) {
+                results.push((wanted.clone(), Err(IngestError::Invalid(format!("the p-code list has no rows for {wanted}")))));
+            }
+        }
+        for (iso3, part) in parsed {
+            let (country, areas, rejections) = (part.country, part.areas, part.rejections);
+            let rejected = rejections.len() as i64;
+            let fetched_rows = areas.len() as i64 - 1 + rejected;
+            let resource_id = resource.id;
+            let written = with_conn(&self.pool, move |c| {
+                in_transaction(c, dry_run, |c| {
+                    let mut counts = geography::upsert_countries(c, std::slice::from_ref(&country))?;
+                    counts += geography::upsert_areas(c, run_id, resource_id, &areas)?;
+                    Ok(counts)
+                })
+            })
+            .await;
+            let result = match written {
+                Ok(written) => {
+                    self.record_rejections(run_id, resource.id, fetched.sha256.clone(), rejections).await?;
+                    Ok(CountryOutcome { fetched: fetched_rows.max(0), written, rejected })
+                }
+                Err(e) => Err(IngestError::from(e)),
+            };
+            results.push((iso3, result));
+        }
+        Ok(results)
+    }
+
+    async fn run_dtm(
+        &self,
+        run_id: i64,
+        countries: &[String],
+        options: &RunOptions,
+    ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
+        if countries.is_empty() {
+            return Err(IngestError::Invalid(
+                "no countries to ingest: pass --country or set CRISISGRAPH_COUNTRIES".into(),
+            ));
+        }
+        let mut levels = options.dtm_levels.clone();
+        levels.sort_unstable();
+        levels.dedup();
+        if levels.is_empty() || levels.iter().any(|l| *l > 2) {
+            return Err(IngestError::Invalid(format!("DTM admin levels must be 0, 1 or 2, not {levels:?}")));
+        }
+        let base = self.config.dtm_url.trim_end_matches('/').to_string();
+        let dataset = dtm::dataset_info(&base);
+        let infos: Vec<_> = levels.iter().map(|l| (*l, dtm::resource_info(&base, *l))).collect();
+        let resources = with_conn(&self.pool, move |c| {
+            let d = provenance::upsert_dataset(c, &dataset)?;
+            infos
+                .iter()
+                .map(|(level, info)| provenance::upsert_resource(c, d.id, info).map(|r| (*level, r.id)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+        let mut results = Vec::new();
+        for iso3 in countries {
+            let result = self.dtm_country(run_id, &base, iso3, &resources, options.dry_run).await;
+            results.push((iso3.clone(), result));
+        }
+        Ok(results)
+    }
+
+    async fn dtm_country(
+        &self,
+        run_id: i64,
+        base: &str,
+        iso3: &str,
+        resources: &[(u8, i64)],
+        dry_run: bool,
+    ) -> Result<CountryOutcome, IngestError> {
+        let headers: Vec<(String, String)> =
+            self.config.dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
+        // Fetch and parse every level first: any failure leaves the store untouched for this country.
+        let mut parsed = Vec::new();
+        for (level, resource_id) in resources {
+            let fetched = self.fetch(dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
+            let rows = dtm::parse(&fetched.body, *level, iso3)?;
+            parsed.push((*level, *resource_id, fetched.sha256, rows));
+        }
+
+        let code = iso3.to_string();
+        let areas = with_conn(&self.pool, move |c| geography::areas_of_country(c, &code)).await?;
+        let matcher = AreaMatcher::new(iso3, &areas);
+        let mut inputs = Vec::new();
+        let mut fetched_rows = 0i64;
+        let mut country_name = None;
+        for (_, resource_id, _, p) in &parsed {
+            fetched_rows += (p.rows.len() + p.rejections.len()) as i64;
+            for row in &p.rows {
+                country_name.get_or_insert_with(|| row.admin0_name.clone());
+                inputs.push(idp_input(&matcher, iso3, row, *resource_id));
+            }
+        }
+        let country = CountryInput {
+            iso3: iso3.to_string(),
+            iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
+            name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
+        };
+        let retrieved_at = store::now_utc();
+        let written = with_conn(&self.pool, move |c| {
+            in_transaction(c, dry_run, |c| {
+                geography::ensure_country(c, &country)?;
+                Ok(idps::upsert_idp_figures(c, run_id, retrieved_at, &inputs)?)
+            })
+        })
+        .await?;
+        let mut rejected = 0;
+        for (_, resource_id, sha, p) in parsed {
+            rejected += p.rejections.len() as i64;
+            self.record_rejections(run_id, resource_id, sha, p.rejections).await?;
+        }
+        Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+    }
+}
+
+/// Turns a parsed DTM row into a stored figure, matched to an area or to its nearest matched parent.
+fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: i64) -> IdpInput {
+    let (code, name) = row.area();
+    let level = i32::from(row.admin_level);
+    let parents: Vec<(i32, &str)> = match (level, row.admin1_pcode.as_deref()) {
+        (2, Some(admin1)) => vec![(1, admin1)],
+        _ => Vec::new(),
+    };
+    let (area_id, area_matched) = match matcher.match_code(level, code, &parents) {
+        AreaMatch::Matched { area_id, .. } => (Some(area_id), true),
+        AreaMatch::Unmatched { nearest_parent } => (nearest_parent, false),
+    };
+    IdpInput {
+        country_iso3: iso3.to_string(),
+        admin_level: level,
+        area_id,
+        area_matched,
+        source_pcode: code.to_string(),
+        source_name: name.to_string(),
+        operation: row.operation.clone(),
+        round_number: row.round_number,
+        reporting_date: row.reporting_date,
+        assessment_type: row.assessment_type.clone(),
+        displacement_reason: row.displacement_reason.clone(),
+        origin_pcode: row.origin_pcode.clone(),
+        origin_name: row.origin_name.clone(),
+        individuals: row.individuals,
+        males: row.males,
+        females: row.females,
+        resource_id,
+    }
+}
+
+/// Runs `work` in one transaction; a dry run rolls it back and still returns the counts.
+fn in_transaction<F>(conn: &mut AnyConnection, dry_run: bool, work: F) -> Result<WriteCounts, store::StoreError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<WriteCounts, IngestError>,
+{
+    let result = conn.transaction::<WriteCounts, IngestError, _>(|c| {
+        let counts = work(c)?;
+        if dry_run { Err(IngestError::DryRunRolledBack(counts)) } else { Ok(counts) }
+    });
+    match result {
+        Ok(counts) | Err(IngestError::DryRunRolledBack(counts)) => Ok(counts),
+        Err(IngestError::Store(e)) => Err(e),
+        Err(other) => Err(store::StoreError::Invalid(other.to_string())),
+    }
+}

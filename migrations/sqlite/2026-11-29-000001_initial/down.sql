@@ -1,0 +1,16 @@
+DROP TABLE appeal_clusters;
+DROP TABLE appeal_countries;
+DROP TABLE appeals;
+DROP TABLE sites;
+DROP TABLE population_figures;
+DROP TABLE idp_figures;
+DROP TABLE area_aliases;
+DROP TABLE admin_areas;
+DROP TABLE countries;
+DROP TABLE rejected_rows;
+DROP TABLE fetches;
+DROP TABLE raw_payloads;
+DROP TABLE source_leases;
+DROP TABLE ingest_runs;
+DROP TABLE resources;
+DROP TABLE datasets;

@@ -1,0 +1,44 @@
+#![recursion_limit = "256"]
+//! crisisgraph's relational store.
+//!
+//! One connection type ([`AnyConnection`]) over PostgreSQL (production, shared by replicas) and SQLite
+//! (the embedded default), chosen by the URL. `api` and `ingest` never see which backend they talk to.
+//! Query modules are split by entity; each function is one unit of synchronous DB work, meant to run
+//! inside [`with_conn`] so that it never blocks the async threads.
+
+mod connection;
+mod error;
+pub mod geography;
+pub mod idps;
+pub mod models;
+pub mod provenance;
+pub mod runs;
+pub mod schema;
+
+pub use connection::{AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn};
+pub use error::StoreError;
+/// Diesel's query error, for callers that run transactions through [`AnyConnection`].
+pub use diesel::result::Error as QueryError;
+pub use diesel::Connection;
+
+/// Counts of what one write did, reported by every ingest.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+impl std::ops::AddAssign for WriteCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// The current UTC time, truncated to microseconds, as stored in every `TIMESTAMP` column.
+pub fn now_utc() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::Timelike::with_nanosecond(&now, now.and_utc().timestamp_subsec_micros() * 1000).unwrap_or(now)
+}

@@ -1,0 +1,153 @@
+//! Ingest runs and the rows they rejected.
+
+use diesel::prelude::*;
+
+use crate::models::{IngestRun, RejectedRow, Rejection};
+use crate::schema::{ingest_runs, rejected_rows};
+use crate::{AnyConnection, StoreError, now_utc};
+
+/// Run states, as stored in `ingest_runs.status`.
+pub mod status {
+    pub const RUNNING: &str = "running";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const INTERRUPTED: &str = "interrupted";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// What starts a run: which source, with which parameters, on whose behalf.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub source: String,
+    /// JSON object with the run's parameters (countries, options).
+    pub params: String,
+    /// cli | schedule | api | sample
+    pub trigger: String,
+    pub requested_by: Option<String>,
+    pub dry_run: bool,
+}
+
+/// The totals a run reports when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    pub fetched: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+}
+
+/// Records a new run in state `running` and returns it.
+pub fn start_run(conn: &mut AnyConnection, request: &RunRequest) -> Result<IngestRun, StoreError> {
+    let now = now_utc();
+    diesel::insert_into(ingest_runs::table)
+        .values((
+            ingest_runs::source.eq(&request.source),
+            ingest_runs::params.eq(&request.params),
+            ingest_runs::trigger.eq(&request.trigger),
+            ingest_runs::requested_by.eq(&request.requested_by),
+            ingest_runs::dry_run.eq(request.dry_run),
+            ingest_runs::status.eq(status::RUNNING),
+            ingest_runs::started_at.eq(now),
+            ingest_runs::heartbeat_at.eq(now),
+        ))
+        .execute(conn)?;
+    let run = ingest_runs::table
+        .filter(ingest_runs::source.eq(&request.source))
+        .order(ingest_runs::id.desc())
+        .select(IngestRun::as_select())
+        .first(conn)?;
+    Ok(run)
+}
+
+/// Ends a run with its final state, totals and error.
+pub fn finish_run(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    final_status: &str,
+    totals: &RunTotals,
+    error: Option<&str>,
+) -> Result<IngestRun, StoreError> {
+    diesel::update(ingest_runs::table.find(run_id))
+        .set((
+            ingest_runs::status.eq(final_status),
+            ingest_runs::finished_at.eq(Some(now_utc())),
+            ingest_runs::fetched.eq(totals.fetched),
+            ingest_runs::inserted.eq(totals.inserted),
+            ingest_runs::updated.eq(totals.updated),
+            ingest_runs::unchanged.eq(totals.unchanged),
+            ingest_runs::rejected.eq(totals.rejected),
+            ingest_runs::error.eq(error),
+        ))
+        .execute(conn)?;
+    find_run(conn, run_id)
+}
+
+pub fn find_run(conn: &mut AnyConnection, run_id: i64) -> Result<IngestRun, StoreError> {
+    Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?)
+}
+
+/// Runs, newest first, optionally of one source; `limit` and `offset` page through them.
+pub fn list_runs(
+    conn: &mut AnyConnection,
+    source: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query = ingest_runs::table.select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?)
+}
+
+pub fn count_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<i64, StoreError> {
+    let mut query = ingest_runs::table.count().into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.get_result(conn)?)
+}
+
+/// Keeps rejected rows of a run. Called outside the data transaction, so that a rolled back
+/// write still leaves the reasons visible.
+pub fn record_rejections(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    resource_id: Option<i64>,
+    payload_sha256: Option<&str>,
+    rejections: &[Rejection],
+) -> Result<(), StoreError> {
+    let now = now_utc();
+    for chunk in rejections.chunks(500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    rejected_rows::run_id.eq(run_id),
+                    rejected_rows::resource_id.eq(resource_id),
+                    rejected_rows::payload_sha256.eq(payload_sha256),
+                    rejected_rows::row_number.eq(r.row_number),
+                    rejected_rows::reason.eq(&r.reason),
+                    rejected_rows::raw.eq(&r.raw),
+                    rejected_rows::created_at.eq(now),
+                )
+            })
+            .collect();
+        crate::on_backend!(conn, |c| diesel::insert_into(rejected_rows::table).values(&rows).execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn rejected_rows_of_run(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    limit: i64,
+) -> Result<Vec<RejectedRow>, StoreError> {
+    Ok(rejected_rows::table
+        .filter(rejected_rows::run_id.eq(run_id))
+        .order(rejected_rows::id.asc())
+        .limit(limit)
+        .select(RejectedRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,286 @@
+//! Diesel table definitions shared by both backends, kept by hand: only SQL types that diesel's
+//! `MultiBackend` knows (no Timestamptz, Jsonb or arrays), so one definition serves PostgreSQL and SQLite.
+//! Must match `migrations/postgres` and `migrations/sqlite`; the `migrations_match_schema` test checks it.
+
+diesel::table! {
+    datasets (id) {
+        id -> BigInt,
+        source_key -> Text,
+        hdx_id -> Nullable<Text>,
+        title -> Text,
+        organisation -> Text,
+        url -> Text,
+        licence_id -> Text,
+        licence_title -> Text,
+        licence_url -> Nullable<Text>,
+        licence_other -> Nullable<Text>,
+        credit -> Text,
+        methodology -> Nullable<Text>,
+        update_frequency_days -> Nullable<Integer>,
+        last_modified -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    resources (id) {
+        id -> BigInt,
+        dataset_id -> BigInt,
+        hdx_id -> Nullable<Text>,
+        name -> Text,
+        url -> Text,
+        format -> Text,
+        last_modified -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ingest_runs (id) {
+        id -> BigInt,
+        source -> Text,
+        params -> Text,
+        trigger -> Text,
+        requested_by -> Nullable<Text>,
+        dry_run -> Bool,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        heartbeat_at -> Nullable<Timestamp>,
+        fetched -> BigInt,
+        inserted -> BigInt,
+        updated -> BigInt,
+        unchanged -> BigInt,
+        rejected -> BigInt,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    source_leases (source) {
+        source -> Text,
+        run_id -> Nullable<BigInt>,
+        holder -> Text,
+        acquired_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    raw_payloads (sha256) {
+        sha256 -> Text,
+        byte_size -> BigInt,
+        content_type -> Nullable<Text>,
+        body -> Binary,
+        first_fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fetches (id) {
+        id -> BigInt,
+        run_id -> Nullable<BigInt>,
+        resource_id -> Nullable<BigInt>,
+        url -> Text,
+        http_status -> Integer,
+        not_modified -> Bool,
+        payload_sha256 -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        last_modified -> Nullable<Text>,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rejected_rows (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        resource_id -> Nullable<BigInt>,
+        payload_sha256 -> Nullable<Text>,
+        row_number -> BigInt,
+        reason -> Text,
+        raw -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    countries (iso3) {
+        iso3 -> Text,
+        iso2 -> Nullable<Text>,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    admin_areas (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        pcode -> Text,
+        name -> Text,
+        level -> Integer,
+        parent_pcode -> Nullable<Text>,
+        parent_id -> Nullable<BigInt>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        resource_id -> Nullable<BigInt>,
+        run_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    area_aliases (id) {
+        id -> BigInt,
+        area_id -> BigInt,
+        code -> Nullable<Text>,
+        name -> Nullable<Text>,
+        kind -> Text,
+        relation -> Text,
+        source -> Text,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idp_figures (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        admin_level -> Integer,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        source_pcode -> Text,
+        source_name -> Text,
+        operation -> Text,
+        round_number -> Integer,
+        reporting_date -> Date,
+        assessment_type -> Text,
+        displacement_reason -> Text,
+        origin_pcode -> Text,
+        origin_name -> Text,
+        individuals -> BigInt,
+        males -> Nullable<BigInt>,
+        females -> Nullable<BigInt>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    population_figures (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        admin_level -> Integer,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        source_pcode -> Text,
+        source_name -> Text,
+        boundary_edition -> Text,
+        sex -> Text,
+        age_range -> Text,
+        reference_year -> Integer,
+        population -> BigInt,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sites (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        site_code -> Text,
+        name -> Text,
+        site_type -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        source_pcode -> Nullable<Text>,
+        households -> Nullable<BigInt>,
+        individuals -> Nullable<BigInt>,
+        round_number -> Nullable<Integer>,
+        reporting_date -> Nullable<Date>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appeals (id) {
+        id -> BigInt,
+        code -> Text,
+        fts_id -> Nullable<BigInt>,
+        name -> Text,
+        appeal_type -> Nullable<Text>,
+        year -> Integer,
+        start_date -> Nullable<Date>,
+        end_date -> Nullable<Date>,
+        requirements_usd -> Nullable<BigInt>,
+        funding_usd -> Nullable<BigInt>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appeal_countries (id) {
+        id -> BigInt,
+        appeal_id -> BigInt,
+        country_iso3 -> Text,
+        requirements_usd -> Nullable<BigInt>,
+        funding_usd -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    appeal_clusters (id) {
+        id -> BigInt,
+        appeal_id -> BigInt,
+        cluster -> Text,
+        requirements_usd -> Nullable<BigInt>,
+        funding_usd -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(resources -> datasets (dataset_id));
+diesel::joinable!(fetches -> ingest_runs (run_id));
+diesel::joinable!(rejected_rows -> ingest_runs (run_id));
+diesel::joinable!(admin_areas -> countries (country_iso3));
+diesel::joinable!(area_aliases -> admin_areas (area_id));
+diesel::joinable!(idp_figures -> admin_areas (area_id));
+diesel::joinable!(idp_figures -> resources (resource_id));
+diesel::joinable!(population_figures -> admin_areas (area_id));
+diesel::joinable!(sites -> admin_areas (area_id));
+diesel::joinable!(appeal_countries -> appeals (appeal_id));
+diesel::joinable!(appeal_clusters -> appeals (appeal_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    datasets,
+    resources,
+    ingest_runs,
+    source_leases,
+    raw_payloads,
+    fetches,
+    rejected_rows,
+    countries,
+    admin_areas,
+    area_aliases,
+    idp_figures,
+    population_figures,
+    sites,
+    appeals,
+    appeal_countries,
+    appeal_clusters,
+);
