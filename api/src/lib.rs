@@ -1,1 +1,14 @@
-//! api
+//! crisisgraph's API: the GraphQL schema (types, loaders, limits) and the actix-web routes that
+//! serve it. The schema knows nothing of HTTP ([`schema`]); [`server`] wires it to actix-web, the
+//! way async-graphql's own examples keep the model apart from the transport.
+
+mod error;
+mod loaders;
+mod pagination;
+mod query;
+pub mod schema;
+pub mod server;
+mod types;
+
+pub use error::ApiError;
+pub use schema::{CrisisSchema, build_schema};

@@ -51,7 +51,7 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SessionSettings
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
         let sql = match conn {
             AnyConnection::Sqlite(_) => {
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
             }
             AnyConnection::Postgresql(_) => "SET TIME ZONE 'UTC';",
         };
@@ -70,6 +70,12 @@ pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
         Backend::Postgres => 10,
         Backend::Sqlite => 4,
     };
+    if backend == Backend::Sqlite {
+        // WAL is a property of the file: switch it on once, before connections race for the lock.
+        use diesel::Connection;
+        let mut conn = diesel::SqliteConnection::establish(&target)?;
+        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+    }
     let manager = ConnectionManager::<AnyConnection>::new(target);
     Pool::builder()
         .max_size(size)

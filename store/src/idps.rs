@@ -222,7 +222,7 @@ macro_rules! apply_filter {
 }
 
 /// Totals matching `filter`, ordered by date, operation, round, assessment type and p-code;
-/// `limit`/`offset` page through them.
+/// `limit`/`offset` page through them (`offset` counts only with a `limit`).
 pub fn idp_totals(
     conn: &mut AnyConnection,
     filter: &IdpFilter,
@@ -265,10 +265,10 @@ pub fn idp_totals(
             idp_figures::round_number.asc(),
             idp_figures::assessment_type.asc(),
             idp_figures::source_pcode.asc(),
-        ))
-        .offset(offset);
+        ));
+    // SQLite accepts OFFSET only after LIMIT: without a limit the whole list is read.
     if let Some(limit) = limit {
-        query = query.limit(limit);
+        query = query.limit(limit).offset(offset);
     }
     Ok(query.load::<IdpTotal>(conn)?)
 }

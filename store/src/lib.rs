@@ -20,6 +20,7 @@ pub use error::StoreError;
 /// Diesel's query error, for callers that run transactions through [`AnyConnection`].
 pub use diesel::result::Error as QueryError;
 pub use diesel::Connection;
+pub use diesel::connection::SimpleConnection;
 
 /// Counts of what one write did, reported by every ingest.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

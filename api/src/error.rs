@@ -1,0 +1,60 @@
+use async_graphql::ErrorExtensions;
+use thiserror::Error;
+
+/// Errors a GraphQL client can see. Each carries a stable `extensions.code`; internal causes are
+/// logged, never sent.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadUserInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("internal error; the server log has the details")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput(_) => "BAD_USER_INPUT",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error while answering a query");
+        ApiError::Internal
+    }
+}
+
+/// Turns any error that maps to an [`ApiError`] into a GraphQL error with its `extensions.code`.
+/// (`?` alone would use async-graphql's blanket conversion, which drops the code.)
+pub trait IntoGraphql<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<ApiError>> IntoGraphql<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.into().extend())
+    }
+}
+
+/// Store errors shared through a DataLoader (its error type must be `Clone`).
+pub type SharedStoreError = std::sync::Arc<store::StoreError>;
+
+pub fn shared(e: SharedStoreError) -> async_graphql::Error {
+    tracing::error!(error = %e, "store error while loading");
+    ApiError::Internal.extend()
+}

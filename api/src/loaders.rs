@@ -1,0 +1,102 @@
+//! DataLoaders: every link from one entity to another is loaded in one batched query per
+//! request level, never one query per row.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use store::idps::{IdpFilter, IdpTotal};
+use store::models::{AdminArea, Country, Dataset};
+use store::{DbPool, geography, idps, provenance, with_conn};
+
+use crate::error::SharedStoreError;
+
+pub struct AreaLoader(pub DbPool);
+pub struct ChildrenLoader(pub DbPool);
+pub struct CountryLoader(pub DbPool);
+/// Resource id → the dataset it belongs to.
+pub struct DatasetByResourceLoader(pub DbPool);
+/// (area id, latest round only) → the area's IDP totals.
+pub struct AreaIdpsLoader(pub DbPool);
+
+impl Loader<i64> for AreaLoader {
+    type Value = AdminArea;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, AdminArea>, Self::Error> {
+        let ids = keys.to_vec();
+        let areas = with_conn(&self.0, move |c| geography::areas_by_ids(c, &ids)).await?;
+        Ok(areas.into_iter().map(|a| (a.id, a)).collect())
+    }
+}
+
+impl Loader<i64> for ChildrenLoader {
+    type Value = Vec<AdminArea>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AdminArea>>, Self::Error> {
+        let ids = keys.to_vec();
+        let children = with_conn(&self.0, move |c| geography::current_children_of(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<AdminArea>> = HashMap::new();
+        for child in children {
+            if let Some(parent) = child.parent_id {
+                out.entry(parent).or_default().push(child);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<String> for CountryLoader {
+    type Value = Country;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Country>, Self::Error> {
+        let codes = keys.to_vec();
+        let countries = with_conn(&self.0, move |c| geography::countries_by_iso3(c, &codes)).await?;
+        Ok(countries.into_iter().map(|c| (c.iso3.clone(), c)).collect())
+    }
+}
+
+impl Loader<i64> for DatasetByResourceLoader {
+    type Value = Dataset;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Dataset>, Self::Error> {
+        let ids = keys.to_vec();
+        let pairs = with_conn(&self.0, move |c| {
+            let resources = provenance::resources_by_ids(c, &ids)?;
+            let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
+            let datasets: HashMap<i64, Dataset> =
+                provenance::datasets_by_ids(c, &dataset_ids)?.into_iter().map(|d| (d.id, d)).collect();
+            Ok(resources
+                .into_iter()
+                .filter_map(|r| datasets.get(&r.dataset_id).map(|d| (r.id, d.clone())))
+                .collect::<HashMap<_, _>>())
+        })
+        .await?;
+        Ok(pairs)
+    }
+}
+
+impl Loader<(i64, bool)> for AreaIdpsLoader {
+    type Value = Vec<IdpTotal>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[(i64, bool)]) -> Result<HashMap<(i64, bool), Vec<IdpTotal>>, Self::Error> {
+        let mut out: HashMap<(i64, bool), Vec<IdpTotal>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for latest in [false, true] {
+            let ids: Vec<i64> = keys.iter().filter(|(_, l)| *l == latest).map(|(id, _)| *id).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let filter = IdpFilter { area_ids: Some(ids), latest_round_only: latest, ..IdpFilter::default() };
+            let totals = with_conn(&self.0, move |c| idps::idp_totals(c, &filter, None, 0)).await?;
+            for total in totals {
+                if let Some(area) = total.area_id {
+                    out.entry((area, latest)).or_default().push(total);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,71 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, Result};
+use store::{DbPool, geography, runs, with_conn};
+
+use crate::ApiError;
+use crate::error::IntoGraphql;
+use async_graphql::ErrorExtensions;
+use crate::pagination::Window;
+use crate::types::{AdminArea, Country, IngestRun, ListInfo};
+
+/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// One country by ISO3 code (case-insensitive), e.g. `MLI`.
+    async fn country(&self, ctx: &Context<'_>, iso3: String) -> Result<Option<Country>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        let code = vec![iso3.trim().to_uppercase()];
+        let found = with_conn(&pool, move |c| geography::countries_by_iso3(c, &code)).await.gql()?;
+        Ok(found.into_iter().next().map(Country))
+    }
+    /// Every country in the store, by ISO3 code.
+    async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        let all = with_conn(&pool, geography::all_countries).await.gql()?;
+        Ok(all.into_iter().map(Country).collect())
+    }
+    /// The admin area a p-code denotes today (or its latest edition, if retired), e.g. `ML05`.
+    async fn admin_area(&self, ctx: &Context<'_>, pcode: String) -> Result<Option<AdminArea>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        let code = pcode.trim().to_uppercase();
+        let area = with_conn(&pool, move |c| geography::area_by_pcode(c, &code)).await.gql()?;
+        Ok(area.map(AdminArea))
+    }
+    /// Ingest runs, newest first, optionally of one source.
+    async fn ingest_runs(
+        &self,
+        ctx: &Context<'_>,
+        source: Option<String>,
+        after: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Connection<usize, IngestRun, ListInfo>> {
+        let after = crate::types::decode_cursor(after).gql()?;
+        let first = crate::types::page_size(first, "first").gql()?;
+        let pool = ctx.data::<DbPool>()?.clone();
+        let filter = source.clone();
+        let total = with_conn(&pool, move |c| runs::count_runs(c, filter.as_deref())).await.gql()?;
+        let window = Window::new(total as usize, after, None, first, None).gql()?;
+        let (limit, offset) = ((window.end - window.start) as i64, window.start as i64);
+        let rows = with_conn(&pool, move |c| runs::list_runs(c, source.as_deref(), limit, offset))
+            .await
+            .gql()?;
+        let mut connection = Connection::with_additional_fields(
+            window.has_previous(),
+            window.has_next(total as usize),
+            ListInfo { total_count: total },
+        );
+        connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, IngestRun(r))));
+        Ok(connection)
+    }
+    /// One ingest run by id.
+    async fn ingest_run(&self, ctx: &Context<'_>, id: i64) -> Result<Option<IngestRun>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        match with_conn(&pool, move |c| runs::find_run(c, id)).await {
+            Ok(run) => Ok(Some(IngestRun(run))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(ApiError::from(e).extend()),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+use async_graphql::connection::CursorType;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object, Result};
+use chrono::NaiveDate;
+
+use super::idp::IdpFigureConnection;
+use super::{Country, idp_page};
+use crate::error::shared;
+use crate::loaders::{AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryLoader};
+use crate::pagination::Window;
+use crate::ApiError;
+use crate::error::IntoGraphql;
+
+/// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
+/// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.
+pub struct AdminArea(pub store::models::AdminArea);
+
+/// Parses a Relay cursor given by a client.
+pub fn decode_cursor(cursor: Option<String>) -> Result<Option<usize>, ApiError> {
+    cursor
+        .map(|c| usize::decode_cursor(&c).map_err(|_| ApiError::BadUserInput(format!("invalid cursor {c:?}"))))
+        .transpose()
+}
+
+pub fn page_size(value: Option<i32>, name: &str) -> Result<Option<usize>, ApiError> {
+    value
+        .map(|v| usize::try_from(v).map_err(|_| ApiError::BadUserInput(format!("`{name}` must not be negative"))))
+        .transpose()
+}
+
+#[Object]
+impl AdminArea {
+    /// The p-code (COD), e.g. `ML05` for Mopti; for level 0, the country's ISO3 code.
+    async fn pcode(&self) -> &str {
+        &self.0.pcode
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// 0 = country, 1 = first-level division (e.g. Mali's regions), 2 = second (cercles)...
+    async fn level(&self) -> i32 {
+        self.0.level
+    }
+    /// The first day the boundary edition listing this area is valid.
+    async fn valid_from(&self) -> NaiveDate {
+        self.0.valid_from
+    }
+    /// The day a later edition replaced it; null while current.
+    async fn valid_to(&self) -> Option<NaiveDate> {
+        self.0.valid_to
+    }
+    /// The enclosing area (the country's level-0 area for a level-1 area).
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
+        let Some(id) = self.0.parent_id else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<AreaLoader>>()?;
+        Ok(loader.load_one(id).await.map_err(shared)?.map(AdminArea))
+    }
+    /// The current areas directly inside this one, by p-code.
+    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<AdminArea>> {
+        let loader = ctx.data::<DataLoader<ChildrenLoader>>()?;
+        Ok(loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default().into_iter().map(AdminArea).collect())
+    }
+    async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
+        let loader = ctx.data::<DataLoader<CountryLoader>>()?;
+        Ok(loader.load_one(self.0.country_iso3.clone()).await.map_err(shared)?.map(Country))
+    }
+    /// IDP figures reported for exactly this area, oldest first (by date, operation, round,
+    /// assessment type). `latestRoundOnly` keeps, per operation, only the latest round.
+    async fn idps(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] latest_round_only: bool,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<IdpFigureConnection> {
+        let loader = ctx.data::<DataLoader<AreaIdpsLoader>>()?;
+        let all = loader.load_one((self.0.id, latest_round_only)).await.map_err(shared)?.unwrap_or_default();
+        let window = Window::new(
+            all.len(),
+            decode_cursor(after).gql()?,
+            decode_cursor(before).gql()?,
+            page_size(first, "first").gql()?,
+            page_size(last, "last").gql()?,
+        )
+        .gql()?;
+        let total = all.len();
+        let rows = all.into_iter().skip(window.start).take(window.end - window.start).collect();
+        Ok(idp_page(rows, window, total))
+    }
+}

@@ -1,0 +1,82 @@
+use async_graphql::{Context, Object, Result};
+use store::idps::{IdpFilter, idp_totals, count_idp_totals};
+use store::{DbPool, geography, with_conn};
+
+use super::area::{decode_cursor, page_size};
+use super::idp::IdpFigureConnection;
+use super::{AdminArea, idp_page};
+use crate::ApiError;
+use crate::error::IntoGraphql;
+use async_graphql::ErrorExtensions;
+use crate::pagination::Window;
+
+/// A country, by ISO 3166 alpha-3 code.
+pub struct Country(pub store::models::Country);
+
+#[Object]
+impl Country {
+    /// ISO 3166-1 alpha-3 code, e.g. `MLI`.
+    async fn iso3(&self) -> &str {
+        &self.0.iso3
+    }
+    /// ISO 3166-1 alpha-2 code, e.g. `ML`.
+    async fn iso2(&self) -> Option<&str> {
+        self.0.iso2.as_deref()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The country's current admin areas at `level` (0 = the country itself), by p-code.
+    async fn admin_areas(&self, ctx: &Context<'_>, level: i32) -> Result<Vec<AdminArea>> {
+        if !(0..=5).contains(&level) {
+            return Err(ApiError::BadUserInput("`level` must be between 0 and 5".into()).extend());
+        }
+        let pool = ctx.data::<DbPool>()?.clone();
+        let iso3 = self.0.iso3.clone();
+        let areas = with_conn(&pool, move |c| geography::current_areas_at_level(c, &iso3, level))
+            .await
+            .gql()?;
+        Ok(areas.into_iter().map(AdminArea).collect())
+    }
+    /// IDP figures of the country at admin level `adminLevel` (0 = national figures), oldest first
+    /// (by date, operation, round, assessment type, p-code). `latestRoundOnly` keeps, per area
+    /// and operation, only the latest round.
+    #[allow(clippy::too_many_arguments)]
+    async fn idps(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] admin_level: i32,
+        #[graphql(default = false)] latest_round_only: bool,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<IdpFigureConnection> {
+        if !(0..=5).contains(&admin_level) {
+            return Err(ApiError::BadUserInput("`adminLevel` must be between 0 and 5".into()).extend());
+        }
+        let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
+        let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
+        let pool = ctx.data::<DbPool>()?.clone();
+        let filter = IdpFilter {
+            country_iso3: Some(self.0.iso3.clone()),
+            admin_level: Some(admin_level),
+            latest_round_only,
+            ..IdpFilter::default()
+        };
+        let (rows, window, total) = with_conn(&pool, move |c| {
+            let total = count_idp_totals(c, &filter)? as usize;
+            let window = Window::new(total, after, before, first, last)
+                .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+            let rows = idp_totals(c, &filter, Some((window.end - window.start) as i64), window.start as i64)?;
+            Ok((rows, window, total))
+        })
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+            other => ApiError::from(other),
+        })
+        .gql()?;
+        Ok(idp_page(rows, window, total))
+    }
+}

@@ -1,0 +1,57 @@
+use async_graphql::{ID, Object};
+use chrono::NaiveDateTime;
+
+/// A published dataset that figures come from, with its licence and the credit its publisher requires.
+pub struct Dataset(pub store::models::Dataset);
+
+#[Object]
+impl Dataset {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Our stable key for the dataset, e.g. `dtm-api-v3` or `hdx:global-pcodes`.
+    async fn key(&self) -> &str {
+        &self.0.source_key
+    }
+    /// The dataset's id on HDX, where it is published there.
+    async fn hdx_id(&self) -> Option<&str> {
+        self.0.hdx_id.as_deref()
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// The organisation that publishes the data.
+    async fn organisation(&self) -> &str {
+        &self.0.organisation
+    }
+    /// Where the dataset is published.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    /// The licence's title, e.g. "Creative Commons Attribution for Intergovernmental Organisations".
+    async fn licence(&self) -> &str {
+        &self.0.licence_title
+    }
+    /// The licence's short id, e.g. `cc-by-igo` or `hdx-other`.
+    async fn licence_id(&self) -> &str {
+        &self.0.licence_id
+    }
+    async fn licence_url(&self) -> Option<&str> {
+        self.0.licence_url.as_deref()
+    }
+    /// The licence's full terms where it is not a standard one (IOM DTM data).
+    async fn licence_terms(&self) -> Option<&str> {
+        self.0.licence_other.as_deref()
+    }
+    /// The credit line to print next to any figure from this dataset (mandatory for IOM DTM data).
+    async fn credit(&self) -> &str {
+        &self.0.credit
+    }
+    async fn methodology(&self) -> Option<&str> {
+        self.0.methodology.as_deref()
+    }
+    /// When the publisher last changed the dataset, if it says (UTC).
+    async fn last_modified(&self) -> Option<NaiveDateTime> {
+        self.0.last_modified
+    }
+}

@@ -1,0 +1,24 @@
+//! GraphQL object types. Each wraps a store model (kept apart, so the schema can evolve without
+//! touching the tables) and resolves its links through the loaders.
+
+mod area;
+mod country;
+mod dataset;
+mod idp;
+mod run;
+
+pub use area::AdminArea;
+pub use country::Country;
+pub use dataset::Dataset;
+pub use area::{decode_cursor, page_size};
+pub use idp::idp_page;
+pub use run::IngestRun;
+
+use async_graphql::SimpleObject;
+
+/// Extra fields of every list connection.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ListInfo {
+    /// How many items the whole list has, across all pages.
+    pub total_count: i64,
+}

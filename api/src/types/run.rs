@@ -1,0 +1,100 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::NaiveDateTime;
+use store::{DbPool, runs, with_conn};
+
+use crate::ApiError;
+use crate::error::IntoGraphql;
+use async_graphql::ErrorExtensions;
+
+/// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
+pub struct IngestRun(pub store::models::IngestRun);
+
+#[Object]
+impl IngestRun {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The source ingested: `geography` or `dtm`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    /// `running`, `succeeded`, `failed`, `interrupted` or `cancelled`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// What started the run: `cli`, `schedule`, `api` or `sample`.
+    async fn trigger(&self) -> &str {
+        &self.0.trigger
+    }
+    async fn requested_by(&self) -> Option<&str> {
+        self.0.requested_by.as_deref()
+    }
+    /// The run's parameters as a JSON object (countries, options).
+    async fn params(&self) -> &str {
+        &self.0.params
+    }
+    /// A dry run computes its counts and commits nothing.
+    async fn dry_run(&self) -> bool {
+        self.0.dry_run
+    }
+    /// UTC.
+    async fn started_at(&self) -> NaiveDateTime {
+        self.0.started_at
+    }
+    /// UTC; null while running.
+    async fn finished_at(&self) -> Option<NaiveDateTime> {
+        self.0.finished_at
+    }
+    /// Source rows read.
+    async fn fetched(&self) -> i64 {
+        self.0.fetched
+    }
+    async fn inserted(&self) -> i64 {
+        self.0.inserted
+    }
+    async fn updated(&self) -> i64 {
+        self.0.updated
+    }
+    /// Rows that were already stored exactly as the source sent them.
+    async fn unchanged(&self) -> i64 {
+        self.0.unchanged
+    }
+    /// Rows refused by validation; see `rejectedRows`.
+    async fn rejected(&self) -> i64 {
+        self.0.rejected
+    }
+    /// Why the run failed, if it did.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// The rows this run refused, with the reason and the row as the source sent it.
+    async fn rejected_rows(&self, ctx: &Context<'_>, #[graphql(default = 100)] first: i32) -> Result<Vec<RejectedRow>> {
+        if !(0..=1000).contains(&first) {
+            return Err(ApiError::LimitExceeded("`first` must be between 0 and 1000".into()).extend());
+        }
+        let pool = ctx.data::<DbPool>()?.clone();
+        let id = self.0.id;
+        let rows = with_conn(&pool, move |c| runs::rejected_rows_of_run(c, id, i64::from(first)))
+            .await
+            .gql()?;
+        Ok(rows.into_iter().map(RejectedRow).collect())
+    }
+}
+
+/// A source row an ingest refused, kept for inspection.
+pub struct RejectedRow(pub store::models::RejectedRow);
+
+#[Object]
+impl RejectedRow {
+    /// The row's position in the source: line number for CSV, 1-based index for JSON arrays.
+    async fn row_number(&self) -> i64 {
+        self.0.row_number
+    }
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    /// The row exactly as the source sent it.
+    async fn raw(&self) -> &str {
+        &self.0.raw
+    }
+}
