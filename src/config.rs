@@ -13,8 +13,6 @@ pub struct Settings {
     pub database_url: String,
     /// Address `serve` listens on.
     pub bind: String,
-    /// Bearer token that operator mutations require; none disables them.
-    pub operator_token: Option<String>,
     pub ingest: IngestConfig,
 }
 
@@ -23,7 +21,7 @@ fn var(name: &str) -> Option<String> {
 }
 
 impl Settings {
-    /// Reads `DATABASE_URL`, `CRISISGRAPH_BIND`, `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_DTM_URL`,
+    /// Reads `DATABASE_URL`, `CRISISGRAPH_BIND`, `CRISISGRAPH_DTM_URL`,
     /// `CRISISGRAPH_DTM_KEY`, `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL` and `CRISISGRAPH_COUNTRIES`
     /// (ISO3 codes separated by commas or spaces).
     pub fn from_env() -> Settings {
@@ -39,7 +37,6 @@ impl Settings {
         Settings {
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             bind: var("CRISISGRAPH_BIND").unwrap_or_else(|| DEFAULT_BIND.to_string()),
-            operator_token: var("CRISISGRAPH_OPERATOR_TOKEN"),
             ingest: IngestConfig {
                 dtm_url: var("CRISISGRAPH_DTM_URL").unwrap_or(defaults.dtm_url),
                 dtm_key: var("CRISISGRAPH_DTM_KEY"),

@@ -103,7 +103,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let pool = open_store(&settings).await?;
             let mode = if offline { FetchMode::Offline } else { FetchMode::Online };
             let ingester = Ingester::new(pool, settings.ingest.clone(), mode)?;
-            let options = RunOptions { countries, dtm_levels: levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
+            let options =
+                RunOptions { countries, dtm_levels: levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
             let run = ingester.run(source, &options).await?;
             print_runs(std::slice::from_ref(&run));
             Ok(if run.status == store::runs::status::SUCCEEDED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -120,7 +121,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let runs = ingest::sample::load_sample(&pool).await.context("loading the bundled sample")?;
                 print_runs(&runs);
                 if let Some(failed) = runs.iter().find(|r| r.status != store::runs::status::SUCCEEDED) {
-                    anyhow::bail!("the sample did not load: run {} {}", failed.id, failed.error.as_deref().unwrap_or(""));
+                    anyhow::bail!(
+                        "the sample did not load: run {} {}",
+                        failed.id,
+                        failed.error.as_deref().unwrap_or("")
+                    );
                 }
             }
             serve(pool, bind.unwrap_or(settings.bind)).await?;
@@ -168,7 +173,16 @@ async fn serve(pool: DbPool, bind: String) -> Result<()> {
 fn print_runs(runs: &[IngestRun]) {
     println!(
         "{:>6}  {:<10} {:<11} {:<7} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<19}  error",
-        "run", "source", "status", "trigger", "fetched", "inserted", "updated", "unchanged", "rejected", "started (UTC)"
+        "run",
+        "source",
+        "status",
+        "trigger",
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "started (UTC)"
     );
     for r in runs {
         println!(

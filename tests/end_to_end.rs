@@ -128,19 +128,26 @@ async fn idp_figures_equal_ochas_own_processed_output(backend: Backend) {
     let missing: Vec<_> = oracle.keys().filter(|k| !ours.contains_key(*k)).take(5).collect();
     let extra: Vec<_> = ours.keys().filter(|k| !oracle.contains_key(*k)).take(5).collect();
     let differing: Vec<_> = oracle.iter().filter(|(k, v)| ours.get(*k).is_some_and(|o| o != *v)).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty() && differing.is_empty(), "missing {missing:?}, extra {extra:?}, differing {differing:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty() && differing.is_empty(),
+        "missing {missing:?}, extra {extra:?}, differing {differing:?}"
+    );
 }
 
 const MALI_QUERY: &str = r#"{ country(iso3:"MLI") { idps(adminLevel:0, first:50) { nodes { round individuals dataset { title licence credit } } }
      adminAreas(level:1) { pcode name idps(latestRoundOnly:true) { nodes { round individuals } } } } }"#;
 
+/// (round, individuals) per national round; (round, individuals) per region p-code.
+type MaliFigures = (Vec<(i64, i64)>, BTreeMap<String, (i64, i64)>);
+
 /// National and regional figures stated in the reconstructed Mali payloads, read from the files.
-fn mali_from_files() -> (Vec<(i64, i64)>, BTreeMap<String, (i64, i64)>) {
+fn mali_from_files() -> MaliFigures {
     let parse = |file: &str| -> Value { serde_json::from_slice(&common::read(file)).expect("JSON") };
     let national = parse("sample/dtm/mali_reconstructed/displacement-admin0-admin0pcode-mli.json");
     let mut rounds: BTreeMap<i64, i64> = BTreeMap::new();
     for r in national["result"].as_array().expect("rows") {
-        *rounds.entry(r["roundNumber"].as_i64().expect("round")).or_default() += r["numPresentIdpInd"].as_i64().expect("count");
+        *rounds.entry(r["roundNumber"].as_i64().expect("round")).or_default() +=
+            r["numPresentIdpInd"].as_i64().expect("count");
     }
     let regional = parse("sample/dtm/mali_reconstructed/displacement-admin1-admin0pcode-mli.json");
     let mut regions: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -165,13 +172,20 @@ async fn mali_sample_answers_the_founding_question(backend: Backend) {
     assert_eq!(ours, national);
     assert_eq!(ours, vec![(60, 207_751), (67, 287_496), (68, 311_193), (71, 377_781)]);
     for n in nodes {
-        assert_eq!(n["dataset"]["credit"], "International Organization for Migration (IOM), Displacement Tracking Matrix (DTM)");
+        assert_eq!(
+            n["dataset"]["credit"],
+            "International Organization for Migration (IOM), Displacement Tracking Matrix (DTM)"
+        );
     }
 
     let mut regional: Vec<(String, i64, i64)> = Vec::new();
     for area in data["country"]["adminAreas"].as_array().expect("areas") {
         for n in area["idps"]["nodes"].as_array().expect("nodes") {
-            regional.push((area["pcode"].as_str().expect("pcode").into(), n["round"].as_i64().expect("r"), n["individuals"].as_i64().expect("n")));
+            regional.push((
+                area["pcode"].as_str().expect("pcode").into(),
+                n["round"].as_i64().expect("r"),
+                n["individuals"].as_i64().expect("n"),
+            ));
         }
     }
     let expected: Vec<(String, i64, i64)> = regions.iter().map(|(p, (r, n))| (p.clone(), *r, *n)).collect();
@@ -191,7 +205,10 @@ async fn second_identical_ingest_changes_nothing(backend: Backend) {
     let rows: i64 = common::DTM_FILES
         .iter()
         .filter(|(iso3, _, _)| ["TCD", "HTI"].contains(iso3))
-        .map(|(_, _, f)| serde_json::from_slice::<Value>(&common::read(f)).expect("JSON")["result"].as_array().expect("rows").len() as i64)
+        .map(|(_, _, f)| {
+            serde_json::from_slice::<Value>(&common::read(f)).expect("JSON")["result"].as_array().expect("rows").len()
+                as i64
+        })
         .sum();
     assert_eq!((first.fetched, first.inserted, first.updated, first.rejected), (rows, rows, 0, 0));
     let before = common::figure_snapshot(&store.pool).await;
@@ -204,7 +221,11 @@ async fn second_identical_ingest_changes_nothing(backend: Backend) {
     assert_eq!(common::figure_snapshot(&store.pool).await, before, "nothing was rewritten");
 
     // The runs are visible, newest first.
-    let data = graphql(&store.pool, r#"{ ingestRuns(source: "dtm", first: 5) { totalCount nodes { id status inserted updated unchanged } } }"#).await;
+    let data = graphql(
+        &store.pool,
+        r#"{ ingestRuns(source: "dtm", first: 5) { totalCount nodes { id status inserted updated unchanged } } }"#,
+    )
+    .await;
     assert_eq!(data["ingestRuns"]["totalCount"], 2);
     assert_eq!(data["ingestRuns"]["nodes"][0]["id"], second.id.to_string());
     assert_eq!(data["ingestRuns"]["nodes"][0]["unchanged"], rows);
@@ -235,7 +256,9 @@ async fn failed_fetch_or_garbage_leaves_the_store_as_it_was(backend: Backend) {
             ResponseTemplate::new(200).set_body_string("{\"result\": [ {\"operation\": ")
         } else {
             // Changed figures, which must not be written because admin2 fails.
-            let body = String::from_utf8(common::read(file)).expect("UTF-8").replace("\"numPresentIdpInd\": ", "\"numPresentIdpInd\": 1");
+            let body = String::from_utf8(common::read(file))
+                .expect("UTF-8")
+                .replace("\"numPresentIdpInd\": ", "\"numPresentIdpInd\": 1");
             ResponseTemplate::new(200).set_body_string(body)
         };
         mount_dtm(&garbage, iso3, *level, response).await;
@@ -277,7 +300,11 @@ async fn bad_rows_are_rejected_with_reasons_and_unknown_areas_kept(backend: Back
     assert_eq!(r.status, status::SUCCEEDED, "bad rows never abort a run: {:?}", r.error);
     assert_eq!((r.fetched, r.rejected, r.inserted), (total_rows, 3, total_rows - 3));
 
-    let data = graphql(&store.pool, &format!("{{ ingestRun(id: {}) {{ rejected rejectedRows(first: 10) {{ rowNumber reason raw }} }} }}", r.id)).await;
+    let data = graphql(
+        &store.pool,
+        &format!("{{ ingestRun(id: {}) {{ rejected rejectedRows(first: 10) {{ rowNumber reason raw }} }} }}", r.id),
+    )
+    .await;
     let rejected = data["ingestRun"]["rejectedRows"].as_array().expect("rejected rows");
     let summary: Vec<(i64, &str)> =
         rejected.iter().map(|r| (r["rowNumber"].as_i64().expect("n"), r["reason"].as_str().expect("reason"))).collect();
@@ -292,7 +319,12 @@ async fn bad_rows_are_rejected_with_reasons_and_unknown_areas_kept(backend: Back
 
     // The figure under an unknown code is kept, flagged, with its own code, on the nearest known area.
     let data = graphql(&store.pool, r#"{ country(iso3: "TCD") { idps(adminLevel: 1, first: 1000) { nodes { individuals areaMatched sourcePcode sourceName area { pcode level } } } } }"#).await;
-    let unmatched: Vec<&Value> = data["country"]["idps"]["nodes"].as_array().expect("nodes").iter().filter(|n| n["areaMatched"] == false).collect();
+    let unmatched: Vec<&Value> = data["country"]["idps"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["areaMatched"] == false)
+        .collect();
     assert_eq!(unmatched.len(), 1, "{unmatched:?}");
     assert_eq!(unmatched[0]["sourcePcode"], "TD99");
     assert_eq!(unmatched[0]["sourceName"], "Nowhere");
@@ -309,7 +341,8 @@ async fn geography_has_parents_and_validity(backend: Backend) {
 
     // Expected from the file: Mali's rows, and the children of ML10.
     let text = String::from_utf8(common::read(common::PCODES_FILE)).expect("UTF-8");
-    let mali: Vec<Vec<&str>> = text.lines().skip(2).map(|l| l.split(',').collect::<Vec<_>>()).filter(|c| c[0] == "MLI").collect();
+    let mali: Vec<Vec<&str>> =
+        text.lines().skip(2).map(|l| l.split(',').collect::<Vec<_>>()).filter(|c| c[0] == "MLI").collect();
     let menaka_children: Vec<&str> = mali.iter().filter(|c| c[4] == "ML10").map(|c| c[2]).collect();
 
     let data = graphql(&store.pool, r#"{ adminArea(pcode: "ml10") { pcode name level validFrom validTo parent { pcode level name } children { pcode } country { iso3 name } } country(iso3: "MLI") { adminAreas(level: 1) { pcode } } }"#).await;
@@ -321,7 +354,8 @@ async fn geography_has_parents_and_validity(backend: Backend) {
     assert_eq!(area["parent"]["pcode"], "MLI");
     assert_eq!(area["parent"]["level"], 0);
     assert_eq!(area["country"]["name"], "Mali");
-    let children: Vec<&str> = area["children"].as_array().expect("children").iter().map(|c| c["pcode"].as_str().expect("p")).collect();
+    let children: Vec<&str> =
+        area["children"].as_array().expect("children").iter().map(|c| c["pcode"].as_str().expect("p")).collect();
     let mut expected = menaka_children.clone();
     expected.sort();
     assert_eq!(children, expected);
@@ -330,6 +364,7 @@ async fn geography_has_parents_and_validity(backend: Backend) {
 
     // An unknown p-code is null, not an error; a bad argument is a GraphQL error with a code.
     assert_eq!(graphql(&store.pool, r#"{ adminArea(pcode: "XX99") { pcode } }"#).await["adminArea"], Value::Null);
-    let response = graphql_response(&store.pool, r#"{ country(iso3: "MLI") { idps(first: 5000) { totalCount } } }"#).await;
+    let response =
+        graphql_response(&store.pool, r#"{ country(iso3: "MLI") { idps(first: 5000) { totalCount } } }"#).await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED", "{response}");
 }

@@ -4,9 +4,9 @@ use store::{DbPool, geography, runs, with_conn};
 
 use crate::ApiError;
 use crate::error::IntoGraphql;
-use async_graphql::ErrorExtensions;
 use crate::pagination::Window;
 use crate::types::{AdminArea, Country, IngestRun, ListInfo};
+use async_graphql::ErrorExtensions;
 
 /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
 pub struct QueryRoot;
@@ -48,9 +48,7 @@ impl QueryRoot {
         let total = with_conn(&pool, move |c| runs::count_runs(c, filter.as_deref())).await.gql()?;
         let window = Window::new(total as usize, after, None, first, None).gql()?;
         let (limit, offset) = ((window.end - window.start) as i64, window.start as i64);
-        let rows = with_conn(&pool, move |c| runs::list_runs(c, source.as_deref(), limit, offset))
-            .await
-            .gql()?;
+        let rows = with_conn(&pool, move |c| runs::list_runs(c, source.as_deref(), limit, offset)).await.gql()?;
         let mut connection = Connection::with_additional_fields(
             window.has_previous(),
             window.has_next(total as usize),

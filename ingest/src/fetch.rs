@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
+use reqwest::header::{
+    ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+};
 use sha2::{Digest, Sha256};
 use store::provenance::{self, FetchRecord};
 use store::{DbPool, with_conn};
@@ -158,7 +160,8 @@ impl Fetcher {
 
         let fetched_at = store::now_utc();
         let status = response.status();
-        let header_text = |h: &HeaderMap, name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(String::from);
+        let header_text =
+            |h: &HeaderMap, name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(String::from);
         let etag = header_text(response.headers(), ETAG);
         let last_modified = header_text(response.headers(), LAST_MODIFIED);
         let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
@@ -181,7 +184,10 @@ impl Fetcher {
                 with_conn(&self.pool, move |conn| provenance::record_fetch(conn, &record)).await?;
                 return Ok(Fetched { url: request.url.clone(), sha256: c.payload_sha256, body, not_modified: true });
             }
-            let e = IngestError::Fetch { url: request.url.clone(), reason: "304 Not Modified without a cached copy".into() };
+            let e = IngestError::Fetch {
+                url: request.url.clone(),
+                reason: "304 Not Modified without a cached copy".into(),
+            };
             self.log_failure(request, &e).await;
             return Err(e);
         }
@@ -253,7 +259,10 @@ impl Fetcher {
                 }
                 Ok(None) => return Ok(body),
                 Err(e) => {
-                    return Err(IngestError::Fetch { url: url.to_string(), reason: format!("reading the body failed: {e}") });
+                    return Err(IngestError::Fetch {
+                        url: url.to_string(),
+                        reason: format!("reading the body failed: {e}"),
+                    });
                 }
             }
         }

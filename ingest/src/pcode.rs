@@ -31,8 +31,10 @@ pub struct AreaMatcher {
 fn split_code(code: &str) -> Option<(&str, &str)> {
     let split = code.find(|c: char| c.is_ascii_digit())?;
     let (prefix, digits) = code.split_at(split);
-    (!prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphabetic()) && digits.chars().all(|c| c.is_ascii_digit()))
-        .then_some((prefix, digits))
+    (!prefix.is_empty()
+        && prefix.chars().all(|c| c.is_ascii_alphabetic())
+        && digits.chars().all(|c| c.is_ascii_digit()))
+    .then_some((prefix, digits))
 }
 
 impl AreaMatcher {
@@ -57,11 +59,8 @@ impl AreaMatcher {
         let mut widths = Vec::new();
         let mut previous_total = 0usize;
         for level in 1..=max_level {
-            let total = digit_votes
-                .iter()
-                .filter(|((l, _), _)| *l == level)
-                .max_by_key(|(_, n)| **n)
-                .map(|((_, len), _)| *len);
+            let total =
+                digit_votes.iter().filter(|((l, _), _)| *l == level).max_by_key(|(_, n)| **n).map(|((_, len), _)| *len);
             match total {
                 Some(total) if total > previous_total => {
                     widths.push(total - previous_total);
@@ -94,10 +93,8 @@ impl AreaMatcher {
             let normalised_from = (pcode != code).then(|| code.to_string());
             return AreaMatch::Matched { area_id: id, pcode, normalised_from };
         }
-        let nearest_parent = parent_codes
-            .iter()
-            .find_map(|(l, c)| self.find(*l, c).map(|(id, _)| id))
-            .or(self.country_area);
+        let nearest_parent =
+            parent_codes.iter().find_map(|(l, c)| self.find(*l, c).map(|(id, _)| id)).or(self.country_area);
         AreaMatch::Unmatched { nearest_parent }
     }
 

@@ -148,10 +148,9 @@ impl Ingester {
         let final_status = if errors.is_empty() { status::SUCCEEDED } else { status::FAILED };
         let error = (!errors.is_empty()).then(|| errors.join("; "));
         let run_id = run.id;
-        let finished = with_conn(&self.pool, move |c| {
-            runs::finish_run(c, run_id, final_status, &totals, error.as_deref())
-        })
-        .await?;
+        let finished =
+            with_conn(&self.pool, move |c| runs::finish_run(c, run_id, final_status, &totals, error.as_deref()))
+                .await?;
         tracing::info!(
             run_id, status = %finished.status, fetched = finished.fetched, inserted = finished.inserted,
             updated = finished.updated, unchanged = finished.unchanged, rejected = finished.rejected,
@@ -168,15 +167,28 @@ impl Ingester {
         out
     }
 
-    async fn fetch(&self, url: String, run_id: i64, resource_id: i64, headers: Vec<(String, String)>) -> Result<Fetched, IngestError> {
+    async fn fetch(
+        &self,
+        url: String,
+        run_id: i64,
+        resource_id: i64,
+        headers: Vec<(String, String)>,
+    ) -> Result<Fetched, IngestError> {
         self.fetcher.fetch(&FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) }).await
     }
 
-    async fn record_rejections(&self, run_id: i64, resource_id: i64, sha: String, rejections: Vec<Rejection>) -> Result<(), IngestError> {
+    async fn record_rejections(
+        &self,
+        run_id: i64,
+        resource_id: i64,
+        sha: String,
+        rejections: Vec<Rejection>,
+    ) -> Result<(), IngestError> {
         if rejections.is_empty() {
             return Ok(());
         }
-        with_conn(&self.pool, move |c| runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections)).await?;
+        with_conn(&self.pool, move |c| runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections))
+            .await?;
         Ok(())
     }
 
@@ -198,7 +210,10 @@ impl Ingester {
         let mut results = Vec::new();
         for wanted in countries {
             if !parsed.contains_key(wanted) {
-                results.push((wanted.clone(), Err(IngestError::Invalid(format!("the p-code list has no rows for {wanted}")))));
+                results.push((
+                    wanted.clone(),
+                    Err(IngestError::Invalid(format!("the p-code list has no rows for {wanted}"))),
+                ));
             }
         }
         for (iso3, part) in parsed {
@@ -275,7 +290,8 @@ impl Ingester {
         // Fetch and parse every level first: any failure leaves the store untouched for this country.
         let mut parsed = Vec::new();
         for (level, resource_id) in resources {
-            let fetched = self.fetch(dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
+            let fetched =
+                self.fetch(dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
             let rows = dtm::parse(&fetched.body, *level, iso3)?;
             parsed.push((*level, *resource_id, fetched.sha256, rows));
         }

@@ -26,11 +26,7 @@ pub enum Backend {
 /// A `postgres://` or `postgresql://` URL is PostgreSQL; anything else is a SQLite file path
 /// (an optional `sqlite://` prefix is accepted).
 pub fn backend_of(url: &str) -> Backend {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") { Backend::Postgres } else { Backend::Sqlite }
 }
 
 fn sqlite_path(url: &str) -> &str {

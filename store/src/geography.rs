@@ -137,15 +137,12 @@ pub fn upsert_areas(
         *e = (*e).max(r.valid_from);
     }
     for a in &existing {
-        if a.valid_to.is_none() && !listed.contains(&(a.pcode.as_str(), a.valid_from)) {
-            if let Some(end) = edition_start.get(a.country_iso3.as_str()) {
-                if *end > a.valid_from {
-                    diesel::update(admin_areas::table.find(a.id))
-                        .set((admin_areas::valid_to.eq(Some(*end)), admin_areas::updated_at.eq(now)))
-                        .execute(conn)?;
-                    counts.updated += 1;
-                }
-            }
+        let retired = a.valid_to.is_none() && !listed.contains(&(a.pcode.as_str(), a.valid_from));
+        if let Some(end) = edition_start.get(a.country_iso3.as_str()).filter(|end| retired && **end > a.valid_from) {
+            diesel::update(admin_areas::table.find(a.id))
+                .set((admin_areas::valid_to.eq(Some(*end)), admin_areas::updated_at.eq(now)))
+                .execute(conn)?;
+            counts.updated += 1;
         }
     }
     link_parents(conn, &country_codes)?;

@@ -201,9 +201,7 @@ macro_rules! apply_filter {
             query = query.filter(idp_figures::admin_level.eq(level));
         }
         if let Some(ids) = &filter.area_ids {
-            query = query
-                .filter(idp_figures::area_id.eq_any(ids.clone()))
-                .filter(idp_figures::area_matched.eq(true));
+            query = query.filter(idp_figures::area_id.eq_any(ids.clone())).filter(idp_figures::area_matched.eq(true));
         }
         if filter.latest_round_only {
             let later = diesel::alias!(idp_figures as later);
@@ -258,14 +256,13 @@ pub fn idp_totals(
             sql::<BigInt>("MAX(run_id)"),
         ))
         .into_boxed();
-    let mut query = apply_filter!(grouped, filter)
-        .order((
-            idp_figures::reporting_date.asc(),
-            idp_figures::operation.asc(),
-            idp_figures::round_number.asc(),
-            idp_figures::assessment_type.asc(),
-            idp_figures::source_pcode.asc(),
-        ));
+    let mut query = apply_filter!(grouped, filter).order((
+        idp_figures::reporting_date.asc(),
+        idp_figures::operation.asc(),
+        idp_figures::round_number.asc(),
+        idp_figures::assessment_type.asc(),
+        idp_figures::source_pcode.asc(),
+    ));
     // SQLite accepts OFFSET only after LIMIT: without a limit the whole list is read.
     if let Some(limit) = limit {
         query = query.limit(limit).offset(offset);

@@ -16,11 +16,11 @@ pub mod runs;
 pub mod schema;
 
 pub use connection::{AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn};
-pub use error::StoreError;
-/// Diesel's query error, for callers that run transactions through [`AnyConnection`].
-pub use diesel::result::Error as QueryError;
 pub use diesel::Connection;
 pub use diesel::connection::SimpleConnection;
+/// Diesel's query error, for callers that run transactions through [`AnyConnection`].
+pub use diesel::result::Error as QueryError;
+pub use error::StoreError;
 
 /// Counts of what one write did, reported by every ingest.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -25,10 +25,7 @@ pub fn upsert_dataset(conn: &mut AnyConnection, info: &DatasetInfo) -> Result<Da
         }
         Some(current) => return Ok(current),
     }
-    Ok(datasets::table
-        .filter(datasets::source_key.eq(&info.source_key))
-        .select(Dataset::as_select())
-        .first(conn)?)
+    Ok(datasets::table.filter(datasets::source_key.eq(&info.source_key)).select(Dataset::as_select()).first(conn)?)
 }
 
 fn same_dataset(d: &Dataset, i: &DatasetInfo) -> bool {

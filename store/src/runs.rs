@@ -139,11 +139,7 @@ pub fn record_rejections(
     Ok(())
 }
 
-pub fn rejected_rows_of_run(
-    conn: &mut AnyConnection,
-    run_id: i64,
-    limit: i64,
-) -> Result<Vec<RejectedRow>, StoreError> {
+pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
     Ok(rejected_rows::table
         .filter(rejected_rows::run_id.eq(run_id))
         .order(rejected_rows::id.asc())

@@ -28,6 +28,8 @@ pub enum Backend {
 /// A migrated store that cleans up after itself.
 pub struct TestStore {
     pub pool: DbPool,
+    /// The URL the store was opened with (a file path for SQLite).
+    pub url: String,
     pub backend: Backend,
     _dir: Option<tempfile::TempDir>,
     pg_cleanup: Option<(String, String)>,
@@ -35,10 +37,10 @@ pub struct TestStore {
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        if let Some((admin_url, db)) = self.pg_cleanup.take() {
-            if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url) {
-                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
-            }
+        if let Some((admin_url, db)) = self.pg_cleanup.take()
+            && let Ok(mut conn) = diesel::PgConnection::establish(&admin_url)
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"));
         }
     }
 }
@@ -68,7 +70,7 @@ impl TestStore {
                 let url = dir.path().join("crisisgraph-test.db").to_string_lossy().to_string();
                 let pool = build_pool(&url).expect("SQLite pool");
                 with_conn(&pool, run_migrations).await.expect("SQLite migrations");
-                Some(TestStore { pool, backend, _dir: Some(dir), pg_cleanup: None })
+                Some(TestStore { pool, url, backend, _dir: Some(dir), pg_cleanup: None })
             }
             Backend::Postgres => {
                 let admin_url = postgres_url()?;
@@ -83,7 +85,7 @@ impl TestStore {
                 let url = replace_database(&admin_url, &db);
                 let pool = build_pool(&url).expect("PostgreSQL pool");
                 with_conn(&pool, run_migrations).await.expect("PostgreSQL migrations");
-                Some(TestStore { pool, backend, _dir: None, pg_cleanup: Some((admin_url, db)) })
+                Some(TestStore { pool, url, backend, _dir: None, pg_cleanup: Some((admin_url, db)) })
             }
         }
     }
@@ -151,7 +153,7 @@ pub async fn mount_dtm(server: &MockServer, iso3: &str, level: u8, response: Res
         .and(query_param("Admin0Pcode", iso3))
         .and(header("Ocp-Apim-Subscription-Key", DTM_KEY))
         .respond_with(response)
-        .mount(&server)
+        .mount(server)
         .await;
 }
 

@@ -5,11 +5,11 @@ use chrono::NaiveDate;
 
 use super::idp::IdpFigureConnection;
 use super::{Country, idp_page};
+use crate::ApiError;
+use crate::error::IntoGraphql;
 use crate::error::shared;
 use crate::loaders::{AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryLoader};
 use crate::pagination::Window;
-use crate::ApiError;
-use crate::error::IntoGraphql;
 
 /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
 /// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.

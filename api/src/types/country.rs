@@ -1,5 +1,5 @@
 use async_graphql::{Context, Object, Result};
-use store::idps::{IdpFilter, idp_totals, count_idp_totals};
+use store::idps::{IdpFilter, count_idp_totals, idp_totals};
 use store::{DbPool, geography, with_conn};
 
 use super::area::{decode_cursor, page_size};
@@ -7,8 +7,8 @@ use super::idp::IdpFigureConnection;
 use super::{AdminArea, idp_page};
 use crate::ApiError;
 use crate::error::IntoGraphql;
-use async_graphql::ErrorExtensions;
 use crate::pagination::Window;
+use async_graphql::ErrorExtensions;
 
 /// A country, by ISO 3166 alpha-3 code.
 pub struct Country(pub store::models::Country);
@@ -33,9 +33,7 @@ impl Country {
         }
         let pool = ctx.data::<DbPool>()?.clone();
         let iso3 = self.0.iso3.clone();
-        let areas = with_conn(&pool, move |c| geography::current_areas_at_level(c, &iso3, level))
-            .await
-            .gql()?;
+        let areas = with_conn(&pool, move |c| geography::current_areas_at_level(c, &iso3, level)).await.gql()?;
         Ok(areas.into_iter().map(AdminArea).collect())
     }
     /// IDP figures of the country at admin level `adminLevel` (0 = national figures), oldest first

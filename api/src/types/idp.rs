@@ -81,10 +81,11 @@ pub type IdpFigureConnection = Connection<usize, IdpFigure, ListInfo>;
 
 /// Builds one page of a connection from the page's rows, its window and the total.
 pub fn idp_page(rows: Vec<IdpTotal>, window: Window, total: usize) -> IdpFigureConnection {
-    let mut connection =
-        Connection::with_additional_fields(window.has_previous(), window.has_next(total), ListInfo { total_count: total as i64 });
-    connection
-        .edges
-        .extend(rows.into_iter().enumerate().map(|(i, row)| Edge::new(window.start + i, IdpFigure(row))));
+    let mut connection = Connection::with_additional_fields(
+        window.has_previous(),
+        window.has_next(total),
+        ListInfo { total_count: total as i64 },
+    );
+    connection.edges.extend(rows.into_iter().enumerate().map(|(i, row)| Edge::new(window.start + i, IdpFigure(row))));
     connection
 }

@@ -8,9 +8,9 @@ mod idp;
 mod run;
 
 pub use area::AdminArea;
+pub use area::{decode_cursor, page_size};
 pub use country::Country;
 pub use dataset::Dataset;
-pub use area::{decode_cursor, page_size};
 pub use idp::idp_page;
 pub use run::IngestRun;
 

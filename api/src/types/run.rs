@@ -74,9 +74,7 @@ impl IngestRun {
         }
         let pool = ctx.data::<DbPool>()?.clone();
         let id = self.0.id;
-        let rows = with_conn(&pool, move |c| runs::rejected_rows_of_run(c, id, i64::from(first)))
-            .await
-            .gql()?;
+        let rows = with_conn(&pool, move |c| runs::rejected_rows_of_run(c, id, i64::from(first))).await.gql()?;
         Ok(rows.into_iter().map(RejectedRow).collect())
     }
 }

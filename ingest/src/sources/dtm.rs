@@ -22,7 +22,8 @@ pub fn dataset_info(dtm_url: &str) -> DatasetInfo {
         organisation: "International Organization for Migration (IOM)".into(),
         url: format!("{dtm_url}/v3/displacement"),
         licence_id: "hdx-other".into(),
-        licence_title: "IOM terms of use (non-commercial; no redistribution or derivative works without permission)".into(),
+        licence_title: "IOM terms of use (non-commercial; no redistribution or derivative works without permission)"
+            .into(),
         licence_url: Some("https://dtm.iom.int/terms-and-conditions".into()),
         licence_other: Some(
             "Copyright © International Organization for Migration. Non-commercial use only; no redistribution or \

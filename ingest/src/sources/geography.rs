@@ -11,8 +11,7 @@ use super::table::{Table, record_text};
 use crate::IngestError;
 
 /// Path of the resource on HDX, after the base URL.
-pub const RESOURCE_PATH: &str =
-    "/dataset/cb963915-d7d1-4ffa-90dc-31277e24406f/resource/f65bc260-4d8b-416f-ac07-f2433b4d5142/download/global_pcodes_adm_1_2.csv";
+pub const RESOURCE_PATH: &str = "/dataset/cb963915-d7d1-4ffa-90dc-31277e24406f/resource/f65bc260-4d8b-416f-ac07-f2433b4d5142/download/global_pcodes_adm_1_2.csv";
 
 pub fn dataset_info(hdx_url: &str) -> DatasetInfo {
     DatasetInfo {
@@ -114,7 +113,14 @@ pub fn parse(bytes: &[u8], only: &[String]) -> Result<BTreeMap<String, CountryAr
             entry.rejections.push(reject(format!("duplicate of line {first} (same p-code and valid-from date)")));
             continue;
         }
-        entry.areas.push(AreaInput { country_iso3: iso3.clone(), pcode, name, level, parent_pcode: Some(parent), valid_from });
+        entry.areas.push(AreaInput {
+            country_iso3: iso3.clone(),
+            pcode,
+            name,
+            level,
+            parent_pcode: Some(parent),
+            valid_from,
+        });
     }
     for country in out.values_mut() {
         if let Some(start) = country.areas.iter().map(|a| a.valid_from).min() {

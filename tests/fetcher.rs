@@ -1,0 +1,126 @@
+//! The shared fetcher against a local server: retries, conditional requests, size cap, archive.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestStore};
+use ingest::fetch::{FetchRequest, sha256_hex};
+use ingest::{FetchMode, FetchSettings, Fetcher, IngestError};
+use store::with_conn;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+on_both_stores!(
+    retries_429_honouring_retry_after_then_succeeds,
+    does_not_retry_404,
+    conditional_request_reuses_the_archived_payload,
+    refuses_a_body_over_the_cap,
+    offline_mode_replays_only_what_was_archived,
+);
+
+fn settings() -> FetchSettings {
+    FetchSettings {
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+        ..FetchSettings::default()
+    }
+}
+
+fn request(server: &MockServer, p: &str) -> FetchRequest {
+    FetchRequest { url: format!("{}{p}", server.uri()), ..FetchRequest::default() }
+}
+
+async fn retries_429_honouring_retry_after_then_succeeds(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/data"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("hello"))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
+    let started = std::time::Instant::now();
+    let fetched = fetcher.fetch(&request(&server, "/data")).await.expect("second attempt succeeds");
+    assert_eq!(fetched.body, b"hello");
+    assert!(started.elapsed() >= Duration::from_millis(900), "waited for Retry-After (1 s), not the 5 ms backoff");
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
+    // Archived by content hash.
+    let sha = fetched.sha256.clone();
+    assert_eq!(sha, sha256_hex(b"hello"));
+    let archived = with_conn(&store.pool, move |c| store::provenance::load_payload(c, &sha)).await.expect("archived");
+    assert_eq!(archived, b"hello");
+}
+
+async fn does_not_retry_404(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no such thing"))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
+    let error = fetcher.fetch(&request(&server, "/missing")).await.expect_err("404 fails");
+    assert!(matches!(&error, IngestError::Http { status: 404, body, .. } if body.contains("no such thing")), "{error}");
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
+}
+
+async fn conditional_request_reuses_the_archived_payload(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/file.csv"))
+        .and(header("If-None-Match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/file.csv"))
+        .respond_with(ResponseTemplate::new(200).insert_header("ETag", "\"v1\"").set_body_string("a,b\n1,2\n"))
+        .mount(&server)
+        .await;
+    let fetcher = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
+    let first = fetcher.fetch(&request(&server, "/file.csv")).await.expect("first fetch");
+    assert!(!first.not_modified);
+    let second = fetcher.fetch(&request(&server, "/file.csv")).await.expect("second fetch");
+    assert!(second.not_modified, "the server said 304");
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.sha256, first.sha256);
+    let requests = server.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].headers.get("If-None-Match").and_then(|v| v.to_str().ok()), Some("\"v1\""));
+}
+
+async fn refuses_a_body_over_the_cap(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 4096]))
+        .mount(&server)
+        .await;
+    let capped = FetchSettings { max_body_bytes: 1024, ..settings() };
+    let fetcher = Fetcher::new(store.pool.clone(), capped, FetchMode::Online).expect("fetcher");
+    let error = fetcher.fetch(&request(&server, "/big")).await.expect_err("too large");
+    assert!(matches!(error, IngestError::TooLarge { limit: 1024, .. }), "{error}");
+}
+
+async fn offline_mode_replays_only_what_was_archived(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("payload")).mount(&server).await;
+    let online = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
+    online.fetch(&request(&server, "/known")).await.expect("online fetch");
+    let offline = Fetcher::new(store.pool.clone(), settings(), FetchMode::Offline).expect("fetcher");
+    let replayed = offline.fetch(&request(&server, "/known")).await.expect("replayed");
+    assert_eq!(replayed.body, b"payload");
+    let error = offline.fetch(&request(&server, "/unknown")).await.expect_err("never fetched");
+    assert!(matches!(error, IngestError::NotArchived(_)), "{error}");
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1), "offline mode sends nothing");
+}

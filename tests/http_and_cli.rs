@@ -1,0 +1,153 @@
+//! The binary and the HTTP layer as users meet them: `crisisgraph serve --sample` answering the
+//! Mali question over HTTP, GraphiQL, health, GET queries, bad queries, and the CLI's exit codes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::test as awtest;
+use serde_json::{Value, json};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crisisgraph");
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[tokio::test]
+async fn serve_sample_answers_over_http() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let port = free_port();
+    let _child = Child(
+        Command::new(BIN)
+            .args(["serve", "--sample", "--bind", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("crisisgraph starts"),
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve --sample did not become healthy within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(dir.path().join("crisisgraph.db").exists(), "the default store is crisisgraph.db in the working directory");
+
+    let query = r#"{ country(iso3:"MLI") { idps(adminLevel:0, first:50) { nodes { round individuals } } } }"#;
+    let posted: Value = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let rounds: Vec<(i64, i64)> = posted["data"]["country"]["idps"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| (n["round"].as_i64().expect("round"), n["individuals"].as_i64().expect("n")))
+        .collect();
+    assert_eq!(rounds, vec![(60, 207_751), (67, 287_496), (68, 311_193), (71, 377_781)]);
+
+    let url = reqwest::Url::parse_with_params(&format!("{base}/graphql"), &[("query", query)]).expect("URL");
+    let got: Value = client.get(url).send().await.expect("GET").json().await.expect("JSON");
+    assert_eq!(got, posted, "GET answers like POST");
+
+    let page = client.get(format!("{base}/graphiql")).send().await.expect("GraphiQL").text().await.expect("HTML");
+    assert!(page.contains("graphiql") && page.contains("/graphql"));
+}
+
+#[actix_web::test]
+async fn bad_queries_get_graphql_errors_not_crashes() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    let app = awtest::init_service(
+        actix_web::App::new()
+            .configure(api::server::configure(api::build_schema(store.pool.clone()), store.pool.clone())),
+    )
+    .await;
+    for query in ["{ nope }", "{ country(iso3: 5) { name } }", "{ ingestRuns(first: -1) { totalCount } }", "{"] {
+        let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
+        let body: Value = awtest::call_and_read_body_json(&app, request).await;
+        assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{query}: {body}");
+    }
+    let deep = format!("{{ adminArea(pcode: \"ML05\") {{ {}pcode{} }} }}", "parent { ".repeat(20), " }".repeat(20));
+    let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": deep })).to_request();
+    let body: Value = awtest::call_and_read_body_json(&app, request).await;
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nested too deep")), "{body}");
+
+    let health: Value =
+        awtest::call_and_read_body_json(&app, awtest::TestRequest::get().uri("/healthz").to_request()).await;
+    assert_eq!(health["status"], "ok");
+}
+
+#[test]
+fn schema_command_prints_the_sdl() {
+    let output = Command::new(BIN).arg("schema").output().expect("runs");
+    assert!(output.status.success());
+    let sdl = String::from_utf8(output.stdout).expect("UTF-8");
+    for expected in [
+        "type Country",
+        "type AdminArea",
+        "type IdpFigure",
+        "type IdpFigureConnection",
+        "type IngestRun",
+        "totalCount: Int!",
+    ] {
+        assert!(sdl.contains(expected), "the SDL lacks {expected:?}");
+    }
+}
+
+#[tokio::test]
+async fn ingest_command_summarises_and_fails_with_the_run() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("cli.db");
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
+    let crisisgraph = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("DATABASE_URL", &db)
+            .env("CRISISGRAPH_DTM_URL", server.uri())
+            .env("CRISISGRAPH_HDX_URL", server.uri())
+            .env("CRISISGRAPH_COUNTRIES", "TCD")
+            .output()
+            .expect("runs")
+    };
+    assert!(crisisgraph(&["migrate"]).status.success());
+    let failed = crisisgraph(&["ingest", "dtm"]);
+    assert!(!failed.status.success(), "a failed run exits non-zero");
+    let summary = String::from_utf8_lossy(&failed.stdout);
+    assert!(summary.contains("failed") && summary.contains("HTTP 404"), "{summary}");
+
+    let unknown = crisisgraph(&["ingest", "weather"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown source"));
+
+    let runs = crisisgraph(&["runs"]);
+    assert!(runs.status.success());
+    assert!(String::from_utf8_lossy(&runs.stdout).contains("dtm"));
+}
