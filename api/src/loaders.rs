@@ -5,14 +5,17 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use store::idps::{IdpFilter, IdpTotal};
-use store::models::{AdminArea, Country, Dataset};
-use store::{DbPool, geography, idps, provenance, with_conn};
+use store::models::{AdminArea, Country, Dataset, IngestRun};
+use store::{DbPool, geography, idps, provenance, runs, with_conn};
 
 use crate::error::SharedStoreError;
 
 pub struct AreaLoader(pub DbPool);
 pub struct ChildrenLoader(pub DbPool);
 pub struct CountryLoader(pub DbPool);
+pub struct RunLoader(pub DbPool);
+/// (country ISO3, level) → the country's current areas at that level.
+pub struct CountryAreasLoader(pub DbPool);
 /// Resource id → the dataset it belongs to.
 pub struct DatasetByResourceLoader(pub DbPool);
 /// (area id, latest round only) → the area's IDP totals.
@@ -98,5 +101,38 @@ impl Loader<(i64, bool)> for AreaIdpsLoader {
             }
         }
         Ok(out)
+    }
+}
+
+impl Loader<(String, i32)> for CountryAreasLoader {
+    type Value = Vec<AdminArea>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[(String, i32)]) -> Result<HashMap<(String, i32), Vec<AdminArea>>, Self::Error> {
+        let mut countries: Vec<String> = keys.iter().map(|(c, _)| c.clone()).collect();
+        let mut levels: Vec<i32> = keys.iter().map(|(_, l)| *l).collect();
+        countries.sort();
+        countries.dedup();
+        levels.sort_unstable();
+        levels.dedup();
+        let areas = with_conn(&self.0, move |c| geography::current_areas_at_levels(c, &countries, &levels)).await?;
+        let mut out: HashMap<(String, i32), Vec<AdminArea>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for area in areas {
+            if let Some(list) = out.get_mut(&(area.country_iso3.clone(), area.level)) {
+                list.push(area);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for RunLoader {
+    type Value = IngestRun;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, IngestRun>, Self::Error> {
+        let ids = keys.to_vec();
+        let found = with_conn(&self.0, move |c| runs::runs_by_ids(c, &ids)).await?;
+        Ok(found.into_iter().map(|r| (r.id, r)).collect())
     }
 }

@@ -4,7 +4,9 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 use store::DbPool;
 
-use crate::loaders::{AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryLoader, DatasetByResourceLoader};
+use crate::loaders::{
+    AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryAreasLoader, CountryLoader, DatasetByResourceLoader, RunLoader,
+};
 use crate::query::QueryRoot;
 
 pub type CrisisSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
@@ -14,14 +16,24 @@ pub const MAX_DEPTH: usize = 12;
 /// Largest query complexity accepted.
 pub const MAX_COMPLEXITY: usize = 5_000;
 
+/// Wraps a loader: batches wait a few milliseconds so that every sibling in a list joins one batch.
+fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> DataLoader<T>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+{
+    DataLoader::new(inner, tokio::spawn).delay(std::time::Duration::from_millis(5)).max_batch_size(1000)
+}
+
 /// Builds the schema over a store. Must be called inside a tokio runtime (the loaders spawn tasks).
 pub fn build_schema(pool: DbPool) -> CrisisSchema {
     Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
-        .data(DataLoader::new(AreaLoader(pool.clone()), tokio::spawn))
-        .data(DataLoader::new(ChildrenLoader(pool.clone()), tokio::spawn))
-        .data(DataLoader::new(CountryLoader(pool.clone()), tokio::spawn))
-        .data(DataLoader::new(DatasetByResourceLoader(pool.clone()), tokio::spawn))
-        .data(DataLoader::new(AreaIdpsLoader(pool.clone()), tokio::spawn))
+        .data(loader(AreaLoader(pool.clone())))
+        .data(loader(ChildrenLoader(pool.clone())))
+        .data(loader(CountryLoader(pool.clone())))
+        .data(loader(CountryAreasLoader(pool.clone())))
+        .data(loader(DatasetByResourceLoader(pool.clone())))
+        .data(loader(AreaIdpsLoader(pool.clone())))
+        .data(loader(RunLoader(pool.clone())))
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

@@ -184,11 +184,15 @@ pub fn areas_of_country(conn: &mut AnyConnection, iso3: &str) -> Result<Vec<Admi
         .load(conn)?)
 }
 
-/// The current areas of one level of a country, by p-code.
-pub fn current_areas_at_level(conn: &mut AnyConnection, iso3: &str, level: i32) -> Result<Vec<AdminArea>, StoreError> {
+/// The current areas of some countries at some levels, by p-code (callers pick their pairs).
+pub fn current_areas_at_levels(
+    conn: &mut AnyConnection,
+    iso3s: &[String],
+    levels: &[i32],
+) -> Result<Vec<AdminArea>, StoreError> {
     Ok(admin_areas::table
-        .filter(admin_areas::country_iso3.eq(iso3))
-        .filter(admin_areas::level.eq(level))
+        .filter(admin_areas::country_iso3.eq_any(iso3s))
+        .filter(admin_areas::level.eq_any(levels))
         .filter(admin_areas::valid_to.is_null())
         .order(admin_areas::pcode)
         .select(AdminArea::as_select())

@@ -83,6 +83,10 @@ pub fn finish_run(
     find_run(conn, run_id)
 }
 
+pub fn runs_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<IngestRun>, StoreError> {
+    Ok(ingest_runs::table.filter(ingest_runs::id.eq_any(ids)).select(IngestRun::as_select()).load(conn)?)
+}
+
 pub fn find_run(conn: &mut AnyConnection, run_id: i64) -> Result<IngestRun, StoreError> {
     Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?)
 }

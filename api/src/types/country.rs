@@ -1,6 +1,10 @@
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 use store::idps::{IdpFilter, count_idp_totals, idp_totals};
-use store::{DbPool, geography, with_conn};
+use store::{DbPool, with_conn};
+
+use crate::error::shared;
+use crate::loaders::CountryAreasLoader;
 
 use super::area::{decode_cursor, page_size};
 use super::idp::IdpFigureConnection;
@@ -31,9 +35,8 @@ impl Country {
         if !(0..=5).contains(&level) {
             return Err(ApiError::BadUserInput("`level` must be between 0 and 5".into()).extend());
         }
-        let pool = ctx.data::<DbPool>()?.clone();
-        let iso3 = self.0.iso3.clone();
-        let areas = with_conn(&pool, move |c| geography::current_areas_at_level(c, &iso3, level)).await.gql()?;
+        let loader = ctx.data::<DataLoader<CountryAreasLoader>>()?;
+        let areas = loader.load_one((self.0.iso3.clone(), level)).await.map_err(shared)?.unwrap_or_default();
         Ok(areas.into_iter().map(AdminArea).collect())
     }
     /// IDP figures of the country at admin level `adminLevel` (0 = national figures), oldest first

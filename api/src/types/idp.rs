@@ -4,9 +4,9 @@ use async_graphql::{Context, Object, Result};
 use chrono::NaiveDate;
 use store::idps::IdpTotal;
 
-use super::{AdminArea, Dataset, ListInfo};
+use super::{AdminArea, Dataset, IngestRun, ListInfo};
 use crate::error::shared;
-use crate::loaders::{AreaLoader, DatasetByResourceLoader};
+use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
 use crate::pagination::Window;
 
 /// The number of IDPs present in one area for one (operation, round, reporting date, assessment
@@ -67,9 +67,10 @@ impl IdpFigure {
         let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
         Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
     }
-    /// The ingest run that last wrote this figure.
-    async fn ingest_run_id(&self) -> i64 {
-        self.0.run_id
+    /// The ingest run that last wrote this figure (of the source rows summed into it, the latest).
+    async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        let loader = ctx.data::<DataLoader<RunLoader>>()?;
+        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
     }
     /// The source's reference date for the figure (the reporting date).
     async fn data_as_of(&self) -> NaiveDate {

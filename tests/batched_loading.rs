@@ -1,0 +1,51 @@
+//! Nested lists are loaded in batches: the number of SQL queries for a nested query does not grow
+//! with the number of areas in the answer (no query per row). Its own test binary, because diesel's
+//! query counter hook is process-wide.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::connection::{InstrumentationEvent, set_default_instrumentation};
+
+static QUERIES: AtomicUsize = AtomicUsize::new(0);
+
+fn count_queries() -> Option<Box<dyn diesel::connection::Instrumentation>> {
+    Some(Box::new(|event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            QUERIES.fetch_add(1, Ordering::SeqCst);
+        }
+    }))
+}
+
+async fn queries_for(pool: &store::DbPool, query: &str) -> (usize, serde_json::Value) {
+    QUERIES.store(0, Ordering::SeqCst);
+    let data = common::graphql(pool, query).await;
+    (QUERIES.load(Ordering::SeqCst), data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_queries_do_not_query_per_row() {
+    set_default_instrumentation(count_queries).expect("instrumentation hook");
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample loads");
+
+    let nested = |level: i32| {
+        format!(
+            r#"{{ country(iso3: "HTI") {{ adminAreas(level: {level}) {{ pcode parent {{ pcode }} children {{ pcode }}
+                idps(latestRoundOnly: true) {{ nodes {{ individuals area {{ name }} dataset {{ credit }} }} }} }} }} }}"#
+        )
+    };
+    let (level1_queries, level1) = queries_for(&store.pool, &nested(1)).await;
+    let (level2_queries, level2) = queries_for(&store.pool, &nested(2)).await;
+    let regions = level1["country"]["adminAreas"].as_array().map(Vec::len).unwrap_or(0);
+    let communes = level2["country"]["adminAreas"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(regions >= 10 && communes >= 100, "{regions} regions, {communes} communes");
+    // Each batch is one checkout (r2d2 pings the connection) plus its query.
+    assert!(level1_queries <= 20, "{level1_queries} queries for {regions} regions");
+    // A batch may split when the machine is slow, but a query per row would add hundreds.
+    assert!(
+        level2_queries <= level1_queries + 6,
+        "{communes} communes took {level2_queries} queries, {regions} regions {level1_queries}"
+    );
+}
