@@ -1,10 +1,17 @@
-//! All of crisisgraph's configuration, read from the environment in one place.
+//! All of crisisgraph's configuration, in one place: an optional TOML file (`--config`,
+//! `CRISISGRAPH_CONFIG`, or `./crisisgraph.toml` when present), overridden by the environment.
 
-use ingest::IngestConfig;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Where the embedded default store lives when `DATABASE_URL` is not set.
+use anyhow::{Context, Result, bail};
+use ingest::{IngestConfig, LeaseSettings, RunOptions, Source, SourceSchedule};
+use serde::Deserialize;
+
+/// Where the embedded default store lives when nothing says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "crisisgraph.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_CONFIG_FILE: &str = "crisisgraph.toml";
 
 /// The settings every command shares.
 #[derive(Debug, Clone)]
@@ -13,38 +20,141 @@ pub struct Settings {
     pub database_url: String,
     /// Address `serve` listens on.
     pub bind: String,
+    /// Bearer token that mutations require; none disables them.
+    pub operator_token: Option<String>,
+    /// How long `serve` lets running ingests finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
     pub ingest: IngestConfig,
+    pub schedules: Vec<SourceSchedule>,
+}
+
+/// The TOML file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    operator_token: Option<String>,
+    countries: Option<Vec<String>>,
+    dtm_url: Option<String>,
+    dtm_key: Option<String>,
+    hdx_url: Option<String>,
+    fts_url: Option<String>,
+    lease_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
+    #[serde(default)]
+    sources: std::collections::BTreeMap<String, SourceFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFileConfig {
+    /// Six-field cron (seconds first, UTC), or "off".
+    schedule: Option<String>,
+    /// e.g. "8d", "12h".
+    cadence: Option<String>,
+    countries: Option<Vec<String>>,
+    levels: Option<Vec<u8>>,
 }
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+fn country_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|c| !c.is_empty()).map(|c| c.to_uppercase()).collect()
+}
+
+fn seconds(name: &str, value: Option<String>, fallback: Option<u64>, default: u64) -> Result<Duration> {
+    let secs = match value {
+        Some(v) => v.parse::<u64>().with_context(|| format!("{name} must be a whole number of seconds, not {v:?}"))?,
+        None => fallback.unwrap_or(default),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
 impl Settings {
-    /// Reads `DATABASE_URL`, `CRISISGRAPH_BIND`, `CRISISGRAPH_DTM_URL`,
-    /// `CRISISGRAPH_DTM_KEY`, `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL` and `CRISISGRAPH_COUNTRIES`
-    /// (ISO3 codes separated by commas or spaces).
-    pub fn from_env() -> Settings {
+    /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
+    /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
+    /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
+    /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
+    /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
+    pub fn load(config_path: Option<&Path>) -> Result<Settings> {
+        let path: Option<PathBuf> = match config_path {
+            Some(p) => Some(p.to_path_buf()),
+            None => var("CRISISGRAPH_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| Path::new(DEFAULT_CONFIG_FILE).exists().then(|| PathBuf::from(DEFAULT_CONFIG_FILE))),
+        };
+        let file: FileConfig = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        for name in file.sources.keys() {
+            name.parse::<Source>().with_context(|| format!("[sources.{name}] in the configuration file"))?;
+        }
+
         let defaults = IngestConfig::default();
         let countries = var("CRISISGRAPH_COUNTRIES")
-            .map(|list| {
-                list.split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|c| !c.is_empty())
-                    .map(|c| c.to_uppercase())
-                    .collect()
-            })
+            .map(|list| country_list(&list))
+            .or(file.countries.map(|c| c.iter().map(|s| s.to_uppercase()).collect()))
             .unwrap_or_default();
-        Settings {
-            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
-            bind: var("CRISISGRAPH_BIND").unwrap_or_else(|| DEFAULT_BIND.to_string()),
-            ingest: IngestConfig {
-                dtm_url: var("CRISISGRAPH_DTM_URL").unwrap_or(defaults.dtm_url),
-                dtm_key: var("CRISISGRAPH_DTM_KEY"),
-                hdx_url: var("CRISISGRAPH_HDX_URL").unwrap_or(defaults.hdx_url),
-                fts_url: var("CRISISGRAPH_FTS_URL").unwrap_or(defaults.fts_url),
-                countries,
-                fetch: defaults.fetch,
-            },
+        let lease_ttl = seconds("CRISISGRAPH_LEASE_SECONDS", var("CRISISGRAPH_LEASE_SECONDS"), file.lease_seconds, 60)?;
+        if lease_ttl < Duration::from_secs(2) {
+            bail!("CRISISGRAPH_LEASE_SECONDS must be at least 2");
         }
+        let ingest = IngestConfig {
+            dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
+            dtm_key: var("CRISISGRAPH_DTM_KEY").or(file.dtm_key),
+            hdx_url: var("CRISISGRAPH_HDX_URL").or(file.hdx_url).unwrap_or(defaults.hdx_url),
+            fts_url: var("CRISISGRAPH_FTS_URL").or(file.fts_url).unwrap_or(defaults.fts_url),
+            countries,
+            fetch: defaults.fetch,
+            lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
+        };
+
+        let mut schedules = SourceSchedule::defaults();
+        for schedule in &mut schedules {
+            let name = schedule.source.name();
+            let upper = name.to_uppercase();
+            let from_file = file.sources.get(name);
+            let cron = var(&format!("CRISISGRAPH_SCHEDULE_{upper}")).or(from_file.and_then(|f| f.schedule.clone()));
+            if let Some(cron) = cron {
+                schedule.cron = if cron.eq_ignore_ascii_case("off") { None } else { Some(cron) };
+            }
+            if let Some(cron) = &schedule.cron {
+                ingest::scheduler::parse_cron(cron).with_context(|| format!("the {name} schedule"))?;
+            }
+            if let Some(cadence) =
+                var(&format!("CRISISGRAPH_CADENCE_{upper}")).or(from_file.and_then(|f| f.cadence.clone()))
+            {
+                schedule.cadence = humantime::parse_duration(&cadence)
+                    .with_context(|| format!("the {name} cadence {cadence:?} (write e.g. 8d or 12h)"))?;
+            }
+            if let Some(f) = from_file {
+                schedule.options = RunOptions {
+                    countries: f.countries.clone().unwrap_or_default(),
+                    dtm_levels: f.levels.clone().unwrap_or_else(|| schedule.options.dtm_levels.clone()),
+                    ..schedule.options.clone()
+                };
+            }
+        }
+
+        Ok(Settings {
+            database_url: var("DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            bind: var("CRISISGRAPH_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string()),
+            operator_token: var("CRISISGRAPH_OPERATOR_TOKEN").or(file.operator_token),
+            shutdown_grace: seconds(
+                "CRISISGRAPH_SHUTDOWN_GRACE_SECONDS",
+                var("CRISISGRAPH_SHUTDOWN_GRACE_SECONDS"),
+                file.shutdown_grace_seconds,
+                30,
+            )?,
+            ingest,
+            schedules,
+        })
     }
 }

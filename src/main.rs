@@ -2,12 +2,14 @@
 //! and `api` crates.
 
 mod config;
+mod progress;
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ingest::{FetchMode, Ingester, RunOptions, Source};
+use ingest::status::SourceStatus;
+use ingest::{Coordinator, FetchMode, Ingester, RunOptions, Scheduler, Source};
 use store::models::IngestRun;
 use store::{DbPool, build_pool, run_migrations, with_conn};
 
@@ -16,6 +18,9 @@ use crate::config::Settings;
 #[derive(Parser)]
 #[command(name = "crisisgraph", version, about = "GraphQL data platform for humanitarian crisis data")]
 struct Cli {
+    /// TOML configuration file (default: CRISISGRAPH_CONFIG, or ./crisisgraph.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,9 +53,11 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Each source: schedule, next run, last success and failure, rows, and whether it is stale.
+    Sources,
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Serve GraphQL at /graphql, GraphiQL at /graphiql and /healthz.
+    /// Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz and /metrics, and run the schedules.
     Serve {
         /// Load the bundled offline sample (Mali, Chad, Haiti, Afghanistan) before serving.
         #[arg(long)]
@@ -58,6 +65,9 @@ enum Command {
         /// Listen address (default: CRISISGRAPH_BIND or 127.0.0.1:8080).
         #[arg(long)]
         bind: Option<String>,
+        /// Serve only: run no scheduled ingests.
+        #[arg(long)]
+        no_scheduler: bool,
     },
 }
 
@@ -86,12 +96,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let settings = Settings::from_env();
+    if let Command::Schema = cli.command {
+        println!("{}", api::schema::sdl());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Schema => {
-            println!("{}", api::schema::sdl());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schema => Ok(ExitCode::SUCCESS),
         Command::Migrate => {
             let pool = open_store(&settings).await?;
             drop(pool);
@@ -105,7 +116,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let ingester = Ingester::new(pool, settings.ingest.clone(), mode)?;
             let options =
                 RunOptions { countries, dtm_levels: levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
-            let run = ingester.run(source, &options).await?;
+            let progress = progress::for_terminal(source);
+            let run = ingester.run_with(source, &options, progress.clone()).await?;
+            progress.finish();
+            if run.status == store::runs::status::RUNNING {
+                println!(
+                    "{source} is already running (run {}, started {}): not starting another",
+                    run.id, run.started_at
+                );
+                print_runs(std::slice::from_ref(&run));
+                return Ok(ExitCode::SUCCESS);
+            }
             print_runs(std::slice::from_ref(&run));
             Ok(if run.status == store::runs::status::SUCCEEDED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
@@ -115,7 +136,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print_runs(&runs);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { sample, bind } => {
+        Command::Sources => {
+            let pool = open_store(&settings).await?;
+            let statuses = ingest::status::source_statuses(&pool, &settings.schedules).await?;
+            print_sources(&statuses);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { sample, bind, no_scheduler } => {
             let pool = open_store(&settings).await?;
             if sample {
                 let runs = ingest::sample::load_sample(&pool).await.context("loading the bundled sample")?;
@@ -128,7 +155,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            serve(pool, bind.unwrap_or(settings.bind)).await?;
+            let bind = bind.unwrap_or_else(|| settings.bind.clone());
+            serve(pool, &settings, bind, !no_scheduler).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -155,19 +183,73 @@ fn describe(url: &str) -> String {
     }
 }
 
-async fn serve(pool: DbPool, bind: String) -> Result<()> {
-    let schema = api::build_schema(pool.clone());
-    tracing::info!(%bind, "serving GraphQL at /graphql, GraphiQL at /graphiql");
-    actix_web::HttpServer::new(move || {
+/// Serves the API and runs the schedules until SIGTERM or SIGINT; then stops taking requests, gives
+/// running ingests the grace period, stops (rolls back) the rest, and returns.
+async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: bool) -> Result<()> {
+    let ingester = Ingester::new(pool.clone(), settings.ingest.clone(), FetchMode::Online)?;
+    let coordinator = Coordinator::new(ingester);
+    let operations = api::Operations {
+        coordinator: Some(coordinator.clone()),
+        schedules: settings.schedules.clone(),
+        operator_token: settings.operator_token.clone(),
+    };
+    if settings.operator_token.is_none() {
+        tracing::info!("no CRISISGRAPH_OPERATOR_TOKEN: mutations are disabled");
+    }
+    let schema = api::build_schema(pool.clone(), operations);
+    let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .wrap(actix_web::middleware::Compress::default())
             .configure(api::server::configure(schema.clone(), pool.clone()))
     })
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_grace.as_secs().max(1))
     .bind(&bind)
     .with_context(|| format!("binding {bind}"))?
-    .run()
-    .await?;
+    .run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!(%bind, "serving GraphQL at /graphql, GraphiQL at /graphiql");
+
+    let scheduler =
+        if with_scheduler { Some(Scheduler::start(coordinator.clone(), &settings.schedules).await?) } else { None };
+
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, grace_seconds = settings.shutdown_grace.as_secs(), "shutting down");
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown().await;
+    }
+    let (_, ()) = tokio::join!(handle.stop(true), coordinator.shutdown(settings.shutdown_grace));
+    match server_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }
 
 fn print_runs(runs: &[IngestRun]) {
@@ -198,6 +280,34 @@ fn print_runs(runs: &[IngestRun]) {
             r.rejected,
             r.started_at.format("%Y-%m-%d %H:%M:%S"),
             r.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn print_sources(statuses: &[SourceStatus]) {
+    println!(
+        "{:<10} {:<16} {:<20} {:<20} {:>8}  {:<5}  last failure",
+        "source", "schedule", "next run (UTC)", "last success (UTC)", "rows", "stale"
+    );
+    for s in statuses {
+        let failure = match (&s.last_failure, s.failing) {
+            (Some(f), true) => format!("FAILING since run {}: {}", f.id, f.error.as_deref().unwrap_or("")),
+            (Some(f), false) => format!("run {} at {}", f.id, f.finished_at.map(|t| t.to_string()).unwrap_or_default()),
+            (None, _) => String::new(),
+        };
+        println!(
+            "{:<10} {:<16} {:<20} {:<20} {:>8}  {:<5}  {}",
+            s.source.name(),
+            s.schedule.as_deref().unwrap_or("manual"),
+            s.next_run_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into()),
+            s.last_success
+                .as_ref()
+                .and_then(|r| r.finished_at)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "never".into()),
+            s.rows,
+            if s.stale { "yes" } else { "no" },
+            failure
         );
     }
 }

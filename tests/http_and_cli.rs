@@ -84,10 +84,10 @@ async fn serve_sample_answers_over_http() {
 #[actix_web::test]
 async fn bad_queries_get_graphql_errors_not_crashes() {
     let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
-    let app = awtest::init_service(
-        actix_web::App::new()
-            .configure(api::server::configure(api::build_schema(store.pool.clone()), store.pool.clone())),
-    )
+    let app = awtest::init_service(actix_web::App::new().configure(api::server::configure(
+        api::build_schema(store.pool.clone(), api::Operations::default()),
+        store.pool.clone(),
+    )))
     .await;
     for query in ["{ nope }", "{ country(iso3: 5) { name } }", "{ ingestRuns(first: -1) { totalCount } }", "{"] {
         let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();

@@ -11,16 +11,24 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     LimitExceeded(String),
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("internal error; the server log has the details")]
     Internal,
 }
 
 impl ApiError {
+    /// The GraphQL error, with its code.
+    pub fn into_gql(self) -> async_graphql::Error {
+        self.extend()
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -29,6 +37,20 @@ impl ApiError {
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+    }
+}
+
+impl From<ingest::IngestError> for ApiError {
+    fn from(e: ingest::IngestError) -> Self {
+        match e {
+            ingest::IngestError::UnknownSource(_) | ingest::IngestError::Invalid(_) => {
+                ApiError::BadUserInput(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "ingest error while answering a mutation");
+                ApiError::Internal
+            }
+        }
     }
 }
 

@@ -4,6 +4,9 @@
 
 mod error;
 mod loaders;
+mod metrics;
+mod mutation;
+pub mod operations;
 mod pagination;
 mod query;
 pub mod schema;
@@ -11,4 +14,5 @@ pub mod server;
 mod types;
 
 pub use error::ApiError;
+pub use operations::Operations;
 pub use schema::{CrisisSchema, build_schema};

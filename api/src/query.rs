@@ -4,8 +4,9 @@ use store::{DbPool, geography, runs, with_conn};
 
 use crate::ApiError;
 use crate::error::IntoGraphql;
+use crate::operations::Operations;
 use crate::pagination::Window;
-use crate::types::{AdminArea, Country, IngestRun, ListInfo};
+use crate::types::{AdminArea, Country, IngestRun, ListInfo, SourceInfo};
 use async_graphql::ErrorExtensions;
 
 /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
@@ -56,6 +57,14 @@ impl QueryRoot {
         );
         connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, IngestRun(r))));
         Ok(connection)
+    }
+    /// Every source: schedule, next run, last success and failure, and whether its data is stale.
+    async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<SourceInfo>> {
+        let pool = ctx.data::<DbPool>()?;
+        let operations = ctx.data::<Operations>()?;
+        let statuses =
+            ingest::status::source_statuses(pool, &operations.schedules).await.map_err(ApiError::from).gql()?;
+        Ok(statuses.into_iter().map(SourceInfo).collect())
     }
     /// One ingest run by id.
     async fn ingest_run(&self, ctx: &Context<'_>, id: i64) -> Result<Option<IngestRun>> {

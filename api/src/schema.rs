@@ -1,15 +1,17 @@
 //! The GraphQL schema, independent of any HTTP server.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 use store::DbPool;
 
 use crate::loaders::{
     AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryAreasLoader, CountryLoader, DatasetByResourceLoader, RunLoader,
 };
+use crate::mutation::MutationRoot;
+use crate::operations::Operations;
 use crate::query::QueryRoot;
 
-pub type CrisisSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type CrisisSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -25,8 +27,10 @@ where
 }
 
 /// Builds the schema over a store. Must be called inside a tokio runtime (the loaders spawn tasks).
-pub fn build_schema(pool: DbPool) -> CrisisSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+/// `operations` wires mutations and the `sources` report; `Operations::default()` serves reads only.
+pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(operations)
         .data(loader(AreaLoader(pool.clone())))
         .data(loader(ChildrenLoader(pool.clone())))
         .data(loader(CountryLoader(pool.clone())))
@@ -42,5 +46,5 @@ pub fn build_schema(pool: DbPool) -> CrisisSchema {
 
 /// The schema in SDL, as `crisisgraph schema` prints it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }

@@ -7,16 +7,23 @@
 //! - [`runner`]: runs a source end to end and records the run.
 //! - [`sample`]: the bundled offline sample, replayed through the same path.
 
+pub mod control;
+mod coordinator;
 mod error;
 pub mod fetch;
 pub mod pcode;
 pub mod runner;
 pub mod sample;
+pub mod scheduler;
 pub mod sources;
+pub mod status;
 
+pub use control::{Progress, RunControl, Silent, StopReason};
+pub use coordinator::Coordinator;
 pub use error::IngestError;
 pub use fetch::{FetchMode, FetchSettings, Fetcher};
 pub use runner::{Ingester, RunOptions, Source};
+pub use scheduler::{Scheduler, SourceSchedule};
 
 /// Public endpoints, used unless configuration points elsewhere.
 pub const DEFAULT_DTM_URL: &str = "https://dtmapi.iom.int";
@@ -35,6 +42,21 @@ pub struct IngestConfig {
     /// ISO3 codes ingested when a run names none.
     pub countries: Vec<String>,
     pub fetch: FetchSettings,
+    pub lease: LeaseSettings,
+}
+
+/// How long a run's lease lives without a heartbeat, and how often the heartbeat renews it. A run
+/// whose process dies is marked interrupted once its lease has expired.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    pub ttl: std::time::Duration,
+    pub heartbeat: std::time::Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        LeaseSettings { ttl: std::time::Duration::from_secs(60), heartbeat: std::time::Duration::from_secs(15) }
+    }
 }
 
 impl Default for IngestConfig {
@@ -46,6 +68,7 @@ impl Default for IngestConfig {
             fts_url: DEFAULT_FTS_URL.into(),
             countries: Vec::new(),
             fetch: FetchSettings::default(),
+            lease: LeaseSettings::default(),
         }
     }
 }

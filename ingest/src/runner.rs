@@ -5,12 +5,16 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::Arc;
 use store::geography::{self, CountryInput};
 use store::idps::{self, IdpInput};
 use store::models::{IngestRun, Rejection};
 use store::runs::{self, RunRequest, RunTotals, status};
-use store::{AnyConnection, Connection, DbPool, WriteCounts, provenance, with_conn};
 
+use store::leases::{self, StartOutcome};
+use store::{AnyConnection, DbPool, WriteCounts, provenance, with_conn};
+
+use crate::control::{Progress, RunControl, Silent, StopReason};
 use crate::fetch::{FetchRequest, Fetched};
 use crate::pcode::{AreaMatch, AreaMatcher};
 use crate::sources::{dtm, geography as pcodes};
@@ -83,6 +87,8 @@ pub struct Ingester {
     pool: DbPool,
     config: IngestConfig,
     fetcher: Fetcher,
+    /// Who holds leases taken by this ingester: host, process and a random part.
+    holder: String,
 }
 
 /// What one country contributed to a run.
@@ -96,16 +102,50 @@ struct CountryOutcome {
 impl Ingester {
     pub fn new(pool: DbPool, config: IngestConfig, mode: FetchMode) -> Result<Self, IngestError> {
         let fetcher = Fetcher::new(pool.clone(), config.fetch.clone(), mode)?;
-        Ok(Ingester { pool, config, fetcher })
+        let holder = format!(
+            "{}:{}:{:08x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+            std::process::id(),
+            rand_suffix()
+        );
+        Ok(Ingester { pool, config, fetcher, holder })
     }
 
     pub fn config(&self) -> &IngestConfig {
         &self.config
     }
 
-    /// Runs `source` and returns its finished run record. A failed source gives a run with status
-    /// `failed` and its error (not an `Err`); `Err` means the run could not even be recorded.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Runs `source` now, in this task, unless a run of it is already going on (here or in another
+    /// process): then that run is returned as it is. A failed source gives a run with status `failed`
+    /// and its error (not an `Err`); `Err` means the run could not even be recorded.
     pub async fn run(&self, source: Source, options: &RunOptions) -> Result<IngestRun, IngestError> {
+        self.run_with(source, options, Arc::new(Silent)).await
+    }
+
+    /// [`Ingester::run`], reporting progress.
+    pub async fn run_with(
+        &self,
+        source: Source,
+        options: &RunOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<IngestRun, IngestError> {
+        match self.start(source, options).await? {
+            StartOutcome::Started(run) => {
+                self.execute_leased(run, source, options, RunControl::default(), progress).await
+            }
+            StartOutcome::AlreadyRunning(run) => {
+                tracing::info!(run_id = run.id, %source, "a run of this source is already in progress");
+                Ok(run)
+            }
+        }
+    }
+
+    /// Takes the source's lease and records the run, or finds the run in progress.
+    pub(crate) async fn start(&self, source: Source, options: &RunOptions) -> Result<StartOutcome, IngestError> {
         let countries = self.countries_for(options);
         let params = serde_json::json!({
             "countries": countries,
@@ -119,14 +159,74 @@ impl Ingester {
             requested_by: options.requested_by.clone(),
             dry_run: options.dry_run,
         };
-        let run = with_conn(&self.pool, move |c| runs::start_run(c, &request)).await?;
-        tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, "ingest run started");
+        let (holder, ttl) = (self.holder.clone(), self.lease_ttl());
+        Ok(with_conn(&self.pool, move |c| leases::start_exclusive_run(c, &request, &holder, ttl)).await?)
+    }
+
+    fn lease_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.lease.ttl).unwrap_or(chrono::Duration::seconds(60))
+    }
+
+    /// Executes a run whose lease this process holds: heartbeats while it works, then frees the lease.
+    pub(crate) async fn execute_leased(
+        &self,
+        run: IngestRun,
+        source: Source,
+        options: &RunOptions,
+        control: RunControl,
+        progress: Arc<dyn Progress>,
+    ) -> Result<IngestRun, IngestError> {
+        let heartbeat = self.spawn_heartbeat(source, run.id, control.clone());
+        let result = self.execute(&run, source, options, &control, progress.as_ref()).await;
+        heartbeat.abort();
+        let (pool, name, holder) = (self.pool.clone(), source.name().to_string(), self.holder.clone());
+        if let Err(e) = with_conn(&pool, move |c| leases::release(c, &name, &holder)).await {
+            tracing::warn!(run_id = run.id, error = %e, "could not free the lease; it will expire");
+        }
+        result
+    }
+
+    fn spawn_heartbeat(&self, source: Source, run_id: i64, control: RunControl) -> tokio::task::JoinHandle<()> {
+        let (pool, holder, ttl, every) =
+            (self.pool.clone(), self.holder.clone(), self.lease_ttl(), self.config.lease.heartbeat);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let holder = holder.clone();
+                let beat = with_conn(&pool, move |c| leases::heartbeat(c, source.name(), &holder, run_id, ttl)).await;
+                match beat {
+                    Ok(Some(true)) => control.stop(StopReason::Cancelled),
+                    Ok(Some(false)) => {}
+                    Ok(None) => control.stop(StopReason::LostLease),
+                    Err(e) => tracing::warn!(run_id, error = %e, "heartbeat failed"),
+                }
+            }
+        })
+    }
+
+    /// Does the work of a recorded run and records how it ended.
+    async fn execute(
+        &self,
+        run: &IngestRun,
+        source: Source,
+        options: &RunOptions,
+        control: &RunControl,
+        progress: &dyn Progress,
+    ) -> Result<IngestRun, IngestError> {
+        let countries = self.countries_for(options);
+        tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, trigger = %options.trigger, "ingest run started");
+        let steps = match source {
+            Source::Geography => 1 + countries.len() as u64,
+            Source::Dtm => countries.len() as u64 * (options.dtm_levels.len() as u64 + 1),
+        };
+        progress.begin(steps);
+        let step = Step { control, progress };
 
         let mut totals = RunTotals::default();
         let mut errors = Vec::new();
         let outcome = match source {
-            Source::Geography => self.run_geography(run.id, &countries, options.dry_run).await,
-            Source::Dtm => self.run_dtm(run.id, &countries, options).await,
+            Source::Geography => self.run_geography(run.id, &countries, options.dry_run, &step).await,
+            Source::Dtm => self.run_dtm(run.id, &countries, options, &step).await,
         };
         match outcome {
             Ok(per_country) => {
@@ -139,14 +239,23 @@ impl Ingester {
                             totals.unchanged += o.written.unchanged;
                             totals.rejected += o.rejected;
                         }
+                        Err(IngestError::Cancelled) => {}
                         Err(e) => errors.push(format!("{country}: {e}")),
                     }
                 }
             }
+            Err(IngestError::Cancelled) => {}
             Err(e) => errors.push(e.to_string()),
         }
-        let final_status = if errors.is_empty() { status::SUCCEEDED } else { status::FAILED };
-        let error = (!errors.is_empty()).then(|| errors.join("; "));
+        let (final_status, error) = match control.stop_reason() {
+            Some(StopReason::Cancelled) => (status::CANCELLED, Some("cancelled by an operator".to_string())),
+            Some(StopReason::Shutdown) => (status::INTERRUPTED, Some("interrupted: the server shut down".to_string())),
+            Some(StopReason::LostLease) => {
+                (status::INTERRUPTED, Some("interrupted: the lease expired and was taken over".to_string()))
+            }
+            None if errors.is_empty() => (status::SUCCEEDED, None),
+            None => (status::FAILED, Some(errors.join("; "))),
+        };
         let run_id = run.id;
         let finished =
             with_conn(&self.pool, move |c| runs::finish_run(c, run_id, final_status, &totals, error.as_deref()))
@@ -197,6 +306,7 @@ impl Ingester {
         run_id: i64,
         countries: &[String],
         dry_run: bool,
+        step: &Step<'_>,
     ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
         let hdx = self.config.hdx_url.trim_end_matches('/').to_string();
         let (dataset, resource) = (pcodes::dataset_info(&hdx), pcodes::resource_info(&hdx));
@@ -205,8 +315,10 @@ impl Ingester {
             provenance::upsert_resource(c, d.id, &resource)
         })
         .await?;
+        step.check()?;
         let fetched = self.fetch(resource.url.clone(), run_id, resource.id, Vec::new()).await?;
         let parsed = pcodes::parse(&fetched.body, countries)?;
+        step.done("fetched the p-code list");
         let mut results = Vec::new();
         for wanted in countries {
             if !parsed.contains_key(wanted) {
@@ -221,21 +333,26 @@ impl Ingester {
             let rejected = rejections.len() as i64;
             let fetched_rows = areas.len() as i64 - 1 + rejected;
             let resource_id = resource.id;
+            step.check()?;
+            let control = step.control.clone();
             let written = with_conn(&self.pool, move |c| {
-                in_transaction(c, dry_run, |c| {
+                Ok(in_transaction(c, dry_run, &control, |c| {
                     let mut counts = geography::upsert_countries(c, std::slice::from_ref(&country))?;
                     counts += geography::upsert_areas(c, run_id, resource_id, &areas)?;
                     Ok(counts)
-                })
+                }))
             })
-            .await;
+            .await
+            .map_err(IngestError::from)
+            .and_then(|inner| inner);
             let result = match written {
                 Ok(written) => {
                     self.record_rejections(run_id, resource.id, fetched.sha256.clone(), rejections).await?;
                     Ok(CountryOutcome { fetched: fetched_rows.max(0), written, rejected })
                 }
-                Err(e) => Err(IngestError::from(e)),
+                Err(e) => Err(e),
             };
+            step.done(&format!("{iso3}: areas written"));
             results.push((iso3, result));
         }
         Ok(results)
@@ -246,6 +363,7 @@ impl Ingester {
         run_id: i64,
         countries: &[String],
         options: &RunOptions,
+        step: &Step<'_>,
     ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
         if countries.is_empty() {
             return Err(IngestError::Invalid(
@@ -271,7 +389,8 @@ impl Ingester {
         .await?;
         let mut results = Vec::new();
         for iso3 in countries {
-            let result = self.dtm_country(run_id, &base, iso3, &resources, options.dry_run).await;
+            step.check()?;
+            let result = self.dtm_country(run_id, &base, iso3, &resources, options.dry_run, step).await;
             results.push((iso3.clone(), result));
         }
         Ok(results)
@@ -284,15 +403,18 @@ impl Ingester {
         iso3: &str,
         resources: &[(u8, i64)],
         dry_run: bool,
+        step: &Step<'_>,
     ) -> Result<CountryOutcome, IngestError> {
         let headers: Vec<(String, String)> =
             self.config.dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
         // Fetch and parse every level first: any failure leaves the store untouched for this country.
         let mut parsed = Vec::new();
         for (level, resource_id) in resources {
+            step.check()?;
             let fetched =
                 self.fetch(dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
             let rows = dtm::parse(&fetched.body, *level, iso3)?;
+            step.done(&format!("{iso3}: fetched admin{level}"));
             parsed.push((*level, *resource_id, fetched.sha256, rows));
         }
 
@@ -315,19 +437,41 @@ impl Ingester {
             name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
         };
         let retrieved_at = store::now_utc();
+        let control = step.control.clone();
         let written = with_conn(&self.pool, move |c| {
-            in_transaction(c, dry_run, |c| {
+            Ok(in_transaction(c, dry_run, &control, |c| {
                 geography::ensure_country(c, &country)?;
                 Ok(idps::upsert_idp_figures(c, run_id, retrieved_at, &inputs)?)
-            })
+            }))
         })
-        .await?;
+        .await??;
         let mut rejected = 0;
         for (_, resource_id, sha, p) in parsed {
             rejected += p.rejections.len() as i64;
             self.record_rejections(run_id, resource_id, sha, p.rejections).await?;
         }
+        step.done(&format!("{iso3}: figures written"));
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+    }
+}
+
+/// What each step of a run reports to and checks with.
+struct Step<'a> {
+    control: &'a RunControl,
+    progress: &'a dyn Progress,
+}
+
+impl Step<'_> {
+    /// Fails with [`IngestError::Cancelled`] once someone asked the run to stop.
+    fn check(&self) -> Result<(), IngestError> {
+        match self.control.stop_reason() {
+            Some(_) => Err(IngestError::Cancelled),
+            None => Ok(()),
+        }
+    }
+
+    fn done(&self, message: &str) {
+        self.progress.step(message);
     }
 }
 
@@ -364,18 +508,34 @@ fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: 
     }
 }
 
-/// Runs `work` in one transaction; a dry run rolls it back and still returns the counts.
-fn in_transaction<F>(conn: &mut AnyConnection, dry_run: bool, work: F) -> Result<WriteCounts, store::StoreError>
+/// Runs `work` in one transaction; a dry run rolls it back and still returns the counts, and a run
+/// asked to stop rolls back instead of committing.
+fn in_transaction<F>(
+    conn: &mut AnyConnection,
+    dry_run: bool,
+    control: &RunControl,
+    work: F,
+) -> Result<WriteCounts, IngestError>
 where
     F: FnOnce(&mut AnyConnection) -> Result<WriteCounts, IngestError>,
 {
-    let result = conn.transaction::<WriteCounts, IngestError, _>(|c| {
+    let result = store::write_transaction::<WriteCounts, IngestError, _>(conn, |c| {
         let counts = work(c)?;
+        if control.stop_reason().is_some() {
+            return Err(IngestError::Cancelled);
+        }
         if dry_run { Err(IngestError::DryRunRolledBack(counts)) } else { Ok(counts) }
     });
     match result {
         Ok(counts) | Err(IngestError::DryRunRolledBack(counts)) => Ok(counts),
-        Err(IngestError::Store(e)) => Err(e),
-        Err(other) => Err(store::StoreError::Invalid(other.to_string())),
+        Err(other) => Err(other),
     }
+}
+
+/// A few random bits from the clock, so that two ingesters in one process hold distinct leases.
+fn rand_suffix() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    nanos ^ NEXT.fetch_add(0x9E37_79B9, std::sync::atomic::Ordering::Relaxed)
 }

@@ -114,3 +114,30 @@ macro_rules! on_backend {
         }
     };
 }
+
+/// Runs `work` in one transaction that takes the write lock at once. On SQLite a plain (deferred)
+/// transaction that reads first and writes later fails when another connection wrote in between;
+/// `BEGIN IMMEDIATE` makes it wait for the lock instead (up to the busy timeout). PostgreSQL needs nothing special.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let AnyConnection::Sqlite(inner) = conn {
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    } else {
+        return conn.transaction(work);
+    }
+    match work(conn) {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(error)
+        }
+    }
+}

@@ -231,3 +231,8 @@ pub fn ensure_country(conn: &mut AnyConnection, country: &CountryInput) -> Resul
     }
     Ok(!known)
 }
+
+/// How many admin areas (all editions) the store holds.
+pub fn count_areas(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(admin_areas::table.count().get_result(conn)?)
+}

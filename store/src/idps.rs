@@ -289,3 +289,8 @@ pub fn figures_of_country(conn: &mut AnyConnection, iso3: &str) -> Result<Vec<Id
         .select(IdpFigureRow::as_select())
         .load(conn)?)
 }
+
+/// How many IDP figure rows (at the source's grain) the store holds.
+pub fn count_figures(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(idp_figures::table.count().get_result(conn)?)
+}

@@ -10,12 +10,15 @@ mod connection;
 mod error;
 pub mod geography;
 pub mod idps;
+pub mod leases;
 pub mod models;
 pub mod provenance;
 pub mod runs;
 pub mod schema;
 
-pub use connection::{AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn};
+pub use connection::{
+    AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn, write_transaction,
+};
 pub use diesel::Connection;
 pub use diesel::connection::SimpleConnection;
 /// Diesel's query error, for callers that run transactions through [`AnyConnection`].

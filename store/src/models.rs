@@ -88,6 +88,7 @@ pub struct IngestRun {
     pub unchanged: i64,
     pub rejected: i64,
     pub error: Option<String>,
+    pub cancel_requested: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

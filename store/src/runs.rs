@@ -151,3 +151,24 @@ pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -
         .select(RejectedRow::as_select())
         .load(conn)?)
 }
+
+/// The newest finished (not dry) run of `source` with one of `statuses`.
+pub fn last_run_with_status(
+    conn: &mut AnyConnection,
+    source: &str,
+    statuses: &[&str],
+) -> Result<Option<IngestRun>, StoreError> {
+    Ok(ingest_runs::table
+        .filter(ingest_runs::source.eq(source))
+        .filter(ingest_runs::status.eq_any(statuses))
+        .filter(ingest_runs::dry_run.eq(false))
+        .order(ingest_runs::id.desc())
+        .select(IngestRun::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Runs per (source, status), and rows per (source, outcome), over all recorded runs: for metrics.
+pub fn run_statistics(conn: &mut AnyConnection) -> Result<Vec<IngestRun>, StoreError> {
+    Ok(ingest_runs::table.order(ingest_runs::id.asc()).select(IngestRun::as_select()).load(conn)?)
+}

@@ -55,6 +55,16 @@ diesel::table! {
         unchanged -> BigInt,
         rejected -> BigInt,
         error -> Nullable<Text>,
+        cancel_requested -> Bool,
+    }
+}
+
+diesel::table! {
+    schedule_claims (source, slot) {
+        source -> Text,
+        slot -> Timestamp,
+        holder -> Text,
+        claimed_at -> Timestamp,
     }
 }
 
@@ -270,6 +280,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     datasets,
     resources,
     ingest_runs,
+    schedule_claims,
     source_leases,
     raw_payloads,
     fetches,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, RunOptions, Source};
+use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, LeaseSettings, RunOptions, Source};
 use serde_json::Value;
 use store::models::IngestRun;
 use store::{DbPool, build_pool, run_migrations, with_conn};
@@ -171,6 +171,7 @@ pub fn config_for(server: &MockServer) -> IngestConfig {
             request_timeout: Duration::from_secs(5),
             ..FetchSettings::default()
         },
+        lease: LeaseSettings { ttl: Duration::from_secs(3), heartbeat: Duration::from_millis(500) },
     }
 }
 
@@ -200,7 +201,7 @@ pub async fn graphql(pool: &DbPool, query: &str) -> Value {
 
 /// Runs a GraphQL query and returns the whole response (data and errors).
 pub async fn graphql_response(pool: &DbPool, query: &str) -> Value {
-    let schema = api::build_schema(pool.clone());
+    let schema = api::build_schema(pool.clone(), api::Operations::default());
     let response = schema.execute(query).await;
     serde_json::to_value(&response).expect("response serialises")
 }

@@ -6,6 +6,7 @@ mod country;
 mod dataset;
 mod idp;
 mod run;
+mod source;
 
 pub use area::AdminArea;
 pub use area::{decode_cursor, page_size};
@@ -13,6 +14,7 @@ pub use country::Country;
 pub use dataset::Dataset;
 pub use idp::idp_page;
 pub use run::IngestRun;
+pub use source::SourceInfo;
 
 use async_graphql::SimpleObject;
 

@@ -1,0 +1,55 @@
+//! How a running ingest is steered from outside: asked to stop (cancel, shutdown, lost lease) and
+//! observed (progress).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Why a run was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// An operator cancelled it (`cancelIngest`): it ends `cancelled`.
+    Cancelled,
+    /// The process is shutting down and the grace period is over: it ends `interrupted`.
+    Shutdown,
+    /// Its lease expired and another process took over: it ends `interrupted`.
+    LostLease,
+}
+
+/// A run's stop flag, shared by the run and whoever may stop it. Checked between steps and just
+/// before every commit, so a stop always rolls back the transaction in progress.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl(Arc<AtomicU8>);
+
+impl RunControl {
+    pub fn stop(&self, reason: StopReason) {
+        let code = match reason {
+            StopReason::Cancelled => 1,
+            StopReason::Shutdown => 2,
+            StopReason::LostLease => 3,
+        };
+        // The first reason wins.
+        let _ = self.0.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self.0.load(Ordering::SeqCst) {
+            1 => Some(StopReason::Cancelled),
+            2 => Some(StopReason::Shutdown),
+            3 => Some(StopReason::LostLease),
+            _ => None,
+        }
+    }
+}
+
+/// Receives a run's progress: the CLI draws a bar from it, a server logs nothing.
+pub trait Progress: Send + Sync {
+    /// The run has `total` steps (fetches and writes).
+    fn begin(&self, _total: u64) {}
+    /// One step is done.
+    fn step(&self, _message: &str) {}
+}
+
+/// Progress nobody watches.
+pub struct Silent;
+
+impl Progress for Silent {}

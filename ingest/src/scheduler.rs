@@ -1,0 +1,118 @@
+//! Scheduled ingestion: one cron job per source inside `serve`. Each firing is claimed in the store
+//! first, so that replicas sharing a schedule (and a PostgreSQL) run each job once; the run itself
+//! then goes through the source's lease like any other trigger.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+use store::leases;
+use store::with_conn;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::{Coordinator, IngestError, RunOptions, Source};
+
+/// When and how often a source is ingested.
+#[derive(Debug, Clone)]
+pub struct SourceSchedule {
+    pub source: Source,
+    /// Six-field cron (seconds first), UTC; `None` means manual runs only.
+    pub cron: Option<String>,
+    /// How old the last success may get before the source counts as stale.
+    pub cadence: Duration,
+    /// What a scheduled run ingests (countries empty: the configured ones).
+    pub options: RunOptions,
+}
+
+impl SourceSchedule {
+    /// Sensible defaults: the p-code list weekly on Sunday, DTM figures weekly on Monday.
+    pub fn defaults() -> Vec<SourceSchedule> {
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let scheduled = |trigger: &str| RunOptions { trigger: trigger.into(), ..RunOptions::default() };
+        vec![
+            SourceSchedule {
+                source: Source::Geography,
+                cron: Some("0 0 2 * * Sun".into()),
+                cadence: week + Duration::from_secs(24 * 3600),
+                options: scheduled("schedule"),
+            },
+            SourceSchedule {
+                source: Source::Dtm,
+                cron: Some("0 0 3 * * Mon".into()),
+                cadence: week + Duration::from_secs(24 * 3600),
+                options: scheduled("schedule"),
+            },
+        ]
+    }
+
+    /// The next firing after `now`, if scheduled.
+    pub fn next_run_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        parse_cron(self.cron.as_deref()?).ok()?.find_next_occurrence(&now, false).ok()
+    }
+}
+
+/// Parses a six-field cron expression (seconds first).
+pub fn parse_cron(expression: &str) -> Result<Cron, IngestError> {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expression)
+        .map_err(|e| IngestError::Invalid(format!("bad cron expression {expression:?}: {e}")))
+}
+
+/// The running scheduler; dropping it does not stop it: call [`Scheduler::shutdown`].
+pub struct Scheduler {
+    inner: JobScheduler,
+}
+
+impl Scheduler {
+    /// Starts one job per scheduled source.
+    pub async fn start(coordinator: Coordinator, schedules: &[SourceSchedule]) -> Result<Scheduler, IngestError> {
+        let scheduler_error =
+            |e: tokio_cron_scheduler::JobSchedulerError| IngestError::Invalid(format!("scheduler: {e}"));
+        let inner = JobScheduler::new().await.map_err(scheduler_error)?;
+        for schedule in schedules {
+            let Some(expression) = schedule.cron.clone() else { continue };
+            let cron = parse_cron(&expression)?;
+            let source = schedule.source;
+            let (coordinator, schedule) = (coordinator.clone(), schedule.clone());
+            let job = Job::new_async(expression.as_str(), move |_id, _lock| {
+                let (coordinator, schedule, cron) = (coordinator.clone(), schedule.clone(), cron.clone());
+                Box::pin(async move { fire(&coordinator, &schedule, &cron).await })
+            })
+            .map_err(scheduler_error)?;
+            inner.add(job).await.map_err(scheduler_error)?;
+            tracing::info!(%source, cron = %expression, "scheduled");
+        }
+        inner.start().await.map_err(scheduler_error)?;
+        Ok(Scheduler { inner })
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Err(e) = self.inner.shutdown().await {
+            tracing::warn!(error = %e, "scheduler did not shut down cleanly");
+        }
+    }
+}
+
+/// One firing: claim the slot (the scheduled time), then trigger the run.
+async fn fire(coordinator: &Coordinator, schedule: &SourceSchedule, cron: &Cron) {
+    let now = Utc::now();
+    let slot = cron.find_previous_occurrence(&now, true).unwrap_or(now).naive_utc();
+    let slot = chrono::Timelike::with_nanosecond(&slot, 0).unwrap_or(slot);
+    let holder = format!("scheduler:{}", std::process::id());
+    let source = schedule.source;
+    let claimed =
+        with_conn(coordinator.ingester().pool(), move |c| leases::claim_schedule_slot(c, source.name(), slot, &holder))
+            .await;
+    match claimed {
+        Ok(true) => match coordinator.trigger(source, schedule.options.clone()).await {
+            Ok(outcome) => tracing::info!(%source, run_id = outcome.run().id, %slot, "scheduled run"),
+            Err(e) => tracing::error!(%source, error = %e, "scheduled run could not start"),
+        },
+        Ok(false) => tracing::debug!(%source, %slot, "another replica took this firing"),
+        Err(e) => tracing::error!(%source, error = %e, "could not claim the scheduled firing"),
+    }
+}
