@@ -16,9 +16,10 @@ pub enum StopReason {
 }
 
 /// A run's stop flag, shared by the run and whoever may stop it. Checked between steps and just
-/// before every commit, so a stop always rolls back the transaction in progress.
+/// before every commit, so a stop always rolls back the transaction in progress; a fetch in flight
+/// is abandoned at once ([`RunControl::stopped`]).
 #[derive(Debug, Clone, Default)]
-pub struct RunControl(Arc<AtomicU8>);
+pub struct RunControl(Arc<(AtomicU8, tokio::sync::Notify)>);
 
 impl RunControl {
     pub fn stop(&self, reason: StopReason) {
@@ -28,11 +29,23 @@ impl RunControl {
             StopReason::LostLease => 3,
         };
         // The first reason wins.
-        let _ = self.0.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.0.0.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+
+    /// Completes once the run has been asked to stop.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.stop_reason().is_some() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn stop_reason(&self) -> Option<StopReason> {
-        match self.0.load(Ordering::SeqCst) {
+        match self.0.0.load(Ordering::SeqCst) {
             1 => Some(StopReason::Cancelled),
             2 => Some(StopReason::Shutdown),
             3 => Some(StopReason::LostLease),

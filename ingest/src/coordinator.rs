@@ -24,11 +24,19 @@ struct Running {
 pub struct Coordinator {
     ingester: Ingester,
     running: Arc<Mutex<HashMap<i64, Running>>>,
+    /// The runtime runs are spawned on: the one that created the coordinator, not the (short-lived,
+    /// per-worker) runtime of whichever HTTP worker received the trigger.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Coordinator {
+    /// Must be called inside the tokio runtime that should carry the background runs.
     pub fn new(ingester: Ingester) -> Self {
-        Coordinator { ingester, running: Arc::new(Mutex::new(HashMap::new())) }
+        Coordinator {
+            ingester,
+            running: Arc::new(Mutex::new(HashMap::new())),
+            runtime: tokio::runtime::Handle::current(),
+        }
     }
 
     pub fn ingester(&self) -> &Ingester {
@@ -46,7 +54,7 @@ impl Coordinator {
             let run_id = run.id;
             // Hold the map while spawning, so the task cannot remove its entry before it is added.
             let mut map = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let task = tokio::spawn(async move {
+            let task = self.runtime.spawn(async move {
                 if let Err(e) =
                     ingester.execute_leased(run_copy, source, &options, control_copy, Arc::new(Silent)).await
                 {

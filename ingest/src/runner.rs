@@ -276,14 +276,21 @@ impl Ingester {
         out
     }
 
+    /// Fetches through the shared fetcher, abandoning the request as soon as the run is asked to stop.
     async fn fetch(
         &self,
+        step: &Step<'_>,
         url: String,
         run_id: i64,
         resource_id: i64,
         headers: Vec<(String, String)>,
     ) -> Result<Fetched, IngestError> {
-        self.fetcher.fetch(&FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) }).await
+        step.check()?;
+        let request = FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) };
+        tokio::select! {
+            fetched = self.fetcher.fetch(&request) => fetched,
+            () = step.control.stopped() => Err(IngestError::Cancelled),
+        }
     }
 
     async fn record_rejections(
@@ -316,7 +323,7 @@ impl Ingester {
         })
         .await?;
         step.check()?;
-        let fetched = self.fetch(resource.url.clone(), run_id, resource.id, Vec::new()).await?;
+        let fetched = self.fetch(step, resource.url.clone(), run_id, resource.id, Vec::new()).await?;
         let parsed = pcodes::parse(&fetched.body, countries)?;
         step.done("fetched the p-code list");
         let mut results = Vec::new();
@@ -412,7 +419,7 @@ impl Ingester {
         for (level, resource_id) in resources {
             step.check()?;
             let fetched =
-                self.fetch(dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
+                self.fetch(step, dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
             let rows = dtm::parse(&fetched.body, *level, iso3)?;
             step.done(&format!("{iso3}: fetched admin{level}"));
             parsed.push((*level, *resource_id, fetched.sha256, rows));

@@ -151,3 +151,12 @@ pub fn claim_schedule_slot(
         .execute(c))?;
     Ok(inserted == 1)
 }
+
+/// The claimed firings of a source's schedule, oldest first: (slot, holder).
+pub fn claims_of(conn: &mut AnyConnection, source: &str) -> Result<Vec<(NaiveDateTime, String)>, StoreError> {
+    Ok(schedule_claims::table
+        .filter(schedule_claims::source.eq(source))
+        .order(schedule_claims::slot.asc())
+        .select((schedule_claims::slot, schedule_claims::holder))
+        .load(conn)?)
+}

@@ -1,0 +1,415 @@
+//! Operations: schedules fire runs, one run at a time per source (also across processes), dead runs
+//! are interrupted, mutations need the operator token, dry runs change nothing, failures and
+//! staleness are reported, metrics and graceful shutdown. Every scenario runs on both stores.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::test as awtest;
+use common::{Backend, TestStore, fixture_server, graphql, ingester, mount_dtm, options};
+use ingest::{Coordinator, RunOptions, Scheduler, Source, SourceSchedule};
+use serde_json::{Value, json};
+use store::leases::StartOutcome;
+use store::models::IngestRun;
+use store::runs::status;
+use store::with_conn;
+use wiremock::{MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_crisisgraph");
+const TOKEN: &str = "operator-secret-for-tests";
+
+on_both_stores!(
+    a_schedule_fires_a_run,
+    simultaneous_triggers_share_one_run,
+    two_serve_processes_run_each_scheduled_job_once,
+    a_killed_run_is_interrupted_and_the_next_run_succeeds,
+    mutations_need_the_operator_token_and_can_cancel,
+    a_dry_run_changes_nothing_and_reports_what_the_real_run_does,
+    a_failing_source_is_reported_and_stale_while_the_api_serves,
+    sigterm_stops_serve_cleanly_and_interrupts_a_running_ingest,
+);
+
+async fn all_runs(pool: &store::DbPool, source: &str) -> Vec<IngestRun> {
+    let source = source.to_string();
+    with_conn(pool, move |c| store::runs::list_runs(c, Some(&source), 1000, 0)).await.expect("runs")
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A DTM server whose Chad admin0 answer takes `delay`.
+async fn slow_server(delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    let body = common::read(common::DTM_FILES[0].2);
+    mount_dtm(&server, "TCD", 0, ResponseTemplate::new(200).set_body_bytes(body).set_delay(delay)).await;
+    server
+}
+
+fn dtm_tcd_admin0() -> RunOptions {
+    RunOptions { trigger: "test".into(), ..options(&["TCD"], &[0]) }
+}
+
+async fn a_schedule_fires_a_run(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = fixture_server().await;
+    let coordinator = Coordinator::new(ingester(&store, &server));
+    let schedule = SourceSchedule {
+        source: Source::Dtm,
+        cron: Some("* * * * * *".into()),
+        cadence: Duration::from_secs(3600),
+        options: RunOptions { trigger: "schedule".into(), ..dtm_tcd_admin0() },
+    };
+    let scheduler = Scheduler::start(coordinator.clone(), &[schedule]).await.expect("scheduler starts");
+    let pool = store.pool.clone();
+    wait_for("a scheduled run to succeed", Duration::from_secs(15), || {
+        let pool = pool.clone();
+        async move { all_runs(&pool, "dtm").await.iter().any(|r| r.trigger == "schedule" && r.status == status::SUCCEEDED) }
+    })
+    .await;
+    scheduler.shutdown().await;
+    coordinator.shutdown(Duration::from_secs(5)).await;
+    let claims = with_conn(&store.pool, |c| store::leases::claims_of(c, "dtm")).await.expect("claims");
+    assert!(!claims.is_empty(), "the firing was claimed");
+}
+
+async fn simultaneous_triggers_share_one_run(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = slow_server(Duration::from_millis(1500)).await;
+    // Two coordinators with their own lease holders, as two replicas would be.
+    let (first, second) = (Coordinator::new(ingester(&store, &server)), Coordinator::new(ingester(&store, &server)));
+    let (a, b) =
+        tokio::join!(first.trigger(Source::Dtm, dtm_tcd_admin0()), second.trigger(Source::Dtm, dtm_tcd_admin0()));
+    let (a, b) = (a.expect("first trigger"), b.expect("second trigger"));
+    assert_eq!(a.run().id, b.run().id, "both callers get the same run");
+    let started = [&a, &b].iter().filter(|o| matches!(o, StartOutcome::Started(_))).count();
+    assert_eq!(started, 1, "exactly one trigger started it");
+    // A third trigger while it runs is not an error either.
+    let third = first.trigger(Source::Dtm, dtm_tcd_admin0()).await.expect("third trigger");
+    assert!(matches!(third, StartOutcome::AlreadyRunning(ref r) if r.id == a.run().id));
+    first.shutdown(Duration::from_secs(10)).await;
+    second.shutdown(Duration::from_secs(10)).await;
+    let runs = all_runs(&store.pool, "dtm").await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].status, status::SUCCEEDED, "{:?}", runs[0].error);
+}
+
+struct Child(std::process::Child);
+
+impl Child {
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "crisisgraph did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// `crisisgraph` with the store and the local server configured, nothing inherited that matters.
+fn crisisgraph(store: &TestStore, server: &MockServer, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env("DATABASE_URL", &store.url)
+        .env("CRISISGRAPH_DTM_URL", server.uri())
+        .env("CRISISGRAPH_HDX_URL", server.uri())
+        .env("CRISISGRAPH_DTM_KEY", common::DTM_KEY)
+        .env("CRISISGRAPH_COUNTRIES", "TCD")
+        .env("CRISISGRAPH_SCHEDULE_GEOGRAPHY", "off")
+        .env("CRISISGRAPH_SCHEDULE_DTM", "off")
+        .env_remove("CRISISGRAPH_CONFIG")
+        .env_remove("CRISISGRAPH_OPERATOR_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+async fn wait_healthy(port: u16) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    wait_for("the server to answer /healthz", Duration::from_secs(60), || {
+        let request = client.get(format!("http://127.0.0.1:{port}/healthz")).send();
+        async move { request.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+}
+
+async fn two_serve_processes_run_each_scheduled_job_once(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = fixture_server().await;
+    let ports = [free_port(), free_port()];
+    let mut children: Vec<Child> = ports
+        .iter()
+        .map(|port| {
+            let mut command = crisisgraph(&store, &server, &["serve", "--bind", &format!("127.0.0.1:{port}")]);
+            command.env("CRISISGRAPH_SCHEDULE_DTM", "* * * * * *");
+            Child(command.spawn().expect("crisisgraph serve starts"))
+        })
+        .collect();
+    for port in ports {
+        wait_healthy(port).await;
+    }
+    let pool = store.pool.clone();
+    wait_for("four scheduled runs", Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move { all_runs(&pool, "dtm").await.iter().filter(|r| r.status == status::SUCCEEDED).count() >= 4 }
+    })
+    .await;
+    for child in &mut children {
+        assert!(child.terminate().success(), "serve exits 0 on SIGTERM");
+    }
+    let claims = with_conn(&store.pool, |c| store::leases::claims_of(c, "dtm")).await.expect("claims");
+    let mut runs = all_runs(&store.pool, "dtm").await;
+    runs.reverse();
+    assert!(runs.iter().all(|r| r.trigger == "schedule"));
+    assert_eq!(runs.len(), claims.len(), "one run per claimed firing: {} runs, {} firings", runs.len(), claims.len());
+    for pair in runs.windows(2) {
+        let finished = pair[0].finished_at.expect("finished");
+        assert!(pair[1].started_at >= finished, "runs {} and {} overlap", pair[0].id, pair[1].id);
+    }
+    let slots: std::collections::BTreeSet<_> = claims.iter().map(|(slot, _)| *slot).collect();
+    assert_eq!(slots.len(), claims.len(), "each firing claimed once");
+}
+
+async fn a_killed_run_is_interrupted_and_the_next_run_succeeds(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let hanging = slow_server(Duration::from_secs(120)).await;
+    let mut child = Child(
+        crisisgraph(&store, &hanging, &["ingest", "dtm", "--levels", "0"])
+            .env("CRISISGRAPH_LEASE_SECONDS", "2")
+            .spawn()
+            .expect("crisisgraph ingest starts"),
+    );
+    let pool = store.pool.clone();
+    wait_for("the CLI run to start", Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move { all_runs(&pool, "dtm").await.iter().any(|r| r.status == status::RUNNING) }
+    })
+    .await;
+    child.0.kill().expect("kill -9");
+    let _ = child.0.wait();
+    let dead = all_runs(&store.pool, "dtm").await.remove(0);
+
+    let server = fixture_server().await;
+    let local = ingester(&store, &server);
+    // While its lease lives, the dead run still counts as running: no second run starts.
+    let early = local.run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("trigger");
+    if early.id == dead.id {
+        assert_eq!(early.status, status::RUNNING);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    let next = local.run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("next run");
+    assert_ne!(next.id, dead.id);
+    assert_eq!(next.status, status::SUCCEEDED, "{:?}", next.error);
+    let dead = with_conn(&store.pool, move |c| store::runs::find_run(c, dead.id)).await.expect("dead run");
+    assert_eq!(dead.status, status::INTERRUPTED);
+    assert!(dead.error.unwrap_or_default().contains("interrupted"));
+}
+
+fn app_operations(coordinator: Option<Coordinator>, token: Option<&str>) -> api::Operations {
+    api::Operations { coordinator, schedules: SourceSchedule::defaults(), operator_token: token.map(String::from) }
+}
+
+async fn mutations_need_the_operator_token_and_can_cancel(backend: Backend) {
+    // actix's test service spawns local tasks.
+    tokio::task::LocalSet::new().run_until(mutations_scenario(backend)).await;
+}
+
+async fn mutations_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = slow_server(Duration::from_secs(3)).await;
+    let coordinator = Coordinator::new(ingester(&store, &server));
+    let schema = api::build_schema(store.pool.clone(), app_operations(Some(coordinator.clone()), Some(TOKEN)));
+    let app =
+        awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await;
+    let mutation =
+        json!({ "query": r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { id status trigger } }"# });
+    let call = |auth: Option<String>| {
+        let mut request = awtest::TestRequest::post().uri("/graphql").set_json(mutation.clone());
+        if let Some(value) = auth {
+            request = request.insert_header(("Authorization", value));
+        }
+        request.to_request()
+    };
+    for auth in [None, Some("Bearer wrong-token".to_string()), Some(TOKEN.to_string())] {
+        let body: Value = awtest::call_and_read_body_json(&app, call(auth.clone())).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{auth:?}: {body}");
+        assert_eq!(body["data"], Value::Null);
+    }
+    assert!(all_runs(&store.pool, "dtm").await.is_empty(), "refused mutations start nothing");
+
+    let body: Value = awtest::call_and_read_body_json(&app, call(Some(format!("Bearer {TOKEN}")))).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let run = &body["data"]["triggerIngest"];
+    assert_eq!((run["status"].as_str(), run["trigger"].as_str()), (Some("running"), Some("api")), "returns at once");
+    let id = run["id"].as_str().expect("id").to_string();
+
+    let cancel = json!({ "query": format!(r#"mutation {{ cancelIngest(id: "{id}") {{ id }} }}"#) });
+    let request = awtest::TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .set_json(cancel)
+        .to_request();
+    let body: Value = awtest::call_and_read_body_json(&app, request).await;
+    assert!(body["errors"].is_null(), "{body}");
+    coordinator.shutdown(Duration::from_secs(15)).await;
+    let data = graphql(&store.pool, &format!("{{ ingestRun(id: {id}) {{ status inserted error }} }}")).await;
+    assert_eq!(data["ingestRun"]["status"], "cancelled", "{data}");
+    assert!(common::figure_snapshot(&store.pool).await.is_empty(), "a cancelled run commits nothing");
+
+    // A server without a token refuses mutations and says why.
+    let read_only = api::build_schema(store.pool.clone(), app_operations(Some(coordinator), None));
+    let response =
+        serde_json::to_value(read_only.execute(mutation["query"].as_str().expect("query")).await).expect("JSON");
+    assert_eq!(response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(response["errors"][0]["message"].as_str().is_some_and(|m| m.contains("disabled")), "{response}");
+}
+
+async fn a_dry_run_changes_nothing_and_reports_what_the_real_run_does(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = fixture_server().await;
+    let ingester = ingester(&store, &server);
+    ingester.run(Source::Geography, &options(&["TCD"], &[])).await.expect("geography");
+    let dry =
+        ingester.run(Source::Dtm, &RunOptions { dry_run: true, ..options(&["TCD"], &[0, 1, 2]) }).await.expect("dry");
+    assert_eq!(dry.status, status::SUCCEEDED);
+    assert!(dry.dry_run);
+    assert!(dry.inserted > 0);
+    assert!(common::figure_snapshot(&store.pool).await.is_empty(), "a dry run commits nothing");
+    let real = ingester.run(Source::Dtm, &options(&["TCD"], &[0, 1, 2])).await.expect("real");
+    assert_eq!(
+        (dry.fetched, dry.inserted, dry.updated, dry.unchanged, dry.rejected),
+        (real.fetched, real.inserted, real.updated, real.unchanged, real.rejected)
+    );
+    assert_eq!(common::figure_snapshot(&store.pool).await.len() as i64, real.inserted);
+}
+
+async fn a_failing_source_is_reported_and_stale_while_the_api_serves(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let good = fixture_server().await;
+    ingester(&store, &good).run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("good run");
+    let figures = r#"{ country(iso3: "TCD") { idps(first: 1000) { totalCount } } }"#;
+    let before = graphql(&store.pool, figures).await;
+
+    let failing = MockServer::start().await;
+    mount_dtm(&failing, "TCD", 0, ResponseTemplate::new(500)).await;
+    let failed = ingester(&store, &failing).run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("failed run");
+    assert_eq!(failed.status, status::FAILED);
+
+    let schedules = |cadence: Duration| {
+        SourceSchedule::defaults().into_iter().map(|s| SourceSchedule { cadence, ..s }).collect::<Vec<_>>()
+    };
+    let query =
+        r#"{ sources { name schedule nextRunAt lastSuccessAt lastFailure { error finishedAt } stale failing } }"#;
+    let long = api::build_schema(
+        store.pool.clone(),
+        api::Operations { schedules: schedules(Duration::from_secs(3600)), ..api::Operations::default() },
+    );
+    let answer = serde_json::to_value(long.execute(query).await).expect("JSON");
+    let dtm = answer["data"]["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["name"] == "dtm")
+        .cloned()
+        .expect("dtm");
+    assert_eq!(dtm["failing"], true, "{dtm}");
+    assert_eq!(dtm["stale"], false, "succeeded within its cadence: {dtm}");
+    assert!(dtm["lastFailure"]["error"].as_str().is_some_and(|e| e.contains("HTTP 500")), "{dtm}");
+    assert!(
+        dtm["lastSuccessAt"].is_string()
+            && dtm["nextRunAt"].is_string()
+            && dtm["lastFailure"]["finishedAt"].is_string()
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let short = api::build_schema(
+        store.pool.clone(),
+        api::Operations { schedules: schedules(Duration::from_secs(1)), ..api::Operations::default() },
+    );
+    let answer = serde_json::to_value(short.execute(query).await).expect("JSON");
+    let dtm = answer["data"]["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|s| s["name"] == "dtm")
+        .cloned()
+        .expect("dtm");
+    assert_eq!(dtm["stale"], true, "older than its cadence: {dtm}");
+    assert_eq!(graphql(&store.pool, figures).await, before, "the last good data is still served");
+
+    // The CLI shows the same; metrics count the runs.
+    let output = crisisgraph(&store, &failing, &["sources"])
+        .env("CRISISGRAPH_CADENCE_DTM", "1s")
+        .stdout(Stdio::piped())
+        .output()
+        .expect("sources");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && text.contains("FAILING") && text.contains("HTTP 500"), "{text}");
+    let app =
+        awtest::init_service(actix_web::App::new().configure(api::server::configure(long, store.pool.clone()))).await;
+    let metrics = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains(r#"crisisgraph_ingest_runs_total{source="dtm",status="failed"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"crisisgraph_ingest_runs_total{source="dtm",status="succeeded"} 1"#), "{metrics}");
+    assert!(metrics.contains("crisisgraph_source_last_success_timestamp_seconds{source=\"dtm\"}"), "{metrics}");
+}
+
+async fn sigterm_stops_serve_cleanly_and_interrupts_a_running_ingest(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let hanging = slow_server(Duration::from_secs(120)).await;
+    let port = free_port();
+    let mut child = Child(
+        crisisgraph(&store, &hanging, &["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .env("CRISISGRAPH_OPERATOR_TOKEN", TOKEN)
+            .env("CRISISGRAPH_SHUTDOWN_GRACE_SECONDS", "1")
+            .spawn()
+            .expect("serve starts"),
+    );
+    wait_healthy(port).await;
+    let client = reqwest::Client::new();
+    let body: Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "query": r#"mutation { triggerIngest(source: "dtm") { id status } }"# }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let id: i64 =
+        body["data"]["triggerIngest"]["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{body}"));
+    let started = Instant::now();
+    assert!(child.terminate().success(), "exit 0 after SIGTERM");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let run = with_conn(&store.pool, move |c| store::runs::find_run(c, id)).await.expect("run");
+    assert_eq!(run.status, status::INTERRUPTED, "{run:?}");
+    assert!(common::figure_snapshot(&store.pool).await.is_empty());
+}
