@@ -134,7 +134,7 @@ async fn idp_figures_equal_ochas_own_processed_output(backend: Backend) {
     );
 }
 
-const MALI_QUERY: &str = r#"{ country(iso3:"MLI") { idps(adminLevel:0, first:50) { nodes { round individuals dataset { title licence credit } } }
+const MALI_QUERY: &str = r#"{ country(iso3:"MLI") { idps(adminLevel:0, first:50) { nodes { round individuals dataAsOf retrievedAt dataset { title licence credit } } }
      adminAreas(level:1) { pcode name idps(latestRoundOnly:true) { nodes { round individuals } } } } }"#;
 
 /// (round, individuals) per national round; (round, individuals) per region p-code.

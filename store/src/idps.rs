@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use crate::models::IdpFigureRow;
 use crate::schema::idp_figures;
@@ -175,6 +175,8 @@ pub struct IdpTotal {
     pub source_name: String,
     pub individuals: i64,
     pub run_id: i64,
+    /// When crisisgraph last fetched the rows summed here (UTC).
+    pub retrieved_at: NaiveDateTime,
 }
 
 /// Which totals to read.
@@ -254,6 +256,7 @@ pub fn idp_totals(
             sql::<Text>("MIN(source_name)"),
             sql::<BigInt>("CAST(SUM(individuals) AS BIGINT)"),
             sql::<BigInt>("MAX(run_id)"),
+            sql::<Timestamp>("MAX(retrieved_at)"),
         ))
         .into_boxed();
     let mut query = apply_filter!(grouped, filter).order((

@@ -1,7 +1,7 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use store::idps::IdpTotal;
 
 use super::{AdminArea, Dataset, IngestRun, ListInfo};
@@ -75,6 +75,10 @@ impl IdpFigure {
     /// The source's reference date for the figure (the reporting date).
     async fn data_as_of(&self) -> NaiveDate {
         self.0.reporting_date
+    }
+    /// When crisisgraph fetched the figure from its source (UTC).
+    async fn retrieved_at(&self) -> NaiveDateTime {
+        self.0.retrieved_at
     }
 }
 
