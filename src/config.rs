@@ -41,6 +41,8 @@ struct FileConfig {
     hdx_url: Option<String>,
     fts_url: Option<String>,
     lease_seconds: Option<u64>,
+    /// IANA zone the schedules are read in, e.g. "Africa/Bamako"; default UTC.
+    schedule_timezone: Option<String>,
     shutdown_grace_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
@@ -77,7 +79,7 @@ impl Settings {
     /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
-    /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
+    /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
     /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
     pub fn load(config_path: Option<&Path>) -> Result<Settings> {
         let path: Option<PathBuf> = match config_path {
@@ -116,8 +118,15 @@ impl Settings {
             lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
         };
 
+        let timezone: chrono_tz::Tz = match var("CRISISGRAPH_SCHEDULE_TIMEZONE").or(file.schedule_timezone) {
+            Some(name) => {
+                name.parse().map_err(|_| anyhow::anyhow!("unknown time zone {name:?} (write e.g. Africa/Bamako)"))?
+            }
+            None => chrono_tz::UTC,
+        };
         let mut schedules = SourceSchedule::defaults();
         for schedule in &mut schedules {
+            schedule.timezone = timezone;
             let name = schedule.source.name();
             let upper = name.to_uppercase();
             let from_file = file.sources.get(name);

@@ -67,6 +67,7 @@ async fn a_schedule_fires_a_run(backend: Backend) {
     let schedule = SourceSchedule {
         source: Source::Dtm,
         cron: Some("* * * * * *".into()),
+        timezone: chrono_tz::UTC,
         cadence: Duration::from_secs(3600),
         options: RunOptions { trigger: "schedule".into(), ..dtm_tcd_admin0() },
     };

@@ -17,8 +17,10 @@ use crate::{Coordinator, IngestError, RunOptions, Source};
 #[derive(Debug, Clone)]
 pub struct SourceSchedule {
     pub source: Source,
-    /// Six-field cron (seconds first), UTC; `None` means manual runs only.
+    /// Six-field cron (seconds first); `None` means manual runs only.
     pub cron: Option<String>,
+    /// The time zone the cron expression is read in (UTC unless configured).
+    pub timezone: chrono_tz::Tz,
     /// How old the last success may get before the source counts as stale.
     pub cadence: Duration,
     /// What a scheduled run ingests (countries empty: the configured ones).
@@ -34,12 +36,14 @@ impl SourceSchedule {
             SourceSchedule {
                 source: Source::Geography,
                 cron: Some("0 0 2 * * Sun".into()),
+                timezone: chrono_tz::UTC,
                 cadence: week + Duration::from_secs(24 * 3600),
                 options: scheduled("schedule"),
             },
             SourceSchedule {
                 source: Source::Dtm,
                 cron: Some("0 0 3 * * Mon".into()),
+                timezone: chrono_tz::UTC,
                 cadence: week + Duration::from_secs(24 * 3600),
                 options: scheduled("schedule"),
             },
@@ -48,7 +52,9 @@ impl SourceSchedule {
 
     /// The next firing after `now`, if scheduled.
     pub fn next_run_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        parse_cron(self.cron.as_deref()?).ok()?.find_next_occurrence(&now, false).ok()
+        let local = now.with_timezone(&self.timezone);
+        let next = parse_cron(self.cron.as_deref()?).ok()?.find_next_occurrence(&local, false).ok()?;
+        Some(next.with_timezone(&Utc))
     }
 }
 
@@ -76,15 +82,15 @@ impl Scheduler {
         for schedule in schedules {
             let Some(expression) = schedule.cron.clone() else { continue };
             let cron = parse_cron(&expression)?;
-            let source = schedule.source;
+            let (source, timezone) = (schedule.source, schedule.timezone);
             let (coordinator, schedule) = (coordinator.clone(), schedule.clone());
-            let job = Job::new_async(expression.as_str(), move |_id, _lock| {
+            let job = Job::new_async_tz(expression.as_str(), timezone, move |_id, _lock| {
                 let (coordinator, schedule, cron) = (coordinator.clone(), schedule.clone(), cron.clone());
                 Box::pin(async move { fire(&coordinator, &schedule, &cron).await })
             })
             .map_err(scheduler_error)?;
             inner.add(job).await.map_err(scheduler_error)?;
-            tracing::info!(%source, cron = %expression, "scheduled");
+            tracing::info!(%source, cron = %expression, %timezone, "scheduled");
         }
         inner.start().await.map_err(scheduler_error)?;
         Ok(Scheduler { inner })
@@ -99,7 +105,7 @@ impl Scheduler {
 
 /// One firing: claim the slot (the scheduled time), then trigger the run.
 async fn fire(coordinator: &Coordinator, schedule: &SourceSchedule, cron: &Cron) {
-    let now = Utc::now();
+    let now = Utc::now().with_timezone(&schedule.timezone);
     let slot = cron.find_previous_occurrence(&now, true).unwrap_or(now).naive_utc();
     let slot = chrono::Timelike::with_nanosecond(&slot, 0).unwrap_or(slot);
     let holder = format!("scheduler:{}", std::process::id());
