@@ -167,3 +167,30 @@ impl Settings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses_and_applies() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crisisgraph.example.toml");
+        let settings = Settings::load(Some(&path)).expect("the example file is valid");
+        let dtm = settings.schedules.iter().find(|s| s.source == Source::Dtm).expect("dtm schedule");
+        assert_eq!(dtm.cron.as_deref(), Some("0 0 3 * * Mon"));
+        assert_eq!(dtm.cadence, Duration::from_secs(8 * 24 * 3600));
+        assert_eq!(settings.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_cron_are_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let bad_key = dir.path().join("bad-key.toml");
+        std::fs::write(&bad_key, "databse_url = \"x\"\n").expect("write");
+        assert!(Settings::load(Some(&bad_key)).is_err());
+        let bad_cron = dir.path().join("bad-cron.toml");
+        std::fs::write(&bad_cron, "[sources.dtm]\nschedule = \"every day\"\n").expect("write");
+        let error = Settings::load(Some(&bad_cron)).expect_err("bad cron");
+        assert!(format!("{error:#}").contains("cron"), "{error:#}");
+    }
+}
