@@ -31,7 +31,7 @@ async fn postgres_and_sqlite_migrations_have_the_same_columns() {
     let sqlite_columns = as_set(
         diesel::sql_query(
             "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m \
-             JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+             JOIN pragma_table_info(m.name) p WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%'",
         )
         .load(&mut conn)
         .expect("SQLite columns"),

@@ -3,6 +3,7 @@
 //! way async-graphql's own examples keep the model apart from the transport.
 
 mod error;
+pub mod export;
 mod loaders;
 mod metrics;
 mod mutation;

@@ -1,4 +1,4 @@
-//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/healthz`, `/metrics`.
+//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/healthz`, `/metrics`, `/export/...`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
@@ -16,7 +16,8 @@ pub fn configure(schema: CrisisSchema, pool: DbPool) -> impl FnOnce(&mut web::Se
             .service(web::resource("/graphql").route(web::post().to(graphql)).route(web::get().to(graphql)))
             .service(web::resource("/graphiql").route(web::get().to(graphiql)))
             .service(web::resource("/healthz").route(web::get().to(healthz)))
-            .service(web::resource("/metrics").route(web::get().to(metrics)));
+            .service(web::resource("/metrics").route(web::get().to(metrics)))
+            .service(web::resource("/export/{name}").route(web::get().to(crate::export::export)));
     }
 }
 

@@ -6,6 +6,7 @@
 //! Query modules are split by entity; each function is one unit of synchronous DB work, meant to run
 //! inside [`with_conn`] so that it never blocks the async threads.
 
+pub mod bi;
 mod connection;
 mod error;
 pub mod geography;

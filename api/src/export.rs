@@ -1,0 +1,492 @@
+//! BI export: `GET /export/{idps,admin-areas}.{csv,json}`. Flat rows with fixed column names (the
+//! same as the `bi_*` SQL views), ISO dates, streamed page by page, `limit`/`offset` with a
+//! `Link: rel="next"` header, an optional HXL tag row and UTF-8 BOM, cells neutralised against
+//! formula injection, and `ETag`/`Last-Modified` from the data's last change.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use futures_util::stream;
+use serde_json::Value;
+use store::bi::{self, BiAdminArea, BiIdp, ExportFilter};
+use store::{DbPool, with_conn};
+
+/// Rows read from the store per page of the stream.
+const PAGE: i64 = 2_000;
+/// Rows a request gets when it does not ask for a `limit`.
+pub const DEFAULT_LIMIT: i64 = 100_000;
+/// The most rows one request may ask for.
+pub const MAX_LIMIT: i64 = 1_000_000;
+
+/// One cell of an exported row.
+enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+    Date(Option<NaiveDate>),
+    Time(Option<chrono::NaiveDateTime>),
+}
+
+impl Cell {
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(Some(t)) => neutralise(t),
+            Cell::Int(Some(n)) => n.to_string(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Date(Some(d)) => d.format("%Y-%m-%d").to_string(),
+            Cell::Time(Some(t)) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Cell::Text(Some(t)) => Value::from(t.as_str()),
+            Cell::Int(Some(n)) => Value::from(*n),
+            Cell::Bool(b) => Value::from(*b),
+            Cell::Date(Some(d)) => Value::from(d.format("%Y-%m-%d").to_string()),
+            Cell::Time(Some(t)) => Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula gets a leading apostrophe.
+fn neutralise(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() }
+}
+
+/// An exportable row: its columns (name, HXL tag) and cells, in the same order.
+trait ExportRow: Send + 'static {
+    const COLUMNS: &'static [(&'static str, &'static str)];
+    fn cells(&self) -> Vec<Cell>;
+}
+
+impl ExportRow for BiIdp {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("country_iso3", "#country+code"),
+        ("country_name", "#country+name"),
+        ("admin_level", "#adm+level"),
+        ("area_pcode", "#adm+code"),
+        ("area_name", "#adm+name"),
+        ("area_matched", "#meta+matched"),
+        ("parent_pcode", "#adm+code+parent"),
+        ("parent_name", "#adm+name+parent"),
+        ("source_pcode", "#adm+code+provider"),
+        ("source_name", "#adm+name+provider"),
+        ("operation", "#operation+name"),
+        ("round_number", "#round+code"),
+        ("reporting_date", "#date+reported"),
+        ("assessment_type", "#assessment+type"),
+        ("idps", "#affected+idps+ind"),
+        ("dataset", "#meta+dataset+id"),
+        ("dataset_title", "#meta+dataset+title"),
+        ("licence", "#meta+licence"),
+        ("credit", "#meta+source"),
+        ("resource_url", "#meta+url"),
+        ("ingest_run_id", "#meta+run+id"),
+        ("retrieved_at", "#date+retrieved"),
+    ];
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Text(Some(self.country_iso3.clone())),
+            Cell::Text(Some(self.country_name.clone())),
+            Cell::Int(Some(i64::from(self.admin_level))),
+            Cell::Text(self.area_pcode.clone()),
+            Cell::Text(self.area_name.clone()),
+            Cell::Bool(self.area_matched),
+            Cell::Text(self.parent_pcode.clone()),
+            Cell::Text(self.parent_name.clone()),
+            Cell::Text(Some(self.source_pcode.clone())),
+            Cell::Text(Some(self.source_name.clone())),
+            Cell::Text(Some(self.operation.clone())),
+            Cell::Int(Some(i64::from(self.round_number))),
+            Cell::Date(Some(self.reporting_date)),
+            Cell::Text(Some(self.assessment_type.clone())),
+            Cell::Int(Some(self.idps)),
+            Cell::Text(Some(self.dataset.clone())),
+            Cell::Text(Some(self.dataset_title.clone())),
+            Cell::Text(Some(self.licence.clone())),
+            Cell::Text(Some(self.credit.clone())),
+            Cell::Text(Some(self.resource_url.clone())),
+            Cell::Int(Some(self.ingest_run_id)),
+            Cell::Time(Some(self.retrieved_at)),
+        ]
+    }
+}
+
+impl ExportRow for BiAdminArea {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("country_iso3", "#country+code"),
+        ("country_name", "#country+name"),
+        ("admin_level", "#adm+level"),
+        ("pcode", "#adm+code"),
+        ("name", "#adm+name"),
+        ("parent_pcode", "#adm+code+parent"),
+        ("parent_name", "#adm+name+parent"),
+        ("valid_from", "#date+start"),
+        ("valid_to", "#date+end"),
+        ("dataset", "#meta+dataset+id"),
+        ("dataset_title", "#meta+dataset+title"),
+        ("licence", "#meta+licence"),
+        ("credit", "#meta+source"),
+    ];
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Text(Some(self.country_iso3.clone())),
+            Cell::Text(Some(self.country_name.clone())),
+            Cell::Int(Some(i64::from(self.admin_level))),
+            Cell::Text(Some(self.pcode.clone())),
+            Cell::Text(Some(self.name.clone())),
+            Cell::Text(self.parent_pcode.clone()),
+            Cell::Text(self.parent_name.clone()),
+            Cell::Date(Some(self.valid_from)),
+            Cell::Date(self.valid_to),
+            Cell::Text(self.dataset.clone()),
+            Cell::Text(self.dataset_title.clone()),
+            Cell::Text(self.licence.clone()),
+            Cell::Text(self.credit.clone()),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// What a request asked for, after validation.
+struct ExportRequest {
+    filter: ExportFilter,
+    limit: i64,
+    offset: i64,
+    hxl: bool,
+    bom: bool,
+    format: Format,
+}
+
+const KNOWN_PARAMETERS: [&str; 15] = [
+    "country",
+    "admin_level",
+    "pcode",
+    "from",
+    "to",
+    "operation",
+    "round",
+    "assessment_type",
+    "latest_round_only",
+    "current_only",
+    "limit",
+    "offset",
+    "hxl",
+    "bom",
+    "format",
+];
+
+fn bad_request(message: String) -> HttpResponse {
+    HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(message)
+}
+
+fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<ExportRequest, String> {
+    if let Some(unknown) = query.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
+        return Err(format!("unknown parameter {unknown:?}; known: {}", KNOWN_PARAMETERS.join(", ")));
+    }
+    let get = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let flag = |name: &str| -> Result<bool, String> {
+        match get(name) {
+            None => Ok(false),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(format!("{name} must be true or false, not {other:?}")),
+        }
+    };
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        get(name).map(|v| v.parse::<i64>().map_err(|_| format!("{name} must be a whole number, not {v:?}"))).transpose()
+    };
+    let date = |name: &str| -> Result<Option<NaiveDate>, String> {
+        get(name)
+            .map(|v| {
+                NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| format!("{name} must be a date YYYY-MM-DD, not {v:?}"))
+            })
+            .transpose()
+    };
+    let list = |name: &str| -> Vec<String> {
+        get(name)
+            .map(|v| v.split(',').map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    let countries = list("country");
+    if let Some(bad) = countries.iter().find(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic())) {
+        return Err(format!("country {bad:?} is not an ISO3 code"));
+    }
+    let admin_level = number("admin_level")?.map(|l| l as i32);
+    if admin_level.is_some_and(|l| !(0..=5).contains(&l)) {
+        return Err("admin_level must be between 0 and 5".into());
+    }
+    let limit = number("limit")?.unwrap_or(DEFAULT_LIMIT);
+    if !(0..=MAX_LIMIT).contains(&limit) {
+        return Err(format!("limit must be between 0 and {MAX_LIMIT}"));
+    }
+    let offset = number("offset")?.unwrap_or(0);
+    if offset < 0 {
+        return Err("offset must not be negative".into());
+    }
+    let pcodes = list("pcode");
+    Ok(ExportRequest {
+        filter: ExportFilter {
+            countries,
+            admin_level,
+            pcodes: (!pcodes.is_empty()).then_some(pcodes),
+            from: date("from")?,
+            to: date("to")?,
+            operation: get("operation").map(String::from),
+            round: number("round")?.map(|r| r as i32),
+            assessment_type: get("assessment_type").map(|a| a.to_uppercase()),
+            latest_round_only: flag("latest_round_only")?,
+            current_only: flag("current_only")?,
+        },
+        limit,
+        offset,
+        hxl: flag("hxl")?,
+        bom: flag("bom")?,
+        format,
+    })
+}
+
+/// `GET /export/{name}.{csv|json}`.
+pub async fn export(
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    http: HttpRequest,
+) -> HttpResponse {
+    let name = path.into_inner();
+    let (dataset, format) = match name.rsplit_once('.') {
+        Some((d, "csv")) => (d.to_string(), Format::Csv),
+        Some((d, "json")) => (d.to_string(), Format::Json),
+        _ => return bad_request(format!("{name:?}: ask for <dataset>.csv or <dataset>.json")),
+    };
+    let mut request = match parse_request(format, &query) {
+        Ok(r) => r,
+        Err(message) => return bad_request(message),
+    };
+    let pool = pool.get_ref().clone();
+
+    // Resolve area subtrees, and the data's version for conditional requests.
+    let roots = request.filter.pcodes.clone();
+    let prepared = with_conn(&pool, move |c| {
+        let within = match roots {
+            Some(roots) => Some(bi::pcodes_within(c, &roots)?),
+            None => None,
+        };
+        Ok((within, bi::data_version(c)?))
+    })
+    .await;
+    let (within, version) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "export: store unavailable");
+            return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
+        }
+    };
+    request.filter.pcodes = within;
+    let etag = format!(
+        "W/\"{}-{:x}\"",
+        version.map(|(id, _)| id).unwrap_or(0),
+        fxhash(&format!("{name}?{}", http.query_string()))
+    );
+    if http.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
+    }
+
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::ETAG, etag.clone())).insert_header((header::CACHE_CONTROL, "no-cache"));
+    if let Some((_, at)) = version {
+        response.insert_header((header::LAST_MODIFIED, httpdate_of(at)));
+    }
+    match dataset.as_str() {
+        "idps" => stream_rows::<BiIdp>(response, pool, request, &http, bi::idp_rows).await,
+        "admin-areas" => stream_rows::<BiAdminArea>(response, pool, request, &http, bi::admin_area_rows).await,
+        other => bad_request(format!("unknown export {other:?}; known: idps, admin-areas")),
+    }
+}
+
+type Reader<R> = fn(&mut store::AnyConnection, &ExportFilter, i64, i64) -> Result<Vec<R>, store::StoreError>;
+
+async fn stream_rows<R: ExportRow>(
+    mut response: actix_web::HttpResponseBuilder,
+    pool: DbPool,
+    request: ExportRequest,
+    http: &HttpRequest,
+    read: Reader<R>,
+) -> HttpResponse {
+    // Is there a page after this one? Then say where it is.
+    let (filter, probe_at) = (request.filter.clone(), request.offset + request.limit);
+    let more = with_conn(&pool, move |c| read(c, &filter, 1, probe_at)).await.map(|rows| !rows.is_empty());
+    match more {
+        Ok(true) => {
+            let next = next_link(http, request.offset + request.limit, request.limit);
+            response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "export: store unavailable");
+            return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
+        }
+    }
+    let content_type = match request.format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    response.content_type(content_type);
+
+    struct State<R> {
+        pool: DbPool,
+        filter: ExportFilter,
+        next_offset: i64,
+        remaining: i64,
+        started: bool,
+        finished: bool,
+        rows_written: u64,
+        read: Reader<R>,
+    }
+    let (format, hxl, bom) = (request.format, request.hxl, request.bom);
+    let state = State {
+        pool,
+        filter: request.filter,
+        next_offset: request.offset,
+        remaining: request.limit,
+        started: false,
+        finished: false,
+        rows_written: 0,
+        read,
+    };
+    let body = stream::unfold(state, move |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        let mut out = Vec::new();
+        if !st.started {
+            st.started = true;
+            if bom {
+                out.extend_from_slice(b"\xEF\xBB\xBF");
+            }
+            match format {
+                Format::Csv => {
+                    out.extend(csv_line(R::COLUMNS.iter().map(|(name, _)| name.to_string())));
+                    if hxl {
+                        out.extend(csv_line(R::COLUMNS.iter().map(|(_, tag)| tag.to_string())));
+                    }
+                }
+                Format::Json => out.push(b'['),
+            }
+        }
+        let take = st.remaining.min(PAGE);
+        let rows = if take > 0 {
+            let (filter, offset, read) = (st.filter.clone(), st.next_offset, st.read);
+            match with_conn(&st.pool, move |c| read(c, &filter, take, offset)).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "export stream failed");
+                    return Some((Err(actix_web::error::ErrorServiceUnavailable("the store became unavailable")), st));
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        for row in &rows {
+            let cells = row.cells();
+            match format {
+                Format::Csv => out.extend(csv_line(cells.iter().map(Cell::csv))),
+                Format::Json => {
+                    if st.rows_written > 0 {
+                        out.push(b',');
+                    }
+                    out.extend(json_object(R::COLUMNS, &cells));
+                }
+            }
+            st.rows_written += 1;
+        }
+        st.next_offset += rows.len() as i64;
+        st.remaining -= rows.len() as i64;
+        if (rows.len() as i64) < take || st.remaining <= 0 {
+            st.finished = true;
+            if format == Format::Json {
+                out.push(b']');
+            }
+        }
+        Some((Ok::<Bytes, actix_web::Error>(Bytes::from(out)), st))
+    });
+    response.streaming(body)
+}
+
+/// One row as a JSON object, keys in column order.
+fn json_object(columns: &[(&str, &str)], cells: &[Cell]) -> Vec<u8> {
+    let fields: Vec<String> =
+        columns.iter().zip(cells).map(|((name, _), cell)| format!("{}:{}", Value::from(*name), cell.json())).collect();
+    format!("{{{}}}", fields.join(",")).into_bytes()
+}
+
+fn csv_line(cells: impl Iterator<Item = String>) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let cells: Vec<String> = cells.collect();
+    if writer.write_record(&cells).is_err() {
+        return Vec::new();
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+/// The same URL with another `offset` (and the same `limit`).
+fn next_link(http: &HttpRequest, offset: i64, limit: i64) -> String {
+    let mut pairs: Vec<(String, String)> = web::Query::<Vec<(String, String)>>::from_query(http.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k != "offset" && k != "limit")
+        .collect();
+    pairs.push(("limit".into(), limit.to_string()));
+    pairs.push(("offset".into(), offset.to_string()));
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    format!("{}?{}", http.path(), query.join("&"))
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+fn httpdate_of(at: chrono::NaiveDateTime) -> String {
+    at.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// A small stable hash (FNV-1a) of the request, for the ETag.
+fn fxhash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+1"), "'+1");
+        assert_eq!(neutralise("-2"), "'-2");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("Mopti"), "Mopti");
+    }
+}

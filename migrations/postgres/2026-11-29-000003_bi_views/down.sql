@@ -1,0 +1,2 @@
+DROP VIEW bi_admin_areas;
+DROP VIEW bi_idps;

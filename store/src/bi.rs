@@ -1,0 +1,238 @@
+//! The BI views (`bi_idps`, `bi_admin_areas`): flat rows with codes and names side by side, the
+//! same columns in SQL (for Metabase, Superset) and in the CSV/JSON export, which reads them here.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::{AnyConnection, StoreError};
+
+diesel::table! {
+    /// View: IDPs per area, operation, round, date and assessment type (summed over reasons and origins).
+    bi_idps (country_iso3, admin_level, source_pcode, operation, round_number, reporting_date, assessment_type, dataset) {
+        country_iso3 -> Text,
+        country_name -> Text,
+        admin_level -> Integer,
+        area_pcode -> Nullable<Text>,
+        area_name -> Nullable<Text>,
+        area_matched -> Bool,
+        parent_pcode -> Nullable<Text>,
+        parent_name -> Nullable<Text>,
+        source_pcode -> Text,
+        source_name -> Text,
+        operation -> Text,
+        round_number -> Integer,
+        reporting_date -> Date,
+        assessment_type -> Text,
+        idps -> BigInt,
+        dataset -> Text,
+        dataset_title -> Text,
+        licence -> Text,
+        credit -> Text,
+        resource_url -> Text,
+        ingest_run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// View: admin areas of every boundary edition.
+    bi_admin_areas (pcode, valid_from) {
+        country_iso3 -> Text,
+        country_name -> Text,
+        admin_level -> Integer,
+        pcode -> Text,
+        name -> Text,
+        parent_pcode -> Nullable<Text>,
+        parent_name -> Nullable<Text>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        dataset -> Nullable<Text>,
+        dataset_title -> Nullable<Text>,
+        licence -> Nullable<Text>,
+        credit -> Nullable<Text>,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bi_idps)]
+pub struct BiIdp {
+    pub country_iso3: String,
+    pub country_name: String,
+    pub admin_level: i32,
+    pub area_pcode: Option<String>,
+    pub area_name: Option<String>,
+    pub area_matched: bool,
+    pub parent_pcode: Option<String>,
+    pub parent_name: Option<String>,
+    pub source_pcode: String,
+    pub source_name: String,
+    pub operation: String,
+    pub round_number: i32,
+    pub reporting_date: NaiveDate,
+    pub assessment_type: String,
+    pub idps: i64,
+    pub dataset: String,
+    pub dataset_title: String,
+    pub licence: String,
+    pub credit: String,
+    pub resource_url: String,
+    pub ingest_run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bi_admin_areas)]
+pub struct BiAdminArea {
+    pub country_iso3: String,
+    pub country_name: String,
+    pub admin_level: i32,
+    pub pcode: String,
+    pub name: String,
+    pub parent_pcode: Option<String>,
+    pub parent_name: Option<String>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub dataset: Option<String>,
+    pub dataset_title: Option<String>,
+    pub licence: Option<String>,
+    pub credit: Option<String>,
+}
+
+/// Filters the exports share (each applies where it makes sense).
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub countries: Vec<String>,
+    pub admin_level: Option<i32>,
+    /// Areas (by p-code) whose rows to keep: an area and all its descendants.
+    pub pcodes: Option<Vec<String>>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub operation: Option<String>,
+    pub round: Option<i32>,
+    pub assessment_type: Option<String>,
+    pub latest_round_only: bool,
+    /// Only areas valid today (admin-areas export).
+    pub current_only: bool,
+}
+
+pub fn idp_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<BiIdp>, StoreError> {
+    let mut query = bi_idps::table.select(BiIdp::as_select()).into_boxed();
+    if !filter.countries.is_empty() {
+        query = query.filter(bi_idps::country_iso3.eq_any(filter.countries.clone()));
+    }
+    if let Some(level) = filter.admin_level {
+        query = query.filter(bi_idps::admin_level.eq(level));
+    }
+    if let Some(pcodes) = &filter.pcodes {
+        query = query.filter(bi_idps::area_pcode.eq_any(pcodes.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(bi_idps::reporting_date.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(bi_idps::reporting_date.le(to));
+    }
+    if let Some(operation) = &filter.operation {
+        query = query.filter(bi_idps::operation.eq(operation.clone()));
+    }
+    if let Some(round) = filter.round {
+        query = query.filter(bi_idps::round_number.eq(round));
+    }
+    if let Some(kind) = &filter.assessment_type {
+        query = query.filter(bi_idps::assessment_type.eq(kind.clone()));
+    }
+    if filter.latest_round_only {
+        let later = diesel::alias!(bi_idps as later);
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            later
+                .filter(later.field(bi_idps::country_iso3).eq(bi_idps::country_iso3))
+                .filter(later.field(bi_idps::admin_level).eq(bi_idps::admin_level))
+                .filter(later.field(bi_idps::source_pcode).eq(bi_idps::source_pcode))
+                .filter(later.field(bi_idps::operation).eq(bi_idps::operation))
+                .filter(later.field(bi_idps::round_number).gt(bi_idps::round_number)),
+        )));
+    }
+    Ok(query
+        .order((
+            bi_idps::country_iso3,
+            bi_idps::admin_level,
+            bi_idps::reporting_date,
+            bi_idps::operation,
+            bi_idps::round_number,
+            bi_idps::assessment_type,
+            bi_idps::source_pcode,
+            bi_idps::dataset,
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+pub fn admin_area_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<BiAdminArea>, StoreError> {
+    let mut query = bi_admin_areas::table.select(BiAdminArea::as_select()).into_boxed();
+    if !filter.countries.is_empty() {
+        query = query.filter(bi_admin_areas::country_iso3.eq_any(filter.countries.clone()));
+    }
+    if let Some(level) = filter.admin_level {
+        query = query.filter(bi_admin_areas::admin_level.eq(level));
+    }
+    if let Some(pcodes) = &filter.pcodes {
+        query = query.filter(bi_admin_areas::pcode.eq_any(pcodes.clone()));
+    }
+    if filter.current_only {
+        query = query.filter(bi_admin_areas::valid_to.is_null());
+    }
+    Ok(query
+        .order((
+            bi_admin_areas::country_iso3,
+            bi_admin_areas::admin_level,
+            bi_admin_areas::pcode,
+            bi_admin_areas::valid_from,
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+/// The p-codes of the given areas and of every area below them (all editions).
+pub fn pcodes_within(conn: &mut AnyConnection, roots: &[String]) -> Result<Vec<String>, StoreError> {
+    use crate::schema::admin_areas;
+    let mut found: Vec<String> = roots.to_vec();
+    let mut frontier: Vec<i64> =
+        admin_areas::table.filter(admin_areas::pcode.eq_any(roots)).select(admin_areas::id).load(conn)?;
+    while !frontier.is_empty() {
+        let children: Vec<(i64, String)> = admin_areas::table
+            .filter(admin_areas::parent_id.eq_any(&frontier))
+            .select((admin_areas::id, admin_areas::pcode))
+            .load(conn)?;
+        frontier = children.iter().map(|(id, _)| *id).collect();
+        found.extend(children.into_iter().map(|(_, pcode)| pcode));
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The id and end time of the newest finished run that could have written data (not a dry run; a
+/// failed run may have committed other countries): the data's version, for ETag and Last-Modified.
+pub fn data_version(conn: &mut AnyConnection) -> Result<Option<(i64, NaiveDateTime)>, StoreError> {
+    use crate::schema::ingest_runs;
+    let row: Option<(i64, Option<NaiveDateTime>)> = ingest_runs::table
+        .filter(ingest_runs::finished_at.is_not_null())
+        .filter(ingest_runs::dry_run.eq(false))
+        .order((ingest_runs::finished_at.desc(), ingest_runs::id.desc()))
+        .select((ingest_runs::id, ingest_runs::finished_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(id, at)| at.map(|at| (id, at))))
+}
