@@ -24,6 +24,10 @@ pub struct Settings {
     pub operator_token: Option<String>,
     /// How long `serve` lets running ingests finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// Origins allowed to call the API from a browser (`*` for any); empty means same origin only.
+    pub cors_origins: Vec<String>,
+    /// Longest a GraphQL request may run.
+    pub request_timeout: Duration,
     pub ingest: IngestConfig,
     pub schedules: Vec<SourceSchedule>,
 }
@@ -44,6 +48,8 @@ struct FileConfig {
     /// IANA zone the schedules are read in, e.g. "Africa/Bamako"; default UTC.
     schedule_timezone: Option<String>,
     shutdown_grace_seconds: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+    request_timeout_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
 }
@@ -79,7 +85,8 @@ impl Settings {
     /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
-    /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
+    /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, `CRISISGRAPH_CORS_ORIGINS`,
+    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
     /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
     pub fn load(config_path: Option<&Path>) -> Result<Settings> {
         let path: Option<PathBuf> = match config_path {
@@ -160,6 +167,16 @@ impl Settings {
                 "CRISISGRAPH_SHUTDOWN_GRACE_SECONDS",
                 var("CRISISGRAPH_SHUTDOWN_GRACE_SECONDS"),
                 file.shutdown_grace_seconds,
+                30,
+            )?,
+            cors_origins: var("CRISISGRAPH_CORS_ORIGINS")
+                .map(|list| list.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
+                .or(file.cors_origins)
+                .unwrap_or_default(),
+            request_timeout: seconds(
+                "CRISISGRAPH_REQUEST_TIMEOUT_SECONDS",
+                var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
+                file.request_timeout_seconds,
                 30,
             )?,
             ingest,

@@ -197,10 +197,16 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         tracing::info!("no CRISISGRAPH_OPERATOR_TOKEN: mutations are disabled");
     }
     let schema = api::build_schema(pool.clone(), operations);
+    let server_options = api::server::ServerOptions {
+        request_timeout: settings.request_timeout,
+        ..api::server::ServerOptions::default()
+    };
+    let cors_origins = settings.cors_origins.clone();
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
+            .wrap(api::server::cors(&cors_origins))
             .wrap(actix_web::middleware::Compress::default())
-            .configure(api::server::configure(schema.clone(), pool.clone()))
+            .configure(api::server::configure_with(schema.clone(), pool.clone(), server_options.clone()))
     })
     .disable_signals()
     .shutdown_timeout(settings.shutdown_grace.as_secs().max(1))

@@ -7,6 +7,13 @@ pub const MAX_PAGE: usize = 1000;
 /// The page size when a client gives neither `first` nor `last`.
 pub const DEFAULT_PAGE: usize = 100;
 
+/// A connection's complexity: what one item costs times the items a page may hold, so that a query
+/// asking for big pages of nested lists is refused before it runs.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let items = first.or(last).map(|n| n.clamp(0, MAX_PAGE as i32) as usize).unwrap_or(DEFAULT_PAGE);
+    1 + items.max(1) / 10 * child_complexity.max(1)
+}
+
 /// The rows [start, end) of `total` that a Relay request selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

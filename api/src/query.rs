@@ -35,6 +35,7 @@ impl QueryRoot {
         Ok(area.map(AdminArea))
     }
     /// Ingest runs, newest first, optionally of one source.
+    #[graphql(complexity = "crate::pagination::page_cost(first, None, child_complexity)")]
     async fn ingest_runs(
         &self,
         ctx: &Context<'_>,

@@ -1,18 +1,51 @@
-//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/healthz`, `/metrics`, `/export/...`.
+//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/schema.graphql`, `/healthz`, `/metrics`,
+//! `/export/...`, and the HTTP-level limits (timeout, body size, CORS, caching).
 
+use std::time::Duration;
+
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use async_graphql_actix_web::GraphQLRequest;
 use store::{DbPool, with_conn};
 
 use crate::CrisisSchema;
 use crate::operations::PresentedToken;
 
-/// Registers every route on an actix `App` (the binary and the tests share it).
+/// HTTP-level limits.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Longest a GraphQL request may run before it is answered with an error.
+    pub request_timeout: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `max-age` of `Cache-Control` on successful GET queries.
+    pub get_cache_seconds: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { request_timeout: Duration::from_secs(30), max_body_bytes: 256 * 1024, get_cache_seconds: 60 }
+    }
+}
+
+/// Registers every route on an actix `App` with the default limits (the tests use it).
 pub fn configure(schema: CrisisSchema, pool: DbPool) -> impl FnOnce(&mut web::ServiceConfig) {
+    configure_with(schema, pool, ServerOptions::default())
+}
+
+/// Registers every route on an actix `App`.
+pub fn configure_with(
+    schema: CrisisSchema,
+    pool: DbPool,
+    options: ServerOptions,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(schema))
             .app_data(web::Data::new(pool))
+            .app_data(web::PayloadConfig::new(options.max_body_bytes))
+            .app_data(web::Data::new(options))
+            .service(web::resource("/schema.graphql").route(web::get().to(schema_sdl)))
             .service(web::resource("/graphql").route(web::post().to(graphql)).route(web::get().to(graphql)))
             .service(web::resource("/graphiql").route(web::get().to(graphiql)))
             .service(web::resource("/healthz").route(web::get().to(healthz)))
@@ -21,11 +54,61 @@ pub fn configure(schema: CrisisSchema, pool: DbPool) -> impl FnOnce(&mut web::Se
     }
 }
 
-async fn graphql(schema: web::Data<CrisisSchema>, http: HttpRequest, request: GraphQLRequest) -> GraphQLResponse {
+async fn graphql(
+    schema: web::Data<CrisisSchema>,
+    options: web::Data<ServerOptions>,
+    http: HttpRequest,
+    request: GraphQLRequest,
+) -> HttpResponse {
     let token = PresentedToken::from_header(
         http.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
     );
-    schema.execute(request.into_inner().data(token)).await.into()
+    let execution = schema.execute(request.into_inner().data(token));
+    let response = match tokio::time::timeout(options.request_timeout, execution).await {
+        Ok(response) => response,
+        Err(_) => async_graphql::Response::from_errors(vec![
+            crate::ApiError::LimitExceeded(format!(
+                "the query ran longer than {} s; ask for less (smaller pages, fewer nested lists)",
+                options.request_timeout.as_secs()
+            ))
+            .into_gql()
+            .into_server_error(async_graphql::Pos::default()),
+        ]),
+    };
+    let cacheable = http.method() == actix_web::http::Method::GET && response.is_ok();
+    let mut builder = HttpResponse::Ok();
+    builder.content_type("application/json");
+    if cacheable {
+        builder.insert_header((header::CACHE_CONTROL, format!("public, max-age={}", options.get_cache_seconds)));
+    } else {
+        builder.insert_header((header::CACHE_CONTROL, "no-store"));
+    }
+    match serde_json::to_vec(&response) {
+        Ok(body) => builder.body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialise a GraphQL response");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// The schema in SDL, for code generators and review.
+async fn schema_sdl() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(crate::schema::sdl())
+}
+
+/// CORS for browsers on other origins: `*` allows any origin, otherwise a list of origins.
+/// Credentials are never allowed (the operator token is sent explicitly).
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let base = actix_cors::Cors::default()
+        .allowed_methods(vec!["GET", "POST", "OPTIONS"])
+        .allowed_headers(vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::IF_NONE_MATCH])
+        .expose_headers(vec![header::ETAG, header::LINK, header::LAST_MODIFIED])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins.iter().fold(base, |cors, origin| cors.allowed_origin(origin))
 }
 
 async fn graphiql() -> HttpResponse {

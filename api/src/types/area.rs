@@ -66,6 +66,7 @@ impl AdminArea {
     }
     /// IDP figures reported for exactly this area, oldest first (by date, operation, round,
     /// assessment type). `latestRoundOnly` keeps, per operation, only the latest round.
+    #[graphql(complexity = "crate::pagination::page_cost(first, last, child_complexity)")]
     async fn idps(
         &self,
         ctx: &Context<'_>,

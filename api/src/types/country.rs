@@ -43,6 +43,7 @@ impl Country {
     /// (by date, operation, round, assessment type, p-code). `latestRoundOnly` keeps, per area
     /// and operation, only the latest round.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::pagination::page_cost(first, last, child_complexity)")]
     async fn idps(
         &self,
         ctx: &Context<'_>,
