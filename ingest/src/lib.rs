@@ -9,6 +9,7 @@
 
 mod error;
 pub mod fetch;
+mod jobs;
 pub mod pcode;
 pub mod runner;
 pub mod sample;

@@ -23,15 +23,28 @@ pub enum Source {
     Geography,
     /// IDP figures from the IOM DTM API v3.
     Dtm,
+    /// The HDX catalog entries (provenance, licence, resources) behind the sources below.
+    Catalog,
+    /// Population by area and sex (COD-PS on HDX).
+    Population,
+    /// Funding appeals (FTS on HDX, clusters from the FTS API).
+    Funding,
+    /// Displacement sites and locations (DTM site lists on HDX).
+    Sites,
 }
 
 impl Source {
-    pub const ALL: [Source; 2] = [Source::Geography, Source::Dtm];
+    pub const ALL: [Source; 6] =
+        [Source::Geography, Source::Dtm, Source::Catalog, Source::Population, Source::Funding, Source::Sites];
 
     pub fn name(self) -> &'static str {
         match self {
             Source::Geography => "geography",
             Source::Dtm => "dtm",
+            Source::Catalog => "catalog",
+            Source::Population => "population",
+            Source::Funding => "funding",
+            Source::Sites => "sites",
         }
     }
 }
@@ -80,17 +93,17 @@ impl Default for RunOptions {
 /// Runs sources against one store with one fetcher.
 #[derive(Clone)]
 pub struct Ingester {
-    pool: DbPool,
-    config: IngestConfig,
-    fetcher: Fetcher,
+    pub(crate) pool: DbPool,
+    pub(crate) config: IngestConfig,
+    pub(crate) fetcher: Fetcher,
 }
 
 /// What one country contributed to a run.
 #[derive(Debug, Default)]
-struct CountryOutcome {
-    fetched: i64,
-    written: WriteCounts,
-    rejected: i64,
+pub(crate) struct CountryOutcome {
+    pub(crate) fetched: i64,
+    pub(crate) written: WriteCounts,
+    pub(crate) rejected: i64,
 }
 
 impl Ingester {
@@ -127,6 +140,10 @@ impl Ingester {
         let outcome = match source {
             Source::Geography => self.run_geography(run.id, &countries, options.dry_run).await,
             Source::Dtm => self.run_dtm(run.id, &countries, options).await,
+            Source::Catalog => self.run_catalog(run.id, &countries).await,
+            Source::Population => self.run_population(run.id, &countries, options.dry_run).await,
+            Source::Funding => self.run_funding(run.id, &countries, options.dry_run).await,
+            Source::Sites => self.run_sites(run.id, &countries, options.dry_run).await,
         };
         match outcome {
             Ok(per_country) => {
@@ -167,7 +184,7 @@ impl Ingester {
         out
     }
 
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         url: String,
         run_id: i64,
@@ -177,7 +194,7 @@ impl Ingester {
         self.fetcher.fetch(&FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) }).await
     }
 
-    async fn record_rejections(
+    pub(crate) async fn record_rejections(
         &self,
         run_id: i64,
         resource_id: i64,
@@ -365,7 +382,11 @@ fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: 
 }
 
 /// Runs `work` in one transaction; a dry run rolls it back and still returns the counts.
-fn in_transaction<F>(conn: &mut AnyConnection, dry_run: bool, work: F) -> Result<WriteCounts, store::StoreError>
+pub(crate) fn in_transaction<F>(
+    conn: &mut AnyConnection,
+    dry_run: bool,
+    work: F,
+) -> Result<WriteCounts, store::StoreError>
 where
     F: FnOnce(&mut AnyConnection) -> Result<WriteCounts, IngestError>,
 {
