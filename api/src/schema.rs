@@ -5,7 +5,9 @@ use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 use store::DbPool;
 
 use crate::loaders::{
-    AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryAreasLoader, CountryLoader, DatasetByResourceLoader, RunLoader,
+    AppealClustersLoader, AppealSharesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader, ChildrenLoader,
+    CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader, DatasetByResourceLoader,
+    DatasetResourcesLoader, DatasetRunsLoader, ResourceLoader, RunLoader,
 };
 use crate::query::QueryRoot;
 
@@ -34,6 +36,14 @@ pub fn build_schema(pool: DbPool) -> CrisisSchema {
         .data(loader(DatasetByResourceLoader(pool.clone())))
         .data(loader(AreaIdpsLoader(pool.clone())))
         .data(loader(RunLoader(pool.clone())))
+        .data(loader(AreaPopulationLoader(pool.clone())))
+        .data(loader(CountryPopulationLoader(pool.clone())))
+        .data(loader(CountryAppealsLoader(pool.clone())))
+        .data(loader(AppealClustersLoader(pool.clone())))
+        .data(loader(AppealSharesLoader(pool.clone())))
+        .data(loader(DatasetResourcesLoader(pool.clone())))
+        .data(loader(DatasetRunsLoader(pool.clone())))
+        .data(loader(ResourceLoader(pool.clone())))
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

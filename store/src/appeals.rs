@@ -300,21 +300,27 @@ pub fn upsert_outside_funding(
     Ok(counts)
 }
 
-/// The appeals a country has a share of, optionally of one year, newest first (then by code).
-pub fn appeals_of_country(
+/// (country, appeal) for the appeals some countries have a share of, optionally of one year,
+/// newest first (then by code).
+pub fn appeals_of_countries(
     conn: &mut AnyConnection,
-    iso3: &str,
+    iso3s: &[String],
     year: Option<i32>,
-) -> Result<Vec<AppealRow>, StoreError> {
+) -> Result<Vec<(String, AppealRow)>, StoreError> {
     let mut query = appeals::table
         .inner_join(appeal_countries::table)
-        .filter(appeal_countries::country_iso3.eq(iso3.to_string()))
-        .select(AppealRow::as_select())
+        .filter(appeal_countries::country_iso3.eq_any(iso3s.to_vec()))
+        .select((appeal_countries::country_iso3, AppealRow::as_select()))
         .into_boxed();
     if let Some(year) = year {
         query = query.filter(appeals::year.eq(year));
     }
     Ok(query.order((appeals::year.desc(), appeals::code.asc())).load(conn)?)
+}
+
+/// Appeals by id.
+pub fn appeals_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<AppealRow>, StoreError> {
+    Ok(appeals::table.filter(appeals::id.eq_any(ids)).select(AppealRow::as_select()).load(conn)?)
 }
 
 /// The country shares of some appeals.

@@ -264,3 +264,14 @@ pub fn aliases_of_areas(conn: &mut AnyConnection, area_ids: &[i64]) -> Result<Ve
         .select(AliasRow::as_select())
         .load(conn)?)
 }
+
+/// The national (level 0, matched) figures of some countries, newest reference year first.
+pub fn national_population(conn: &mut AnyConnection, iso3s: &[String]) -> Result<Vec<PopulationRow>, StoreError> {
+    Ok(population_figures::table
+        .filter(population_figures::country_iso3.eq_any(iso3s))
+        .filter(population_figures::admin_level.eq(0))
+        .filter(population_figures::area_matched.eq(true))
+        .order((population_figures::reference_year.desc(), population_figures::id.asc()))
+        .select(PopulationRow::as_select())
+        .load(conn)?)
+}
