@@ -158,8 +158,6 @@ pub struct AppealSharesLoader(pub DbPool);
 pub struct DatasetResourcesLoader(pub DbPool);
 /// Dataset id → the ingest runs that read it, newest first.
 pub struct DatasetRunsLoader(pub DbPool);
-/// Resource id → the resource.
-pub struct ResourceLoader(pub DbPool);
 
 impl Loader<i64> for AreaPopulationLoader {
     type Value = Vec<PopulationRow>;
@@ -274,16 +272,5 @@ impl Loader<i64> for DatasetRunsLoader {
             out.entry(dataset).or_default().push(run);
         }
         Ok(out)
-    }
-}
-
-impl Loader<i64> for ResourceLoader {
-    type Value = Resource;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Resource>, Self::Error> {
-        let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| provenance::resources_by_ids(c, &ids)).await?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 }

@@ -7,7 +7,7 @@ use store::DbPool;
 use crate::loaders::{
     AppealClustersLoader, AppealSharesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader, ChildrenLoader,
     CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader, DatasetByResourceLoader,
-    DatasetResourcesLoader, DatasetRunsLoader, ResourceLoader, RunLoader,
+    DatasetResourcesLoader, DatasetRunsLoader, RunLoader,
 };
 use crate::query::QueryRoot;
 
@@ -43,7 +43,6 @@ pub fn build_schema(pool: DbPool) -> CrisisSchema {
         .data(loader(AppealSharesLoader(pool.clone())))
         .data(loader(DatasetResourcesLoader(pool.clone())))
         .data(loader(DatasetRunsLoader(pool.clone())))
-        .data(loader(ResourceLoader(pool.clone())))
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

@@ -18,13 +18,11 @@ pub struct PopulationFigure {
 impl PopulationFigure {
     /// The newest figure among `rows` (all of one area or country), if any has a total.
     pub fn latest(mut rows: Vec<PopulationRow>) -> Option<PopulationFigure> {
-        let first = rows.iter().find(|r| r.sex == "all" && r.age_range == "all")?.clone();
         let best = rows
             .iter()
             .filter(|r| r.sex == "all" && r.age_range == "all")
-            .max_by_key(|r| (r.reference_year, r.id))
-            .cloned()
-            .unwrap_or(first);
+            .max_by_key(|r| (r.reference_year, r.id))?
+            .clone();
         rows.retain(|r| {
             r.reference_year == best.reference_year
                 && r.source_pcode == best.source_pcode
