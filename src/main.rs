@@ -31,7 +31,7 @@ enum Command {
     Migrate,
     /// Ingest one source now and print a summary; exits non-zero if the run fails.
     Ingest {
-        /// geography | dtm
+        /// geography | dtm | catalog | population | funding | sites
         source: String,
         /// ISO3 country code; repeat for several (default: CRISISGRAPH_COUNTRIES).
         #[arg(long = "country", value_name = "ISO3")]

@@ -136,3 +136,141 @@ impl Loader<i64> for RunLoader {
         Ok(found.into_iter().map(|r| (r.id, r)).collect())
     }
 }
+
+// --- population, appeals, sites and the catalog ---
+
+use store::appeals::{AppealClusterRow, AppealCountryRow, AppealRow};
+use store::models::Resource;
+use store::population::PopulationRow;
+use store::{appeals, catalog, population};
+
+/// Area id → the area's population figures (every sex and edition), newest reference year first.
+pub struct AreaPopulationLoader(pub DbPool);
+/// Country ISO3 → the national (level 0) population figures, newest reference year first.
+pub struct CountryPopulationLoader(pub DbPool);
+/// (country ISO3, year or none) → the appeals the country has a share of.
+pub struct CountryAppealsLoader(pub DbPool);
+/// Appeal id → its per-cluster figures.
+pub struct AppealClustersLoader(pub DbPool);
+/// Appeal id → the country shares stored for it.
+pub struct AppealSharesLoader(pub DbPool);
+/// Dataset id → its resources.
+pub struct DatasetResourcesLoader(pub DbPool);
+/// Dataset id → the ingest runs that read it, newest first.
+pub struct DatasetRunsLoader(pub DbPool);
+
+impl Loader<i64> for AreaPopulationLoader {
+    type Value = Vec<PopulationRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PopulationRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| population::population_of_areas(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<PopulationRow>> = HashMap::new();
+        for row in rows {
+            if let Some(area) = row.area_id {
+                out.entry(area).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<String> for CountryPopulationLoader {
+    type Value = Vec<PopulationRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PopulationRow>>, Self::Error> {
+        let codes = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| population::national_population(c, &codes)).await?;
+        let mut out: HashMap<String, Vec<PopulationRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.country_iso3.clone()).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
+    type Value = Vec<AppealRow>;
+    type Error = SharedStoreError;
+
+    async fn load(
+        &self,
+        keys: &[(String, Option<i32>)],
+    ) -> Result<HashMap<(String, Option<i32>), Vec<AppealRow>>, Self::Error> {
+        let mut out: HashMap<(String, Option<i32>), Vec<AppealRow>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut years: Vec<Option<i32>> = keys.iter().map(|(_, y)| *y).collect();
+        years.sort_unstable();
+        years.dedup();
+        for year in years {
+            let codes: Vec<String> = keys.iter().filter(|(_, y)| *y == year).map(|(c, _)| c.clone()).collect();
+            let rows = with_conn(&self.0, move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
+            for (iso3, appeal) in rows {
+                out.entry((iso3, year)).or_default().push(appeal);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for AppealClustersLoader {
+    type Value = Vec<AppealClusterRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealClusterRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| appeals::clusters_of_appeals(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<AppealClusterRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.appeal_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for AppealSharesLoader {
+    type Value = Vec<AppealCountryRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealCountryRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| appeals::shares_of_appeals(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<AppealCountryRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.appeal_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for DatasetResourcesLoader {
+    type Value = Vec<Resource>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Resource>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| catalog::resources_of_datasets(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<Resource>> = HashMap::new();
+        for row in rows {
+            out.entry(row.dataset_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for DatasetRunsLoader {
+    type Value = Vec<IngestRun>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<IngestRun>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| catalog::runs_of_datasets(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<IngestRun>> = HashMap::new();
+        for (dataset, run) in rows {
+            out.entry(dataset).or_default().push(run);
+        }
+        Ok(out)
+    }
+}

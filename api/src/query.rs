@@ -6,7 +6,7 @@ use crate::ApiError;
 use crate::error::IntoGraphql;
 use crate::operations::Operations;
 use crate::pagination::Window;
-use crate::types::{AdminArea, Country, IngestRun, ListInfo, SourceInfo};
+use crate::types::{AdminArea, Country, Dataset, IngestRun, ListInfo, SourceInfo};
 use async_graphql::ErrorExtensions;
 
 /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
@@ -75,5 +75,20 @@ impl QueryRoot {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(ApiError::from(e).extend()),
         }
+    }
+    /// Every dataset figures come from, by title, with licence, credit and resources.
+    async fn datasets(&self, ctx: &Context<'_>) -> Result<Vec<Dataset>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        let all = with_conn(&pool, store::catalog::all_datasets).await.gql()?;
+        Ok(all.into_iter().map(Dataset).collect())
+    }
+    /// One dataset by id.
+    async fn dataset(&self, ctx: &Context<'_>, id: async_graphql::ID) -> Result<Option<Dataset>> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Err(ApiError::BadUserInput(format!("invalid dataset id {:?}", id.as_str())).extend());
+        };
+        let pool = ctx.data::<DbPool>()?.clone();
+        let found = with_conn(&pool, move |c| store::catalog::dataset_by_id(c, id)).await.gql()?;
+        Ok(found.map(Dataset))
     }
 }

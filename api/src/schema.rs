@@ -5,7 +5,9 @@ use async_graphql::{EmptySubscription, Schema};
 use store::DbPool;
 
 use crate::loaders::{
-    AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryAreasLoader, CountryLoader, DatasetByResourceLoader, RunLoader,
+    AppealClustersLoader, AppealSharesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader, ChildrenLoader,
+    CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader, DatasetByResourceLoader,
+    DatasetResourcesLoader, DatasetRunsLoader, RunLoader,
 };
 use crate::mutation::MutationRoot;
 use crate::operations::Operations;
@@ -38,6 +40,13 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .data(loader(DatasetByResourceLoader(pool.clone())))
         .data(loader(AreaIdpsLoader(pool.clone())))
         .data(loader(RunLoader(pool.clone())))
+        .data(loader(AreaPopulationLoader(pool.clone())))
+        .data(loader(CountryPopulationLoader(pool.clone())))
+        .data(loader(CountryAppealsLoader(pool.clone())))
+        .data(loader(AppealClustersLoader(pool.clone())))
+        .data(loader(AppealSharesLoader(pool.clone())))
+        .data(loader(DatasetResourcesLoader(pool.clone())))
+        .data(loader(DatasetRunsLoader(pool.clone())))
         .data(pool)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)

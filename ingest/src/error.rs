@@ -17,7 +17,7 @@ pub enum IngestError {
     Parse { what: String, reason: String },
     #[error("the source reported an error: {0}")]
     SourceReported(String),
-    #[error("unknown source {0:?} (known: geography, dtm)")]
+    #[error("unknown source {0:?} (known: geography, dtm, catalog, population, funding, sites)")]
     UnknownSource(String),
     #[error("invalid request: {0}")]
     Invalid(String),

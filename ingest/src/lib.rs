@@ -11,6 +11,7 @@ pub mod control;
 mod coordinator;
 mod error;
 pub mod fetch;
+mod jobs;
 pub mod pcode;
 pub mod runner;
 pub mod sample;

@@ -27,15 +27,28 @@ pub enum Source {
     Geography,
     /// IDP figures from the IOM DTM API v3.
     Dtm,
+    /// The HDX catalog entries (provenance, licence, resources) behind the sources below.
+    Catalog,
+    /// Population by area and sex (COD-PS on HDX).
+    Population,
+    /// Funding appeals (FTS on HDX, clusters from the FTS API).
+    Funding,
+    /// Displacement sites and locations (DTM site lists on HDX).
+    Sites,
 }
 
 impl Source {
-    pub const ALL: [Source; 2] = [Source::Geography, Source::Dtm];
+    pub const ALL: [Source; 6] =
+        [Source::Geography, Source::Dtm, Source::Catalog, Source::Population, Source::Funding, Source::Sites];
 
     pub fn name(self) -> &'static str {
         match self {
             Source::Geography => "geography",
             Source::Dtm => "dtm",
+            Source::Catalog => "catalog",
+            Source::Population => "population",
+            Source::Funding => "funding",
+            Source::Sites => "sites",
         }
     }
 }
@@ -84,19 +97,19 @@ impl Default for RunOptions {
 /// Runs sources against one store with one fetcher.
 #[derive(Clone)]
 pub struct Ingester {
-    pool: DbPool,
-    config: IngestConfig,
-    fetcher: Fetcher,
+    pub(crate) pool: DbPool,
+    pub(crate) config: IngestConfig,
+    pub(crate) fetcher: Fetcher,
     /// Who holds leases taken by this ingester: host, process and a random part.
     holder: String,
 }
 
 /// What one country contributed to a run.
 #[derive(Debug, Default)]
-struct CountryOutcome {
-    fetched: i64,
-    written: WriteCounts,
-    rejected: i64,
+pub(crate) struct CountryOutcome {
+    pub(crate) fetched: i64,
+    pub(crate) written: WriteCounts,
+    pub(crate) rejected: i64,
 }
 
 impl Ingester {
@@ -218,6 +231,7 @@ impl Ingester {
         let steps = match source {
             Source::Geography => 1 + countries.len() as u64,
             Source::Dtm => countries.len() as u64 * (options.dtm_levels.len() as u64 + 1),
+            Source::Catalog | Source::Population | Source::Funding | Source::Sites => 1 + countries.len() as u64,
         };
         progress.begin(steps);
         let step = Step { control, progress };
@@ -227,6 +241,10 @@ impl Ingester {
         let outcome = match source {
             Source::Geography => self.run_geography(run.id, &countries, options.dry_run, &step).await,
             Source::Dtm => self.run_dtm(run.id, &countries, options, &step).await,
+            Source::Catalog => self.run_catalog(run.id, &countries, &step).await,
+            Source::Population => self.run_population(run.id, &countries, options.dry_run, &step).await,
+            Source::Funding => self.run_funding(run.id, &countries, options.dry_run, &step).await,
+            Source::Sites => self.run_sites(run.id, &countries, options.dry_run, &step).await,
         };
         match outcome {
             Ok(per_country) => {
@@ -277,7 +295,7 @@ impl Ingester {
     }
 
     /// Fetches through the shared fetcher, abandoning the request as soon as the run is asked to stop.
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         step: &Step<'_>,
         url: String,
@@ -293,7 +311,7 @@ impl Ingester {
         }
     }
 
-    async fn record_rejections(
+    pub(crate) async fn record_rejections(
         &self,
         run_id: i64,
         resource_id: i64,
@@ -463,21 +481,21 @@ impl Ingester {
 }
 
 /// What each step of a run reports to and checks with.
-struct Step<'a> {
-    control: &'a RunControl,
+pub(crate) struct Step<'a> {
+    pub(crate) control: &'a RunControl,
     progress: &'a dyn Progress,
 }
 
 impl Step<'_> {
     /// Fails with [`IngestError::Cancelled`] once someone asked the run to stop.
-    fn check(&self) -> Result<(), IngestError> {
+    pub(crate) fn check(&self) -> Result<(), IngestError> {
         match self.control.stop_reason() {
             Some(_) => Err(IngestError::Cancelled),
             None => Ok(()),
         }
     }
 
-    fn done(&self, message: &str) {
+    pub(crate) fn done(&self, message: &str) {
         self.progress.step(message);
     }
 }
@@ -517,7 +535,7 @@ fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: 
 
 /// Runs `work` in one transaction; a dry run rolls it back and still returns the counts, and a run
 /// asked to stop rolls back instead of committing.
-fn in_transaction<F>(
+pub(crate) fn in_transaction<F>(
     conn: &mut AnyConnection,
     dry_run: bool,
     control: &RunControl,

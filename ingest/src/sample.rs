@@ -1,6 +1,7 @@
-//! The bundled offline sample: real published payloads (p-codes of Mali, Chad, Haiti and Afghanistan;
-//! DTM API v3 responses for Chad, Haiti and Afghanistan; IOM's Mali figures restated in the same
-//! shape), compiled into the binary. Loading archives them under the public URLs they come from and
+//! The bundled offline sample: real published payloads (p-codes of Mali, Chad, Haiti, Afghanistan and
+//! South Sudan; DTM API v3 responses for Chad, Haiti and Afghanistan; IOM's Mali figures restated in
+//! the same shape; Mali's population and FTS appeals and a South Sudan DTM site list with their HDX
+//! catalog entries), compiled into the binary. Loading archives them under the public URLs they come from and
 //! replays them through the normal ingest path in offline mode, so the sample is exactly what an
 //! online ingest of those payloads would produce. Origins and credits: `sample/NOTICE.md`.
 
@@ -9,7 +10,7 @@ use store::provenance::{self, FetchRecord};
 use store::{DbPool, with_conn};
 
 use crate::fetch::sha256_hex;
-use crate::sources::{dtm, geography};
+use crate::sources::{dtm, geography, hdx};
 use crate::{FetchMode, IngestConfig, IngestError, Ingester, RunOptions, Source};
 
 macro_rules! sample_file {
@@ -34,10 +35,58 @@ fn dtm_payloads() -> Vec<(u8, &'static str, &'static [u8])> {
     ]
 }
 
-const PCODES: &[u8] = sample_file!("cod/global_pcodes_adm_1_2.AFG-HTI-MLI-TCD-subset.csv");
+const PCODES: &[u8] = sample_file!("cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv");
 
 /// The countries the sample covers.
-pub const SAMPLE_COUNTRIES: [&str; 4] = ["AFG", "HTI", "MLI", "TCD"];
+pub const SAMPLE_COUNTRIES: [&str; 5] = ["AFG", "HTI", "MLI", "SSD", "TCD"];
+
+/// One bundled HDX payload: the URL path after the HDX base, the `id` of a `package_show` call
+/// (none for a file), and the bytes.
+pub type HdxPayload = (&'static str, Option<&'static str>, &'static [u8]);
+
+/// The bundled HDX catalog entries and files (Mali population and funding, South Sudan sites), at
+/// the paths HDX serves them from. Public so that tests serve exactly these.
+pub fn hdx_payloads() -> Vec<HdxPayload> {
+    const PACKAGE_SHOW: &str = "/api/3/action/package_show";
+    vec![
+        (PACKAGE_SHOW, Some("cod-ps-mli"), sample_file!("hdx/package_show.cod-ps-mli.json")),
+        (
+            "/dataset/ce21c7db-d8f0-40f8-adc2-452d2d2d105c/resource/6f243ba2-4d4a-4663-a7c4-e917dbbde73a/download/mli_pop_adm0_v2.csv",
+            None,
+            sample_file!("cod/mli_pop_adm0_v2.csv"),
+        ),
+        (
+            "/dataset/ce21c7db-d8f0-40f8-adc2-452d2d2d105c/resource/0bd515ae-613c-400f-a84c-ea203cc529be/download/mli_pop_adm1_v2.csv",
+            None,
+            sample_file!("cod/mli_pop_adm1_v2.csv"),
+        ),
+        (
+            "/dataset/ce21c7db-d8f0-40f8-adc2-452d2d2d105c/resource/af0c935f-d507-4252-945c-9d1a6cc1b598/download/mli_pop_adm2_v2.csv",
+            None,
+            sample_file!("cod/mli_pop_adm2_v2.csv"),
+        ),
+        (
+            PACKAGE_SHOW,
+            Some("fts-requirements-and-funding-data"),
+            sample_file!("hdx/package_show.fts-requirements-and-funding-data.json"),
+        ),
+        (
+            "/dataset/fts-requirements-and-funding-data/resource/constructed-fts-requirements-funding-global/download/fts_requirements_funding_global.csv",
+            None,
+            sample_file!("fts/fts_requirements_funding_global.MLI-subset.csv"),
+        ),
+        (
+            PACKAGE_SHOW,
+            Some("ssd-dtm-mobility-tracking-r16-baseline-locations"),
+            sample_file!("hdx/package_show.ssd-dtm-mobility-tracking-r16-baseline-locations.json"),
+        ),
+        (
+            "/dataset/ssd-dtm-mobility-tracking-r16-baseline-locations/resource/constructed-ssd-r16-baseline-locations-extract/download/ssd-dtm-mobility-tracking-r16-baseline-locations.first40rows.csv",
+            None,
+            sample_file!("dtm/hdx_xlsx_extract/ssd-dtm-mobility-tracking-r16-baseline-locations.first40rows.csv"),
+        ),
+    ]
+}
 
 /// Archives the bundled payloads at their public URLs and ingests them offline. Loading twice
 /// changes nothing the second time.
@@ -46,6 +95,13 @@ pub async fn load_sample(pool: &DbPool) -> Result<Vec<IngestRun>, IngestError> {
     let mut payloads: Vec<(String, &'static [u8])> = vec![(geography::resource_info(&config.hdx_url).url, PCODES)];
     for (level, iso3, bytes) in dtm_payloads() {
         payloads.push((dtm::request_url(&config.dtm_url, level, iso3), bytes));
+    }
+    for (path, id, bytes) in hdx_payloads() {
+        let url = match id {
+            Some(id) => hdx::package_show_url(&config.hdx_url, id),
+            None => format!("{}{path}", config.hdx_url),
+        };
+        payloads.push((url, bytes));
     }
     with_conn(pool, move |c| {
         for (url, bytes) in &payloads {
@@ -84,5 +140,8 @@ pub async fn load_sample(pool: &DbPool) -> Result<Vec<IngestRun>, IngestError> {
     let mut runs = vec![ingester.run(Source::Geography, &options(&SAMPLE_COUNTRIES, &[])).await?];
     runs.push(ingester.run(Source::Dtm, &options(&["HTI", "TCD"], &[0, 1, 2])).await?);
     runs.push(ingester.run(Source::Dtm, &options(&["AFG", "MLI"], &[0, 1])).await?);
+    runs.push(ingester.run(Source::Population, &options(&["MLI"], &[])).await?);
+    runs.push(ingester.run(Source::Funding, &options(&["MLI"], &[])).await?);
+    runs.push(ingester.run(Source::Sites, &options(&["SSD"], &[])).await?);
     Ok(runs)
 }

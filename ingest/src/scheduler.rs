@@ -28,25 +28,24 @@ pub struct SourceSchedule {
 }
 
 impl SourceSchedule {
-    /// Sensible defaults: the p-code list weekly on Sunday, DTM figures weekly on Monday.
+    /// Sensible defaults (UTC): the catalog and FTS funding daily, DTM figures and p-codes weekly,
+    /// site lists weekly, population monthly. Cadence: the period plus a day of slack.
     pub fn defaults() -> Vec<SourceSchedule> {
-        let week = Duration::from_secs(7 * 24 * 3600);
-        let scheduled = |trigger: &str| RunOptions { trigger: trigger.into(), ..RunOptions::default() };
+        let day = Duration::from_secs(24 * 3600);
+        let entry = |source: Source, cron: &str, period_days: u32| SourceSchedule {
+            source,
+            cron: Some(cron.into()),
+            timezone: chrono_tz::UTC,
+            cadence: day * (period_days + 1),
+            options: RunOptions { trigger: "schedule".into(), ..RunOptions::default() },
+        };
         vec![
-            SourceSchedule {
-                source: Source::Geography,
-                cron: Some("0 0 2 * * Sun".into()),
-                timezone: chrono_tz::UTC,
-                cadence: week + Duration::from_secs(24 * 3600),
-                options: scheduled("schedule"),
-            },
-            SourceSchedule {
-                source: Source::Dtm,
-                cron: Some("0 0 3 * * Mon".into()),
-                timezone: chrono_tz::UTC,
-                cadence: week + Duration::from_secs(24 * 3600),
-                options: scheduled("schedule"),
-            },
+            entry(Source::Geography, "0 0 2 * * Sun", 7),
+            entry(Source::Dtm, "0 0 3 * * Mon", 7),
+            entry(Source::Catalog, "0 0 1 * * *", 1),
+            entry(Source::Population, "0 0 4 1 * *", 31),
+            entry(Source::Funding, "0 30 1 * * *", 1),
+            entry(Source::Sites, "0 0 5 * * Tue", 7),
         ]
     }
 

@@ -46,6 +46,10 @@ pub async fn source_statuses(pool: &DbPool, schedules: &[SourceSchedule]) -> Res
             let rows = match source {
                 Source::Geography => geography::count_areas(c)?,
                 Source::Dtm => idps::count_figures(c)?,
+                Source::Catalog => store::provenance::count_datasets(c)?,
+                Source::Population => store::population::count_figures(c)?,
+                Source::Funding => store::appeals::count_appeals(c)?,
+                Source::Sites => store::sites::count_sites(c, &store::sites::SiteFilter::default())?,
             };
             Ok((success, failure, finished, last, rows))
         })

@@ -6,16 +6,20 @@
 //! Query modules are split by entity; each function is one unit of synchronous DB work, meant to run
 //! inside [`with_conn`] so that it never blocks the async threads.
 
+pub mod appeals;
 pub mod bi;
+pub mod catalog;
 mod connection;
 mod error;
 pub mod geography;
 pub mod idps;
 pub mod leases;
 pub mod models;
+pub mod population;
 pub mod provenance;
 pub mod runs;
 pub mod schema;
+pub mod sites;
 
 pub use connection::{
     AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn, write_transaction,

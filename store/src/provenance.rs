@@ -166,3 +166,8 @@ pub fn last_good_fetch(conn: &mut AnyConnection, url: &str) -> Result<Option<Cac
         sha.map(|payload_sha256| CachedFetch { etag, last_modified, payload_sha256 })
     }))
 }
+
+/// How many datasets the store describes.
+pub fn count_datasets(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(datasets::table.count().get_result(conn)?)
+}

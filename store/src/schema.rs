@@ -261,6 +261,20 @@ diesel::table! {
         cluster -> Text,
         requirements_usd -> Nullable<BigInt>,
         funding_usd -> Nullable<BigInt>,
+        resource_id -> Nullable<BigInt>,
+        run_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    funding_outside_appeals (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        year -> Integer,
+        funding_usd -> BigInt,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
     }
 }
 
@@ -294,4 +308,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     appeals,
     appeal_countries,
     appeal_clusters,
+    funding_outside_appeals,
 );

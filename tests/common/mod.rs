@@ -130,7 +130,7 @@ pub const DTM_FILES: [(&str, u8, &str); 10] = [
     ("MLI", 1, "sample/dtm/mali_reconstructed/displacement-admin1-admin0pcode-mli.json"),
 ];
 
-pub const PCODES_FILE: &str = "sample/cod/global_pcodes_adm_1_2.AFG-HTI-MLI-TCD-subset.csv";
+pub const PCODES_FILE: &str = "sample/cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv";
 
 /// A local server answering at the real DTM and HDX paths with the bundled real payloads.
 pub async fn fixture_server() -> MockServer {

@@ -90,4 +90,23 @@ impl AdminArea {
         let rows = all.into_iter().skip(window.start).take(window.end - window.start).collect();
         Ok(idp_page(rows, window, total))
     }
+    /// The area's population: the newest published figure covering exactly this area's territory
+    /// (null where the only figures are for a different territory, e.g. Gao before Ménaka split off).
+    async fn population(&self, ctx: &Context<'_>) -> Result<Option<super::PopulationFigure>> {
+        let loader = ctx.data::<DataLoader<crate::loaders::AreaPopulationLoader>>()?;
+        let rows = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
+        Ok(super::PopulationFigure::latest(rows))
+    }
+    /// Displacement sites in this area or any area inside it, by site id.
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::SiteConnection> {
+        let pool = ctx.data::<store::DbPool>()?.clone();
+        let ids = super::area_and_descendants(&pool, self.0.id).await.gql()?;
+        let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
+        super::site_page(ctx, filter, after, first).await
+    }
 }

@@ -81,4 +81,37 @@ impl Country {
         .gql()?;
         Ok(idp_page(rows, window, total))
     }
+    /// The national population: the newest published figure for the whole country.
+    async fn population(&self, ctx: &Context<'_>) -> Result<Option<super::PopulationFigure>> {
+        let loader = ctx.data::<DataLoader<crate::loaders::CountryPopulationLoader>>()?;
+        let rows = loader.load_one(self.0.iso3.clone()).await.map_err(shared)?.unwrap_or_default();
+        Ok(super::PopulationFigure::latest(rows))
+    }
+    /// The funding appeals the country has a share of, optionally of one `year`, newest first.
+    async fn appeals(&self, ctx: &Context<'_>, year: Option<i32>) -> Result<Vec<super::Appeal>> {
+        let loader = ctx.data::<DataLoader<crate::loaders::CountryAppealsLoader>>()?;
+        let rows = loader.load_one((self.0.iso3.clone(), year)).await.map_err(shared)?.unwrap_or_default();
+        Ok(rows.into_iter().map(super::Appeal).collect())
+    }
+    /// Funding received outside any appeal, per year (FTS's "Not specified"), newest first.
+    async fn funding_outside_appeals(
+        &self,
+        ctx: &Context<'_>,
+        year: Option<i32>,
+    ) -> Result<Vec<super::OutsideFunding>> {
+        let pool = ctx.data::<DbPool>()?.clone();
+        let iso3 = self.0.iso3.clone();
+        let rows = with_conn(&pool, move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
+        Ok(rows.into_iter().map(super::OutsideFunding).collect())
+    }
+    /// The country's displacement sites, by site id; `first`/`after` page through them.
+    async fn sites(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::SiteConnection> {
+        let filter = store::sites::SiteFilter { country_iso3: Some(self.0.iso3.clone()), area_ids: None };
+        super::site_page(ctx, filter, after, first).await
+    }
 }

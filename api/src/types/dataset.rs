@@ -1,5 +1,10 @@
-use async_graphql::{ID, Object};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object, Result};
 use chrono::NaiveDateTime;
+
+use super::IngestRun;
+use crate::error::shared;
+use crate::loaders::{DatasetResourcesLoader, DatasetRunsLoader};
 
 /// A published dataset that figures come from, with its licence and the credit its publisher requires.
 pub struct Dataset(pub store::models::Dataset);
@@ -51,6 +56,50 @@ impl Dataset {
         self.0.methodology.as_deref()
     }
     /// When the publisher last changed the dataset, if it says (UTC).
+    async fn last_modified(&self) -> Option<NaiveDateTime> {
+        self.0.last_modified
+    }
+    /// How often the publisher means to update it, in days.
+    async fn update_frequency_days(&self) -> Option<i32> {
+        self.0.update_frequency_days
+    }
+    /// The resources (files, endpoints) of the dataset that crisisgraph reads.
+    async fn resources(&self, ctx: &Context<'_>) -> Result<Vec<Resource>> {
+        let loader = ctx.data::<DataLoader<DatasetResourcesLoader>>()?;
+        Ok(loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default().into_iter().map(Resource).collect())
+    }
+    /// The ingest runs that read this dataset, newest first.
+    async fn ingest_runs(&self, ctx: &Context<'_>) -> Result<Vec<IngestRun>> {
+        let loader = ctx.data::<DataLoader<DatasetRunsLoader>>()?;
+        Ok(loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default().into_iter().map(IngestRun).collect())
+    }
+}
+
+/// One resource of a dataset: a file or an API endpoint.
+pub struct Resource(pub store::models::Resource);
+
+#[Object]
+impl Resource {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The resource's id on HDX, where it is published there.
+    async fn hdx_id(&self) -> Option<&str> {
+        self.0.hdx_id.as_deref()
+    }
+    /// The resource's name, e.g. `mli_pop_adm1_v2.csv`.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Where crisisgraph downloads it from.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    /// `CSV`, `XLSX`, `JSON`...
+    async fn format(&self) -> &str {
+        &self.0.format
+    }
+    /// When the publisher last changed it, as the catalog says (UTC).
     async fn last_modified(&self) -> Option<NaiveDateTime> {
         self.0.last_modified
     }

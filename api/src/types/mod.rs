@@ -1,19 +1,25 @@
 //! GraphQL object types. Each wraps a store model (kept apart, so the schema can evolve without
 //! touching the tables) and resolves its links through the loaders.
 
+mod appeal;
 mod area;
 mod country;
 mod dataset;
 mod idp;
+mod population;
 mod run;
+mod site;
 mod source;
 
+pub use appeal::{Appeal, OutsideFunding};
 pub use area::AdminArea;
 pub use area::{decode_cursor, page_size};
 pub use country::Country;
 pub use dataset::Dataset;
 pub use idp::idp_page;
+pub use population::PopulationFigure;
 pub use run::IngestRun;
+pub use site::{SiteConnection, area_and_descendants, site_page};
 pub use source::SourceInfo;
 
 use async_graphql::SimpleObject;

@@ -14,7 +14,7 @@ impl IngestRun {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The source ingested: `geography` or `dtm`.
+    /// The source ingested: `geography`, `dtm`, `catalog`, `population`, `funding` or `sites`.
     async fn source(&self) -> &str {
         &self.0.source
     }

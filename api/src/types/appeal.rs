@@ -1,0 +1,168 @@
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object, Result, SimpleObject};
+use chrono::{NaiveDate, NaiveDateTime};
+use store::appeals::{AppealClusterRow, AppealRow, OutsideFundingRow, percent_funded};
+
+use super::{Dataset, IngestRun};
+use crate::error::shared;
+use crate::loaders::{AppealClustersLoader, AppealSharesLoader, DatasetByResourceLoader, RunLoader};
+
+/// A funding appeal (an OCHA FTS plan: humanitarian response plan, flash appeal, regional plan...).
+/// Amounts are USD. Percent funded is computed here from funding and requirements, never copied
+/// from the source, and may exceed 100.
+pub struct Appeal(pub AppealRow);
+
+/// One cluster's (sector's) requirements and funding within an appeal, from the FTS API.
+pub struct AppealCluster(pub AppealClusterRow);
+
+/// One country's share of an appeal (a multi-country plan lists one per country).
+#[derive(SimpleObject)]
+pub struct AppealCountryShare {
+    /// ISO3 code.
+    pub iso3: String,
+    /// The country's part of the requirements, USD.
+    pub requirements_usd: Option<i64>,
+    /// The country's part of the funding, USD.
+    pub funding_usd: Option<i64>,
+    /// Funding ÷ requirements × 100, one decimal; null without requirements.
+    pub percent_funded: Option<f64>,
+}
+
+#[Object]
+impl Appeal {
+    /// The plan's code, e.g. `HMLI21`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    /// FTS's id of the plan, e.g. 1036.
+    async fn fts_id(&self) -> Option<i64> {
+        self.0.fts_id
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The plan type, e.g. "Humanitarian response plan", "Flash appeal", "Regional response plan".
+    #[graphql(name = "type")]
+    async fn appeal_type(&self) -> Option<&str> {
+        self.0.appeal_type.as_deref()
+    }
+    async fn year(&self) -> i32 {
+        self.0.year
+    }
+    async fn start_date(&self) -> Option<NaiveDate> {
+        self.0.start_date
+    }
+    async fn end_date(&self) -> Option<NaiveDate> {
+        self.0.end_date
+    }
+    /// What the plan asks for, USD (a multi-country plan: the sum of its countries' shares).
+    async fn requirements_usd(&self) -> Option<i64> {
+        self.0.requirements_usd
+    }
+    /// What it has received, USD.
+    async fn funding_usd(&self) -> Option<i64> {
+        self.0.funding_usd
+    }
+    /// Funding ÷ requirements × 100, one decimal; null without requirements.
+    async fn percent_funded(&self) -> Option<f64> {
+        percent_funded(self.0.requirements_usd, self.0.funding_usd)
+    }
+    /// ISO3 codes of the countries the store holds a share of this plan for.
+    async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let loader = ctx.data::<DataLoader<AppealSharesLoader>>()?;
+        let shares = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
+        Ok(shares.into_iter().map(|s| s.country_iso3).collect())
+    }
+    /// Each stored country's share of the plan.
+    async fn country_shares(&self, ctx: &Context<'_>) -> Result<Vec<AppealCountryShare>> {
+        let loader = ctx.data::<DataLoader<AppealSharesLoader>>()?;
+        let shares = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
+        Ok(shares
+            .into_iter()
+            .map(|s| AppealCountryShare {
+                percent_funded: percent_funded(s.requirements_usd, s.funding_usd),
+                iso3: s.country_iso3,
+                requirements_usd: s.requirements_usd,
+                funding_usd: s.funding_usd,
+            })
+            .collect())
+    }
+    /// Requirements and funding per cluster, where FTS has them (empty otherwise), by name.
+    async fn clusters(&self, ctx: &Context<'_>) -> Result<Vec<AppealCluster>> {
+        let loader = ctx.data::<DataLoader<AppealClustersLoader>>()?;
+        Ok(loader
+            .load_one(self.0.id)
+            .await
+            .map_err(shared)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(AppealCluster)
+            .collect())
+    }
+    /// The dataset the appeal's figures come from, with its licence and credit.
+    async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
+        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
+        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+    }
+    /// The ingest run that last wrote the appeal.
+    async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        let loader = ctx.data::<DataLoader<RunLoader>>()?;
+        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+    }
+    /// When the figures were read from the source (UTC).
+    async fn retrieved_at(&self) -> NaiveDateTime {
+        self.0.retrieved_at
+    }
+}
+
+#[Object]
+impl AppealCluster {
+    /// The cluster as FTS names it; "Not specified" and "Multiple clusters/sectors (shared)" are
+    /// FTS's lines for funding to no cluster and to several at once.
+    async fn name(&self) -> &str {
+        &self.0.cluster
+    }
+    /// Revised requirements, USD.
+    async fn requirements_usd(&self) -> Option<i64> {
+        self.0.requirements_usd
+    }
+    /// Funding to this cluster alone, USD.
+    async fn funding_usd(&self) -> Option<i64> {
+        self.0.funding_usd
+    }
+    /// Funding ÷ requirements × 100, one decimal; null without requirements.
+    async fn percent_funded(&self) -> Option<f64> {
+        percent_funded(self.0.requirements_usd, self.0.funding_usd)
+    }
+    /// The dataset (the FTS API) the figures come from.
+    async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
+        let Some(resource) = self.0.resource_id else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
+        Ok(loader.load_one(resource).await.map_err(shared)?.map(Dataset))
+    }
+}
+
+/// Funding a country received in a year outside any appeal (FTS's "Not specified" rows): money,
+/// not a plan.
+pub struct OutsideFunding(pub OutsideFundingRow);
+
+#[Object]
+impl OutsideFunding {
+    async fn year(&self) -> i32 {
+        self.0.year
+    }
+    /// USD.
+    async fn funding_usd(&self) -> i64 {
+        self.0.funding_usd
+    }
+    /// The dataset the figure comes from, with its licence and credit.
+    async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
+        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
+        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+    }
+    /// The ingest run that last wrote the figure.
+    async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        let loader = ctx.data::<DataLoader<RunLoader>>()?;
+        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+    }
+}

@@ -1,0 +1,133 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object, Result};
+use chrono::NaiveDate;
+use store::sites::{SiteFilter, SiteRow, count_sites, list_sites};
+use store::{DbPool, geography, with_conn};
+
+use super::{AdminArea, Dataset, IngestRun, ListInfo};
+use crate::ApiError;
+use crate::error::{IntoGraphql, shared};
+use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
+use crate::pagination::Window;
+
+/// A displacement site or location from a DTM site list: a host community, an IDP site, a collective
+/// centre..., with the IDPs present at one round.
+pub struct Site(pub SiteRow);
+
+pub type SiteConnection = Connection<usize, Site, ListInfo>;
+
+#[Object]
+impl Site {
+    /// The site's id in the source list (e.g. DTM's `ssid_SS0101_0020`).
+    async fn id(&self) -> ID {
+        ID(self.0.site_code.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The site type as the source words it, e.g. "Host Community", "Displacement Site".
+    #[graphql(name = "type")]
+    async fn site_type(&self) -> Option<&str> {
+        self.0.site_type.as_deref()
+    }
+    /// WGS84 latitude; checked to lie in the country's bounding box.
+    async fn latitude(&self) -> Option<f64> {
+        self.0.latitude
+    }
+    /// WGS84 longitude.
+    async fn longitude(&self) -> Option<f64> {
+        self.0.longitude
+    }
+    /// The admin area the site is in; when `areaMatched` is false, the nearest enclosing area known.
+    async fn area(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
+        let Some(id) = self.0.area_id else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<AreaLoader>>()?;
+        Ok(loader.load_one(id).await.map_err(shared)?.map(AdminArea))
+    }
+    /// Whether the source's area code matched one of our areas.
+    async fn area_matched(&self) -> bool {
+        self.0.area_matched
+    }
+    /// The area code exactly as the source gives it.
+    async fn source_pcode(&self) -> Option<&str> {
+        self.0.source_pcode.as_deref()
+    }
+    /// IDP households present.
+    async fn households(&self) -> Option<i64> {
+        self.0.households
+    }
+    /// IDP individuals present.
+    async fn individuals(&self) -> Option<i64> {
+        self.0.individuals
+    }
+    /// The assessment round the figures are from.
+    async fn round(&self) -> Option<i32> {
+        self.0.round_number
+    }
+    /// The date the source reports the figures for, where the list gives one.
+    async fn reporting_date(&self) -> Option<NaiveDate> {
+        self.0.reporting_date
+    }
+    /// The dataset the site comes from, with its licence and credit.
+    async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
+        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
+        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+    }
+    /// The ingest run that last wrote the site.
+    async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
+        let loader = ctx.data::<DataLoader<RunLoader>>()?;
+        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+    }
+}
+
+/// One page of sites matching `filter` (by site id, then round).
+pub async fn site_page(
+    ctx: &Context<'_>,
+    filter: SiteFilter,
+    after: Option<String>,
+    first: Option<i32>,
+) -> Result<SiteConnection> {
+    let after = super::decode_cursor(after).gql()?;
+    let first = super::page_size(first, "first").gql()?;
+    let pool = ctx.data::<DbPool>()?.clone();
+    let (rows, window, total) = with_conn(&pool, move |c| {
+        let total = count_sites(c, &filter)? as usize;
+        let window =
+            Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+        let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
+        Ok((rows, window, total))
+    })
+    .await
+    .map_err(|e| match e {
+        store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+        other => ApiError::from(other),
+    })
+    .gql()?;
+    let mut connection = Connection::with_additional_fields(
+        window.has_previous(),
+        window.has_next(total),
+        ListInfo { total_count: total as i64 },
+    );
+    connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, Site(r))));
+    Ok(connection)
+}
+
+/// An area and every current area inside it, for "sites in this area".
+pub async fn area_and_descendants(pool: &DbPool, area_id: i64) -> Result<Vec<i64>, ApiError> {
+    let ids = with_conn(pool, move |c| {
+        let mut all = vec![area_id];
+        let mut frontier = vec![area_id];
+        for _ in 0..5 {
+            if frontier.is_empty() {
+                break;
+            }
+            let children = geography::current_children_of(c, &frontier)?;
+            frontier = children.iter().map(|a| a.id).filter(|id| !all.contains(id)).collect();
+            all.extend(&frontier);
+        }
+        Ok(all)
+    })
+    .await?;
+    Ok(ids)
+}

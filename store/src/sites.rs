@@ -1,0 +1,166 @@
+//! Displacement sites and locations (DTM site and location lists): one row per site and round.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::schema::sites;
+use crate::{AnyConnection, StoreError, WriteCounts};
+
+/// A site as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = sites)]
+pub struct SiteRow {
+    pub id: i64,
+    pub country_iso3: String,
+    pub site_code: String,
+    pub name: String,
+    pub site_type: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub area_id: Option<i64>,
+    pub area_matched: bool,
+    pub source_pcode: Option<String>,
+    pub households: Option<i64>,
+    pub individuals: Option<i64>,
+    pub round_number: Option<i32>,
+    pub reporting_date: Option<NaiveDate>,
+    pub resource_id: i64,
+    pub run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+/// A validated site from a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteInput {
+    pub country_iso3: String,
+    pub site_code: String,
+    pub name: String,
+    pub site_type: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub area_id: Option<i64>,
+    pub area_matched: bool,
+    pub source_pcode: Option<String>,
+    pub households: Option<i64>,
+    pub individuals: Option<i64>,
+    pub round_number: Option<i32>,
+    pub reporting_date: Option<NaiveDate>,
+    pub resource_id: i64,
+}
+
+type SiteKey = (String, String, Option<i32>);
+
+fn same_values(r: &SiteRow, i: &SiteInput) -> bool {
+    r.name == i.name
+        && r.site_type == i.site_type
+        && r.latitude == i.latitude
+        && r.longitude == i.longitude
+        && r.area_id == i.area_id
+        && r.area_matched == i.area_matched
+        && r.source_pcode == i.source_pcode
+        && r.households == i.households
+        && r.individuals == i.individuals
+        && r.reporting_date == i.reporting_date
+        && r.resource_id == i.resource_id
+}
+
+/// Writes sites keyed by (country, site code, round): inserted, updated or left alone.
+pub fn upsert_sites(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    retrieved_at: NaiveDateTime,
+    rows: &[SiteInput],
+) -> Result<WriteCounts, StoreError> {
+    let mut countries: Vec<&str> = rows.iter().map(|r| r.country_iso3.as_str()).collect();
+    countries.sort_unstable();
+    countries.dedup();
+    let existing: HashMap<SiteKey, SiteRow> = sites::table
+        .filter(sites::country_iso3.eq_any(&countries))
+        .select(SiteRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|r| ((r.country_iso3.clone(), r.site_code.clone(), r.round_number), r))
+        .collect();
+    let mut counts = WriteCounts::default();
+    let mut to_insert = Vec::new();
+    for row in rows {
+        let values = (
+            sites::name.eq(&row.name),
+            sites::site_type.eq(&row.site_type),
+            sites::latitude.eq(row.latitude),
+            sites::longitude.eq(row.longitude),
+            sites::area_id.eq(row.area_id),
+            sites::area_matched.eq(row.area_matched),
+            sites::source_pcode.eq(&row.source_pcode),
+            sites::households.eq(row.households),
+            sites::individuals.eq(row.individuals),
+            sites::reporting_date.eq(row.reporting_date),
+            sites::resource_id.eq(row.resource_id),
+        );
+        match existing.get(&(row.country_iso3.clone(), row.site_code.clone(), row.round_number)) {
+            None => to_insert.push((
+                sites::country_iso3.eq(&row.country_iso3),
+                sites::site_code.eq(&row.site_code),
+                sites::round_number.eq(row.round_number),
+                values,
+                sites::run_id.eq(run_id),
+                sites::retrieved_at.eq(retrieved_at),
+            )),
+            Some(current) if same_values(current, row) => counts.unchanged += 1,
+            Some(current) => {
+                diesel::update(sites::table.find(current.id))
+                    .set((values, sites::run_id.eq(run_id), sites::retrieved_at.eq(retrieved_at)))
+                    .execute(conn)?;
+                counts.updated += 1;
+            }
+        }
+    }
+    for chunk in to_insert.chunks(500) {
+        crate::on_backend!(conn, |c| diesel::insert_into(sites::table).values(chunk).execute(c))?;
+    }
+    counts.inserted = to_insert.len() as i64;
+    Ok(counts)
+}
+
+/// Which sites to read: a country's, or those inside some areas.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFilter {
+    pub country_iso3: Option<String>,
+    /// Sites whose area is one of these (the caller passes an area and its descendants).
+    pub area_ids: Option<Vec<i64>>,
+}
+
+macro_rules! site_filter {
+    ($query:expr, $filter:expr) => {{
+        let filter: &SiteFilter = $filter;
+        let mut query = $query;
+        if let Some(iso3) = &filter.country_iso3 {
+            query = query.filter(sites::country_iso3.eq(iso3.clone()));
+        }
+        if let Some(ids) = &filter.area_ids {
+            query = query.filter(sites::area_id.eq_any(ids.clone()));
+        }
+        query
+    }};
+}
+
+/// Sites matching `filter`, by site code then round; `limit`/`offset` page through them.
+pub fn list_sites(
+    conn: &mut AnyConnection,
+    filter: &SiteFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<SiteRow>, StoreError> {
+    Ok(site_filter!(sites::table.select(SiteRow::as_select()).into_boxed(), filter)
+        .order((sites::site_code.asc(), sites::round_number.asc(), sites::id.asc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+/// How many sites match `filter`.
+pub fn count_sites(conn: &mut AnyConnection, filter: &SiteFilter) -> Result<i64, StoreError> {
+    Ok(site_filter!(sites::table.count().into_boxed(), filter).get_result(conn)?)
+}
