@@ -99,8 +99,8 @@ async fn mali_population_and_appeals_equal_the_published_files(backend: Backend)
     let data = graphql(
         &store.pool,
         r#"{ country(iso3:"MLI") {
-            population { total female male referenceYear boundaryEdition dataset { title licence credit } }
-            appeals(year:2021) { code name type year startDate endDate requirementsUsd fundingUsd percentFunded countries
+            population { total female male referenceYear boundaryEdition dataAsOf retrievedAt dataset { title licence credit } }
+            appeals(year:2021) { code name type year startDate endDate requirementsUsd fundingUsd percentFunded countries dataAsOf retrievedAt
                                  clusters { name } dataset { title licence } }
             fundingOutsideAppeals(year:2021) { year fundingUsd }
             adminAreas(level:1) { pcode name population { total sourcePcode areaMatched referenceYear } }
@@ -115,6 +115,8 @@ async fn mali_population_and_appeals_equal_the_published_files(backend: Backend)
     assert_eq!(national["female"].as_i64(), adm0["F_TL"].parse().ok());
     assert_eq!(national["male"].as_i64(), adm0["M_TL"].parse().ok());
     assert_eq!(national["referenceYear"], 2018);
+    assert_eq!(national["dataAsOf"], "2018-01-01", "a yearly projection is as of its year");
+    assert!(national["retrievedAt"].is_string());
     assert_eq!(national["dataset"]["title"], "Mali - Subnational Population Statistics");
     assert_eq!(national["dataset"]["licence"], "Creative Commons Attribution for Intergovernmental Organisations");
     assert!(national["dataset"]["credit"].as_str().is_some_and(|c| c.contains("OCHA Mali")));
@@ -153,6 +155,7 @@ async fn mali_population_and_appeals_equal_the_published_files(backend: Backend)
     assert_eq!(a["type"], row["typeName"].as_str());
     assert_eq!((a["startDate"].as_str(), a["endDate"].as_str()), (Some("2021-01-01"), Some("2021-12-31")));
     assert_eq!(a["countries"], serde_json::json!(["MLI"]));
+    assert!(a["dataAsOf"].as_str().is_some_and(|d| d.len() == 10) && a["retrievedAt"].is_string(), "{a}");
     assert_eq!(a["dataset"]["licence"], "Creative Commons Attribution for Intergovernmental Organisations");
     let outside = csv_rows(&read("sample/fts/fts_requirements_funding_global.MLI-subset.csv"))
         .into_iter()

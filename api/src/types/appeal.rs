@@ -113,6 +113,13 @@ impl Appeal {
     async fn retrieved_at(&self) -> NaiveDateTime {
         self.0.retrieved_at
     }
+    /// The date the funding figures are as of: when the publisher last updated the dataset they come
+    /// from (FTS figures change daily), or else when crisisgraph read them.
+    async fn data_as_of(&self, ctx: &Context<'_>) -> Result<NaiveDate> {
+        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
+        let modified = loader.load_one(self.0.resource_id).await.map_err(shared)?.and_then(|d| d.last_modified);
+        Ok(modified.unwrap_or(self.0.retrieved_at).date())
+    }
 }
 
 #[Object]

@@ -59,6 +59,15 @@ impl PopulationFigure {
     async fn reference_year(&self) -> Option<i32> {
         self.total_row().map(|r| r.reference_year)
     }
+    /// The source's reference date: COD-PS projections are for a year, so the first day of
+    /// `referenceYear`.
+    async fn data_as_of(&self) -> Option<chrono::NaiveDate> {
+        self.total_row().and_then(|r| chrono::NaiveDate::from_ymd_opt(r.reference_year, 1, 1))
+    }
+    /// When crisisgraph read the figures from the source (UTC).
+    async fn retrieved_at(&self) -> Option<chrono::NaiveDateTime> {
+        self.total_row().map(|r| r.retrieved_at)
+    }
     /// The boundary edition the figures were published for, e.g. Mali's 9-region 2018 edition.
     async fn boundary_edition(&self) -> Option<&str> {
         self.total_row().map(|r| r.boundary_edition.as_str())
