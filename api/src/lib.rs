@@ -2,6 +2,7 @@
 //! serve it. The schema knows nothing of HTTP ([`schema`]); [`server`] wires it to actix-web, the
 //! way async-graphql's own examples keep the model apart from the transport.
 
+mod aggregates;
 mod error;
 pub mod export;
 mod loaders;

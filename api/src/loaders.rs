@@ -274,3 +274,83 @@ impl Loader<i64> for DatasetRunsLoader {
         Ok(out)
     }
 }
+
+/// Area id → its own IDP totals and those of every level below it (for roll-ups and series).
+pub struct SubtreeIdpsLoader(pub DbPool);
+
+impl Loader<i64> for SubtreeIdpsLoader {
+    type Value = crate::aggregates::Subtree;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, crate::aggregates::Subtree>, Self::Error> {
+        let roots = keys.to_vec();
+        let trees = with_conn(&self.0, move |c| {
+            let root_areas = geography::areas_by_ids(c, &roots)?;
+            // Walk down one level at a time: depth → (root → area ids at that depth).
+            let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
+            let mut frontier: HashMap<i64, i64> = root_areas.iter().map(|a| (a.id, a.id)).collect();
+            while !frontier.is_empty() && depths.len() < 4 {
+                let ids: Vec<i64> = frontier.keys().copied().collect();
+                let children = geography::current_children_of(c, &ids)?;
+                let mut level: HashMap<i64, Vec<AdminArea>> = HashMap::new();
+                let mut next = HashMap::new();
+                for child in children {
+                    let Some(root) = child.parent_id.and_then(|p| frontier.get(&p)).copied() else { continue };
+                    next.insert(child.id, root);
+                    level.entry(root).or_default().push(child);
+                }
+                if level.is_empty() {
+                    break;
+                }
+                depths.push(level);
+                frontier = next;
+            }
+            let mut all_ids: Vec<i64> = root_areas.iter().map(|a| a.id).collect();
+            for level in &depths {
+                all_ids.extend(level.values().flatten().map(|a| a.id));
+            }
+            let filter = IdpFilter { area_ids: Some(all_ids), ..IdpFilter::default() };
+            let mut by_area: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+            for t in idps::idp_totals(c, &filter, None, 0)? {
+                if let Some(area) = t.area_id {
+                    by_area.entry(area).or_default().push(t);
+                }
+            }
+            let mut trees = HashMap::new();
+            for root in &root_areas {
+                let below = depths
+                    .iter()
+                    .filter_map(|level| level.get(&root.id))
+                    .map(|areas| {
+                        let figures =
+                            areas.iter().flat_map(|a| by_area.get(&a.id).cloned().unwrap_or_default()).collect();
+                        (areas.first().map(|a| a.level).unwrap_or(root.level + 1), areas.len(), figures)
+                    })
+                    .collect();
+                let own = by_area.get(&root.id).cloned().unwrap_or_default();
+                trees.insert(root.id, crate::aggregates::Subtree { level: root.level, own, below });
+            }
+            Ok(trees)
+        })
+        .await?;
+        Ok(trees)
+    }
+}
+
+/// Area id → its crosswalk entries (codes of older boundary editions).
+pub struct AreaAliasesLoader(pub DbPool);
+
+impl Loader<i64> for AreaAliasesLoader {
+    type Value = Vec<store::population::AliasRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::population::AliasRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| store::population::aliases_of_areas(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<store::population::AliasRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.area_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}

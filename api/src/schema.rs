@@ -5,9 +5,9 @@ use async_graphql::{EmptySubscription, Schema};
 use store::DbPool;
 
 use crate::loaders::{
-    AppealClustersLoader, AppealSharesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader, ChildrenLoader,
-    CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader, DatasetByResourceLoader,
-    DatasetResourcesLoader, DatasetRunsLoader, RunLoader,
+    AppealClustersLoader, AppealSharesLoader, AreaAliasesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader,
+    ChildrenLoader, CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader,
+    DatasetByResourceLoader, DatasetResourcesLoader, DatasetRunsLoader, RunLoader, SubtreeIdpsLoader,
 };
 use crate::mutation::MutationRoot;
 use crate::operations::Operations;
@@ -40,6 +40,8 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .data(loader(DatasetByResourceLoader(pool.clone())))
         .data(loader(AreaIdpsLoader(pool.clone())))
         .data(loader(RunLoader(pool.clone())))
+        .data(loader(SubtreeIdpsLoader(pool.clone())))
+        .data(loader(AreaAliasesLoader(pool.clone())))
         .data(loader(AreaPopulationLoader(pool.clone())))
         .data(loader(CountryPopulationLoader(pool.clone())))
         .data(loader(CountryAppealsLoader(pool.clone())))

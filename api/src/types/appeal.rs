@@ -173,3 +173,68 @@ impl OutsideFunding {
         Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
     }
 }
+
+/// A country's appeal coverage for one year: the sum of its shares of the appeals of that year.
+pub struct FundingCoverage {
+    pub year: i32,
+    pub requirements_usd: Option<i64>,
+    pub funding_usd: Option<i64>,
+    pub appeal_codes: Vec<String>,
+}
+
+#[Object]
+impl FundingCoverage {
+    async fn year(&self) -> i32 {
+        self.year
+    }
+    /// What the year's appeals ask for in this country, USD (its shares of multi-country plans).
+    async fn requirements_usd(&self) -> Option<i64> {
+        self.requirements_usd
+    }
+    /// What they have received for this country, USD.
+    async fn funding_usd(&self) -> Option<i64> {
+        self.funding_usd
+    }
+    /// Funding ÷ requirements × 100, one decimal, computed (never read from a file); null without requirements.
+    async fn percent_funded(&self) -> Option<f64> {
+        store::appeals::percent_funded(self.requirements_usd, self.funding_usd)
+    }
+    /// The appeals counted.
+    async fn appeals(&self) -> &[String] {
+        &self.appeal_codes
+    }
+}
+
+/// Coverage per year for `iso3`, newest year first.
+pub async fn coverage_of(ctx: &Context<'_>, iso3: &str, year: Option<i32>) -> Result<Vec<FundingCoverage>> {
+    let appeals = ctx
+        .data::<DataLoader<crate::loaders::CountryAppealsLoader>>()?
+        .load_one((iso3.to_string(), year))
+        .await
+        .map_err(shared)?
+        .unwrap_or_default();
+    let shares_loader = ctx.data::<DataLoader<AppealSharesLoader>>()?;
+    let shares = shares_loader.load_many(appeals.iter().map(|a| a.id)).await.map_err(shared)?;
+    let mut by_year: std::collections::BTreeMap<i32, FundingCoverage> = std::collections::BTreeMap::new();
+    for appeal in &appeals {
+        let share = shares.get(&appeal.id).and_then(|list| list.iter().find(|s| s.country_iso3 == iso3));
+        let entry = by_year.entry(appeal.year).or_insert_with(|| FundingCoverage {
+            year: appeal.year,
+            requirements_usd: None,
+            funding_usd: None,
+            appeal_codes: Vec::new(),
+        });
+        let (requirements, funding) = match share {
+            Some(s) => (s.requirements_usd, s.funding_usd),
+            None => (appeal.requirements_usd, appeal.funding_usd),
+        };
+        if let Some(r) = requirements {
+            entry.requirements_usd = Some(entry.requirements_usd.unwrap_or(0) + r);
+        }
+        if let Some(f) = funding {
+            entry.funding_usd = Some(entry.funding_usd.unwrap_or(0) + f);
+        }
+        entry.appeal_codes.push(appeal.code.clone());
+    }
+    Ok(by_year.into_values().rev().collect())
+}

@@ -97,6 +97,45 @@ impl AdminArea {
         let rows = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
         Ok(super::PopulationFigure::latest(rows))
     }
+    /// IDP totals for this area, one per DTM operation: for `round`, or the latest round on or before
+    /// `date`, or else the latest round. When the source has no figure for the area itself, the
+    /// figures of the areas below it are added up (`method: SUMMED_FROM_CHILDREN`, with coverage).
+    async fn idp_totals(
+        &self,
+        ctx: &Context<'_>,
+        operation: Option<String>,
+        round: Option<i32>,
+        date: Option<NaiveDate>,
+        assessment_type: Option<String>,
+    ) -> Result<Vec<super::IdpAggregate>> {
+        let s = super::aggregate::selection(operation, round, date, assessment_type, None, None);
+        super::aggregate::totals_of(ctx, self.0.id, &s).await
+    }
+    /// IDP time series for this area: one point per operation and round between `from` and `to`
+    /// (inclusive), each reported for the area or summed from the areas below it.
+    async fn idp_series(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        operation: Option<String>,
+        assessment_type: Option<String>,
+    ) -> Result<Vec<super::IdpAggregate>> {
+        let s = super::aggregate::selection(operation, None, None, assessment_type, from, to);
+        super::aggregate::series_of(ctx, self.0.id, &s).await
+    }
+    /// IDPs per population, per operation (same selection as `idpTotals`). Null with a reason where
+    /// the figures do not describe the same territory, e.g. Ménaka (ML10) before the 2021 boundaries.
+    async fn idp_share(
+        &self,
+        ctx: &Context<'_>,
+        operation: Option<String>,
+        round: Option<i32>,
+        date: Option<NaiveDate>,
+    ) -> Result<Vec<super::IdpShare>> {
+        let s = super::aggregate::selection(operation, round, date, None, None, None);
+        super::aggregate::shares_of(ctx, &self.0, &s).await
+    }
     /// Displacement sites in this area or any area inside it, by site id.
     async fn sites(
         &self,

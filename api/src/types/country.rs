@@ -17,6 +17,14 @@ use async_graphql::ErrorExtensions;
 /// A country, by ISO 3166 alpha-3 code.
 pub struct Country(pub store::models::Country);
 
+impl Country {
+    async fn national_area(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        let loader = ctx.data::<DataLoader<CountryAreasLoader>>()?;
+        let areas = loader.load_one((self.0.iso3.clone(), 0)).await.map_err(shared)?.unwrap_or_default();
+        Ok(areas.first().map(|a| a.id))
+    }
+}
+
 #[Object]
 impl Country {
     /// ISO 3166-1 alpha-3 code, e.g. `MLI`.
@@ -86,6 +94,43 @@ impl Country {
         let loader = ctx.data::<DataLoader<crate::loaders::CountryPopulationLoader>>()?;
         let rows = loader.load_one(self.0.iso3.clone()).await.map_err(shared)?.unwrap_or_default();
         Ok(super::PopulationFigure::latest(rows))
+    }
+    /// The country as an admin area (level 0): its regions, figures and aggregates.
+    async fn area(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
+        let loader = ctx.data::<DataLoader<CountryAreasLoader>>()?;
+        let areas = loader.load_one((self.0.iso3.clone(), 0)).await.map_err(shared)?.unwrap_or_default();
+        Ok(areas.into_iter().next().map(AdminArea))
+    }
+    /// National IDP totals, one per DTM operation (see `AdminArea.idpTotals`).
+    async fn idp_totals(
+        &self,
+        ctx: &Context<'_>,
+        operation: Option<String>,
+        round: Option<i32>,
+        date: Option<chrono::NaiveDate>,
+        assessment_type: Option<String>,
+    ) -> Result<Vec<super::IdpAggregate>> {
+        let Some(area) = self.national_area(ctx).await? else { return Ok(Vec::new()) };
+        let s = super::aggregate::selection(operation, round, date, assessment_type, None, None);
+        super::aggregate::totals_of(ctx, area, &s).await
+    }
+    /// National IDP time series (see `AdminArea.idpSeries`).
+    async fn idp_series(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+        operation: Option<String>,
+        assessment_type: Option<String>,
+    ) -> Result<Vec<super::IdpAggregate>> {
+        let Some(area) = self.national_area(ctx).await? else { return Ok(Vec::new()) };
+        let s = super::aggregate::selection(operation, None, None, assessment_type, from, to);
+        super::aggregate::series_of(ctx, area, &s).await
+    }
+    /// Requirements, funding and percent funded of the appeals the country has a share of, per year
+    /// (the country's share of multi-country plans), newest year first.
+    async fn funding_coverage(&self, ctx: &Context<'_>, year: Option<i32>) -> Result<Vec<super::FundingCoverage>> {
+        super::appeal::coverage_of(ctx, &self.0.iso3, year).await
     }
     /// The funding appeals the country has a share of, optionally of one `year`, newest first.
     async fn appeals(&self, ctx: &Context<'_>, year: Option<i32>) -> Result<Vec<super::Appeal>> {

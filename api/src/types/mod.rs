@@ -1,6 +1,7 @@
 //! GraphQL object types. Each wraps a store model (kept apart, so the schema can evolve without
 //! touching the tables) and resolves its links through the loaders.
 
+mod aggregate;
 mod appeal;
 mod area;
 mod country;
@@ -11,7 +12,8 @@ mod run;
 mod site;
 mod source;
 
-pub use appeal::{Appeal, OutsideFunding};
+pub use aggregate::{IdpAggregate, IdpShare};
+pub use appeal::{Appeal, FundingCoverage, OutsideFunding};
 pub use area::AdminArea;
 pub use area::{decode_cursor, page_size};
 pub use country::Country;

@@ -32,6 +32,11 @@ impl PopulationFigure {
         Some(PopulationFigure { rows })
     }
 
+    /// The total population, if the figure has one.
+    pub fn total_people(&self) -> Option<i64> {
+        self.of_sex("all").map(|r| r.population)
+    }
+
     fn of_sex(&self, sex: &str) -> Option<&PopulationRow> {
         self.rows.iter().find(|r| r.sex == sex)
     }
