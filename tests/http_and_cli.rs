@@ -82,26 +82,63 @@ async fn serve_sample_answers_over_http() {
 }
 
 #[actix_web::test]
-async fn bad_queries_get_graphql_errors_not_crashes() {
+async fn bad_queries_get_graphql_errors_with_codes_not_crashes() {
     let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
     let app = awtest::init_service(actix_web::App::new().configure(api::server::configure(
         api::build_schema(store.pool.clone(), api::Operations::default()),
         store.pool.clone(),
     )))
     .await;
-    for query in ["{ nope }", "{ country(iso3: 5) { name } }", "{ ingestRuns(first: -1) { totalCount } }", "{"] {
-        let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
-        let body: Value = awtest::call_and_read_body_json(&app, request).await;
-        assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{query}: {body}");
+    let post = |body: Value| awtest::TestRequest::post().uri("/graphql").set_json(body).to_request();
+    let depth_bomb =
+        format!("{{ adminArea(pcode: \"ML05\") {{ {}pcode{} }} }}", "parent { ".repeat(20), " }".repeat(20));
+    let alias_flood = format!(
+        "{{ {} }}",
+        (0..3000).map(|i| format!("a{i}: countries {{ iso3 name }}")).collect::<Vec<_>>().join(" ")
+    );
+    let cases = [
+        ("{ nope }", "BAD_USER_INPUT"),
+        ("{ country(iso3: 5) { name } }", "BAD_USER_INPUT"),
+        ("{", "BAD_USER_INPUT"),
+        ("{ ingestRuns(first: -1) { totalCount } }", "BAD_USER_INPUT"),
+        (r#"{ country(iso3: "MLI") { idps(first: 100000) { totalCount } } }"#, "LIMIT_EXCEEDED"),
+        (r#"{ country(iso3: "MLI") { adminAreas(level: 9) { pcode } } }"#, "BAD_USER_INPUT"),
+        (depth_bomb.as_str(), "LIMIT_EXCEEDED"),
+        (alias_flood.as_str(), "LIMIT_EXCEEDED"),
+    ];
+    for (query, code) in cases {
+        let started = std::time::Instant::now();
+        let body: Value = awtest::call_and_read_body_json(&app, post(json!({ "query": query }))).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "{}: {body}", &query[..query.len().min(60)]);
+        assert!(started.elapsed() < Duration::from_secs(5), "refused fast");
     }
-    let deep = format!("{{ adminArea(pcode: \"ML05\") {{ {}pcode{} }} }}", "parent { ".repeat(20), " }".repeat(20));
-    let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": deep })).to_request();
-    let body: Value = awtest::call_and_read_body_json(&app, request).await;
-    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nested too deep")), "{body}");
+    // A malformed body and an oversized batch get a GraphQL error too.
+    let request = awtest::TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{not json")
+        .to_request();
+    let response = awtest::call_service(&app, request).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = serde_json::from_slice(&awtest::read_body(response).await).expect("JSON error");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let batch: Vec<Value> = (0..11).map(|_| json!({ "query": "{ countries { iso3 } }" })).collect();
+    let response = awtest::call_service(&app, post(Value::Array(batch))).await;
+    let body: Value = serde_json::from_slice(&awtest::read_body(response).await).expect("JSON error");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
+    let small: Vec<Value> = (0..2).map(|_| json!({ "query": "{ countries { iso3 } }" })).collect();
+    let body: Value = awtest::call_and_read_body_json(&app, post(Value::Array(small))).await;
+    assert_eq!(body.as_array().map(Vec::len), Some(2), "small batches are answered");
 
+    // The server keeps serving.
+    let body: Value = awtest::call_and_read_body_json(&app, post(json!({ "query": "{ countries { iso3 } }" }))).await;
+    assert!(body["errors"].is_null() && body["data"]["countries"].as_array().is_some_and(|c| !c.is_empty()));
     let health: Value =
         awtest::call_and_read_body_json(&app, awtest::TestRequest::get().uri("/healthz").to_request()).await;
     assert_eq!(health["status"], "ok");
+    let sdl = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/schema.graphql").to_request()).await;
+    assert!(String::from_utf8_lossy(&sdl).contains("type Country"));
 }
 
 #[test]

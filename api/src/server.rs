@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql_actix_web::GraphQLRequest;
 use store::{DbPool, with_conn};
 
 use crate::CrisisSchema;
@@ -54,37 +53,93 @@ pub fn configure_with(
     }
 }
 
+/// The most operations one batched request may carry.
+pub const MAX_BATCH: usize = 10;
+
+/// Parses the request itself (POST JSON body, single or batch; or GET query string), so that a
+/// malformed request gets a GraphQL error with a code rather than a bare transport error.
+fn parse_request(http: &HttpRequest, body: &[u8]) -> Result<async_graphql::BatchRequest, crate::ApiError> {
+    use crate::ApiError;
+    let batch = if http.method() == actix_web::http::Method::GET {
+        async_graphql::http::parse_query_string(http.query_string())
+            .map(async_graphql::BatchRequest::Single)
+            .map_err(|e| ApiError::BadUserInput(format!("invalid GraphQL GET request: {e}")))?
+    } else {
+        serde_json::from_slice::<async_graphql::BatchRequest>(body).map_err(|e| {
+            ApiError::BadUserInput(format!("the body must be a GraphQL request in JSON ({{\"query\": ...}}): {e}"))
+        })?
+    };
+    if let async_graphql::BatchRequest::Batch(requests) = &batch {
+        if requests.len() > MAX_BATCH {
+            return Err(ApiError::LimitExceeded(format!("a batch may hold at most {MAX_BATCH} operations")));
+        }
+        if requests.is_empty() {
+            return Err(ApiError::BadUserInput("the batch is empty".into()));
+        }
+    }
+    Ok(batch)
+}
+
+/// Gives every error a stable `extensions.code`: errors before execution (syntax, validation,
+/// limits) are the client's; anything else without a code is internal and its details stay in the log.
+fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let message = error.message.to_lowercase();
+        let code = if message.contains("too deep") || message.contains("too complex") || message.contains("too many") {
+            "LIMIT_EXCEEDED"
+        } else if error.path.is_empty() {
+            "BAD_USER_INPUT"
+        } else {
+            tracing::error!(error = %error.message, path = ?error.path, "internal error while resolving");
+            error.message = "internal error; the server log has the details".into();
+            "INTERNAL"
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+    response
+}
+
+fn error_response(error: crate::ApiError) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![error.into_gql().into_server_error(async_graphql::Pos::default())])
+}
+
 async fn graphql(
     schema: web::Data<CrisisSchema>,
     options: web::Data<ServerOptions>,
     http: HttpRequest,
-    request: GraphQLRequest,
+    body: web::Bytes,
 ) -> HttpResponse {
-    let token = PresentedToken::from_header(
-        http.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
-    );
-    let execution = schema.execute(request.into_inner().data(token));
+    let batch = match parse_request(&http, &body) {
+        Ok(batch) => batch,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, &error_response(e), None),
+    };
+    let token = PresentedToken::from_header(http.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let execution = schema.execute_batch(batch.data(token));
     let response = match tokio::time::timeout(options.request_timeout, execution).await {
-        Ok(response) => response,
-        Err(_) => async_graphql::Response::from_errors(vec![
-            crate::ApiError::LimitExceeded(format!(
-                "the query ran longer than {} s; ask for less (smaller pages, fewer nested lists)",
-                options.request_timeout.as_secs()
-            ))
-            .into_gql()
-            .into_server_error(async_graphql::Pos::default()),
-        ]),
+        Ok(async_graphql::BatchResponse::Single(r)) => async_graphql::BatchResponse::Single(with_codes(r)),
+        Ok(async_graphql::BatchResponse::Batch(rs)) => {
+            async_graphql::BatchResponse::Batch(rs.into_iter().map(with_codes).collect())
+        }
+        Err(_) => async_graphql::BatchResponse::Single(error_response(crate::ApiError::LimitExceeded(format!(
+            "the query ran longer than {} s; ask for less (smaller pages, fewer nested lists)",
+            options.request_timeout.as_secs()
+        )))),
     };
     let cacheable = http.method() == actix_web::http::Method::GET && response.is_ok();
-    let mut builder = HttpResponse::Ok();
+    let cache = if cacheable { Some(format!("public, max-age={}", options.get_cache_seconds)) } else { None };
+    json_response(StatusCode::OK, &response, cache)
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize, cache: Option<String>) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
     builder.content_type("application/json");
-    if cacheable {
-        builder.insert_header((header::CACHE_CONTROL, format!("public, max-age={}", options.get_cache_seconds)));
-    } else {
-        builder.insert_header((header::CACHE_CONTROL, "no-store"));
-    }
-    match serde_json::to_vec(&response) {
-        Ok(body) => builder.body(body),
+    builder.insert_header((header::CACHE_CONTROL, cache.unwrap_or_else(|| "no-store".into())));
+    match serde_json::to_vec(body) {
+        Ok(bytes) => builder.body(bytes),
         Err(e) => {
             tracing::error!(error = %e, "could not serialise a GraphQL response");
             HttpResponse::InternalServerError().finish()
