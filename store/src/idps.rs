@@ -188,6 +188,30 @@ pub struct IdpFilter {
     pub area_ids: Option<Vec<i64>>,
     /// Per area and operation, keep only the latest round.
     pub latest_round_only: bool,
+    /// Only figures whose area (matched or nearest) is one of these: an area and its descendants.
+    pub within_area_ids: Option<Vec<i64>>,
+    pub operation: Option<String>,
+    pub round: Option<i32>,
+    /// Reporting dates from (inclusive).
+    pub from: Option<NaiveDate>,
+    /// Reporting dates to (inclusive).
+    pub to: Option<NaiveDate>,
+    pub assessment_type: Option<String>,
+    pub order: IdpOrder,
+}
+
+/// Orders in which totals can be listed; every one ends with the full key, so paging is stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IdpOrder {
+    /// Oldest first (date, operation, round, assessment type, p-code).
+    #[default]
+    DateAsc,
+    /// Newest first.
+    DateDesc,
+    /// Largest figures first.
+    IndividualsDesc,
+    /// By area p-code, then oldest first.
+    PcodeAsc,
 }
 
 /// Narrows a boxed `idp_figures` query to what `filter` asks for. A macro, because the boxed
@@ -204,6 +228,24 @@ macro_rules! apply_filter {
         }
         if let Some(ids) = &filter.area_ids {
             query = query.filter(idp_figures::area_id.eq_any(ids.clone())).filter(idp_figures::area_matched.eq(true));
+        }
+        if let Some(ids) = &filter.within_area_ids {
+            query = query.filter(idp_figures::area_id.eq_any(ids.clone()));
+        }
+        if let Some(operation) = &filter.operation {
+            query = query.filter(idp_figures::operation.eq(operation.clone()));
+        }
+        if let Some(round) = filter.round {
+            query = query.filter(idp_figures::round_number.eq(round));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(idp_figures::reporting_date.ge(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(idp_figures::reporting_date.le(to));
+        }
+        if let Some(kind) = &filter.assessment_type {
+            query = query.filter(idp_figures::assessment_type.eq(kind.clone()));
         }
         if filter.latest_round_only {
             let later = diesel::alias!(idp_figures as later);
@@ -259,13 +301,22 @@ pub fn idp_totals(
             sql::<Timestamp>("MAX(retrieved_at)"),
         ))
         .into_boxed();
-    let mut query = apply_filter!(grouped, filter).order((
-        idp_figures::reporting_date.asc(),
+    let query = apply_filter!(grouped, filter);
+    let key = (
         idp_figures::operation.asc(),
         idp_figures::round_number.asc(),
         idp_figures::assessment_type.asc(),
         idp_figures::source_pcode.asc(),
-    ));
+        idp_figures::resource_id.asc(),
+    );
+    let mut query = match filter.order {
+        IdpOrder::DateAsc => query.order((idp_figures::reporting_date.asc(), key)),
+        IdpOrder::DateDesc => query.order((idp_figures::reporting_date.desc(), key)),
+        IdpOrder::IndividualsDesc => {
+            query.order((sql::<BigInt>("SUM(individuals)").desc(), idp_figures::reporting_date.asc(), key))
+        }
+        IdpOrder::PcodeAsc => query.order((idp_figures::source_pcode.asc(), idp_figures::reporting_date.asc(), key)),
+    };
     // SQLite accepts OFFSET only after LIMIT: without a limit the whole list is read.
     if let Some(limit) = limit {
         query = query.limit(limit).offset(offset);

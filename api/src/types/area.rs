@@ -65,19 +65,37 @@ impl AdminArea {
         Ok(loader.load_one(self.0.country_iso3.clone()).await.map_err(shared)?.map(Country))
     }
     /// IDP figures reported for exactly this area, oldest first (by date, operation, round,
-    /// assessment type). `latestRoundOnly` keeps, per operation, only the latest round.
+    /// assessment type). `latestRoundOnly` keeps, per operation, only the latest round; `operation`,
+    /// `round`, `from`/`to` (reporting dates, inclusive) and `assessmentType` narrow the list.
     #[graphql(complexity = "crate::pagination::page_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn idps(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] latest_round_only: bool,
+        operation: Option<String>,
+        round: Option<i32>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        assessment_type: Option<String>,
         after: Option<String>,
         before: Option<String>,
         first: Option<i32>,
         last: Option<i32>,
     ) -> Result<IdpFigureConnection> {
         let loader = ctx.data::<DataLoader<AreaIdpsLoader>>()?;
-        let all = loader.load_one((self.0.id, latest_round_only)).await.map_err(shared)?.unwrap_or_default();
+        let all: Vec<_> = loader
+            .load_one((self.0.id, latest_round_only))
+            .await
+            .map_err(shared)?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| operation.as_ref().is_none_or(|o| &t.operation == o))
+            .filter(|t| round.is_none_or(|r| t.round_number == r))
+            .filter(|t| from.is_none_or(|f| t.reporting_date >= f))
+            .filter(|t| to.is_none_or(|d| t.reporting_date <= d))
+            .filter(|t| assessment_type.as_ref().is_none_or(|k| t.assessment_type.eq_ignore_ascii_case(k)))
+            .collect();
         let window = Window::new(
             all.len(),
             decode_cursor(after).gql()?,

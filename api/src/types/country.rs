@@ -47,9 +47,10 @@ impl Country {
         let areas = loader.load_one((self.0.iso3.clone(), level)).await.map_err(shared)?.unwrap_or_default();
         Ok(areas.into_iter().map(AdminArea).collect())
     }
-    /// IDP figures of the country at admin level `adminLevel` (0 = national figures), oldest first
-    /// (by date, operation, round, assessment type, p-code). `latestRoundOnly` keeps, per area
-    /// and operation, only the latest round.
+    /// IDP figures of the country at admin level `adminLevel` (0 = national figures). Filters:
+    /// `pcode` (that area and every area inside it), `operation`, `round`, reporting dates `from`/`to`
+    /// (inclusive), `assessmentType`; `latestRoundOnly` keeps, per area and operation, only the latest
+    /// round. Ordered by `orderBy` (oldest first by default); the order is stable for paging.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "crate::pagination::page_cost(first, last, child_complexity)")]
     async fn idps(
@@ -57,6 +58,13 @@ impl Country {
         ctx: &Context<'_>,
         #[graphql(default = 0)] admin_level: i32,
         #[graphql(default = false)] latest_round_only: bool,
+        pcode: Option<String>,
+        operation: Option<String>,
+        round: Option<i32>,
+        from: Option<chrono::NaiveDate>,
+        to: Option<chrono::NaiveDate>,
+        assessment_type: Option<String>,
+        #[graphql(default)] order_by: super::IdpOrderBy,
         after: Option<String>,
         before: Option<String>,
         first: Option<i32>,
@@ -68,13 +76,23 @@ impl Country {
         let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
         let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
         let pool = ctx.data::<DbPool>()?.clone();
-        let filter = IdpFilter {
+        let mut filter = IdpFilter {
             country_iso3: Some(self.0.iso3.clone()),
             admin_level: Some(admin_level),
             latest_round_only,
+            operation,
+            round,
+            from,
+            to,
+            assessment_type: assessment_type.map(|t| t.to_uppercase()),
+            order: order_by.into(),
             ..IdpFilter::default()
         };
+        let root = pcode.map(|p| vec![p.trim().to_uppercase()]);
         let (rows, window, total) = with_conn(&pool, move |c| {
+            if let Some(root) = root {
+                filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
+            }
             let total = count_idp_totals(c, &filter)? as usize;
             let window = Window::new(total, after, before, first, last)
                 .map_err(|e| store::StoreError::Invalid(e.to_string()))?;

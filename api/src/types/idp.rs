@@ -94,3 +94,28 @@ pub fn idp_page(rows: Vec<IdpTotal>, window: Window, total: usize) -> IdpFigureC
     connection.edges.extend(rows.into_iter().enumerate().map(|(i, row)| Edge::new(window.start + i, IdpFigure(row))));
     connection
 }
+
+/// How IDP figure lists are ordered. Every order ends with the figure's full key, so pages are stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, async_graphql::Enum)]
+pub enum IdpOrderBy {
+    /// Oldest reporting date first.
+    #[default]
+    DateAsc,
+    /// Newest reporting date first.
+    DateDesc,
+    /// Largest figures first.
+    IndividualsDesc,
+    /// By the area's p-code as the source sent it, then oldest first.
+    PcodeAsc,
+}
+
+impl From<IdpOrderBy> for store::idps::IdpOrder {
+    fn from(order: IdpOrderBy) -> Self {
+        match order {
+            IdpOrderBy::DateAsc => store::idps::IdpOrder::DateAsc,
+            IdpOrderBy::DateDesc => store::idps::IdpOrder::DateDesc,
+            IdpOrderBy::IndividualsDesc => store::idps::IdpOrder::IndividualsDesc,
+            IdpOrderBy::PcodeAsc => store::idps::IdpOrder::PcodeAsc,
+        }
+    }
+}

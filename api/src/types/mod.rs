@@ -18,7 +18,7 @@ pub use area::AdminArea;
 pub use area::{decode_cursor, page_size};
 pub use country::Country;
 pub use dataset::Dataset;
-pub use idp::idp_page;
+pub use idp::{IdpOrderBy, idp_page};
 pub use population::PopulationFigure;
 pub use run::IngestRun;
 pub use site::{SiteConnection, area_and_descendants, site_page};
