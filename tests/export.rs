@@ -16,7 +16,52 @@ on_both_stores!(
     area_subtree_filter_and_paging_follow_the_files,
     hxl_bom_and_formula_cells,
     conditional_requests_and_bad_parameters,
+    population_appeals_and_sites_exports_follow_the_files,
 );
+
+async fn population_appeals_and_sites_exports_follow_the_files(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(other_exports_scenario(backend)).await;
+}
+
+async fn other_exports_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app(&store).await;
+
+    let (_, population) =
+        csv_rows(&awtest::read_body(get(&app, "/export/population.csv?country=MLI&admin_level=1").await).await);
+    let (_, file) = csv_rows(&common::read("sample/cod/mli_pop_adm1_v2.csv")[3..]);
+    let totals: Vec<_> = population.iter().filter(|r| r["sex"] == "all").collect();
+    assert_eq!(totals.len(), file.len(), "one total per region of the file");
+    for row in &file {
+        let ours = totals.iter().find(|r| r["source_pcode"] == row["admin1Pcode"]).expect("region");
+        assert_eq!(ours["population"], row["T_TL"]);
+        assert_eq!(ours["reference_year"], "2018");
+    }
+
+    let (_, appeals) = csv_rows(&awtest::read_body(get(&app, "/export/appeals.csv?country=MLI&year=2021").await).await);
+    assert_eq!(appeals.len(), 1);
+    let fts =
+        String::from_utf8(common::read("sample/fts/fts_requirements_funding_global.MLI-subset.csv")).expect("UTF-8");
+    let hmli21 = fts.lines().find(|l| l.contains(",HMLI21,")).expect("row");
+    let a = &appeals[0];
+    assert_eq!(a["appeal_code"], "HMLI21");
+    assert!(hmli21.split(',').any(|c| c == a["requirements_usd"]) && hmli21.split(',').any(|c| c == a["funding_usd"]));
+    let (req, fund): (f64, f64) =
+        (a["requirements_usd"].parse().expect("req"), a["funding_usd"].parse().expect("fund"));
+    assert_eq!(a["percent_funded"].parse::<f64>().ok(), Some((fund * 1000.0 / req).round() / 10.0));
+
+    let json: Value =
+        serde_json::from_slice(&awtest::read_body(get(&app, "/export/sites.json?country=SSD").await).await)
+            .expect("JSON");
+    let sites = json.as_array().expect("array");
+    let data: Value =
+        common::graphql(&store.pool, r#"{ country(iso3: "SSD") { sites(first: 1000) { totalCount } } }"#).await;
+    assert_eq!(Some(sites.len() as i64), data["country"]["sites"]["totalCount"].as_i64());
+    assert!(sites.len() >= 30);
+    assert!(sites.iter().all(|s| s["latitude"].is_number()
+        && s["credit"].as_str().is_some_and(|c| c.contains("IOM") || c.contains("International Organization"))));
+}
 
 async fn app(
     store: &TestStore,

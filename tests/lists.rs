@@ -86,9 +86,12 @@ async fn filtered_ordered_pages_match_the_oracle(backend: Backend) {
 
     // Newest first, and a bad cursor is the client's error.
     let newest = page(&store.pool, r#"orderBy: DATE_DESC, first: 3"#).await;
-    let dates: Vec<&str> = newest["nodes"].as_array().expect("nodes").iter().map(|n| n["reportingDate"].as_str().expect("d")).collect();
+    let dates: Vec<&str> =
+        newest["nodes"].as_array().expect("nodes").iter().map(|n| n["reportingDate"].as_str().expect("d")).collect();
     let latest = oracle.iter().map(|r| r.2.as_str()).max().expect("a date");
     assert_eq!(dates[0], latest);
-    let bad = graphql_response(&store.pool, r#"{ country(iso3: "HTI") { idps(after: "not-a-cursor") { totalCount } } }"#).await;
+    let bad =
+        graphql_response(&store.pool, r#"{ country(iso3: "HTI") { idps(after: "not-a-cursor") { totalCount } } }"#)
+            .await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
 }

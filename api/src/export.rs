@@ -1,4 +1,4 @@
-//! BI export: `GET /export/{idps,admin-areas}.{csv,json}`. Flat rows with fixed column names (the
+//! BI export: `GET /export/{idps,population,appeals,sites,admin-areas}.{csv,json}`. Flat rows with fixed column names (the
 //! same as the `bi_*` SQL views), ISO dates, streamed page by page, `limit`/`offset` with a
 //! `Link: rel="next"` header, an optional HXL tag row and UTF-8 BOM, cells neutralised against
 //! formula injection, and `ETag`/`Last-Modified` from the data's last change.
@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use futures_util::stream;
 use serde_json::Value;
-use store::bi::{self, BiAdminArea, BiIdp, ExportFilter};
+use store::bi::{self, BiAdminArea, BiAppeal, BiIdp, BiPopulation, BiSite, ExportFilter};
 use store::{DbPool, with_conn};
 
 /// Rows read from the store per page of the stream.
@@ -25,6 +25,7 @@ pub const MAX_LIMIT: i64 = 1_000_000;
 enum Cell {
     Text(Option<String>),
     Int(Option<i64>),
+    Float(Option<f64>),
     Bool(bool),
     Date(Option<NaiveDate>),
     Time(Option<chrono::NaiveDateTime>),
@@ -35,6 +36,7 @@ impl Cell {
         match self {
             Cell::Text(Some(t)) => neutralise(t),
             Cell::Int(Some(n)) => n.to_string(),
+            Cell::Float(Some(x)) => x.to_string(),
             Cell::Bool(b) => b.to_string(),
             Cell::Date(Some(d)) => d.format("%Y-%m-%d").to_string(),
             Cell::Time(Some(t)) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
@@ -46,6 +48,7 @@ impl Cell {
         match self {
             Cell::Text(Some(t)) => Value::from(t.as_str()),
             Cell::Int(Some(n)) => Value::from(*n),
+            Cell::Float(Some(x)) => Value::from(*x),
             Cell::Bool(b) => Value::from(*b),
             Cell::Date(Some(d)) => Value::from(d.format("%Y-%m-%d").to_string()),
             Cell::Time(Some(t)) => Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
@@ -155,6 +158,162 @@ impl ExportRow for BiAdminArea {
     }
 }
 
+impl ExportRow for BiPopulation {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("country_iso3", "#country+code"),
+        ("country_name", "#country+name"),
+        ("admin_level", "#adm+level"),
+        ("area_pcode", "#adm+code"),
+        ("area_name", "#adm+name"),
+        ("area_matched", "#meta+matched"),
+        ("source_pcode", "#adm+code+provider"),
+        ("source_name", "#adm+name+provider"),
+        ("boundary_edition", "#meta+boundaries"),
+        ("sex", "#gender+code"),
+        ("age_range", "#age+range"),
+        ("reference_year", "#date+year"),
+        ("population", "#population"),
+        ("dataset", "#meta+dataset+id"),
+        ("dataset_title", "#meta+dataset+title"),
+        ("licence", "#meta+licence"),
+        ("credit", "#meta+source"),
+        ("resource_url", "#meta+url"),
+        ("ingest_run_id", "#meta+run+id"),
+        ("retrieved_at", "#date+retrieved"),
+    ];
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Text(Some(self.country_iso3.clone())),
+            Cell::Text(Some(self.country_name.clone())),
+            Cell::Int(Some(i64::from(self.admin_level))),
+            Cell::Text(self.area_pcode.clone()),
+            Cell::Text(self.area_name.clone()),
+            Cell::Bool(self.area_matched),
+            Cell::Text(Some(self.source_pcode.clone())),
+            Cell::Text(Some(self.source_name.clone())),
+            Cell::Text(Some(self.boundary_edition.clone())),
+            Cell::Text(Some(self.sex.clone())),
+            Cell::Text(Some(self.age_range.clone())),
+            Cell::Int(Some(i64::from(self.reference_year))),
+            Cell::Int(Some(self.population)),
+            Cell::Text(Some(self.dataset.clone())),
+            Cell::Text(Some(self.dataset_title.clone())),
+            Cell::Text(Some(self.licence.clone())),
+            Cell::Text(Some(self.credit.clone())),
+            Cell::Text(Some(self.resource_url.clone())),
+            Cell::Int(Some(self.ingest_run_id)),
+            Cell::Time(Some(self.retrieved_at)),
+        ]
+    }
+}
+
+impl ExportRow for BiAppeal {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("country_iso3", "#country+code"),
+        ("country_name", "#country+name"),
+        ("appeal_code", "#activity+appeal+id+external"),
+        ("fts_id", "#activity+appeal+id+fts_internal"),
+        ("appeal_name", "#activity+appeal+name"),
+        ("appeal_type", "#activity+appeal+type+name"),
+        ("year", "#date+year"),
+        ("start_date", "#date+start"),
+        ("end_date", "#date+end"),
+        ("requirements_usd", "#value+funding+required+usd"),
+        ("funding_usd", "#value+funding+total+usd"),
+        ("percent_funded", "#value+funding+pct"),
+        ("plan_requirements_usd", "#value+funding+required+usd+plan"),
+        ("plan_funding_usd", "#value+funding+total+usd+plan"),
+        ("dataset", "#meta+dataset+id"),
+        ("dataset_title", "#meta+dataset+title"),
+        ("licence", "#meta+licence"),
+        ("credit", "#meta+source"),
+        ("resource_url", "#meta+url"),
+        ("ingest_run_id", "#meta+run+id"),
+        ("retrieved_at", "#date+retrieved"),
+    ];
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Text(Some(self.country_iso3.clone())),
+            Cell::Text(Some(self.country_name.clone())),
+            Cell::Text(Some(self.appeal_code.clone())),
+            Cell::Int(self.fts_id),
+            Cell::Text(Some(self.appeal_name.clone())),
+            Cell::Text(self.appeal_type.clone()),
+            Cell::Int(Some(i64::from(self.year))),
+            Cell::Date(self.start_date),
+            Cell::Date(self.end_date),
+            Cell::Int(self.requirements_usd),
+            Cell::Int(self.funding_usd),
+            Cell::Float(self.percent_funded),
+            Cell::Int(self.plan_requirements_usd),
+            Cell::Int(self.plan_funding_usd),
+            Cell::Text(Some(self.dataset.clone())),
+            Cell::Text(Some(self.dataset_title.clone())),
+            Cell::Text(Some(self.licence.clone())),
+            Cell::Text(Some(self.credit.clone())),
+            Cell::Text(Some(self.resource_url.clone())),
+            Cell::Int(Some(self.ingest_run_id)),
+            Cell::Time(Some(self.retrieved_at)),
+        ]
+    }
+}
+
+impl ExportRow for BiSite {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("country_iso3", "#country+code"),
+        ("country_name", "#country+name"),
+        ("site_code", "#loc+code"),
+        ("name", "#loc+name"),
+        ("site_type", "#loc+type"),
+        ("latitude", "#geo+lat"),
+        ("longitude", "#geo+lon"),
+        ("area_pcode", "#adm+code"),
+        ("area_name", "#adm+name"),
+        ("area_matched", "#meta+matched"),
+        ("source_pcode", "#adm+code+provider"),
+        ("households", "#affected+idps+hh"),
+        ("individuals", "#affected+idps+ind"),
+        ("round_number", "#round+code"),
+        ("reporting_date", "#date+reported"),
+        ("dataset", "#meta+dataset+id"),
+        ("dataset_title", "#meta+dataset+title"),
+        ("licence", "#meta+licence"),
+        ("credit", "#meta+source"),
+        ("resource_url", "#meta+url"),
+        ("ingest_run_id", "#meta+run+id"),
+        ("retrieved_at", "#date+retrieved"),
+    ];
+
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Text(Some(self.country_iso3.clone())),
+            Cell::Text(Some(self.country_name.clone())),
+            Cell::Text(Some(self.site_code.clone())),
+            Cell::Text(Some(self.name.clone())),
+            Cell::Text(self.site_type.clone()),
+            Cell::Float(self.latitude),
+            Cell::Float(self.longitude),
+            Cell::Text(self.area_pcode.clone()),
+            Cell::Text(self.area_name.clone()),
+            Cell::Bool(self.area_matched),
+            Cell::Text(self.source_pcode.clone()),
+            Cell::Int(self.households),
+            Cell::Int(self.individuals),
+            Cell::Int(self.round_number.map(i64::from)),
+            Cell::Date(self.reporting_date),
+            Cell::Text(Some(self.dataset.clone())),
+            Cell::Text(Some(self.dataset_title.clone())),
+            Cell::Text(Some(self.licence.clone())),
+            Cell::Text(Some(self.credit.clone())),
+            Cell::Text(Some(self.resource_url.clone())),
+            Cell::Int(Some(self.ingest_run_id)),
+            Cell::Time(Some(self.retrieved_at)),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Csv,
@@ -171,7 +330,9 @@ struct ExportRequest {
     format: Format,
 }
 
-const KNOWN_PARAMETERS: [&str; 15] = [
+const KNOWN_PARAMETERS: [&str; 17] = [
+    "year",
+    "site_type",
     "country",
     "admin_level",
     "pcode",
@@ -251,6 +412,8 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
             assessment_type: get("assessment_type").map(|a| a.to_uppercase()),
             latest_round_only: flag("latest_round_only")?,
             current_only: flag("current_only")?,
+            year: number("year")?.map(|y| y as i32),
+            site_type: get("site_type").map(String::from),
         },
         limit,
         offset,
@@ -314,7 +477,10 @@ pub async fn export(
     match dataset.as_str() {
         "idps" => stream_rows::<BiIdp>(response, pool, request, &http, bi::idp_rows).await,
         "admin-areas" => stream_rows::<BiAdminArea>(response, pool, request, &http, bi::admin_area_rows).await,
-        other => bad_request(format!("unknown export {other:?}; known: idps, admin-areas")),
+        "population" => stream_rows::<BiPopulation>(response, pool, request, &http, bi::population_rows).await,
+        "appeals" => stream_rows::<BiAppeal>(response, pool, request, &http, bi::appeal_rows).await,
+        "sites" => stream_rows::<BiSite>(response, pool, request, &http, bi::site_rows).await,
+        other => bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas")),
     }
 }
 

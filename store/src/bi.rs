@@ -113,6 +113,10 @@ pub struct ExportFilter {
     pub latest_round_only: bool,
     /// Only areas valid today (admin-areas export).
     pub current_only: bool,
+    /// Appeal year, or population reference year.
+    pub year: Option<i32>,
+    /// Site type, as the source names it.
+    pub site_type: Option<String>,
 }
 
 pub fn idp_rows(
@@ -235,4 +239,243 @@ pub fn data_version(conn: &mut AnyConnection) -> Result<Option<(i64, NaiveDateTi
         .first(conn)
         .optional()?;
     Ok(row.and_then(|(id, at)| at.map(|at| (id, at))))
+}
+
+diesel::table! {
+    /// View: population by area, sex, age group, reference year and boundary edition.
+    bi_population (country_iso3, source_pcode, boundary_edition, sex, age_range, reference_year) {
+        country_iso3 -> Text,
+        country_name -> Text,
+        admin_level -> Integer,
+        area_pcode -> Nullable<Text>,
+        area_name -> Nullable<Text>,
+        area_matched -> Bool,
+        source_pcode -> Text,
+        source_name -> Text,
+        boundary_edition -> Text,
+        sex -> Text,
+        age_range -> Text,
+        reference_year -> Integer,
+        population -> BigInt,
+        dataset -> Text,
+        dataset_title -> Text,
+        licence -> Text,
+        credit -> Text,
+        resource_url -> Text,
+        ingest_run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// View: one row per appeal and country.
+    bi_appeals (country_iso3, appeal_code, year) {
+        country_iso3 -> Text,
+        country_name -> Text,
+        appeal_code -> Text,
+        fts_id -> Nullable<BigInt>,
+        appeal_name -> Text,
+        appeal_type -> Nullable<Text>,
+        year -> Integer,
+        start_date -> Nullable<Date>,
+        end_date -> Nullable<Date>,
+        requirements_usd -> Nullable<BigInt>,
+        funding_usd -> Nullable<BigInt>,
+        percent_funded -> Nullable<Double>,
+        plan_requirements_usd -> Nullable<BigInt>,
+        plan_funding_usd -> Nullable<BigInt>,
+        dataset -> Text,
+        dataset_title -> Text,
+        licence -> Text,
+        credit -> Text,
+        resource_url -> Text,
+        ingest_run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// View: displacement sites and locations.
+    bi_sites (country_iso3, site_code, round_number) {
+        country_iso3 -> Text,
+        country_name -> Text,
+        site_code -> Text,
+        name -> Text,
+        site_type -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        area_pcode -> Nullable<Text>,
+        area_name -> Nullable<Text>,
+        area_matched -> Bool,
+        source_pcode -> Nullable<Text>,
+        households -> Nullable<BigInt>,
+        individuals -> Nullable<BigInt>,
+        round_number -> Nullable<Integer>,
+        reporting_date -> Nullable<Date>,
+        dataset -> Text,
+        dataset_title -> Text,
+        licence -> Text,
+        credit -> Text,
+        resource_url -> Text,
+        ingest_run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bi_population)]
+pub struct BiPopulation {
+    pub country_iso3: String,
+    pub country_name: String,
+    pub admin_level: i32,
+    pub area_pcode: Option<String>,
+    pub area_name: Option<String>,
+    pub area_matched: bool,
+    pub source_pcode: String,
+    pub source_name: String,
+    pub boundary_edition: String,
+    pub sex: String,
+    pub age_range: String,
+    pub reference_year: i32,
+    pub population: i64,
+    pub dataset: String,
+    pub dataset_title: String,
+    pub licence: String,
+    pub credit: String,
+    pub resource_url: String,
+    pub ingest_run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bi_appeals)]
+pub struct BiAppeal {
+    pub country_iso3: String,
+    pub country_name: String,
+    pub appeal_code: String,
+    pub fts_id: Option<i64>,
+    pub appeal_name: String,
+    pub appeal_type: Option<String>,
+    pub year: i32,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub requirements_usd: Option<i64>,
+    pub funding_usd: Option<i64>,
+    pub percent_funded: Option<f64>,
+    pub plan_requirements_usd: Option<i64>,
+    pub plan_funding_usd: Option<i64>,
+    pub dataset: String,
+    pub dataset_title: String,
+    pub licence: String,
+    pub credit: String,
+    pub resource_url: String,
+    pub ingest_run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bi_sites)]
+pub struct BiSite {
+    pub country_iso3: String,
+    pub country_name: String,
+    pub site_code: String,
+    pub name: String,
+    pub site_type: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub area_pcode: Option<String>,
+    pub area_name: Option<String>,
+    pub area_matched: bool,
+    pub source_pcode: Option<String>,
+    pub households: Option<i64>,
+    pub individuals: Option<i64>,
+    pub round_number: Option<i32>,
+    pub reporting_date: Option<NaiveDate>,
+    pub dataset: String,
+    pub dataset_title: String,
+    pub licence: String,
+    pub credit: String,
+    pub resource_url: String,
+    pub ingest_run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+pub fn population_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<BiPopulation>, StoreError> {
+    let mut query = bi_population::table.select(BiPopulation::as_select()).into_boxed();
+    if !filter.countries.is_empty() {
+        query = query.filter(bi_population::country_iso3.eq_any(filter.countries.clone()));
+    }
+    if let Some(level) = filter.admin_level {
+        query = query.filter(bi_population::admin_level.eq(level));
+    }
+    if let Some(pcodes) = &filter.pcodes {
+        query = query.filter(bi_population::area_pcode.eq_any(pcodes.clone()));
+    }
+    if let Some(year) = filter.year {
+        query = query.filter(bi_population::reference_year.eq(year));
+    }
+    Ok(query
+        .order((
+            bi_population::country_iso3,
+            bi_population::admin_level,
+            bi_population::source_pcode,
+            bi_population::reference_year,
+            bi_population::boundary_edition,
+            bi_population::sex,
+            bi_population::age_range,
+        ))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+pub fn appeal_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<BiAppeal>, StoreError> {
+    let mut query = bi_appeals::table.select(BiAppeal::as_select()).into_boxed();
+    if !filter.countries.is_empty() {
+        query = query.filter(bi_appeals::country_iso3.eq_any(filter.countries.clone()));
+    }
+    if let Some(year) = filter.year {
+        query = query.filter(bi_appeals::year.eq(year));
+    }
+    Ok(query
+        .order((bi_appeals::country_iso3, bi_appeals::year.desc(), bi_appeals::appeal_code))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+pub fn site_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<BiSite>, StoreError> {
+    let mut query = bi_sites::table.select(BiSite::as_select()).into_boxed();
+    if !filter.countries.is_empty() {
+        query = query.filter(bi_sites::country_iso3.eq_any(filter.countries.clone()));
+    }
+    if let Some(pcodes) = &filter.pcodes {
+        query = query.filter(bi_sites::area_pcode.eq_any(pcodes.clone()));
+    }
+    if let Some(kind) = &filter.site_type {
+        query = query.filter(bi_sites::site_type.eq(kind.clone()));
+    }
+    if let Some(round) = filter.round {
+        query = query.filter(bi_sites::round_number.eq(round));
+    }
+    Ok(query
+        .order((bi_sites::country_iso3, bi_sites::site_code, bi_sites::round_number))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
 }

@@ -239,10 +239,12 @@ pub fn count_areas(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 
 /// Ids of the areas with these p-codes (every edition) and of every area below them.
 pub fn area_ids_within(conn: &mut AnyConnection, pcodes: &[String]) -> Result<Vec<i64>, StoreError> {
-    let mut found: Vec<i64> = admin_areas::table.filter(admin_areas::pcode.eq_any(pcodes)).select(admin_areas::id).load(conn)?;
+    let mut found: Vec<i64> =
+        admin_areas::table.filter(admin_areas::pcode.eq_any(pcodes)).select(admin_areas::id).load(conn)?;
     let mut frontier = found.clone();
     while !frontier.is_empty() {
-        frontier = admin_areas::table.filter(admin_areas::parent_id.eq_any(&frontier)).select(admin_areas::id).load(conn)?;
+        frontier =
+            admin_areas::table.filter(admin_areas::parent_id.eq_any(&frontier)).select(admin_areas::id).load(conn)?;
         frontier.retain(|id| !found.contains(id));
         found.extend(&frontier);
     }
