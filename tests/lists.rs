@@ -7,7 +7,7 @@ use common::{Backend, TestStore, fixture_server, graphql, graphql_response, inge
 use ingest::Source;
 use serde_json::Value;
 
-on_both_stores!(filtered_ordered_pages_match_the_oracle);
+on_both_stores!(filtered_ordered_pages_match_the_oracle, every_entity_is_a_node);
 
 /// (p-code, operation, round, date, assessment type, IDPs) of Haiti's admin-2 figures in OCHA's file.
 fn oracle_haiti_admin2() -> Vec<(String, String, String, i64)> {
@@ -93,5 +93,51 @@ async fn filtered_ordered_pages_match_the_oracle(backend: Backend) {
     let bad =
         graphql_response(&store.pool, r#"{ country(iso3: "HTI") { idps(after: "not-a-cursor") { totalCount } } }"#)
             .await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+async fn every_entity_is_a_node(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let ids = graphql(
+        &store.pool,
+        r#"{ country(iso3: "MLI") { nodeId appeals(year: 2021) { nodeId code } }
+             adminArea(pcode: "ML05") { nodeId pcode }
+             ingestRuns(first: 1) { nodes { nodeId id } }
+             datasets { nodeId title }
+             ssd: country(iso3: "SSD") { sites(first: 1) { nodes { nodeId name } } } }"#,
+    )
+    .await;
+    let cases = [
+        (ids["country"]["nodeId"].clone(), "... on Country { iso3 }", "iso3", Value::from("MLI")),
+        (ids["adminArea"]["nodeId"].clone(), "... on AdminArea { pcode }", "pcode", Value::from("ML05")),
+        (ids["country"]["appeals"][0]["nodeId"].clone(), "... on Appeal { code }", "code", Value::from("HMLI21")),
+        (
+            ids["ingestRuns"]["nodes"][0]["nodeId"].clone(),
+            "... on IngestRun { id }",
+            "id",
+            ids["ingestRuns"]["nodes"][0]["id"].clone(),
+        ),
+        (
+            ids["datasets"][0]["nodeId"].clone(),
+            "... on Dataset { title }",
+            "title",
+            ids["datasets"][0]["title"].clone(),
+        ),
+        (
+            ids["ssd"]["sites"]["nodes"][0]["nodeId"].clone(),
+            "... on Site { name }",
+            "name",
+            ids["ssd"]["sites"]["nodes"][0]["name"].clone(),
+        ),
+    ];
+    for (id, fragment, field, expected) in cases {
+        let id = id.as_str().unwrap_or_else(|| panic!("a nodeId for {fragment}")).to_string();
+        let data = graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ nodeId {fragment} }} }}"#)).await;
+        assert_eq!(data["node"]["nodeId"], id.as_str());
+        assert_eq!(data["node"][field], expected, "{id}");
+    }
+    assert_eq!(graphql(&store.pool, r#"{ node(id: "AdminArea:999999") { nodeId } }"#).await["node"], Value::Null);
+    let bad = graphql_response(&store.pool, r#"{ node(id: "Planet:3") { nodeId } }"#).await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
 }

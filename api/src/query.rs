@@ -67,6 +67,41 @@ impl QueryRoot {
             ingest::status::source_statuses(pool, &operations.schedules).await.map_err(ApiError::from).gql()?;
         Ok(statuses.into_iter().map(SourceInfo).collect())
     }
+    /// Any entity by its global id (`nodeId`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `IngestRun:7`,
+    /// `Appeal:5`, `Site:40`); null when nothing has that id.
+    async fn node(&self, ctx: &Context<'_>, id: async_graphql::ID) -> Result<Option<crate::types::Node>> {
+        use crate::types::{Node, NodeKey};
+        let key = NodeKey::parse(&id).gql()?;
+        let pool = ctx.data::<DbPool>()?.clone();
+        let node = with_conn(&pool, move |c| {
+            Ok(match key {
+                NodeKey::Country(iso3) => store::geography::countries_by_iso3(c, &[iso3])?
+                    .into_iter()
+                    .next()
+                    .map(|x| Node::Country(Country(x))),
+                NodeKey::AdminArea(id) => {
+                    store::geography::areas_by_ids(c, &[id])?.into_iter().next().map(|x| Node::AdminArea(AdminArea(x)))
+                }
+                NodeKey::Dataset(id) => store::provenance::datasets_by_ids(c, &[id])?
+                    .into_iter()
+                    .next()
+                    .map(|x| Node::Dataset(crate::types::Dataset(x))),
+                NodeKey::IngestRun(id) => {
+                    store::runs::runs_by_ids(c, &[id])?.into_iter().next().map(|x| Node::IngestRun(IngestRun(x)))
+                }
+                NodeKey::Appeal(id) => store::appeals::appeals_by_ids(c, &[id])?
+                    .into_iter()
+                    .next()
+                    .map(|x| Node::Appeal(crate::types::Appeal(x))),
+                NodeKey::Site(id) => {
+                    store::sites::sites_by_ids(c, &[id])?.into_iter().next().map(|x| Node::Site(crate::types::Site(x)))
+                }
+            })
+        })
+        .await
+        .gql()?;
+        Ok(node)
+    }
     /// One ingest run by id.
     async fn ingest_run(&self, ctx: &Context<'_>, id: i64) -> Result<Option<IngestRun>> {
         let pool = ctx.data::<DbPool>()?.clone();

@@ -164,3 +164,8 @@ pub fn list_sites(
 pub fn count_sites(conn: &mut AnyConnection, filter: &SiteFilter) -> Result<i64, StoreError> {
     Ok(site_filter!(sites::table.count().into_boxed(), filter).get_result(conn)?)
 }
+
+/// Sites by their row ids.
+pub fn sites_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<SiteRow>, StoreError> {
+    Ok(sites::table.filter(sites::id.eq_any(ids)).select(SiteRow::as_select()).load(conn)?)
+}

@@ -30,6 +30,10 @@ pub struct AppealCountryShare {
 
 #[Object]
 impl Appeal {
+    /// Global id for `node(id:)`: `Appeal:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("Appeal:{}", self.0.id))
+    }
     /// The plan's code, e.g. `HMLI21`.
     async fn code(&self) -> &str {
         &self.0.code

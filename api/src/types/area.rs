@@ -30,6 +30,10 @@ pub fn page_size(value: Option<i32>, name: &str) -> Result<Option<usize>, ApiErr
 
 #[Object]
 impl AdminArea {
+    /// Global id for `node(id:)`: `AdminArea:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("AdminArea:{}", self.0.id))
+    }
     /// The p-code (COD), e.g. `ML05` for Mopti; for level 0, the country's ISO3 code.
     async fn pcode(&self) -> &str {
         &self.0.pcode

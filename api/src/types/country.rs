@@ -27,6 +27,10 @@ impl Country {
 
 #[Object]
 impl Country {
+    /// Global id for `node(id:)`: `Country:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("Country:{}", self.0.iso3))
+    }
     /// ISO 3166-1 alpha-3 code, e.g. `MLI`.
     async fn iso3(&self) -> &str {
         &self.0.iso3

@@ -11,6 +11,10 @@ pub struct Dataset(pub store::models::Dataset);
 
 #[Object]
 impl Dataset {
+    /// Global id for `node(id:)`: `Dataset:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("Dataset:{}", self.0.id))
+    }
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }

@@ -11,6 +11,10 @@ pub struct IngestRun(pub store::models::IngestRun);
 
 #[Object]
 impl IngestRun {
+    /// Global id for `node(id:)`: `IngestRun:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("IngestRun:{}", self.0.id))
+    }
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }

@@ -19,6 +19,10 @@ pub type SiteConnection = Connection<usize, Site, ListInfo>;
 
 #[Object]
 impl Site {
+    /// Global id for `node(id:)`: `Site:<key>`.
+    pub async fn node_id(&self) -> async_graphql::ID {
+        async_graphql::ID(format!("Site:{}", self.0.id))
+    }
     /// The site's id in the source list (e.g. DTM's `ssid_SS0101_0020`).
     async fn id(&self) -> ID {
         ID(self.0.site_code.clone())
