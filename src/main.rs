@@ -97,7 +97,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Schema = cli.command {
-        println!("{}", api::schema::sdl());
+        print!("{}", api::schema::sdl());
         return Ok(ExitCode::SUCCESS);
     }
     let settings = Settings::load(cli.config.as_deref())?;

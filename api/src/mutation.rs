@@ -17,6 +17,8 @@ fn authorized<'a>(ctx: &'a Context<'_>) -> Result<&'a Operations> {
     Ok(operations)
 }
 
+/// Operator actions. Each needs `Authorization: Bearer <CRISISGRAPH_OPERATOR_TOKEN>`; a server
+/// without a token refuses them all (code UNAUTHENTICATED).
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Starts an ingest of `source` (`geography` or `dtm`) now and returns at once; the run goes on in

@@ -12,6 +12,7 @@ use async_graphql::ErrorExtensions;
 /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
 pub struct QueryRoot;
 
+/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// One country by ISO3 code (case-insensitive), e.g. `MLI`.

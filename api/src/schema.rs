@@ -55,7 +55,9 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .finish()
 }
 
-/// The schema in SDL, as `crisisgraph schema` prints it.
+/// The schema in SDL, sorted (types, fields, arguments, enum values) so that a diff shows only real
+/// changes: `crisisgraph schema` prints it, `/schema.graphql` serves it, `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    let options = async_graphql::SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items();
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl_with_options(options)
 }

@@ -12,6 +12,9 @@ use crate::loaders::{AreaAliasesLoader, AreaPopulationLoader, DatasetByResourceL
 /// reported under both baseline (BA) and site (SA) assessment, the baseline is used.
 pub struct IdpAggregate(pub Aggregate);
 
+/// An IDP total for an area and one DTM operation, with the rule that produced it. Totals of
+/// different operations are never added together (round numbers restart per operation); of a round
+/// reported under both baseline (BA) and site (SA) assessment, the baseline is used.
 #[Object]
 impl IdpAggregate {
     /// The DTM operation.
@@ -84,6 +87,8 @@ pub struct IdpShare {
     pub reason: Option<String>,
 }
 
+/// IDPs as a share of the population, where both figures describe the same territory; otherwise
+/// `share` is null and `reason` says why.
 #[Object]
 impl IdpShare {
     /// The IDP total used (one per operation).

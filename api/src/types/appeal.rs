@@ -28,6 +28,9 @@ pub struct AppealCountryShare {
     pub percent_funded: Option<f64>,
 }
 
+/// A funding appeal (an OCHA FTS plan: humanitarian response plan, flash appeal, regional plan...).
+/// Amounts are USD. Percent funded is computed here from funding and requirements, never copied
+/// from the source, and may exceed 100.
 #[Object]
 impl Appeal {
     /// Global id for `node(id:)`: `Appeal:<key>`.
@@ -42,6 +45,7 @@ impl Appeal {
     async fn fts_id(&self) -> Option<i64> {
         self.0.fts_id
     }
+    /// The plan's name as FTS gives it, e.g. "Mali Plan de Réponse Humanitaire 2021".
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -50,12 +54,15 @@ impl Appeal {
     async fn appeal_type(&self) -> Option<&str> {
         self.0.appeal_type.as_deref()
     }
+    /// The plan's year.
     async fn year(&self) -> i32 {
         self.0.year
     }
+    /// The first day the plan covers.
     async fn start_date(&self) -> Option<NaiveDate> {
         self.0.start_date
     }
+    /// The last day the plan covers.
     async fn end_date(&self) -> Option<NaiveDate> {
         self.0.end_date
     }
@@ -126,6 +133,7 @@ impl Appeal {
     }
 }
 
+/// One cluster's (sector's) requirements and funding within an appeal, from the FTS API.
 #[Object]
 impl AppealCluster {
     /// The cluster as FTS names it; "Not specified" and "Multiple clusters/sectors (shared)" are
@@ -157,8 +165,11 @@ impl AppealCluster {
 /// not a plan.
 pub struct OutsideFunding(pub OutsideFundingRow);
 
+/// Funding a country received in a year outside any appeal (FTS's "Not specified" rows): money,
+/// not a plan.
 #[Object]
 impl OutsideFunding {
+    /// The year the funding was recorded for.
     async fn year(&self) -> i32 {
         self.0.year
     }
@@ -186,8 +197,10 @@ pub struct FundingCoverage {
     pub appeal_codes: Vec<String>,
 }
 
+/// A country's appeal coverage for one year: the sum of its shares of the appeals of that year.
 #[Object]
 impl FundingCoverage {
+    /// The year the coverage is for.
     async fn year(&self) -> i32 {
         self.year
     }

@@ -28,6 +28,8 @@ pub fn page_size(value: Option<i32>, name: &str) -> Result<Option<usize>, ApiErr
         .transpose()
 }
 
+/// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
+/// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.
 #[Object]
 impl AdminArea {
     /// Global id for `node(id:)`: `AdminArea:<key>`.
@@ -38,6 +40,7 @@ impl AdminArea {
     async fn pcode(&self) -> &str {
         &self.0.pcode
     }
+    /// The area's name in the boundary list (COD), e.g. "Mopti".
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -64,6 +67,7 @@ impl AdminArea {
         let loader = ctx.data::<DataLoader<ChildrenLoader>>()?;
         Ok(loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default().into_iter().map(AdminArea).collect())
     }
+    /// The country the area belongs to.
     async fn country(&self, ctx: &Context<'_>) -> Result<Option<Country>> {
         let loader = ctx.data::<DataLoader<CountryLoader>>()?;
         Ok(loader.load_one(self.0.country_iso3.clone()).await.map_err(shared)?.map(Country))

@@ -25,6 +25,7 @@ impl Country {
     }
 }
 
+/// A country, by ISO 3166 alpha-3 code.
 #[Object]
 impl Country {
     /// Global id for `node(id:)`: `Country:<key>`.
@@ -39,6 +40,7 @@ impl Country {
     async fn iso2(&self) -> Option<&str> {
         self.0.iso2.as_deref()
     }
+    /// The country's English short name (ISO 3166), e.g. "Mali".
     async fn name(&self) -> &str {
         &self.0.name
     }

@@ -9,12 +9,14 @@ use crate::loaders::{DatasetResourcesLoader, DatasetRunsLoader};
 /// A published dataset that figures come from, with its licence and the credit its publisher requires.
 pub struct Dataset(pub store::models::Dataset);
 
+/// A published dataset that figures come from, with its licence and the credit its publisher requires.
 #[Object]
 impl Dataset {
     /// Global id for `node(id:)`: `Dataset:<key>`.
     pub async fn node_id(&self) -> async_graphql::ID {
         async_graphql::ID(format!("Dataset:{}", self.0.id))
     }
+    /// The dataset's id in crisisgraph, as `dataset(id:)` takes it.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -26,6 +28,7 @@ impl Dataset {
     async fn hdx_id(&self) -> Option<&str> {
         self.0.hdx_id.as_deref()
     }
+    /// The dataset's title as its publisher gives it.
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -45,6 +48,7 @@ impl Dataset {
     async fn licence_id(&self) -> &str {
         &self.0.licence_id
     }
+    /// Where the licence's terms are published.
     async fn licence_url(&self) -> Option<&str> {
         self.0.licence_url.as_deref()
     }
@@ -56,6 +60,7 @@ impl Dataset {
     async fn credit(&self) -> &str {
         &self.0.credit
     }
+    /// How the publisher says the data were collected.
     async fn methodology(&self) -> Option<&str> {
         self.0.methodology.as_deref()
     }
@@ -82,8 +87,10 @@ impl Dataset {
 /// One resource of a dataset: a file or an API endpoint.
 pub struct Resource(pub store::models::Resource);
 
+/// One resource of a dataset: a file or an API endpoint.
 #[Object]
 impl Resource {
+    /// The resource's id in crisisgraph.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }

@@ -17,6 +17,12 @@ use crate::pagination::Window;
 /// Never add figures across operations or assessment types without checking them.
 pub struct IdpFigure(pub IdpTotal);
 
+/// The number of IDPs present in one area for one (operation, round, reporting date, assessment
+/// type), summed over displacement reasons and origins, as IOM DTM reports them.
+///
+/// Double counting: DTM runs several operations in some countries (round numbers restart per
+/// operation), and may report the same figure under both baseline (BA) and site (SA) assessments.
+/// Never add figures across operations or assessment types without checking them.
 #[Object]
 impl IdpFigure {
     /// The DTM operation, e.g. "Mali Conflict".

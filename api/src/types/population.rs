@@ -46,6 +46,10 @@ impl PopulationFigure {
     }
 }
 
+/// The population of one area for one reference year, as published (COD-PS), with the boundary
+/// edition it was published for. Figures of an older edition are attached to today's area only
+/// where the territory is the same (e.g. Mali's 2018 cercle of Ménaka, `ML0704`, is today's region
+/// `ML10`); where it changed (2018 Gao, which still held Ménaka) the figure is not any current area's.
 #[Object]
 impl PopulationFigure {
     /// Total population (all sexes, all ages).

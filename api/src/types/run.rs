@@ -9,12 +9,14 @@ use async_graphql::ErrorExtensions;
 /// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 pub struct IngestRun(pub store::models::IngestRun);
 
+/// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 #[Object]
 impl IngestRun {
     /// Global id for `node(id:)`: `IngestRun:<key>`.
     pub async fn node_id(&self) -> async_graphql::ID {
         async_graphql::ID(format!("IngestRun:{}", self.0.id))
     }
+    /// The run's id, as `ingestRun(id:)` and `cancelIngest(id:)` take it.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -30,6 +32,7 @@ impl IngestRun {
     async fn trigger(&self) -> &str {
         &self.0.trigger
     }
+    /// Who asked for the run (`operator token` for API triggers), if known.
     async fn requested_by(&self) -> Option<&str> {
         self.0.requested_by.as_deref()
     }
@@ -53,9 +56,11 @@ impl IngestRun {
     async fn fetched(&self) -> i64 {
         self.0.fetched
     }
+    /// Rows the run added to the store.
     async fn inserted(&self) -> i64 {
         self.0.inserted
     }
+    /// Rows whose values the run changed.
     async fn updated(&self) -> i64 {
         self.0.updated
     }
@@ -86,12 +91,14 @@ impl IngestRun {
 /// A source row an ingest refused, kept for inspection.
 pub struct RejectedRow(pub store::models::RejectedRow);
 
+/// A source row an ingest refused, kept for inspection.
 #[Object]
 impl RejectedRow {
     /// The row's position in the source: line number for CSV, 1-based index for JSON arrays.
     async fn row_number(&self) -> i64 {
         self.0.row_number
     }
+    /// Why the row was refused, e.g. "numPresentIdpInd is negative (-12)".
     async fn reason(&self) -> &str {
         &self.0.reason
     }

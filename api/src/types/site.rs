@@ -17,6 +17,8 @@ pub struct Site(pub SiteRow);
 
 pub type SiteConnection = Connection<usize, Site, ListInfo>;
 
+/// A displacement site or location from a DTM site list: a host community, an IDP site, a collective
+/// centre..., with the IDPs present at one round.
 #[Object]
 impl Site {
     /// Global id for `node(id:)`: `Site:<key>`.
@@ -27,6 +29,7 @@ impl Site {
     async fn id(&self) -> ID {
         ID(self.0.site_code.clone())
     }
+    /// The site's name as the source gives it.
     async fn name(&self) -> &str {
         &self.0.name
     }

@@ -6,6 +6,7 @@ use super::IngestRun;
 /// A source crisisgraph ingests, with its schedule and how fresh its data is.
 pub struct SourceInfo(pub ingest::status::SourceStatus);
 
+/// A source crisisgraph ingests, with its schedule and how fresh its data is.
 #[Object(name = "Source")]
 impl SourceInfo {
     /// `geography` or `dtm`: the name `triggerIngest` and `crisisgraph ingest` take.
@@ -28,6 +29,7 @@ impl SourceInfo {
     async fn last_success_at(&self) -> Option<NaiveDateTime> {
         self.0.last_success.as_ref().and_then(|r| r.finished_at)
     }
+    /// The last successful run, with its counts.
     async fn last_success(&self) -> Option<IngestRun> {
         self.0.last_success.clone().map(IngestRun)
     }
