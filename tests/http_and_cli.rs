@@ -188,3 +188,15 @@ async fn ingest_command_summarises_and_fails_with_the_run() {
     assert!(runs.status.success());
     assert!(String::from_utf8_lossy(&runs.stdout).contains("dtm"));
 }
+
+#[tokio::test]
+async fn graphiql_examples_run_without_errors() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    for (title, query) in api::graphiql::EXAMPLES {
+        let data = common::graphql(&store.pool, query).await;
+        assert!(!data.is_null(), "{title}");
+    }
+    let mali = common::graphql(&store.pool, api::graphiql::EXAMPLES[0].1).await;
+    assert!(mali.to_string().contains("311193"));
+}

@@ -5,6 +5,7 @@
 mod aggregates;
 mod error;
 pub mod export;
+pub mod graphiql;
 mod loaders;
 mod metrics;
 mod mutation;

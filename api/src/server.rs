@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use store::{DbPool, with_conn};
 
 use crate::CrisisSchema;
@@ -46,7 +45,8 @@ pub fn configure_with(
             .app_data(web::Data::new(options))
             .service(web::resource("/schema.graphql").route(web::get().to(schema_sdl)))
             .service(web::resource("/graphql").route(web::post().to(graphql)).route(web::get().to(graphql)))
-            .service(web::resource("/graphiql").route(web::get().to(graphiql)))
+            .service(web::resource("/graphiql").route(web::get().to(crate::graphiql::page)))
+            .service(web::resource("/graphiql/assets/{file}").route(web::get().to(crate::graphiql::asset)))
             .service(web::resource("/healthz").route(web::get().to(healthz)))
             .service(web::resource("/metrics").route(web::get().to(metrics)))
             .service(web::resource("/export/{name}").route(web::get().to(crate::export::export)));
@@ -164,12 +164,6 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
         return base.allow_any_origin();
     }
     origins.iter().fold(base, |cors, origin| cors.allowed_origin(origin))
-}
-
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").title("crisisgraph").finish())
 }
 
 /// Alive and able to reach the store.
