@@ -354,3 +354,46 @@ impl Loader<i64> for AreaAliasesLoader {
         Ok(out)
     }
 }
+
+/// Area id → the sites in the area or any area inside it, by site id (one batched walk down the
+/// areas and one query for all sites, whatever the number of areas asked for).
+pub struct AreaSitesLoader(pub DbPool);
+
+impl Loader<i64> for AreaSitesLoader {
+    type Value = Vec<store::sites::SiteRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::sites::SiteRow>>, Self::Error> {
+        let roots = keys.to_vec();
+        let out = with_conn(&self.0, move |c| {
+            // area id → the root it belongs to
+            let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
+            let mut frontier: Vec<i64> = roots.clone();
+            for _ in 0..5 {
+                if frontier.is_empty() {
+                    break;
+                }
+                let children = geography::current_children_of(c, &frontier)?;
+                frontier = Vec::new();
+                for child in children {
+                    let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
+                    if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
+                        e.insert(root);
+                        frontier.push(child.id);
+                    }
+                }
+            }
+            let ids: Vec<i64> = root_of.keys().copied().collect();
+            let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
+            let mut out: HashMap<i64, Vec<store::sites::SiteRow>> = roots.iter().map(|r| (*r, Vec::new())).collect();
+            for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
+                if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
+                    out.entry(*root).or_default().push(site);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+        Ok(out)
+    }
+}

@@ -25,7 +25,7 @@ fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    DataLoader::new(inner, tokio::spawn).delay(std::time::Duration::from_millis(5)).max_batch_size(1000)
+    DataLoader::new(inner, tokio::spawn).delay(std::time::Duration::from_millis(10)).max_batch_size(1000)
 }
 
 /// Builds the schema over a store. Must be called inside a tokio runtime (the loaders spawn tasks).
@@ -42,6 +42,7 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .data(loader(RunLoader(pool.clone())))
         .data(loader(SubtreeIdpsLoader(pool.clone())))
         .data(loader(AreaAliasesLoader(pool.clone())))
+        .data(loader(crate::loaders::AreaSitesLoader(pool.clone())))
         .data(loader(AreaPopulationLoader(pool.clone())))
         .data(loader(CountryPopulationLoader(pool.clone())))
         .data(loader(CountryAppealsLoader(pool.clone())))

@@ -169,9 +169,10 @@ impl AdminArea {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<super::SiteConnection> {
-        let pool = ctx.data::<store::DbPool>()?.clone();
-        let ids = super::area_and_descendants(&pool, self.0.id).await.gql()?;
-        let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
-        super::site_page(ctx, filter, after, first).await
+        let loader = ctx.data::<DataLoader<crate::loaders::AreaSitesLoader>>()?;
+        let all = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
+        let window =
+            Window::new(all.len(), decode_cursor(after).gql()?, None, page_size(first, "first").gql()?, None).gql()?;
+        Ok(super::site::site_connection(all, window))
     }
 }

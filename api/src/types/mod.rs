@@ -23,7 +23,7 @@ pub use idp::{IdpOrderBy, idp_page};
 pub use node::{Node, NodeKey};
 pub use population::PopulationFigure;
 pub use run::IngestRun;
-pub use site::{Site, SiteConnection, area_and_descendants, site_page};
+pub use site::{Site, SiteConnection, site_page};
 pub use source::SourceInfo;
 
 use async_graphql::SimpleObject;

@@ -3,7 +3,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::NaiveDate;
 use store::sites::{SiteFilter, SiteRow, count_sites, list_sites};
-use store::{DbPool, geography, with_conn};
+use store::{DbPool, with_conn};
 
 use super::{AdminArea, Dataset, IngestRun, ListInfo};
 use crate::ApiError;
@@ -111,30 +111,22 @@ pub async fn site_page(
         other => ApiError::from(other),
     })
     .gql()?;
+    Ok(page_of(rows, window, total))
+}
+
+fn page_of(rows: Vec<SiteRow>, window: Window, total: usize) -> SiteConnection {
     let mut connection = Connection::with_additional_fields(
         window.has_previous(),
         window.has_next(total),
         ListInfo { total_count: total as i64 },
     );
     connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, Site(r))));
-    Ok(connection)
+    connection
 }
 
-/// An area and every current area inside it, for "sites in this area".
-pub async fn area_and_descendants(pool: &DbPool, area_id: i64) -> Result<Vec<i64>, ApiError> {
-    let ids = with_conn(pool, move |c| {
-        let mut all = vec![area_id];
-        let mut frontier = vec![area_id];
-        for _ in 0..5 {
-            if frontier.is_empty() {
-                break;
-            }
-            let children = geography::current_children_of(c, &frontier)?;
-            frontier = children.iter().map(|a| a.id).filter(|id| !all.contains(id)).collect();
-            all.extend(&frontier);
-        }
-        Ok(all)
-    })
-    .await?;
-    Ok(ids)
+/// One page of an already loaded list of sites.
+pub fn site_connection(all: Vec<SiteRow>, window: Window) -> SiteConnection {
+    let total = all.len();
+    let rows = all.into_iter().skip(window.start).take(window.end - window.start).collect();
+    page_of(rows, window, total)
 }
