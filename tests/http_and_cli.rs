@@ -200,3 +200,52 @@ async fn graphiql_examples_run_without_errors() {
     let mali = common::graphql(&store.pool, api::graphiql::EXAMPLES[0].1).await;
     assert!(mali.to_string().contains("311193"));
 }
+
+#[actix_web::test]
+async fn persisted_queries_cors_and_caching() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = awtest::init_service(
+        actix_web::App::new().wrap(api::server::cors(&["https://dashboard.example.org".to_string()])).configure(
+            api::server::configure(
+                api::build_schema(store.pool.clone(), api::Operations::default()),
+                store.pool.clone(),
+            ),
+        ),
+    )
+    .await;
+    // Automatic persisted queries: the hash alone is unknown at first, then known once sent with its text.
+    let query = r#"{ country(iso3: "MLI") { name } }"#;
+    let hash = ingest::fetch::sha256_hex(query.as_bytes());
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: Value| awtest::TestRequest::post().uri("/graphql").set_json(body).to_request();
+    let first: Value = awtest::call_and_read_body_json(&app, post(json!({ "extensions": persisted }))).await;
+    assert!(first["errors"][0]["message"].as_str().is_some_and(|m| m.contains("PersistedQueryNotFound")), "{first}");
+    let _: Value =
+        awtest::call_and_read_body_json(&app, post(json!({ "query": query, "extensions": persisted }))).await;
+    let again: Value = awtest::call_and_read_body_json(&app, post(json!({ "extensions": persisted }))).await;
+    assert_eq!(again["data"]["country"]["name"], "Mali", "{again}");
+
+    // CORS for the configured origin only; GET queries are cacheable, POST answers are not.
+    let uri = format!("/graphql?query={}", "%7Bcountries%7Biso3%7D%7D");
+    let allowed = awtest::call_service(
+        &app,
+        awtest::TestRequest::get().uri(&uri).insert_header(("Origin", "https://dashboard.example.org")).to_request(),
+    )
+    .await;
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://dashboard.example.org")
+    );
+    assert!(
+        allowed.headers().get("cache-control").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("max-age"))
+    );
+    let other = awtest::call_service(
+        &app,
+        awtest::TestRequest::get().uri(&uri).insert_header(("Origin", "https://evil.example.net")).to_request(),
+    )
+    .await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let posted = awtest::call_service(&app, post(json!({ "query": "{ countries { iso3 } }" }))).await;
+    assert_eq!(posted.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+}

@@ -51,6 +51,10 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .data(loader(DatasetResourcesLoader(pool.clone())))
         .data(loader(DatasetRunsLoader(pool.clone())))
         .data(pool)
+        // Automatic persisted queries: clients may send a query's hash instead of its text.
+        .extension(async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+            async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(512),
+        ))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
