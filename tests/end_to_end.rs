@@ -192,6 +192,16 @@ async fn mali_sample_answers_the_founding_question(backend: Backend) {
     assert_eq!(regional, expected, "each region's latest round equals the file");
     assert!(regional.iter().all(|(_, round, _)| *round == 68));
     assert_eq!(regional.iter().map(|(_, _, n)| n).sum::<i64>(), 311_193);
+    // From a figure: its country, the resource (URL) it was read from, and the run that wrote it.
+    let linked = graphql(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { idps(first: 1) { nodes { country { iso3 } resource { url } ingestRun { trigger } } } } }"#,
+    )
+    .await;
+    let node = &linked["country"]["idps"]["nodes"][0];
+    assert_eq!(node["country"]["iso3"], "MLI");
+    assert_eq!(node["resource"]["url"], "https://dtmapi.iom.int/v3/displacement/admin0");
+    assert_eq!(node["ingestRun"]["trigger"], "sample");
     regional.sort_by_key(|(_, _, n)| -n);
     assert_eq!(regional[0], ("ML05".to_string(), 68, 131_150), "Mopti leads");
 }

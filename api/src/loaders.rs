@@ -397,3 +397,26 @@ impl Loader<i64> for AreaSitesLoader {
         Ok(out)
     }
 }
+
+/// Resource id → the resource (file or endpoint) a figure was read from.
+pub struct ResourceLoader(pub DbPool);
+
+impl Loader<i64> for ResourceLoader {
+    type Value = store::models::Resource;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, store::models::Resource>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = with_conn(&self.0, move |c| provenance::resources_by_ids(c, &ids)).await?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+/// Loads the resource of a figure, for its `resource` field.
+pub async fn resource_of(
+    ctx: &async_graphql::Context<'_>,
+    resource_id: i64,
+) -> async_graphql::Result<Option<crate::types::Resource>> {
+    let loader = ctx.data::<async_graphql::dataloader::DataLoader<ResourceLoader>>()?;
+    Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
+}

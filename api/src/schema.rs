@@ -43,6 +43,7 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .data(loader(SubtreeIdpsLoader(pool.clone())))
         .data(loader(AreaAliasesLoader(pool.clone())))
         .data(loader(crate::loaders::AreaSitesLoader(pool.clone())))
+        .data(loader(crate::loaders::ResourceLoader(pool.clone())))
         .data(loader(AreaPopulationLoader(pool.clone())))
         .data(loader(CountryPopulationLoader(pool.clone())))
         .data(loader(CountryAppealsLoader(pool.clone())))

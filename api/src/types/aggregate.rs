@@ -66,6 +66,10 @@ impl IdpAggregate {
     async fn retrieved_at(&self) -> NaiveDateTime {
         self.0.retrieved_at
     }
+    /// The resource (file or API endpoint) the figure was read from, with its URL.
+    async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
+        crate::loaders::resource_of(ctx, self.0.resource_id).await
+    }
     /// The dataset the figures come from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
         let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;

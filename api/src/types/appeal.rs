@@ -110,6 +110,10 @@ impl Appeal {
             .map(AppealCluster)
             .collect())
     }
+    /// The resource (file or API endpoint) the figure was read from, with its URL.
+    async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
+        crate::loaders::resource_of(ctx, self.0.resource_id).await
+    }
     /// The dataset the appeal's figures come from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
         let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;

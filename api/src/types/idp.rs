@@ -49,6 +49,11 @@ impl IdpFigure {
     async fn admin_level(&self) -> i32 {
         self.0.admin_level
     }
+    /// The country the figure is for.
+    async fn country(&self, ctx: &Context<'_>) -> Result<Option<super::Country>> {
+        let loader = ctx.data::<DataLoader<crate::loaders::CountryLoader>>()?;
+        Ok(loader.load_one(self.0.country_iso3.clone()).await.map_err(shared)?.map(super::Country))
+    }
     /// The area the figure is for. When the source's code matched none of ours (`areaMatched` is
     /// false), this is the nearest enclosing area we know; `sourcePcode` keeps the source's code.
     async fn area(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
@@ -67,6 +72,10 @@ impl IdpFigure {
     /// The area name exactly as the source sent it.
     async fn source_name(&self) -> &str {
         &self.0.source_name
+    }
+    /// The resource (file or API endpoint) the figure was read from, with its URL.
+    async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
+        crate::loaders::resource_of(ctx, self.0.resource_id).await
     }
     /// The dataset the figure comes from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {

@@ -18,7 +18,7 @@ pub use appeal::{Appeal, FundingCoverage, OutsideFunding};
 pub use area::AdminArea;
 pub use area::{decode_cursor, page_size};
 pub use country::Country;
-pub use dataset::Dataset;
+pub use dataset::{Dataset, Resource};
 pub use idp::{IdpOrderBy, idp_page};
 pub use node::{Node, NodeKey};
 pub use population::PopulationFigure;

@@ -104,6 +104,11 @@ impl PopulationFigure {
     async fn area_matched(&self) -> bool {
         self.total_row().is_some_and(|r| r.area_matched)
     }
+    /// The resource (file) the figure was read from, with its URL.
+    async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
+        let Some(resource) = self.total_row().map(|r| r.resource_id) else { return Ok(None) };
+        crate::loaders::resource_of(ctx, resource).await
+    }
     /// The dataset the figure comes from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
         let Some(resource) = self.total_row().map(|r| r.resource_id) else { return Ok(None) };

@@ -76,6 +76,10 @@ impl Site {
     async fn reporting_date(&self) -> Option<NaiveDate> {
         self.0.reporting_date
     }
+    /// The resource (file or API endpoint) the figure was read from, with its URL.
+    async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
+        crate::loaders::resource_of(ctx, self.0.resource_id).await
+    }
     /// The dataset the site comes from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
         let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
