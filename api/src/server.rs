@@ -1,4 +1,4 @@
-//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/schema.graphql`, `/healthz`, `/metrics`,
+//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`,
 //! `/export/...`, and the HTTP-level limits (timeout, body size, CORS, caching).
 
 use std::time::Duration;
@@ -6,7 +6,6 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql_actix_web::GraphQLRequest;
 use store::{DbPool, with_conn};
 
 use crate::CrisisSchema;
@@ -49,6 +48,7 @@ pub fn configure_with(
             .service(web::resource("/graphql").route(web::post().to(graphql)).route(web::get().to(graphql)))
             .service(web::resource("/graphiql").route(web::get().to(graphiql)))
             .service(web::resource("/healthz").route(web::get().to(healthz)))
+            .service(web::resource("/readyz").route(web::get().to(readyz)))
             .service(web::resource("/metrics").route(web::get().to(metrics)))
             .service(web::resource("/export/{name}").route(web::get().to(crate::export::export)));
     }
@@ -58,12 +58,25 @@ async fn graphql(
     schema: web::Data<CrisisSchema>,
     options: web::Data<ServerOptions>,
     http: HttpRequest,
-    request: GraphQLRequest,
+    body: web::Bytes,
 ) -> HttpResponse {
+    // The body comes through `web::Bytes`, which enforces `max_body_bytes` (413) even without a
+    // Content-Length; async-graphql-actix-web's own extractor reads bodies of any size.
+    let request = if http.method() == actix_web::http::Method::GET {
+        async_graphql::http::parse_query_string(http.query_string())
+    } else {
+        let content_type = http.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        async_graphql::http::receive_body(content_type, body.as_ref(), async_graphql::http::MultipartOptions::default())
+            .await
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(e.to_string()),
+    };
     let token = PresentedToken::from_header(
         http.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
     );
-    let execution = schema.execute(request.into_inner().data(token));
+    let execution = schema.execute(request.data(token));
     let response = match tokio::time::timeout(options.request_timeout, execution).await {
         Ok(response) => response,
         Err(_) => async_graphql::Response::from_errors(vec![
@@ -132,6 +145,29 @@ async fn healthz(pool: web::Data<DbPool>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
         }
     }
+}
+
+/// How long `/readyz` waits for the store before it says the server is not ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready to serve queries: the store answers a query within [`READY_TIMEOUT`]. For load balancers,
+/// which should stop sending traffic while the database is down; the process recovers by itself
+/// when it comes back (the pool opens new connections), so it must not be restarted for this.
+async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
+    let pool = pool.get_ref().clone();
+    let ping = with_conn(&pool, |c| {
+        use store::SimpleConnection;
+        c.batch_execute("SELECT 1").map_err(store::StoreError::Query)
+    });
+    let reason = match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(())) => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            if e.is_unavailable() { "the store is unreachable" } else { "the store answered with an error" }
+        }
+        Err(_) => "the store did not answer in time",
+    };
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable", "reason": reason}))
 }
 
 /// Prometheus metrics, computed from the run history (so every replica reports the same).

@@ -22,4 +22,16 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::Query(diesel::result::Error::NotFound))
     }
+
+    /// Whether the database could not be reached (down, restarting, network): worth retrying later,
+    /// and worth telling clients so instead of calling it an internal error.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Connection(_) | StoreError::Pool(_) => true,
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            StoreError::Query(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
 }
