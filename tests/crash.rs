@@ -106,6 +106,6 @@ async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(
     let id = dead.id;
     let dead = with_conn(&store.pool, move |c| store::runs::find_run(c, id)).await.expect("dead run");
     assert_eq!(dead.status, status::INTERRUPTED, "{dead:?}");
-    let figures = with_conn(&store.pool, |c| store::idps::count_figures(c)).await.expect("count");
+    let figures = with_conn(&store.pool, store::idps::count_figures).await.expect("count");
     assert_eq!(figures, ROWS as i64 - next.rejected, "every valid row of the large answer is stored once");
 }

@@ -152,6 +152,7 @@ async fn graphql_says_unavailable_while_postgres_is_down_and_recovers_without_a_
         ready(&client, &base).await == Some(200)
     })
     .await;
+    eprintln!("outage: ready again {:?} after PostgreSQL was back", started.elapsed());
     assert_eq!(graphql(&client, &base).await, normal, "the same answer as before the outage");
     assert!(serve.is_running(), "serve was never restarted");
     assert!(serve.terminate().success());

@@ -58,6 +58,53 @@ pub fn synthetic_response(template: &[u8], rows: usize) -> Result<Vec<u8>, Bench
     Ok(out)
 }
 
+/// The columns of [`copy_csv`], as a bare PostgreSQL table (no keys, no indexes): the COPY baseline.
+pub const COPY_TABLE: &str = "CREATE TABLE copy_limit (country_iso3 TEXT, admin_level INTEGER, \
+     source_pcode TEXT, source_name TEXT, operation TEXT, round_number INTEGER, reporting_date DATE, \
+     assessment_type TEXT, displacement_reason TEXT, origin_pcode TEXT, origin_name TEXT, individuals BIGINT, \
+     males BIGINT, females BIGINT)";
+
+/// The same rows as [`synthetic_response`], as CSV for `COPY copy_limit FROM ... (FORMAT csv)`.
+pub fn copy_csv(template: &[u8], rows: usize) -> Result<Vec<u8>, BenchError> {
+    let source = template_rows(template)?;
+    if source.is_empty() {
+        return Err(BenchError::Invalid("the template has no rows".into()));
+    }
+    let text = |row: &serde_json::Map<String, Value>, field: &str| -> String {
+        let value = match row.get(field) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        format!("\"{}\"", value.replace('"', "\"\""))
+    };
+    let mut out = Vec::with_capacity(rows * 200);
+    for i in 0..rows {
+        let row = shifted(&source[i % source.len()], i / source.len());
+        let date = row.get("reportingDate").and_then(Value::as_str).and_then(|d| d.get(..10)).unwrap_or("");
+        let line = [
+            "HTI".to_string(),
+            "2".to_string(),
+            text(&row, "admin2Pcode"),
+            text(&row, "admin2Name"),
+            text(&row, "operation"),
+            text(&row, "roundNumber"),
+            date.to_string(),
+            text(&row, "assessmentType"),
+            text(&row, "displacementReason"),
+            text(&row, "idpOriginAdmin1Pcode"),
+            text(&row, "idpOriginAdmin1Name"),
+            text(&row, "numPresentIdpInd").replace('"', ""),
+            text(&row, "numberMales").replace('"', ""),
+            text(&row, "numberFemales").replace('"', ""),
+        ]
+        .join(",");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,11 +27,12 @@ impl StoreError {
     /// and worth telling clients so instead of calling it an internal error.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            StoreError::Connection(_) | StoreError::Pool(_) => true,
-            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            StoreError::Query(Error::BrokenTransactionManager) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            StoreError::Connection(_)
+                | StoreError::Pool(_)
+                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+                | StoreError::Query(Error::BrokenTransactionManager)
+        )
     }
 }
