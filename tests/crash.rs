@@ -30,10 +30,11 @@ struct Count {
     n: i64,
 }
 
-/// Is a transaction of another connection writing IDP figures right now?
+/// Is a transaction of another connection writing IDP figures right now (staging or the table)?
 fn writing_figures(conn: &mut AnyConnection) -> bool {
     let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-               AND pid <> pg_backend_pid() AND xact_start IS NOT NULL AND query LIKE 'INSERT INTO \"idp_figures\"%'";
+               AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL \
+               AND (query LIKE '%idp_staging%' OR query LIKE '%idp_figures%')";
     diesel::sql_query(sql).get_result::<Count>(conn).is_ok_and(|c| c.n > 0)
 }
 

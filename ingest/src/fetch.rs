@@ -212,10 +212,12 @@ impl Fetcher {
             last_modified,
             fetched_at,
         };
-        let (sha, archived) = (sha256.clone(), body.clone());
-        with_conn(&self.pool, move |conn| {
-            provenance::archive_payload(conn, &sha, &archived, content_type.as_deref(), fetched_at)?;
-            provenance::record_fetch(conn, &record)
+        // The body moves into the archiving task and back: a large payload is never held twice.
+        let sha = sha256.clone();
+        let body = with_conn(&self.pool, move |conn| {
+            provenance::archive_payload(conn, &sha, &body, content_type.as_deref(), fetched_at)?;
+            provenance::record_fetch(conn, &record)?;
+            Ok(body)
         })
         .await?;
         Ok(Fetched { url: request.url.clone(), sha256, body, not_modified })
@@ -257,7 +259,9 @@ impl Fetcher {
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(IngestError::TooLarge { url: url.to_string(), limit });
         }
-        let mut body = Vec::new();
+        // Sized once from Content-Length (within the cap), so a large body is not copied while growing.
+        let expected = response.content_length().unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
