@@ -44,6 +44,10 @@ struct Args {
     /// Skip the query benchmarks.
     #[arg(long)]
     skip_queries: bool,
+    /// Only serve the synthetic answer (and the p-codes) on this port for `--duration` seconds, then
+    /// exit: for scripts such as scripts/crash-1m.sh.
+    #[arg(long)]
+    serve_only: Option<u16>,
     /// Where temporary files go.
     #[arg(long, default_value = "/tmp/crisisgraph-bench")]
     work: PathBuf,
@@ -318,6 +322,31 @@ fn run(args: &Args) -> Result<(), BenchError> {
     );
     server.script(ADMIN2, vec![], Answer::Full(Arc::new(body)));
     let base = server.uri();
+    if let Some(port) = args.serve_only {
+        // Forward a fixed port to the loopback server's, so that scripts know where to point.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        let target = base.trim_start_matches("http://").to_string();
+        eprintln!("serving {} rows on http://127.0.0.1:{port} for {} s", args.rows, args.duration);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let target = target.clone();
+                std::thread::spawn(move || {
+                    if let Ok(upstream) = std::net::TcpStream::connect(&target) {
+                        let (mut a, mut b) = (client, upstream);
+                        if let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut a2, &mut b2);
+                            });
+                            let _ = std::io::copy(&mut b, &mut a);
+                            let _ = a.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                });
+            }
+        });
+        std::thread::sleep(Duration::from_secs(args.duration));
+        return Ok(());
+    }
 
     // PostgreSQL: a fresh database.
     psql(&args.postgres, "DROP DATABASE IF EXISTS cg_bench WITH (FORCE)")?;
