@@ -38,6 +38,9 @@ struct Args {
     /// Concurrent connections of the load generators.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// Rows asked of `/export/idps.csv` (its OFFSET paging makes the time grow with the square of this).
+    #[arg(long, default_value_t = 1_000_000)]
+    export_rows: usize,
     /// Skip the SQLite ingest.
     #[arg(long)]
     skip_sqlite: bool,
@@ -236,7 +239,8 @@ fn wrk(args: &Args, url: &str, query: &str, work: &Path) -> Result<Load, BenchEr
         ),
     )?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", args.connections), &format!("-d{}s", args.duration), "--latency", "-s"])
+        .args(["-t2", &format!("-c{}", args.connections), &format!("-d{}s", args.duration), "--timeout", "60s"])
+        .args(["--latency", "-s"])
         .arg(&script)
         .arg(url)
         .output()?;
@@ -420,13 +424,13 @@ fn run(args: &Args) -> Result<(), BenchError> {
         "/dev/null",
         "-w",
         "%{size_download} %{time_total} %{http_code}",
-        &format!("{url}/export/idps.csv?country=HTI&admin_level=2&limit=1000000"),
+        &format!("{url}/export/idps.csv?country=HTI&admin_level=2&limit={}", args.export_rows),
     ])?;
     let (export_peak, _) = rss_mb(serve.id());
     let mut parts = export.split_whitespace();
     let bytes = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     let seconds = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-    say("## Export: `/export/idps.csv?country=HTI&admin_level=2&limit=1000000`\n".into());
+    say(format!("## Export: `/export/idps.csv?country=HTI&admin_level=2&limit={}`\n", args.export_rows));
     say("| bytes | time (s) | MB/s | server RSS before (MB) | server peak RSS (MB) | HTTP |".into());
     say("|---|---|---|---|---|---|".into());
     say(format!(
