@@ -57,7 +57,7 @@ enum Command {
     Sources,
     /// Print the GraphQL schema (SDL).
     Schema,
-    /// Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz and /metrics, and run the schedules.
+    /// Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz, /readyz and /metrics, and run the schedules.
     Serve {
         /// Load the bundled offline sample (Mali, Chad, Haiti, Afghanistan) before serving.
         #[arg(long)]

@@ -45,10 +45,10 @@ async fn nested_queries_do_not_query_per_row() {
     assert!(regions >= 10 && communes >= 100, "{regions} regions, {communes} communes");
     // Each batch is one checkout (r2d2 pings the connection) plus its query.
     assert!(level1_queries <= 40, "{level1_queries} queries for {regions} regions");
-    // A batch may split when the machine is slow (a few more statements), but a query per row would
-    // add at least one statement per commune (140) for each nested field.
+    // A batch may split when the machine is busy (two more statements each time), but one field
+    // loaded per row would add at least one statement per commune.
     assert!(
-        level2_queries <= level1_queries * 2,
+        level2_queries < level1_queries + communes,
         "{communes} communes took {level2_queries} queries, {regions} regions {level1_queries}"
     );
 }

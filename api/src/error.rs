@@ -13,6 +13,9 @@ pub enum ApiError {
     LimitExceeded(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// The store cannot be reached right now; the same query will work once it is back.
+    #[error("the data store is unavailable right now; try again shortly")]
+    Unavailable,
     #[error("internal error; the server log has the details")]
     Internal,
 }
@@ -29,6 +32,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -57,7 +61,7 @@ impl From<ingest::IngestError> for ApiError {
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
         tracing::error!(error = %e, "store error while answering a query");
-        ApiError::Internal
+        if e.is_unavailable() { ApiError::Unavailable } else { ApiError::Internal }
     }
 }
 
@@ -78,5 +82,5 @@ pub type SharedStoreError = std::sync::Arc<store::StoreError>;
 
 pub fn shared(e: SharedStoreError) -> async_graphql::Error {
     tracing::error!(error = %e, "store error while loading");
-    ApiError::Internal.extend()
+    if e.is_unavailable() { ApiError::Unavailable.extend() } else { ApiError::Internal.extend() }
 }

@@ -1,4 +1,4 @@
-//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/schema.graphql`, `/healthz`, `/metrics`,
+//! The actix-web routes: `/graphql` (POST and GET), `/graphiql`, `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`,
 //! `/export/...`, and the HTTP-level limits (timeout, body size, CORS, caching).
 
 use std::time::Duration;
@@ -48,6 +48,7 @@ pub fn configure_with(
             .service(web::resource("/graphiql").route(web::get().to(crate::graphiql::page)))
             .service(web::resource("/graphiql/assets/{file}").route(web::get().to(crate::graphiql::asset)))
             .service(web::resource("/healthz").route(web::get().to(healthz)))
+            .service(web::resource("/readyz").route(web::get().to(readyz)))
             .service(web::resource("/metrics").route(web::get().to(metrics)))
             .service(web::resource("/export/{name}").route(web::get().to(crate::export::export)));
     }
@@ -181,6 +182,29 @@ async fn healthz(pool: web::Data<DbPool>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
         }
     }
+}
+
+/// How long `/readyz` waits for the store before it says the server is not ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready to serve queries: the store answers a query within [`READY_TIMEOUT`]. For load balancers,
+/// which should stop sending traffic while the database is down; the process recovers by itself
+/// when it comes back (the pool opens new connections), so it must not be restarted for this.
+async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
+    let pool = pool.get_ref().clone();
+    let ping = with_conn(&pool, |c| {
+        use store::SimpleConnection;
+        c.batch_execute("SELECT 1").map_err(store::StoreError::Query)
+    });
+    let reason = match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(())) => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            if e.is_unavailable() { "the store is unreachable" } else { "the store answered with an error" }
+        }
+        Err(_) => "the store did not answer in time",
+    };
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable", "reason": reason}))
 }
 
 /// Prometheus metrics, computed from the run history (so every replica reports the same).

@@ -81,8 +81,16 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 enum Attempt {
-    Done(reqwest::Response),
-    Retry { wait: Option<Duration>, reason: String },
+    /// A final answer: 2xx with its whole body, or 304 (empty body).
+    Done {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    },
+    Retry {
+        wait: Option<Duration>,
+        reason: String,
+    },
     Fail(IngestError),
 }
 
@@ -132,10 +140,10 @@ impl Fetcher {
         }
 
         let mut attempt = 0u32;
-        let response = loop {
+        let (status, response_headers, body) = loop {
             let outcome = self.attempt(&request.url, headers.clone()).await;
             match outcome {
-                Attempt::Done(resp) => break resp,
+                Attempt::Done { status, headers, body } => break (status, headers, body),
                 Attempt::Fail(e) => {
                     self.log_failure(request, &e).await;
                     return Err(e);
@@ -159,12 +167,11 @@ impl Fetcher {
         };
 
         let fetched_at = store::now_utc();
-        let status = response.status();
         let header_text =
             |h: &HeaderMap, name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(String::from);
-        let etag = header_text(response.headers(), ETAG);
-        let last_modified = header_text(response.headers(), LAST_MODIFIED);
-        let content_type = header_text(response.headers(), reqwest::header::CONTENT_TYPE);
+        let etag = header_text(&response_headers, ETAG);
+        let last_modified = header_text(&response_headers, LAST_MODIFIED);
+        let content_type = header_text(&response_headers, reqwest::header::CONTENT_TYPE);
 
         if status == StatusCode::NOT_MODIFIED {
             if let Some(c) = cached {
@@ -192,13 +199,6 @@ impl Fetcher {
             return Err(e);
         }
 
-        let body = match self.read_body(&request.url, response).await {
-            Ok(b) => b,
-            Err(e) => {
-                self.log_failure(request, &e).await;
-                return Err(e);
-            }
-        };
         let sha256 = sha256_hex(&body);
         let not_modified = cached.as_ref().is_some_and(|c| c.payload_sha256 == sha256);
         let record = FetchRecord {
@@ -212,10 +212,12 @@ impl Fetcher {
             last_modified,
             fetched_at,
         };
-        let (sha, archived) = (sha256.clone(), body.clone());
-        with_conn(&self.pool, move |conn| {
-            provenance::archive_payload(conn, &sha, &archived, content_type.as_deref(), fetched_at)?;
-            provenance::record_fetch(conn, &record)
+        // The body moves into the archiving task and back: a large payload is never held twice.
+        let sha = sha256.clone();
+        let body = with_conn(&self.pool, move |conn| {
+            provenance::archive_payload(conn, &sha, &body, content_type.as_deref(), fetched_at)?;
+            provenance::record_fetch(conn, &record)?;
+            Ok(body)
         })
         .await?;
         Ok(Fetched { url: request.url.clone(), sha256, body, not_modified })
@@ -232,8 +234,17 @@ impl Fetcher {
             Err(e) => return Attempt::Fail(IngestError::Fetch { url: url.to_string(), reason: e.to_string() }),
         };
         let status = resp.status();
-        if status.is_success() || status == StatusCode::NOT_MODIFIED {
-            return Attempt::Done(resp);
+        if status == StatusCode::NOT_MODIFIED {
+            return Attempt::Done { status, headers: resp.headers().clone(), body: Vec::new() };
+        }
+        if status.is_success() {
+            let headers = resp.headers().clone();
+            // A body cut off by the network (reset, truncated) is as transient as a refused connection.
+            return match self.read_body(url, resp).await {
+                Ok(body) => Attempt::Done { status, headers, body },
+                Err(IngestError::Fetch { reason, .. }) => Attempt::Retry { wait: None, reason },
+                Err(e) => Attempt::Fail(e),
+            };
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             let wait = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
@@ -248,7 +259,9 @@ impl Fetcher {
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(IngestError::TooLarge { url: url.to_string(), limit });
         }
-        let mut body = Vec::new();
+        // Sized once from Content-Length (within the cap), so a large body is not copied while growing.
+        let expected = response.content_length().unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

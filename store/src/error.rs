@@ -22,4 +22,17 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::Query(diesel::result::Error::NotFound))
     }
+
+    /// Whether the database could not be reached (down, restarting, network): worth retrying later,
+    /// and worth telling clients so instead of calling it an internal error.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            StoreError::Connection(_)
+                | StoreError::Pool(_)
+                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+                | StoreError::Query(Error::BrokenTransactionManager)
+        )
+    }
 }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod checksum;
+pub mod process;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

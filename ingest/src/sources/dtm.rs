@@ -99,58 +99,175 @@ pub struct Parsed {
 
 /// Parses one response for `iso3` at `level`. A malformed envelope or `isSuccess: false` is an error
 /// (the run fails, nothing is written); a malformed row is a rejection.
+///
+/// Rows are read one at a time from the byte stream (each row's JSON value is dropped once it is
+/// validated), so a response of a million rows never exists as one JSON tree in memory.
 pub fn parse(bytes: &[u8], level: u8, iso3: &str) -> Result<Parsed, IngestError> {
     let what = format!("DTM admin{level} response for {iso3}");
-    let envelope: Value =
-        serde_json::from_slice(bytes).map_err(|e| IngestError::Parse { what: what.clone(), reason: e.to_string() })?;
-    let object = envelope
-        .as_object()
-        .ok_or_else(|| IngestError::Parse { what: what.clone(), reason: "the answer is not a JSON object".into() })?;
-    if object.get("isSuccess").and_then(Value::as_bool) == Some(false) {
-        let messages = object
-            .get("errorMessages")
+    let parse_error = |reason: String| IngestError::Parse { what: what.clone(), reason };
+    let mut state = RowsState { level, iso3, parsed: Parsed::default(), first_seen: HashMap::new() };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let envelope = serde::Deserializer::deserialize_any(&mut deserializer, EnvelopeVisitor { rows: &mut state })
+        .map_err(|e| parse_error(e.to_string()))?;
+    deserializer.end().map_err(|e| parse_error(e.to_string()))?;
+    if envelope.is_success == Some(false) {
+        let messages = envelope
+            .error_messages
+            .as_ref()
             .and_then(Value::as_array)
             .map(|m| m.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
             .unwrap_or_default();
         return Err(IngestError::SourceReported(format!("DTM admin{level} for {iso3}: {messages}")));
     }
-    let rows = object
-        .get("result")
-        .and_then(Value::as_array)
-        .ok_or_else(|| IngestError::Parse { what: what.clone(), reason: "no `result` array".into() })?;
+    if !envelope.result_array {
+        return Err(parse_error("no `result` array".into()));
+    }
+    Ok(state.parsed)
+}
 
-    let mut parsed = Parsed::default();
-    let mut first_seen: HashMap<Vec<String>, i64> = HashMap::new();
-    for (index, raw) in rows.iter().enumerate() {
-        let row_number = index as i64 + 1;
-        match parse_row(raw, level, iso3, row_number) {
+/// What the envelope said besides its rows.
+struct Envelope {
+    is_success: Option<bool>,
+    error_messages: Option<Value>,
+    /// `result` was there and was an array.
+    result_array: bool,
+}
+
+/// Rows accepted so far and, per hash of a row's key, the indexes of the accepted rows with that hash.
+struct RowsState<'a> {
+    level: u8,
+    iso3: &'a str,
+    parsed: Parsed,
+    first_seen: HashMap<u64, Vec<usize>>,
+}
+
+impl RowsState<'_> {
+    fn key_hash(row: &DtmRow) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (row.area(), &row.operation, row.round_number, row.reporting_date, &row.assessment_type).hash(&mut hasher);
+        (&row.displacement_reason, &row.origin_pcode, &row.origin_name).hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn same_key(a: &DtmRow, b: &DtmRow) -> bool {
+        a.area() == b.area()
+            && a.operation == b.operation
+            && a.round_number == b.round_number
+            && a.reporting_date == b.reporting_date
+            && a.assessment_type == b.assessment_type
+            && a.displacement_reason == b.displacement_reason
+            && a.origin_pcode == b.origin_pcode
+            && a.origin_name == b.origin_name
+    }
+
+    /// Validates one raw row: kept, or rejected with its reason (also as a duplicate of an earlier row).
+    fn push(&mut self, raw: Value) {
+        let row_number = (self.parsed.rows.len() + self.parsed.rejections.len()) as i64 + 1;
+        match parse_row(&raw, self.level, self.iso3, row_number) {
             Ok(row) => {
-                let key = vec![
-                    row.area().0.to_string(),
-                    row.area().1.to_string(),
-                    row.operation.clone(),
-                    row.round_number.to_string(),
-                    row.reporting_date.to_string(),
-                    row.assessment_type.clone(),
-                    row.displacement_reason.clone(),
-                    row.origin_pcode.clone(),
-                    row.origin_name.clone(),
-                ];
-                if let Some(first) = first_seen.get(&key) {
-                    parsed.rejections.push(Rejection {
+                let hash = Self::key_hash(&row);
+                let earlier = self.first_seen.get(&hash).and_then(|indexes| {
+                    indexes.iter().map(|i| &self.parsed.rows[*i]).find(|other| Self::same_key(other, &row))
+                });
+                if let Some(first) = earlier {
+                    self.parsed.rejections.push(Rejection {
                         row_number,
-                        reason: format!("duplicate row: same area, operation, round, date, assessment type, reason and origin as row {first}"),
+                        reason: format!(
+                            "duplicate row: same area, operation, round, date, assessment type, reason and origin as row {}",
+                            first.row_number
+                        ),
                         raw: raw.to_string(),
                     });
                 } else {
-                    first_seen.insert(key, row_number);
-                    parsed.rows.push(row);
+                    self.first_seen.entry(hash).or_default().push(self.parsed.rows.len());
+                    self.parsed.rows.push(row);
                 }
             }
-            Err(reason) => parsed.rejections.push(Rejection { row_number, reason, raw: raw.to_string() }),
+            Err(reason) => self.parsed.rejections.push(Rejection { row_number, reason, raw: raw.to_string() }),
         }
     }
-    Ok(parsed)
+}
+
+struct EnvelopeVisitor<'s, 'a> {
+    rows: &'s mut RowsState<'a>,
+}
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor<'_, '_> {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the answer to be a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut envelope = Envelope { is_success: None, error_messages: None, result_array: false };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "result" => envelope.result_array = map.next_value_seed(ResultSeed { rows: &mut *self.rows })?,
+                "isSuccess" => envelope.is_success = map.next_value::<Value>()?.as_bool(),
+                "errorMessages" => envelope.error_messages = Some(map.next_value::<Value>()?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+/// `result`: an array of rows, each validated as it is read (true), or anything else (false).
+struct ResultSeed<'s, 'a> {
+    rows: &'s mut RowsState<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ResultSeed<'_, '_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ResultSeed<'_, '_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while let Some(raw) = seq.next_element::<Value>()? {
+            self.rows.push(raw);
+        }
+        Ok(true)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
 }
 
 fn text(row: &serde_json::Map<String, Value>, field: &str) -> Option<String> {
@@ -256,5 +373,18 @@ mod tests {
         assert!(matches!(parse(b"<html>oops", 0, "TCD"), Err(IngestError::Parse { .. })));
         let failed = br#"{"result":null,"statusCode":400,"isSuccess":false,"errorMessages":["bad key"]}"#;
         assert!(matches!(parse(failed, 0, "TCD"), Err(IngestError::SourceReported(m)) if m.contains("bad key")));
+        // Read as a stream: the envelope's order does not matter, and its shape is still checked.
+        let late = br#"{"result":[{"operation":"Op"}],"isSuccess":false,"errorMessages":["late"]}"#;
+        assert!(matches!(parse(late, 0, "TCD"), Err(IngestError::SourceReported(m)) if m.contains("late")));
+        for body in [&br#"[{"result":[]}]"#[..], br#"{"result":null}"#, br#"{"result":{"a":1}}"#, br#"{"result":[]} x"#]
+        {
+            assert!(
+                matches!(parse(body, 0, "TCD"), Err(IngestError::Parse { .. })),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let empty = parse(br#"{"statusCode":200,"result":[],"isSuccess":true}"#, 0, "TCD").expect("empty answer");
+        assert!(empty.rows.is_empty() && empty.rejections.is_empty());
     }
 }

@@ -1,0 +1,18 @@
+//! Pieces shared by the benchmarks (`crisisgraph-bench`) and the reliability tests: a synthetic DTM
+//! response built from real published rows, and a loopback HTTP server that can misbehave on purpose.
+
+pub mod loopback;
+pub mod synthetic;
+
+use thiserror::Error;
+
+/// Everything that can go wrong while preparing or running a benchmark.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error("I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("JSON is not what was expected: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Invalid(String),
+}

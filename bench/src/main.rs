@@ -1,0 +1,492 @@
+//! `crisisgraph-bench`: crisisgraph against the physical limit and the floor, side by side in one run
+//! (this machine is shared and noisy: ratios of one run, never absolute figures across runs).
+//!
+//! 1. Ingest: a synthetic DTM v3 admin2 answer (real Haiti rows over synthetic rounds) served on
+//!    loopback, ingested by `crisisgraph ingest dtm` into PostgreSQL and SQLite, twice (the second
+//!    unchanged); the same rows loaded with PostgreSQL `COPY` into a bare table (the limit).
+//! 2. Export: `/export/idps.csv` of every row: MB/s and server RSS.
+//! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections), and the same SQL
+//!    under `pgbench` (the floor).
+//!
+//! Prints a Markdown report on stdout. See docs/benchmarks.md.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use crisisgraph_bench::loopback::{Answer, LoopbackServer};
+use crisisgraph_bench::{BenchError, synthetic};
+
+#[derive(Parser, Debug)]
+#[command(about = "crisisgraph benchmarks: ingest vs COPY, export, queries vs pgbench")]
+struct Args {
+    /// The crisisgraph binary (a release build).
+    #[arg(long, default_value = "target/release/crisisgraph")]
+    crisisgraph: PathBuf,
+    /// PostgreSQL server (a database `cg_bench` is created and dropped on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// Rows in the synthetic DTM answer.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Seconds of load per query.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Concurrent connections of the load generators.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Rows asked of `/export/idps.csv` (its OFFSET paging makes the time grow with the square of this).
+    #[arg(long, default_value_t = 1_000_000)]
+    export_rows: usize,
+    /// Skip the SQLite ingest.
+    #[arg(long)]
+    skip_sqlite: bool,
+    /// Skip the query benchmarks.
+    #[arg(long)]
+    skip_queries: bool,
+    /// Only serve the synthetic answer (and the p-codes) on this port for `--duration` seconds, then
+    /// exit: for scripts such as scripts/crash-1m.sh.
+    #[arg(long)]
+    serve_only: Option<u16>,
+    /// Where temporary files go.
+    #[arg(long, default_value = "/tmp/crisisgraph-bench")]
+    work: PathBuf,
+}
+
+const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=HTI";
+const KEY: &str = "bench-key";
+
+fn repo(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+fn read(relative: &str) -> Result<Vec<u8>, BenchError> {
+    Ok(std::fs::read(repo(relative))?)
+}
+
+/// Wall time and peak RSS of one command, from GNU time.
+struct Measured {
+    seconds: f64,
+    max_rss_mb: f64,
+}
+
+fn measured(command: &mut Command, work: &Path, what: &str) -> Result<Measured, BenchError> {
+    let report = work.join("time.txt");
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut timed = Command::new("/usr/bin/time");
+    timed.arg("-f").arg("%e %M").arg("-o").arg(&report).arg(program).args(args);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(v) => timed.env(key, v),
+            None => timed.env_remove(key),
+        };
+    }
+    let status = timed.stdout(Stdio::null()).stderr(Stdio::inherit()).status()?;
+    if !status.success() {
+        return Err(BenchError::Invalid(format!("{what} failed: {status}")));
+    }
+    let text = std::fs::read_to_string(&report)?;
+    let mut parts = text.split_whitespace();
+    let seconds = parts.next().and_then(|s| s.parse::<f64>().ok());
+    let rss_kb = parts.next().and_then(|s| s.parse::<f64>().ok());
+    match (seconds, rss_kb) {
+        (Some(seconds), Some(kb)) => Ok(Measured { seconds, max_rss_mb: kb / 1024.0 }),
+        _ => Err(BenchError::Invalid(format!("cannot read GNU time's report: {text:?}"))),
+    }
+}
+
+fn crisisgraph(args: &Args, database_url: &str, base: &str, cli: &[&str]) -> Command {
+    let mut command = Command::new(&args.crisisgraph);
+    command
+        .args(cli)
+        .env("DATABASE_URL", database_url)
+        .env("CRISISGRAPH_DTM_URL", base)
+        .env("CRISISGRAPH_HDX_URL", base)
+        .env("CRISISGRAPH_FTS_URL", base)
+        .env("CRISISGRAPH_DTM_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .env_remove("CRISISGRAPH_CONFIG")
+        .env_remove("CRISISGRAPH_COUNTRIES");
+    for source in ["GEOGRAPHY", "DTM", "CATALOG", "POPULATION", "FUNDING", "SITES"] {
+        command.env(format!("CRISISGRAPH_SCHEDULE_{source}"), "off");
+    }
+    command
+}
+
+fn psql(url: &str, sql: &str) -> Result<String, BenchError> {
+    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-Atqc", sql]).output()?;
+    if !out.status.success() {
+        return Err(BenchError::Invalid(format!("psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => url.to_string(),
+    }
+}
+
+/// One ingest target: first and second (unchanged) run.
+struct IngestResult {
+    first: Measured,
+    second: Measured,
+}
+
+fn ingest_twice(args: &Args, url: &str, base: &str, work: &Path) -> Result<IngestResult, BenchError> {
+    let geo = crisisgraph(args, url, base, &["ingest", "geography", "--country", "HTI"]).status()?;
+    if !geo.success() {
+        return Err(BenchError::Invalid("geography ingest failed".into()));
+    }
+    let dtm = ["ingest", "dtm", "--country", "HTI", "--levels", "2"];
+    let first = measured(&mut crisisgraph(args, url, base, &dtm), work, "first DTM ingest")?;
+    let second = measured(&mut crisisgraph(args, url, base, &dtm), work, "second DTM ingest")?;
+    Ok(IngestResult { first, second })
+}
+
+/// Peak and current RSS of a running process, in MB.
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn free_port() -> Result<u16, BenchError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn curl(args: &[&str]) -> Result<String, BenchError> {
+    let out = Command::new("curl").args(["-s", "--max-time", "600"]).args(args).output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// The three canonical queries: (name, GraphQL, the SQL crisisgraph runs for it, for pgbench).
+fn canonical() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        (
+            "Mali admin1, latest IDPs and population",
+            r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode name population { total } idps(latestRoundOnly: true) { nodes { round reportingDate individuals } } } } }"#,
+            "SELECT id, pcode, name FROM admin_areas WHERE country_iso3 = 'MLI' AND level = 1 ORDER BY pcode;\n\
+             SELECT area_id, operation, round_number, reporting_date, assessment_type, CAST(SUM(individuals) AS BIGINT) \
+             FROM idp_figures f WHERE area_matched AND area_id IN (SELECT id FROM admin_areas WHERE country_iso3 = 'MLI' AND level = 1) \
+             AND NOT EXISTS (SELECT 1 FROM idp_figures l WHERE l.country_iso3 = f.country_iso3 AND l.admin_level = f.admin_level \
+             AND l.source_pcode = f.source_pcode AND l.operation = f.operation AND l.round_number > f.round_number) \
+             GROUP BY area_id, operation, round_number, reporting_date, assessment_type;\n\
+             SELECT area_id, SUM(population) FROM population_figures WHERE area_id IN (SELECT id FROM admin_areas \
+             WHERE country_iso3 = 'MLI' AND level = 1) GROUP BY area_id;\n",
+        ),
+        (
+            "one area's IDP series (HT0111, 100 rounds)",
+            r#"{ adminArea(pcode: "HT0111") { idps(first: 100) { nodes { operation round reportingDate individuals } } } }"#,
+            "SELECT id FROM admin_areas WHERE pcode = 'HT0111';\n\
+             SELECT operation, round_number, reporting_date, assessment_type, source_pcode, CAST(SUM(individuals) AS BIGINT) \
+             FROM idp_figures WHERE area_matched AND area_id = (SELECT id FROM admin_areas WHERE pcode = 'HT0111') \
+             GROUP BY country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date, assessment_type, resource_id \
+             ORDER BY reporting_date, operation, round_number, assessment_type, source_pcode LIMIT 101;\n",
+        ),
+        (
+            "a page of 1,000 Haiti admin2 figures",
+            r#"{ country(iso3: "HTI") { idps(adminLevel: 2, first: 1000) { nodes { sourcePcode operation round reportingDate individuals } } } }"#,
+            "SELECT operation, round_number, reporting_date, assessment_type, source_pcode, CAST(SUM(individuals) AS BIGINT) \
+             FROM idp_figures WHERE country_iso3 = 'HTI' AND admin_level = 2 \
+             GROUP BY country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date, assessment_type, resource_id \
+             ORDER BY reporting_date, operation, round_number, assessment_type, source_pcode LIMIT 1001;\n",
+        ),
+    ]
+}
+
+/// Requests/s, p50 and p99 (ms) of one load run.
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: String,
+}
+
+fn millis(text: &str) -> f64 {
+    let text = text.trim();
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
+}
+
+fn wrk(args: &Args, url: &str, query: &str, work: &Path) -> Result<Load, BenchError> {
+    let body = serde_json::to_string(&serde_json::json!({ "query": query }))?;
+    let script = work.join("post.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [==[{body}]==]\n"
+        ),
+    )?;
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{}", args.connections), &format!("-d{}s", args.duration), "--timeout", "60s"])
+        .args(["--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let find = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .map(|l| l.trim_start()[prefix.len()..].trim().to_string())
+    };
+    let rps = find("Requests/sec:").and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let p50 = find("50%").map_or(f64::NAN, |v| millis(&v));
+    let p99 = find("99%").map_or(f64::NAN, |v| millis(&v));
+    let errors = [find("Non-2xx or 3xx responses:"), find("Socket errors:")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Load { rps, p50_ms: p50, p99_ms: p99, errors })
+}
+
+fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, BenchError> {
+    let script = work.join("query.sql");
+    std::fs::write(&script, sql)?;
+    let prefix = work.join("pgbench");
+    for entry in std::fs::read_dir(work)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("pgbench.") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let out = Command::new("pgbench")
+        .args(["-n", "-j2", &format!("-c{}", args.connections), &format!("-T{}", args.duration), "-l", "--log-prefix"])
+        .arg(&prefix)
+        .arg("-f")
+        .arg(&script)
+        .arg(url)
+        .current_dir(work)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(BenchError::Invalid(format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    let mut latencies: Vec<f64> = Vec::new();
+    for entry in std::fs::read_dir(work)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("pgbench.") {
+            for line in std::fs::read_to_string(entry.path())?.lines() {
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse::<f64>().ok()) {
+                    latencies.push(us / 1000.0);
+                }
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(f64::NAN);
+    Ok(Load { rps, p50_ms: pick(0.5), p99_ms: pick(0.99), errors: String::new() })
+}
+
+fn run(args: &Args) -> Result<(), BenchError> {
+    std::fs::create_dir_all(&args.work)?;
+    let work = args.work.as_path();
+    let mut report = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        report.push_str(&line);
+        report.push('\n');
+    };
+    let started = Instant::now();
+    let template = read("sample/dtm/v3/displacement-admin2-admin0pcode-hti.json")?;
+    let body = synthetic::synthetic_response(&template, args.rows)?;
+    let megabytes = body.len() as f64 / 1e6;
+    eprintln!("built {} rows ({megabytes:.0} MB) in {:?}", args.rows, started.elapsed());
+    let server = LoopbackServer::start()?;
+    server.script(
+        "/dataset/cb963915-d7d1-4ffa-90dc-31277e24406f/resource/f65bc260-4d8b-416f-ac07-f2433b4d5142/download/global_pcodes_adm_1_2.csv",
+        vec![],
+        Answer::Full(Arc::new(read("sample/cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv")?)),
+    );
+    server.script(ADMIN2, vec![], Answer::Full(Arc::new(body)));
+    let base = server.uri();
+    if let Some(port) = args.serve_only {
+        // Forward a fixed port to the loopback server's, so that scripts know where to point.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        let target = base.trim_start_matches("http://").to_string();
+        eprintln!("serving {} rows on http://127.0.0.1:{port} for {} s", args.rows, args.duration);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let target = target.clone();
+                std::thread::spawn(move || {
+                    if let Ok(upstream) = std::net::TcpStream::connect(&target) {
+                        let (mut a, mut b) = (client, upstream);
+                        if let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut a2, &mut b2);
+                            });
+                            let _ = std::io::copy(&mut b, &mut a);
+                            let _ = a.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                });
+            }
+        });
+        std::thread::sleep(Duration::from_secs(args.duration));
+        return Ok(());
+    }
+
+    // PostgreSQL: a fresh database.
+    psql(&args.postgres, "DROP DATABASE IF EXISTS cg_bench WITH (FORCE)")?;
+    psql(&args.postgres, "CREATE DATABASE cg_bench")?;
+    let pg = with_database(&args.postgres, "cg_bench");
+
+    say(format!("## Ingest: {} DTM admin2 rows ({megabytes:.0} MB of JSON) on loopback\n", args.rows));
+    say("| target | time (s) | rows/s | vs COPY | peak RSS (MB) | unchanged re-ingest (s) | re-ingest / first |".into());
+    say("|---|---|---|---|---|---|---|".into());
+
+    // The limit: COPY of the same rows into a bare table.
+    let csv_path = work.join("copy.csv");
+    std::fs::write(&csv_path, synthetic::copy_csv(&template, args.rows)?)?;
+    psql(&pg, synthetic::COPY_TABLE)?;
+    let copy_started = Instant::now();
+    psql(&pg, &format!("\\copy copy_limit FROM '{}' WITH (FORMAT csv)", csv_path.display()))?;
+    let copy_seconds = copy_started.elapsed().as_secs_f64();
+    let copied: usize = psql(&pg, "SELECT COUNT(*) FROM copy_limit")?.parse().unwrap_or(0);
+    psql(&pg, "DROP TABLE copy_limit")?;
+    std::fs::remove_file(&csv_path)?;
+    let copy_rate = copied as f64 / copy_seconds;
+    say(format!(
+        "| PostgreSQL `COPY` into a bare table (the limit) | {copy_seconds:.1} | {copy_rate:.0} | 1.00 | | | |"
+    ));
+
+    let pg_result = ingest_twice(args, &pg, &base, work)?;
+    let stored: usize = psql(&pg, "SELECT COUNT(*) FROM idp_figures WHERE country_iso3 = 'HTI' AND admin_level = 2")?
+        .parse()
+        .unwrap_or(0);
+    let row = |name: &str, r: &IngestResult| {
+        let rate = args.rows as f64 / r.first.seconds;
+        format!(
+            "| {name} | {:.1} | {rate:.0} | {:.2} | {:.0} | {:.1} | {:.1} % |",
+            r.first.seconds,
+            rate / copy_rate,
+            r.first.max_rss_mb.max(r.second.max_rss_mb),
+            r.second.seconds,
+            100.0 * r.second.seconds / r.first.seconds
+        )
+    };
+    say(row("crisisgraph ingest → PostgreSQL", &pg_result));
+    if !args.skip_sqlite {
+        let file = work.join("bench.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+        let sqlite = ingest_twice(args, &file.to_string_lossy(), &base, work)?;
+        say(row("crisisgraph ingest → SQLite", &sqlite));
+    }
+    say(format!("\nPostgreSQL holds {stored} Haiti admin2 figures after the runs.\n"));
+
+    // Serve the PostgreSQL store (with the bundled sample for Mali) for the export and the queries.
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut serve =
+        crisisgraph(args, &pg, &base, &["serve", "--sample", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")])?.starts_with("200") {
+        if Instant::now() > deadline {
+            let _ = serve.kill();
+            return Err(BenchError::Invalid("serve did not become ready".into()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, idle_rss) = rss_mb(serve.id());
+    let export = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{time_total} %{http_code}",
+        &format!("{url}/export/idps.csv?country=HTI&admin_level=2&limit={}", args.export_rows),
+    ])?;
+    let (export_peak, _) = rss_mb(serve.id());
+    let mut parts = export.split_whitespace();
+    let bytes = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let seconds = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    say(format!("## Export: `/export/idps.csv?country=HTI&admin_level=2&limit={}`\n", args.export_rows));
+    say("| bytes | time (s) | MB/s | server RSS before (MB) | server peak RSS (MB) | HTTP |".into());
+    say("|---|---|---|---|---|---|".into());
+    say(format!(
+        "| {bytes:.0} | {seconds:.1} | {:.1} | {idle_rss:.0} | {export_peak:.0} | {} |\n",
+        bytes / 1e6 / seconds,
+        parts.next().unwrap_or("?")
+    ));
+
+    if !args.skip_queries {
+        say(format!(
+            "## Queries: {} connections, {} s each; crisisgraph (wrk) vs the same SQL (pgbench)\n",
+            args.connections, args.duration
+        ));
+        say("| query | crisisgraph req/s | p50 (ms) | p99 (ms) | pgbench tx/s | p50 (ms) | p99 (ms) | crisisgraph / pgbench | errors |".into());
+        say("|---|---|---|---|---|---|---|---|---|".into());
+        for (name, query, sql) in canonical() {
+            let probe = curl(&[
+                "-H",
+                "content-type: application/json",
+                "-d",
+                &serde_json::to_string(&serde_json::json!({ "query": query }))?,
+                &format!("{url}/graphql"),
+            ])?;
+            let answer: serde_json::Value = serde_json::from_str(&probe).unwrap_or_default();
+            if !answer["errors"].is_null() || answer["data"].is_null() {
+                return Err(BenchError::Invalid(format!("{name}: {probe:.300}")));
+            }
+            let ours = wrk(args, &format!("{url}/graphql"), query, work)?;
+            let floor = pgbench(args, &pg, sql, work)?;
+            say(format!(
+                "| {name} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {} |",
+                ours.rps,
+                ours.p50_ms,
+                ours.p99_ms,
+                floor.rps,
+                floor.p50_ms,
+                floor.p99_ms,
+                ours.rps / floor.rps,
+                if ours.errors.is_empty() { "none".into() } else { ours.errors }
+            ));
+        }
+        let (peak, _) = rss_mb(serve.id());
+        say(format!("\nServer peak RSS over the export and the query load: {peak:.0} MB.\n"));
+    }
+    let _ = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
+    let _ = serve.wait();
+    psql(&args.postgres, "DROP DATABASE IF EXISTS cg_bench WITH (FORCE)")?;
+    say(format!("Total benchmark time: {:.0} s.", started.elapsed().as_secs_f64()));
+    std::fs::write(work.join("report.md"), report)?;
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("crisisgraph-bench: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,112 @@
+//! Crash: `kill -9` of `crisisgraph ingest dtm` in the middle of writing a large DTM answer (real
+//! Haiti admin2 rows repeated over synthetic rounds), on both stores. The data tables are exactly as
+//! before the run (checksums), the dead run is marked interrupted once its lease expires, and the next
+//! run completes. The release-sized version (1,000,000 rows) is scripts/crash.sh.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::checksum::data_checksums;
+use common::process::{Child, crisisgraph, wait_for};
+use common::{Backend, TestStore};
+use crisisgraph_bench::loopback::{Answer, LoopbackServer};
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, RunQueryDsl};
+use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, LeaseSettings, Source};
+use store::runs::status;
+use store::{AnyConnection, with_conn};
+
+on_both_stores!(kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes);
+
+/// Rows in the large answer: enough for the write to take a while, small enough for CI.
+const ROWS: usize = 40_000;
+const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=HTI";
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Is a transaction of another connection writing IDP figures right now (staging or the table)?
+fn writing_figures(conn: &mut AnyConnection) -> bool {
+    let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+               AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL \
+               AND (query LIKE '%idp_staging%' OR query LIKE '%idp_figures%')";
+    diesel::sql_query(sql).get_result::<Count>(conn).is_ok_and(|c| c.n > 0)
+}
+
+fn file_size(path: &str) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = LoopbackServer::start().expect("loopback server");
+    server.script(
+        ingest::sources::geography::RESOURCE_PATH,
+        vec![],
+        Answer::Full(Arc::new(common::read(common::PCODES_FILE))),
+    );
+    let real = common::read(common::DTM_FILES[5].2);
+    server.script(ADMIN2, vec![], Answer::Full(Arc::new(real.clone())));
+    let config = IngestConfig {
+        dtm_url: server.uri(),
+        dtm_key: Some(common::DTM_KEY.into()),
+        hdx_url: server.uri(),
+        fts_url: server.uri(),
+        countries: Vec::new(),
+        fetch: FetchSettings { base_backoff: Duration::from_millis(10), ..FetchSettings::default() },
+        lease: LeaseSettings { ttl: Duration::from_secs(2), heartbeat: Duration::from_millis(500) },
+    };
+    let local = Ingester::new(store.pool.clone(), config, FetchMode::Online).expect("ingester");
+    for (source, levels) in [(Source::Geography, vec![]), (Source::Dtm, vec![2])] {
+        let run = local.run(source, &common::options(&["HTI"], &levels)).await.expect("baseline run");
+        assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    }
+    let before = data_checksums(&store.pool).await;
+
+    let big = crisisgraph_bench::synthetic::synthetic_response(&real, ROWS).expect("synthetic answer");
+    server.script(ADMIN2, vec![], Answer::Full(Arc::new(big)));
+    let wal = format!("{}-wal", store.url);
+    let wal_before = file_size(&wal);
+    let mut child = Child::spawn(
+        crisisgraph(&store.url, &server.uri(), &["ingest", "dtm", "--country", "HTI", "--levels", "2"])
+            .env("CRISISGRAPH_LEASE_SECONDS", "2"),
+    );
+    // Halfway: PostgreSQL shows the run's transaction inserting figures; SQLite's WAL grows with
+    // the uncommitted pages of the same transaction.
+    let pool = store.pool.clone();
+    wait_for("the ingest to be writing figures", Duration::from_secs(120), || {
+        let pool = pool.clone();
+        let wal = wal.clone();
+        async move {
+            match backend {
+                Backend::Postgres => with_conn(&pool, |c| Ok(writing_figures(c))).await.unwrap_or(false),
+                Backend::Sqlite => file_size(&wal) > wal_before + 1024 * 1024,
+            }
+        }
+    })
+    .await;
+    assert!(child.is_running(), "the ingest finished before it could be killed");
+    child.kill9();
+
+    assert_eq!(data_checksums(&store.pool).await, before, "a killed run left a trace in the data");
+    let runs = with_conn(&store.pool, |c| store::runs::list_runs(c, Some("dtm"), 10, 0)).await.expect("runs");
+    let dead = runs[0].clone();
+    assert_eq!(dead.status, status::RUNNING, "the dead run still looks alive until its lease expires");
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let next = local.run(Source::Dtm, &common::options(&["HTI"], &[2])).await.expect("next run");
+    assert_ne!(next.id, dead.id);
+    assert_eq!(next.status, status::SUCCEEDED, "{:?}", next.error);
+    assert_eq!(next.fetched, ROWS as i64);
+    assert_eq!(next.inserted + next.unchanged + next.rejected, ROWS as i64);
+    let id = dead.id;
+    let dead = with_conn(&store.pool, move |c| store::runs::find_run(c, id)).await.expect("dead run");
+    assert_eq!(dead.status, status::INTERRUPTED, "{dead:?}");
+    let figures = with_conn(&store.pool, store::idps::count_figures).await.expect("count");
+    assert_eq!(figures, ROWS as i64 - next.rejected, "every valid row of the large answer is stored once");
+}

@@ -1,0 +1,288 @@
+//! Source faults, end to end on both stores: what real sources and networks do (slow answers,
+//! connections reset or cut mid-body, bodies without a length, invalid JSON, renamed or missing fields,
+//! wrong types, bodies over the cap). Each ends as retry-then-success, or a failed run with a clear
+//! error and every data table byte-for-byte as before (checksums), or rows rejected with reasons.
+//! (HTTP 500 is in end_to_end.rs, 429 with Retry-After in fetcher.rs.)
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::checksum::data_checksums;
+use common::{Backend, TestStore};
+use crisisgraph_bench::loopback::{Answer, LoopbackServer};
+use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, LeaseSettings, Source};
+use serde_json::{Value, json};
+use store::models::IngestRun;
+use store::runs::status;
+use store::with_conn;
+
+on_both_stores!(
+    a_timeout_is_retried_then_fails_and_a_slow_first_answer_is_retried_to_success,
+    a_connection_reset_mid_body_is_retried_then_succeeds,
+    a_body_cut_short_every_time_fails_the_run,
+    a_truncated_body_without_length_is_invalid_json_and_fails_the_run,
+    a_renamed_envelope_field_fails_the_run,
+    a_renamed_row_field_rejects_every_row_with_its_reason,
+    missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest,
+    a_body_over_the_cap_fails_the_run_with_or_without_a_length,
+);
+
+const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=TCD";
+
+fn target(level: u8) -> String {
+    format!("/v3/displacement/admin{level}?Admin0Pcode=TCD")
+}
+
+fn body(bytes: Vec<u8>) -> Arc<Vec<u8>> {
+    Arc::new(bytes)
+}
+
+fn quick_fetch() -> FetchSettings {
+    FetchSettings {
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(10),
+        max_retries: 3,
+        ..FetchSettings::default()
+    }
+}
+
+/// A store holding Chad's p-codes and DTM figures (levels 0-2), all served by one loopback server,
+/// and the checksums of its data tables.
+struct Baseline {
+    store: TestStore,
+    server: LoopbackServer,
+    before: BTreeMap<&'static str, (usize, String)>,
+}
+
+impl Baseline {
+    async fn new(backend: Backend) -> Option<Baseline> {
+        let store = TestStore::new(backend).await?;
+        let server = LoopbackServer::start().expect("loopback server");
+        server.script(
+            ingest::sources::geography::RESOURCE_PATH,
+            vec![],
+            Answer::Full(body(common::read(common::PCODES_FILE))),
+        );
+        for level in 0..3u8 {
+            server.script(
+                &target(level),
+                vec![],
+                Answer::Full(body(common::read(common::DTM_FILES[level as usize].2))),
+            );
+        }
+        let baseline = Baseline { store, server, before: BTreeMap::new() };
+        let ingester = baseline.ingester(quick_fetch());
+        let geo = ingester.run(Source::Geography, &common::options(&["TCD"], &[])).await.expect("geography");
+        assert_eq!(geo.status, status::SUCCEEDED, "{:?}", geo.error);
+        let dtm = ingester.run(Source::Dtm, &common::options(&["TCD"], &[0, 1, 2])).await.expect("dtm");
+        assert_eq!(dtm.status, status::SUCCEEDED, "{:?}", dtm.error);
+        assert_eq!(dtm.rejected, 0, "the published Chad files have no bad rows");
+        let before = data_checksums(&baseline.store.pool).await;
+        assert!(before["idp_figures"].0 > 100 && before["admin_areas"].0 > 10, "{before:?}");
+        Some(Baseline { before, ..baseline })
+    }
+
+    fn ingester(&self, fetch: FetchSettings) -> Ingester {
+        let config = IngestConfig {
+            dtm_url: self.server.uri(),
+            dtm_key: Some(common::DTM_KEY.into()),
+            hdx_url: self.server.uri(),
+            fts_url: self.server.uri(),
+            countries: Vec::new(),
+            fetch,
+            lease: LeaseSettings { ttl: Duration::from_secs(5), heartbeat: Duration::from_millis(500) },
+        };
+        Ingester::new(self.store.pool.clone(), config, FetchMode::Online).expect("ingester")
+    }
+
+    /// Runs DTM admin2 for Chad with `fetch` settings.
+    async fn run_admin2(&self, fetch: FetchSettings) -> IngestRun {
+        self.ingester(fetch).run(Source::Dtm, &common::options(&["TCD"], &[2])).await.expect("the run is recorded")
+    }
+
+    /// The run failed with an error naming every `needle`, and no data table changed.
+    async fn assert_failed_and_unchanged(&self, run: &IngestRun, needles: &[&str]) {
+        assert_eq!(run.status, status::FAILED, "{run:?}");
+        let error = run.error.clone().unwrap_or_default();
+        for needle in needles {
+            assert!(error.contains(needle), "error {error:?} does not say {needle:?}");
+        }
+        assert_eq!(run.inserted + run.updated, 0, "{run:?}");
+        assert_eq!(data_checksums(&self.store.pool).await, self.before, "a failed run changed the data");
+    }
+
+    /// (rows, sum of individuals) of Chad's admin2 figures in the store.
+    async fn stored_admin2(&self) -> (usize, i64) {
+        let figures =
+            with_conn(&self.store.pool, |c| store::idps::figures_of_country(c, "TCD")).await.expect("figures");
+        let level2: Vec<_> = figures.into_iter().filter(|f| f.admin_level == 2).collect();
+        (level2.len(), level2.iter().map(|f| f.individuals).sum())
+    }
+}
+
+/// The published Chad admin2 rows.
+fn admin2_rows() -> Vec<serde_json::Map<String, Value>> {
+    crisisgraph_bench::synthetic::template_rows(&common::read(common::DTM_FILES[2].2)).expect("Chad admin2")
+}
+
+/// The published Chad admin2 answer with every count doubled: what a newer answer would change.
+fn doubled_rows() -> Vec<serde_json::Map<String, Value>> {
+    let mut rows = admin2_rows();
+    for row in &mut rows {
+        for field in ["numPresentIdpInd", "numberMales", "numberFemales"] {
+            if let Some(n) = row.get(field).and_then(Value::as_i64) {
+                row.insert(field.into(), json!(n * 2));
+            }
+        }
+    }
+    rows
+}
+
+fn envelope(rows: &[serde_json::Map<String, Value>]) -> Vec<u8> {
+    serde_json::to_vec(&json!({"result": rows, "statusCode": 200, "isSuccess": true, "errorMessages": [],
+        "totalRecordsCount": rows.len()}))
+    .expect("JSON")
+}
+
+fn individuals(rows: &[serde_json::Map<String, Value>]) -> i64 {
+    rows.iter().map(|r| r["numPresentIdpInd"].as_i64().expect("a count")).sum()
+}
+
+async fn a_timeout_is_retried_then_fails_and_a_slow_first_answer_is_retried_to_success(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let slow = FetchSettings { request_timeout: Duration::from_millis(800), max_retries: 2, ..quick_fetch() };
+    let changed = body(envelope(&doubled_rows()));
+    base.server.script(ADMIN2, vec![], Answer::Delayed(Duration::from_secs(3), changed.clone()));
+    let run = base.run_admin2(slow.clone()).await;
+    base.assert_failed_and_unchanged(&run, &["timed out", "gave up after 3 attempts", ADMIN2]).await;
+    assert_eq!(base.server.hits(ADMIN2), 3, "1 attempt + 2 retries");
+
+    // Only the first answer is slow: the retry gets the data.
+    base.server.script(ADMIN2, vec![Answer::Delayed(Duration::from_secs(3), changed.clone())], Answer::Full(changed));
+    let run = base.run_admin2(slow).await;
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    assert_eq!(base.server.hits(ADMIN2), 2);
+    let doubled = doubled_rows();
+    assert_eq!(base.stored_admin2().await, (doubled.len(), individuals(&doubled)));
+}
+
+async fn a_connection_reset_mid_body_is_retried_then_succeeds(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let changed = body(envelope(&doubled_rows()));
+    base.server.script(ADMIN2, vec![Answer::ResetMidBody(changed.clone())], Answer::Full(changed));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    assert_eq!(base.server.hits(ADMIN2), 2, "the reset answer, then the whole one");
+    assert_ne!(data_checksums(&base.store.pool).await, base.before, "the checksums see a changed figure");
+    let doubled = doubled_rows();
+    assert_eq!(run.updated + run.unchanged, doubled.len() as i64);
+    assert_eq!(base.stored_admin2().await, (doubled.len(), individuals(&doubled)));
+}
+
+async fn a_body_cut_short_every_time_fails_the_run(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    base.server.script(ADMIN2, vec![], Answer::CutShort(body(envelope(&doubled_rows()))));
+    let run = base.run_admin2(quick_fetch()).await;
+    base.assert_failed_and_unchanged(&run, &["reading the body failed", "gave up after 4 attempts", ADMIN2]).await;
+    assert_eq!(base.server.hits(ADMIN2), 4);
+}
+
+async fn a_truncated_body_without_length_is_invalid_json_and_fails_the_run(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let whole = envelope(&doubled_rows());
+    base.server.script(ADMIN2, vec![], Answer::CloseDelimited(body(whole[..whole.len() / 2].to_vec())));
+    let run = base.run_admin2(quick_fetch()).await;
+    base.assert_failed_and_unchanged(&run, &["could not parse DTM admin2 response for TCD"]).await;
+    assert_eq!(base.server.hits(ADMIN2), 1, "an answer that arrived whole is not retried");
+}
+
+async fn a_renamed_envelope_field_fails_the_run(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let renamed = json!({"results": doubled_rows(), "statusCode": 200, "isSuccess": true});
+    base.server.script(ADMIN2, vec![], Answer::Full(body(serde_json::to_vec(&renamed).expect("JSON"))));
+    let run = base.run_admin2(quick_fetch()).await;
+    base.assert_failed_and_unchanged(&run, &["no `result` array"]).await;
+}
+
+async fn a_renamed_row_field_rejects_every_row_with_its_reason(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let mut rows = doubled_rows();
+    for row in &mut rows {
+        let value = row.remove("numPresentIdpInd").expect("field");
+        row.insert("numPresentIdpIndividuals".into(), value);
+    }
+    base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!(run.status, status::SUCCEEDED, "bad rows never stop a run: {:?}", run.error);
+    assert_eq!((run.fetched, run.rejected, run.inserted, run.updated), (rows.len() as i64, rows.len() as i64, 0, 0));
+    let id = run.id;
+    let rejected =
+        with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
+    assert_eq!(rejected.len(), rows.len());
+    assert!(rejected.iter().all(|r| r.reason == "numPresentIdpInd is missing"), "{:?}", rejected[0]);
+    assert_eq!(data_checksums(&base.store.pool).await, base.before);
+}
+
+async fn missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let (original, mut rows) = (admin2_rows(), doubled_rows());
+    // Every seventh row stays good; the others each get one fault, with the reason it must be rejected for.
+    let mut expected_reasons = BTreeMap::new();
+    let mut expected_sum = 0;
+    for (i, row) in rows.iter_mut().enumerate() {
+        let reason = match i % 7 {
+            0 => row.remove("reportingDate").map(|_| "reportingDate is missing or empty"),
+            1 => row.insert("numPresentIdpInd".into(), json!("12")).map(|_| "numPresentIdpInd is not a number"),
+            2 => row.insert("roundNumber".into(), json!("3")).map(|_| "roundNumber is missing or not a number"),
+            3 => row.insert("numberMales".into(), json!(1.5)).map(|_| "numberMales is not a whole number"),
+            4 => row.remove("admin2Pcode").map(|_| "admin2Pcode is missing or empty"),
+            5 => row.insert("numPresentIdpInd".into(), json!(-1)).map(|_| "numPresentIdpInd is negative"),
+            _ => None,
+        };
+        match reason {
+            Some(reason) => {
+                expected_reasons.insert(i as i64 + 1, reason);
+                expected_sum += original[i]["numPresentIdpInd"].as_i64().expect("count");
+            }
+            None => expected_sum += row["numPresentIdpInd"].as_i64().expect("count"),
+        }
+    }
+    base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    let good = rows.len() - expected_reasons.len();
+    assert_eq!(run.rejected, expected_reasons.len() as i64);
+    assert_eq!(run.inserted + run.updated + run.unchanged, good as i64);
+    let id = run.id;
+    let rejected =
+        with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
+    let reasons: BTreeMap<i64, &str> = rejected.iter().map(|r| (r.row_number, r.reason.as_str())).collect();
+    for (row, reason) in &expected_reasons {
+        assert!(
+            reasons.get(row).is_some_and(|r| r.starts_with(reason)),
+            "row {row}: {:?}, expected {reason}",
+            reasons.get(row)
+        );
+    }
+    assert_eq!(reasons.len(), expected_reasons.len());
+    // Good rows carry the new figures; rejected rows leave their old ones in place.
+    assert_eq!(base.stored_admin2().await, (original.len(), expected_sum));
+}
+
+async fn a_body_over_the_cap_fails_the_run_with_or_without_a_length(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let changed = envelope(&doubled_rows());
+    let cap = FetchSettings { max_body_bytes: changed.len() as u64 / 2, ..quick_fetch() };
+    let limit = format!("more than the {} bytes allowed", changed.len() / 2);
+    let changed = body(changed);
+    for answer in [Answer::Full(changed.clone()), Answer::Chunked(changed.clone())] {
+        base.server.script(ADMIN2, vec![], answer);
+        let run = base.run_admin2(cap.clone()).await;
+        base.assert_failed_and_unchanged(&run, &[&limit, ADMIN2]).await;
+        assert_eq!(base.server.hits(ADMIN2), 1, "a body over the cap is not retried");
+    }
+}
