@@ -38,8 +38,28 @@ fn writing_figures(conn: &mut AnyConnection) -> bool {
     diesel::sql_query(sql).get_result::<Count>(conn).is_ok_and(|c| c.n > 0)
 }
 
-fn file_size(path: &str) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+/// On SQLite: the run has fetched (and archived) its answer, and a transaction holds the write lock
+/// right now: that is the run's data transaction (the archive's own transaction ended with the fetch log).
+fn sqlite_writing_figures(conn: &mut AnyConnection, path: &str) -> bool {
+    let fetched = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM fetches f JOIN ingest_runs r ON r.id = f.run_id \
+         WHERE r.status = 'running' AND f.http_status = 200 AND f.url LIKE '%admin2%'",
+    )
+    .get_result::<Count>(conn)
+    .is_ok_and(|c| c.n > 0);
+    if !fetched {
+        return false;
+    }
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let Ok(mut probe) = diesel::SqliteConnection::establish(path) else { return false };
+    match probe.batch_execute("PRAGMA busy_timeout = 0; BEGIN IMMEDIATE;") {
+        Ok(()) => {
+            let _ = probe.batch_execute("ROLLBACK");
+            false
+        }
+        Err(_) => true,
+    }
 }
 
 async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(backend: Backend) {
@@ -70,23 +90,31 @@ async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(
 
     let big = crisisgraph_bench::synthetic::synthetic_response(&real, ROWS).expect("synthetic answer");
     server.script(ADMIN2, vec![], Answer::Full(Arc::new(big)));
-    let wal = format!("{}-wal", store.url);
-    let wal_before = file_size(&wal);
     let mut child = Child::spawn(
         crisisgraph(&store.url, &server.uri(), &["ingest", "dtm", "--country", "HTI", "--levels", "2"])
             .env("CRISISGRAPH_LEASE_SECONDS", "2"),
     );
-    // Halfway: PostgreSQL shows the run's transaction inserting figures; SQLite's WAL grows with
-    // the uncommitted pages of the same transaction.
+    // Halfway: PostgreSQL shows the run's transaction writing figures; on SQLite the answer has been
+    // fetched and archived and the run's data transaction holds the write lock.
+    // Seen twice in a row (100 ms apart), so that a heartbeat's millisecond write is not mistaken for it.
     let pool = store.pool.clone();
+    let seen = Arc::new(std::sync::atomic::AtomicU32::new(0));
     wait_for("the ingest to be writing figures", Duration::from_secs(120), || {
-        let pool = pool.clone();
-        let wal = wal.clone();
+        let (pool, path, seen) = (pool.clone(), store.url.clone(), seen.clone());
         async move {
-            match backend {
-                Backend::Postgres => with_conn(&pool, |c| Ok(writing_figures(c))).await.unwrap_or(false),
-                Backend::Sqlite => file_size(&wal) > wal_before + 1024 * 1024,
+            let writing = with_conn(&pool, move |c| {
+                Ok(match backend {
+                    Backend::Postgres => writing_figures(c),
+                    Backend::Sqlite => sqlite_writing_figures(c, &path),
+                })
+            })
+            .await
+            .unwrap_or(false);
+            let streak = if writing { seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 } else { 0 };
+            if !writing {
+                seen.store(0, std::sync::atomic::Ordering::SeqCst);
             }
+            streak >= 2
         }
     })
     .await;

@@ -28,6 +28,7 @@ on_both_stores!(
     a_renamed_row_field_rejects_every_row_with_its_reason,
     missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest,
     a_body_over_the_cap_fails_the_run_with_or_without_a_length,
+    a_changed_answer_counts_inserted_updated_and_unchanged_exactly,
 );
 
 const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=TCD";
@@ -285,4 +286,37 @@ async fn a_body_over_the_cap_fails_the_run_with_or_without_a_length(backend: Bac
         base.assert_failed_and_unchanged(&run, &[&limit, ADMIN2]).await;
         assert_eq!(base.server.hits(ADMIN2), 1, "a body over the cap is not retried");
     }
+}
+
+async fn a_changed_answer_counts_inserted_updated_and_unchanged_exactly(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let (original, doubled) = (admin2_rows(), doubled_rows());
+    // First third changed (doubled), the rest as published, plus 40 new figures (a later round).
+    let third = original.len() / 3;
+    let mut rows: Vec<_> = doubled[..third].iter().chain(&original[third..]).cloned().collect();
+    for row in original.iter().take(40) {
+        let mut new = row.clone();
+        new.insert("roundNumber".into(), json!(row["roundNumber"].as_i64().expect("round") + 500));
+        rows.push(new);
+    }
+    let counts = |r: &serde_json::Map<String, Value>| {
+        ["numPresentIdpInd", "numberMales", "numberFemales"].map(|f| r.get(f).and_then(Value::as_i64))
+    };
+    let updated = (0..third).filter(|i| counts(&original[*i]) != counts(&doubled[*i])).count() as i64;
+    base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    assert!(updated > 0);
+    assert_eq!(
+        (run.inserted, run.updated, run.unchanged, run.rejected),
+        (40, updated, original.len() as i64 - updated, 0)
+    );
+    assert_eq!(base.stored_admin2().await, (rows.len(), individuals(&rows)));
+    let again = base.run_admin2(quick_fetch()).await;
+    assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, rows.len() as i64), "unchanged re-ingest");
+    // Rows updated by the first run carry its run id; unchanged ones keep the baseline's.
+    let first = run.id;
+    let figures = with_conn(&base.store.pool, |c| store::idps::figures_of_country(c, "TCD")).await.expect("figures");
+    let by_first = figures.iter().filter(|f| f.admin_level == 2 && f.run_id == first).count() as i64;
+    assert_eq!(by_first, 40 + updated, "run {first} wrote exactly the new and changed rows");
 }

@@ -96,6 +96,12 @@ pub fn archive_payload(
     content_type: Option<&str>,
     fetched_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
+    // Already archived (an unchanged source): do not send a payload of possibly hundreds of MB again.
+    let archived = diesel::select(diesel::dsl::exists(raw_payloads::table.filter(raw_payloads::sha256.eq(sha256))))
+        .get_result::<bool>(conn)?;
+    if archived {
+        return Ok(());
+    }
     let row = (
         raw_payloads::sha256.eq(sha256),
         raw_payloads::byte_size.eq(body.len() as i64),
