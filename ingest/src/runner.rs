@@ -231,7 +231,9 @@ impl Ingester {
         let steps = match source {
             Source::Geography => 1 + countries.len() as u64,
             Source::Dtm => countries.len() as u64 * (options.dtm_levels.len() as u64 + 1),
-            Source::Catalog | Source::Population | Source::Funding | Source::Sites => 1 + countries.len() as u64,
+            Source::Population | Source::Funding | Source::Sites => countries.len() as u64,
+            // The funding dataset, and per country its population dataset and (where configured) its site list.
+            Source::Catalog => 1 + 2 * countries.len() as u64,
         };
         progress.begin(steps);
         let step = Step { control, progress };

@@ -52,6 +52,7 @@ impl Ingester {
                 Ok(CountryOutcome { fetched: count, ..CountryOutcome::default() })
             }
             .await;
+            step.done(&format!("{dataset}: done"));
             results.push((dataset, outcome));
         }
         Ok(results)

@@ -119,6 +119,7 @@ impl Ingester {
                 }
                 Err(e) => Err(e),
             };
+            step.done(&format!("{iso3}: done"));
             results.push((iso3.clone(), outcome));
         }
         Ok(results)

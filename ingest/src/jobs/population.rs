@@ -34,6 +34,7 @@ impl Ingester {
         let mut results = Vec::new();
         for iso3 in countries {
             let outcome = self.population_country(step, run_id, iso3, dry_run).await;
+            step.done(&format!("{iso3}: done"));
             results.push((iso3.clone(), outcome));
         }
         Ok(results)

@@ -33,6 +33,7 @@ impl Ingester {
                 Some(config) => self.sites_country(step, run_id, &config, dry_run).await,
                 None => Err(IngestError::Invalid(format!("no site list is configured for {iso3}"))),
             };
+            step.done(&format!("{iso3}: done"));
             results.push((iso3.clone(), outcome));
         }
         Ok(results)
