@@ -211,17 +211,10 @@ pub fn admin_area_rows(
 /// The p-codes of the given areas and of every area below them (all editions).
 pub fn pcodes_within(conn: &mut AnyConnection, roots: &[String]) -> Result<Vec<String>, StoreError> {
     use crate::schema::admin_areas;
-    let mut found: Vec<String> = roots.to_vec();
-    let mut frontier: Vec<i64> =
-        admin_areas::table.filter(admin_areas::pcode.eq_any(roots)).select(admin_areas::id).load(conn)?;
-    while !frontier.is_empty() {
-        let children: Vec<(i64, String)> = admin_areas::table
-            .filter(admin_areas::parent_id.eq_any(&frontier))
-            .select((admin_areas::id, admin_areas::pcode))
-            .load(conn)?;
-        frontier = children.iter().map(|(id, _)| *id).collect();
-        found.extend(children.into_iter().map(|(_, pcode)| pcode));
-    }
+    let ids = crate::geography::area_ids_within(conn, roots)?;
+    let mut found: Vec<String> =
+        admin_areas::table.filter(admin_areas::id.eq_any(&ids)).select(admin_areas::pcode).load(conn)?;
+    found.extend_from_slice(roots);
     found.sort();
     found.dedup();
     Ok(found)
