@@ -379,14 +379,37 @@ fn server_log(admin: &str) -> Result<PathBuf, String> {
     newest.map(|(_, path)| path).ok_or_else(|| "no server log found".to_string())
 }
 
-/// The new part of `path` from byte `from`.
-fn log_since(path: &Path, from: u64) -> Result<String, String> {
+/// The size of the server log: from the file system, else (the bench may not be allowed to read the
+/// server's files) from the server itself with `pg_stat_file`, which needs a superuser.
+fn log_size(admin: &str, path: &Path) -> Result<u64, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(local) => psql(admin, &format!("SELECT size FROM pg_stat_file({})", literal(path)))
+            .map_err(|e| format!("{}: {local}; {e}", path.display()))?
+            .parse()
+            .map_err(|e| format!("size of {}: {e}", path.display())),
+    }
+}
+
+/// The new part of the server log from byte `from`: from the file system, else with `pg_read_file`.
+fn log_since(admin: &str, path: &Path, from: u64) -> Result<String, String> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    file.seek(SeekFrom::Start(from)).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let local = std::fs::File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    match local {
+        Ok(text) => Ok(text),
+        Err(local) => psql(admin, &format!("SELECT pg_read_file({}, {from}, 67108864)", literal(path)))
+            .map_err(|e| format!("{}: {local}; {e}", path.display())),
+    }
+}
+
+/// A path as an SQL string literal.
+fn literal(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "''"))
 }
 
 /// The statements crisisgraph runs for one request of each query (in order), captured from the server log
@@ -414,10 +437,10 @@ fn capture_floor(args: &Args, pg: &str, base: &str, work: &Path, queries: &[&str
             let result: Vec<Result<Vec<String>, String>> = queries
                 .iter()
                 .map(|query| {
-                    let from = std::fs::metadata(&log).map_err(|e| format!("{}: {e}", log.display()))?.len();
+                    let from = log_size(&args.postgres, &log)?;
                     graphql(&format!("{url}/graphql"), query)?;
                     std::thread::sleep(Duration::from_millis(500));
-                    let text = log_since(&log, from)?;
+                    let text = log_since(&args.postgres, &log, from)?;
                     let pids: Vec<u32> = psql(&args.postgres, &pids_sql)
                         .map_err(|e| e.to_string())?
                         .lines()
@@ -624,8 +647,11 @@ fn run(args: &Args) -> Result<(), BenchError> {
 
     if !args.skip_queries {
         let queries = canonical();
+        let mut answers = Vec::new();
         for (name, query, _) in &queries {
-            graphql(&format!("{url}/graphql"), query).map_err(|e| BenchError::Invalid(format!("{name}: {e}")))?;
+            answers.push(
+                graphql(&format!("{url}/graphql"), query).map_err(|e| BenchError::Invalid(format!("{name}: {e}")))?,
+            );
         }
         let graphql_queries: Vec<&str> = queries.iter().map(|(_, q, _)| *q).collect();
         let captured = capture_floor(args, &pg, &base, work, &graphql_queries);
@@ -654,7 +680,19 @@ fn run(args: &Args) -> Result<(), BenchError> {
             let floor = pgbench(args, &pg, &script, work)?;
             let theirs = match peer.as_mut() {
                 Ok(p) => match graphql(&p.url, postgraphile::QUERIES[i]) {
-                    Ok(_) => Some(wrk(args, &p.url, postgraphile::QUERIES[i], work)?),
+                    Ok(answer) => {
+                        let (ours_n, ours_sum) = postgraphile::figures(&answers[i]);
+                        let (theirs_n, theirs_sum) = postgraphile::figures(&answer);
+                        notes.push(if (ours_n, ours_sum) == (theirs_n, theirs_sum) {
+                            format!("- {name}: both answers hold {ours_n} IDP figures summing to {ours_sum}.")
+                        } else {
+                            format!(
+                                "- {name}: the answers differ: crisisgraph {ours_n} IDP figures summing to {ours_sum}, \
+                                 PostGraphile {theirs_n} summing to {theirs_sum}."
+                            )
+                        });
+                        Some(wrk(args, &p.url, postgraphile::QUERIES[i], work)?)
+                    }
                     Err(e) => {
                         notes.push(format!("- {name}: PostGraphile's answer was not clean, not loaded: {e}"));
                         None

@@ -50,6 +50,28 @@ pub const QUERIES: [&str; 3] = [
     r#"{ allIdpTotals(filter: {countryIso3: {equalTo: "HTI"}, adminLevel: {equalTo: 2}}, first: 1000, orderBy: [REPORTING_DATE_ASC, OPERATION_ASC, ROUND_NUMBER_ASC, ASSESSMENT_TYPE_ASC, SOURCE_PCODE_ASC]) { nodes { sourcePcode operation roundNumber reportingDate individuals } } }"#,
 ];
 
+/// How many IDP figures an answer holds (objects with an `individuals` field, anywhere) and their sum,
+/// to check that crisisgraph and the peer answered with the same numbers (PostGraphile sends 64-bit
+/// integers as strings).
+pub fn figures(answer: &serde_json::Value) -> (usize, i128) {
+    match answer {
+        serde_json::Value::Object(fields) => {
+            let own = fields.get("individuals").map(|v| match v {
+                serde_json::Value::String(s) => s.parse::<i128>().unwrap_or(0),
+                other => other.as_i64().map_or(0, i128::from),
+            });
+            fields
+                .values()
+                .map(figures)
+                .fold(own.map_or((0, 0), |n| (1, n)), |(count, sum), (c, s)| (count + c, sum + s))
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().map(figures).fold((0, 0), |(count, sum), (c, s)| (count + c, sum + s))
+        }
+        _ => (0, 0),
+    }
+}
+
 /// `dir` if it holds an installed PostGraphile (`npm ci` run in it), else `None`.
 pub fn installed(dir: &Path) -> Option<PathBuf> {
     let cli = dir.join("node_modules/.bin/postgraphile");
@@ -127,5 +149,24 @@ impl PostGraphile {
 impl Drop for PostGraphile {
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_count_and_sum_numbers_and_strings() {
+        let ours = serde_json::json!({"data": {"country": {"adminAreas": [
+            {"idps": {"nodes": [{"round": 1, "individuals": 5}]}},
+            {"idps": {"nodes": [{"round": 2, "individuals": 7}, {"round": 3, "individuals": 1}]}}
+        ]}}});
+        let theirs = serde_json::json!({"data": {"allAdminAreas": {"nodes": [
+            {"latestIdpTotalsByAreaId": {"nodes": [{"individuals": "5"}, {"individuals": "7"}, {"individuals": "1"}]}}
+        ]}}});
+        assert_eq!(figures(&ours), (3, 13));
+        assert_eq!(figures(&theirs), (3, 13));
+        assert_eq!(figures(&serde_json::json!({"data": null})), (0, 0));
     }
 }
