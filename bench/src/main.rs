@@ -5,8 +5,9 @@
 //!    loopback, ingested by `crisisgraph ingest dtm` into PostgreSQL and SQLite, twice (the second
 //!    unchanged); the same rows loaded with PostgreSQL `COPY` into a bare table (the limit).
 //! 2. Export: `/export/idps.csv` of every row: MB/s and server RSS.
-//! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections), and the same SQL
-//!    under `pgbench` (the floor).
+//! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections); the SQL crisisgraph runs
+//!    for each, captured from the PostgreSQL log, under `pgbench` (the floor); and PostGraphile's nearest
+//!    equivalent under the same `wrk` load (the peer).
 //!
 //! Prints a Markdown report on stdout. See docs/benchmarks.md.
 
@@ -18,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use crisisgraph_bench::loopback::{Answer, LoopbackServer};
-use crisisgraph_bench::{BenchError, synthetic};
+use crisisgraph_bench::postgraphile::{self, PostGraphile};
+use crisisgraph_bench::{BenchError, capture, synthetic};
 
 #[derive(Parser, Debug)]
 #[command(about = "crisisgraph benchmarks: ingest vs COPY, export, queries vs pgbench")]
@@ -26,9 +28,20 @@ struct Args {
     /// The crisisgraph binary (a release build).
     #[arg(long, default_value = "target/release/crisisgraph")]
     crisisgraph: PathBuf,
-    /// PostgreSQL server (a database `cg_bench` is created and dropped on it).
+    /// PostgreSQL server (a database `--database` is created and dropped on it; superuser, to turn
+    /// statement logging on for that database while the floor's SQL is captured).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
+    /// Name of the bench database (dropped first if it exists).
+    #[arg(long, default_value = "cg_bench")]
+    database: String,
+    /// Directory of the PostGraphile install (package.json, `npm ci` run); by default bench/postgraphile
+    /// of this repository, skipped with a note if nothing is installed there.
+    #[arg(long)]
+    postgraphile: Option<PathBuf>,
+    /// Skip the PostGraphile peer.
+    #[arg(long)]
+    skip_postgraphile: bool,
     /// Rows in the synthetic DTM answer.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
@@ -271,7 +284,16 @@ fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, Bench
         }
     }
     let out = Command::new("pgbench")
-        .args(["-n", "-j2", &format!("-c{}", args.connections), &format!("-T{}", args.duration), "-l", "--log-prefix"])
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-j2",
+            &format!("-c{}", args.connections),
+            &format!("-T{}", args.duration),
+            "-l",
+            "--log-prefix",
+        ])
         .arg(&prefix)
         .arg("-f")
         .arg(&script)
@@ -301,6 +323,203 @@ fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, Bench
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(f64::NAN);
     Ok(Load { rps, p50_ms: pick(0.5), p99_ms: pick(0.99), errors: String::new() })
+}
+
+/// Starts `crisisgraph serve --no-scheduler` (plus `extra`) on a free loopback port and waits until it is
+/// ready; returns the child and its base URL.
+fn serve(args: &Args, pg: &str, base: &str, extra: &[&str]) -> Result<(std::process::Child, String), BenchError> {
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let bind = format!("127.0.0.1:{port}");
+    let mut cli = vec!["serve", "--no-scheduler", "--bind", &bind];
+    cli.extend_from_slice(extra);
+    let mut child = crisisgraph(args, pg, base, &cli).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")])?.starts_with("200") {
+        if Instant::now() > deadline || !matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(BenchError::Invalid("serve did not become ready".into()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok((child, url))
+}
+
+/// POSTs one GraphQL query; the answer if it is clean (data, no errors).
+fn graphql(url: &str, query: &str) -> Result<serde_json::Value, String> {
+    let body = serde_json::to_string(&serde_json::json!({ "query": query })).map_err(|e| e.to_string())?;
+    let probe = curl(&["-H", "content-type: application/json", "-d", &body, url]).map_err(|e| e.to_string())?;
+    let answer: serde_json::Value = serde_json::from_str(&probe).unwrap_or_default();
+    if !answer["errors"].is_null() || answer["data"].is_null() {
+        return Err(format!("{probe:.300}"));
+    }
+    Ok(answer)
+}
+
+/// The PostgreSQL server log file, for reading the captured statements: `pg_current_logfile()` when the
+/// logging collector runs, else the most recently written `/var/log/postgresql/*.log` (Debian's
+/// `pg_ctlcluster` sends stderr there).
+fn server_log(admin: &str) -> Result<PathBuf, String> {
+    let current = psql(admin, "SELECT COALESCE(pg_current_logfile('stderr'), '')").map_err(|e| e.to_string())?;
+    if !current.is_empty() {
+        let path = PathBuf::from(&current);
+        if path.is_absolute() {
+            return Ok(path);
+        }
+        let data = psql(admin, "SHOW data_directory").map_err(|e| e.to_string())?;
+        return Ok(Path::new(&data).join(path));
+    }
+    let newest = std::fs::read_dir("/var/log/postgresql")
+        .map_err(|e| format!("no pg_current_logfile() and /var/log/postgresql: {e}"))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max();
+    newest.map(|(_, path)| path).ok_or_else(|| "no server log found".to_string())
+}
+
+/// The size of the server log: from the file system, else (the bench may not be allowed to read the
+/// server's files) from the server itself with `pg_stat_file`, which needs a superuser.
+fn log_size(admin: &str, path: &Path) -> Result<u64, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(local) => psql(admin, &format!("SELECT size FROM pg_stat_file({})", literal(path)))
+            .map_err(|e| format!("{}: {local}; {e}", path.display()))?
+            .parse()
+            .map_err(|e| format!("size of {}: {e}", path.display())),
+    }
+}
+
+/// The new part of the server log from byte `from`: from the file system, else with `pg_read_file`.
+fn log_since(admin: &str, path: &Path, from: u64) -> Result<String, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let local = std::fs::File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    match local {
+        Ok(text) => Ok(text),
+        Err(local) => psql(admin, &format!("SELECT pg_read_file({}, {from}, 67108864)", literal(path)))
+            .map_err(|e| format!("{}: {local}; {e}", path.display())),
+    }
+}
+
+/// A path as an SQL string literal.
+fn literal(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "''"))
+}
+
+/// The statements crisisgraph runs for one request of each query (in order), captured from the server log
+/// with `log_min_duration_statement = 0` set on the bench database for a second, short-lived server (new
+/// sessions only, so the load runs are not logged); an error text per query where capture failed.
+/// The setting is reset before returning, whatever happened.
+fn capture_floor(args: &Args, pg: &str, base: &str, work: &Path, queries: &[&str]) -> Vec<Result<Vec<String>, String>> {
+    let alter = |value: &str| psql(&args.postgres, &format!("ALTER DATABASE {} {value}", args.database));
+    let failed =
+        |why: String| -> Vec<Result<Vec<String>, String>> { queries.iter().map(|_| Err(why.clone())).collect() };
+    let log = match server_log(&args.postgres) {
+        Ok(log) => log,
+        Err(why) => return failed(why),
+    };
+    if let Err(e) = alter("SET log_min_duration_statement = 0") {
+        return failed(e.to_string());
+    }
+    let captured = match serve(args, pg, base, &[]) {
+        Ok((mut server, url)) => {
+            let pids_sql = format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = '{}' AND backend_type = 'client backend' \
+                 AND application_name NOT IN ('psql', 'pgbench')",
+                args.database
+            );
+            let result: Vec<Result<Vec<String>, String>> = queries
+                .iter()
+                .map(|query| {
+                    let from = log_size(&args.postgres, &log)?;
+                    graphql(&format!("{url}/graphql"), query)?;
+                    std::thread::sleep(Duration::from_millis(500));
+                    let text = log_since(&args.postgres, &log, from)?;
+                    let pids: Vec<u32> = psql(&args.postgres, &pids_sql)
+                        .map_err(|e| e.to_string())?
+                        .lines()
+                        .filter_map(|l| l.trim().parse().ok())
+                        .collect();
+                    let statements = capture::statements(&text, &pids);
+                    if statements.is_empty() {
+                        return Err(format!("no statements of the server's sessions in {}", log.display()));
+                    }
+                    Ok(statements)
+                })
+                .collect();
+            let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+            let _ = server.wait();
+            result
+        }
+        Err(e) => failed(e.to_string()),
+    };
+    if let Err(e) = alter("RESET log_min_duration_statement") {
+        eprintln!("crisisgraph-bench: could not turn statement logging off again: {e}");
+    }
+    // A captured script must run as it is (parameters became untyped literals).
+    captured
+        .into_iter()
+        .enumerate()
+        .map(|(i, statements)| {
+            let statements = statements?;
+            let file = work.join(format!("floor-check-{}.sql", i + 1));
+            std::fs::write(&file, capture::pgbench_script(&statements)).map_err(|e| e.to_string())?;
+            let out = Command::new("psql")
+                .args([pg, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", "-f"])
+                .arg(&file)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("the captured SQL does not run: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            }
+            Ok(statements)
+        })
+        .collect()
+}
+
+/// The PostGraphile install to use, if any.
+fn peer_dir(args: &Args) -> PathBuf {
+    args.postgraphile.clone().unwrap_or_else(|| repo("bench/postgraphile"))
+}
+
+/// `postgraphile --version` of the install, for the report.
+fn peer_version(args: &Args) -> String {
+    let version = postgraphile::installed(&peer_dir(args))
+        .and_then(|cli| Command::new(cli).arg("--version").output().ok())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    if version.is_empty() { "(version unknown)".into() } else { version }
+}
+
+/// Creates the peer's views and starts PostGraphile on them, ready to answer; why not, otherwise.
+fn start_peer(args: &Args, pg: &str, work: &Path) -> Result<PostGraphile, String> {
+    if args.skip_postgraphile {
+        return Err("skipped (--skip-postgraphile)".into());
+    }
+    let dir = peer_dir(args);
+    if postgraphile::installed(&dir).is_none() {
+        return Err(format!("nothing installed in {} (run `npm ci` there)", dir.display()));
+    }
+    psql(pg, postgraphile::VIEWS).map_err(|e| e.to_string())?;
+    let port = free_port().map_err(|e| e.to_string())?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let log = work.join("postgraphile.log");
+    let mut peer = PostGraphile::start(&dir, pg, port, workers, &log).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while graphql(&peer.url, "{ __typename }").is_err() {
+        if Instant::now() > deadline || !peer.running() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("PostGraphile did not become ready: {:.500}", tail));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Ok(peer)
 }
 
 fn run(args: &Args) -> Result<(), BenchError> {
@@ -353,9 +572,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     }
 
     // PostgreSQL: a fresh database.
-    psql(&args.postgres, "DROP DATABASE IF EXISTS cg_bench WITH (FORCE)")?;
-    psql(&args.postgres, "CREATE DATABASE cg_bench")?;
-    let pg = with_database(&args.postgres, "cg_bench");
+    let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", args.database);
+    psql(&args.postgres, &drop_database)?;
+    psql(&args.postgres, &format!("CREATE DATABASE {}", args.database))?;
+    let pg = with_database(&args.postgres, &args.database);
 
     say(format!("## Ingest: {} DTM admin2 rows ({megabytes:.0} MB of JSON) on loopback\n", args.rows));
     say("| target | time (s) | rows/s | vs COPY | peak RSS (MB) | unchanged re-ingest (s) | re-ingest / first |".into());
@@ -403,21 +623,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     say(format!("\nPostgreSQL holds {stored} Haiti admin2 figures after the runs.\n"));
 
     // Serve the PostgreSQL store (with the bundled sample for Mali) for the export and the queries.
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let mut serve =
-        crisisgraph(args, &pg, &base, &["serve", "--sample", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")])?.starts_with("200") {
-        if Instant::now() > deadline {
-            let _ = serve.kill();
-            return Err(BenchError::Invalid("serve did not become ready".into()));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut serve, url) = serve(args, &pg, &base, &["--sample"])?;
     let (_, idle_rss) = rss_mb(serve.id());
     let export = curl(&[
         "-o",
@@ -440,28 +646,74 @@ fn run(args: &Args) -> Result<(), BenchError> {
     ));
 
     if !args.skip_queries {
+        let queries = canonical();
+        let mut answers = Vec::new();
+        for (name, query, _) in &queries {
+            answers.push(
+                graphql(&format!("{url}/graphql"), query).map_err(|e| BenchError::Invalid(format!("{name}: {e}")))?,
+            );
+        }
+        let graphql_queries: Vec<&str> = queries.iter().map(|(_, q, _)| *q).collect();
+        let captured = capture_floor(args, &pg, &base, work, &graphql_queries);
+        let mut peer = start_peer(args, &pg, work);
         say(format!(
-            "## Queries: {} connections, {} s each; crisisgraph (wrk) vs the same SQL (pgbench)\n",
+            "## Queries: {} connections, {} s each; crisisgraph (wrk) vs its own SQL (pgbench) and PostGraphile (wrk)\n",
             args.connections, args.duration
         ));
-        say("| query | crisisgraph req/s | p50 (ms) | p99 (ms) | pgbench tx/s | p50 (ms) | p99 (ms) | crisisgraph / pgbench | errors |".into());
-        say("|---|---|---|---|---|---|---|---|---|".into());
-        for (name, query, sql) in canonical() {
-            let probe = curl(&[
-                "-H",
-                "content-type: application/json",
-                "-d",
-                &serde_json::to_string(&serde_json::json!({ "query": query }))?,
-                &format!("{url}/graphql"),
-            ])?;
-            let answer: serde_json::Value = serde_json::from_str(&probe).unwrap_or_default();
-            if !answer["errors"].is_null() || answer["data"].is_null() {
-                return Err(BenchError::Invalid(format!("{name}: {probe:.300}")));
-            }
+        say("| query | crisisgraph req/s | p50 (ms) | p99 (ms) | pgbench tx/s | p50 (ms) | p99 (ms) | crisisgraph / pgbench | PostGraphile req/s | p50 (ms) | p99 (ms) | crisisgraph / PostGraphile | floor SQL | errors |".into());
+        say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into());
+        let mut notes = Vec::new();
+        for (i, ((name, query, hand), floor_sql)) in queries.iter().zip(&captured).enumerate() {
             let ours = wrk(args, &format!("{url}/graphql"), query, work)?;
-            let floor = pgbench(args, &pg, sql, work)?;
+            let (script, source) = match floor_sql {
+                Ok(statements) => {
+                    (capture::pgbench_script(statements), format!("captured, {} statements", statements.len()))
+                }
+                Err(why) => {
+                    notes.push(format!(
+                        "- {name}: the floor is the hand-written SQL of `canonical()`: capture failed ({why})."
+                    ));
+                    ((*hand).to_string(), "hand-written".to_string())
+                }
+            };
+            std::fs::write(work.join(format!("floor-{}.sql", i + 1)), &script)?;
+            let floor = pgbench(args, &pg, &script, work)?;
+            let theirs = match peer.as_mut() {
+                Ok(p) => match graphql(&p.url, postgraphile::QUERIES[i]) {
+                    Ok(answer) => {
+                        let (ours_n, ours_sum) = postgraphile::figures(&answers[i]);
+                        let (theirs_n, theirs_sum) = postgraphile::figures(&answer);
+                        notes.push(if (ours_n, ours_sum) == (theirs_n, theirs_sum) {
+                            format!("- {name}: both answers hold {ours_n} IDP figures summing to {ours_sum}.")
+                        } else {
+                            format!(
+                                "- {name}: the answers differ: crisisgraph {ours_n} IDP figures summing to {ours_sum}, \
+                                 PostGraphile {theirs_n} summing to {theirs_sum}."
+                            )
+                        });
+                        Some(wrk(args, &p.url, postgraphile::QUERIES[i], work)?)
+                    }
+                    Err(e) => {
+                        notes.push(format!("- {name}: PostGraphile's answer was not clean, not loaded: {e}"));
+                        None
+                    }
+                },
+                Err(_) => None,
+            };
+            let peer_columns = match &theirs {
+                Some(t) => format!("{:.0} | {:.1} | {:.1} | {:.2}", t.rps, t.p50_ms, t.p99_ms, ours.rps / t.rps),
+                None => "| | | ".to_string(),
+            };
+            let errors: Vec<String> = [
+                ("crisisgraph", &ours.errors),
+                ("PostGraphile", &theirs.as_ref().map(|t| t.errors.clone()).unwrap_or_default()),
+            ]
+            .into_iter()
+            .filter(|(_, e)| !e.is_empty())
+            .map(|(who, e)| format!("{who}: {e}"))
+            .collect();
             say(format!(
-                "| {name} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {} |",
+                "| {name} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {peer_columns} | {source} | {} |",
                 ours.rps,
                 ours.p50_ms,
                 ours.p99_ms,
@@ -469,15 +721,39 @@ fn run(args: &Args) -> Result<(), BenchError> {
                 floor.p50_ms,
                 floor.p99_ms,
                 ours.rps / floor.rps,
-                if ours.errors.is_empty() { "none".into() } else { ours.errors }
+                if errors.is_empty() { "none".into() } else { errors.join("; ") }
             ));
         }
         let (peak, _) = rss_mb(serve.id());
         say(format!("\nServer peak RSS over the export and the query load: {peak:.0} MB.\n"));
+        match peer {
+            Ok(p) => {
+                p.stop();
+                say(format!(
+                    "PostGraphile {} with postgraphile-plugin-connection-filter over the views of schema `{}`.",
+                    peer_version(args),
+                    postgraphile::SCHEMA
+                ));
+            }
+            Err(why) => say(format!("PostGraphile (the peer) was not run: {why}.")),
+        }
+        for note in notes {
+            say(note);
+        }
+        say(format!("\nThe pgbench scripts (`pgbench -M prepared`) are in {}/floor-N.sql.\n", work.display()));
+        for (i, ((name, _, _), floor_sql)) in queries.iter().zip(&captured).enumerate() {
+            if let Ok(statements) = floor_sql {
+                say(format!(
+                    "Floor SQL {} ({name}), as captured:\n\n```sql\n{}```\n",
+                    i + 1,
+                    capture::pgbench_script(statements)
+                ));
+            }
+        }
     }
     let _ = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
     let _ = serve.wait();
-    psql(&args.postgres, "DROP DATABASE IF EXISTS cg_bench WITH (FORCE)")?;
+    psql(&args.postgres, &drop_database)?;
     say(format!("Total benchmark time: {:.0} s.", started.elapsed().as_secs_f64()));
     std::fs::write(work.join("report.md"), report)?;
     Ok(())
