@@ -48,8 +48,8 @@ async fn retries_429_honouring_retry_after_then_succeeds(backend: Backend) {
         .await;
     let fetcher = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
     let started = std::time::Instant::now();
-    let fetched = fetcher.fetch(&request(&server, "/data")).await.expect("second attempt succeeds");
-    assert_eq!(fetched.body, b"hello");
+    let mut fetched = fetcher.fetch(&request(&server, "/data")).await.expect("second attempt succeeds");
+    assert_eq!(fetched.bytes().expect("body"), b"hello");
     assert!(started.elapsed() >= Duration::from_millis(900), "waited for Retry-After (1 s), not the 5 ms backoff");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(2));
     // Archived by content hash.
@@ -87,11 +87,11 @@ async fn conditional_request_reuses_the_archived_payload(backend: Backend) {
         .mount(&server)
         .await;
     let fetcher = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
-    let first = fetcher.fetch(&request(&server, "/file.csv")).await.expect("first fetch");
+    let mut first = fetcher.fetch(&request(&server, "/file.csv")).await.expect("first fetch");
     assert!(!first.not_modified);
-    let second = fetcher.fetch(&request(&server, "/file.csv")).await.expect("second fetch");
+    let mut second = fetcher.fetch(&request(&server, "/file.csv")).await.expect("second fetch");
     assert!(second.not_modified, "the server said 304");
-    assert_eq!(second.body, first.body);
+    assert_eq!(second.bytes().expect("body"), first.bytes().expect("body"));
     assert_eq!(second.sha256, first.sha256);
     let requests = server.received_requests().await.expect("recorded");
     assert_eq!(requests.len(), 2);
@@ -118,8 +118,8 @@ async fn offline_mode_replays_only_what_was_archived(backend: Backend) {
     let online = Fetcher::new(store.pool.clone(), settings(), FetchMode::Online).expect("fetcher");
     online.fetch(&request(&server, "/known")).await.expect("online fetch");
     let offline = Fetcher::new(store.pool.clone(), settings(), FetchMode::Offline).expect("fetcher");
-    let replayed = offline.fetch(&request(&server, "/known")).await.expect("replayed");
-    assert_eq!(replayed.body, b"payload");
+    let mut replayed = offline.fetch(&request(&server, "/known")).await.expect("replayed");
+    assert_eq!(replayed.bytes().expect("body"), b"payload");
     let error = offline.fetch(&request(&server, "/unknown")).await.expect_err("never fetched");
     assert!(matches!(error, IngestError::NotArchived(_)), "{error}");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1), "offline mode sends nothing");
