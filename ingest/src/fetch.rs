@@ -150,9 +150,7 @@ fn io_error(what: &str, e: &std::io::Error) -> IngestError {
 
 /// Writes the chunks that arrive on `chunks` to a new payload while hashing them; runs on a blocking
 /// thread, so that the download, the hashing and the disk work overlap.
-fn spool<B: AsRef<[u8]>>(
-    mut chunks: tokio::sync::mpsc::Receiver<B>,
-) -> Result<(Payload, String), IngestError> {
+fn spool<B: AsRef<[u8]>>(mut chunks: tokio::sync::mpsc::Receiver<B>) -> Result<(Payload, String), IngestError> {
     let mut payload = Payload::default();
     let mut hasher = Sha256::new();
     while let Some(chunk) = chunks.blocking_recv() {

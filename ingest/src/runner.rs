@@ -474,7 +474,17 @@ impl Ingester {
         let (written, summaries) = with_conn(&self.pool, move |c| {
             let mut summaries = Vec::new();
             let written = in_transaction(c, dry_run, &control, |c| {
-                write_dtm_country(c, run_id, &iso, &matcher, payloads, &fingerprint, retrieved_at, &control, &mut summaries)
+                write_dtm_country(
+                    c,
+                    run_id,
+                    &iso,
+                    &matcher,
+                    payloads,
+                    &fingerprint,
+                    retrieved_at,
+                    &control,
+                    &mut summaries,
+                )
             });
             Ok((written, summaries))
         })
@@ -506,7 +516,11 @@ impl Ingester {
         })
         .await?;
         tracing::info!(
-            run_id, iso3, unchanged, rejected, ms = millis(started),
+            run_id,
+            iso3,
+            unchanged,
+            rejected,
+            ms = millis(started),
             "DTM: every payload is the one last applied and the areas are unchanged: parse and write skipped"
         );
         Ok(CountryOutcome { fetched, written: WriteCounts { unchanged, ..WriteCounts::default() }, rejected })
@@ -620,8 +634,13 @@ fn write_dtm_country(
         provenance::record_applied_payload(c, record)?;
     }
     tracing::info!(
-        run_id, iso3, inserted = counts.inserted, updated = counts.updated, unchanged = counts.unchanged,
-        ms = millis(started), "DTM phase: merge"
+        run_id,
+        iso3,
+        inserted = counts.inserted,
+        updated = counts.updated,
+        unchanged = counts.unchanged,
+        ms = millis(started),
+        "DTM phase: merge"
     );
     Ok(counts)
 }

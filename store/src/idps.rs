@@ -1,7 +1,6 @@
 //! IDP figures: the write path (at the source's grain) and the read path (summed per area,
 //! operation, round, reporting date and assessment type, as users count IDPs).
 
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -208,8 +207,11 @@ pub fn merge_staged_idp_figures(
         return Ok(WriteCounts::default());
     }
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
-    let (run, at, distinct, staging) =
-        if postgres { ("$1", "$2", "IS DISTINCT FROM", "idp_staging") } else { ("?", "?", "IS NOT", "temp.idp_staging") };
+    let (run, at, distinct, staging) = if postgres {
+        ("$1", "$2", "IS DISTINCT FROM", "idp_staging")
+    } else {
+        ("?", "?", "IS NOT", "temp.idp_staging")
+    };
     conn.batch_execute(&format!("ANALYZE {staging}"))?;
     let update = format!(
         "UPDATE idp_figures SET area_id = s.area_id, area_matched = s.area_matched, source_name = s.source_name, \
@@ -226,10 +228,8 @@ pub fn merge_staged_idp_figures(
          OR idp_figures.males {distinct} s.males OR idp_figures.females {distinct} s.females \
          OR idp_figures.resource_id <> s.resource_id)"
     );
-    let updated = diesel::sql_query(update)
-        .bind::<BigInt, _>(run_id)
-        .bind::<Timestamp, _>(retrieved_at)
-        .execute(conn)?;
+    let updated =
+        diesel::sql_query(update).bind::<BigInt, _>(run_id).bind::<Timestamp, _>(retrieved_at).execute(conn)?;
     // `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
     let insert = format!(
         "INSERT INTO idp_figures (country_iso3, admin_level, area_id, area_matched, source_pcode, source_name, \
@@ -241,10 +241,8 @@ pub fn merge_staged_idp_figures(
          ON CONFLICT (country_iso3, admin_level, source_pcode, operation, round_number, reporting_date, \
          assessment_type, displacement_reason, origin_pcode, origin_name) DO NOTHING"
     );
-    let inserted = diesel::sql_query(insert)
-        .bind::<BigInt, _>(run_id)
-        .bind::<Timestamp, _>(retrieved_at)
-        .execute(conn)?;
+    let inserted =
+        diesel::sql_query(insert).bind::<BigInt, _>(run_id).bind::<Timestamp, _>(retrieved_at).execute(conn)?;
     let clear = if postgres { "TRUNCATE idp_staging" } else { "DELETE FROM temp.idp_staging" };
     conn.batch_execute(clear)?;
     let (inserted, updated) = (inserted as i64, updated as i64);

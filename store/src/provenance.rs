@@ -6,7 +6,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::models::{Dataset, DatasetInfo, Resource, ResourceInfo};
-use crate::schema::{admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, rejected_rows, resources};
+use crate::schema::{
+    admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, rejected_rows, resources,
+};
 use crate::{AnyConnection, StoreError, now_utc};
 
 /// Inserts the dataset or brings it up to date, keyed by `source_key`.
@@ -176,7 +178,8 @@ pub fn load_payload_into(conn: &mut AnyConnection, sha256: &str, out: &mut dyn W
     out.write_all(&head).map_err(io)?;
     let mut total = head.len() as u64;
     drop(head);
-    let chunks: i64 = raw_payload_chunks::table.filter(raw_payload_chunks::sha256.eq(sha256)).count().get_result(conn)?;
+    let chunks: i64 =
+        raw_payload_chunks::table.filter(raw_payload_chunks::sha256.eq(sha256)).count().get_result(conn)?;
     for seq in 0..chunks {
         let seq = i32::try_from(seq).map_err(|_| StoreError::Invalid(format!("payload {sha256}: too many chunks")))?;
         let bytes: Vec<u8> =
