@@ -107,7 +107,7 @@ impl Payload {
 
     /// Positions the payload at its start, for reading it (again).
     pub fn rewind(&mut self) -> Result<(), IngestError> {
-        self.file.seek(SeekFrom::Start(0)).map_err(|e| io_error("rewinding a payload", &e))?;
+        self.file.seek(SeekFrom::Start(0)).map_err(|e| io_error("rewinding a payload", e))?;
         Ok(())
     }
 
@@ -115,7 +115,7 @@ impl Payload {
     pub fn to_vec(&mut self) -> Result<Vec<u8>, IngestError> {
         self.rewind()?;
         let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
-        self.file.read_to_end(&mut body).map_err(|e| io_error("reading a payload", &e))?;
+        self.file.read_to_end(&mut body).map_err(|e| io_error("reading a payload", e))?;
         Ok(body)
     }
 
@@ -144,8 +144,8 @@ impl Write for Payload {
     }
 }
 
-fn io_error(what: &str, e: &std::io::Error) -> IngestError {
-    IngestError::Invalid(format!("{what} failed: {e}"))
+fn io_error(what: &'static str, source: std::io::Error) -> IngestError {
+    IngestError::Io { what, source }
 }
 
 /// Writes the chunks that arrive on `chunks` to a new payload while hashing them; runs on a blocking
@@ -156,7 +156,7 @@ fn spool<B: AsRef<[u8]>>(mut chunks: tokio::sync::mpsc::Receiver<B>) -> Result<(
     while let Some(chunk) = chunks.blocking_recv() {
         let chunk = chunk.as_ref();
         hasher.update(chunk);
-        payload.write_all(chunk).map_err(|e| io_error("spooling a payload", &e))?;
+        payload.write_all(chunk).map_err(|e| io_error("spooling a payload", e))?;
     }
     Ok((payload, hex::encode(hasher.finalize())))
 }

@@ -196,7 +196,7 @@ impl RowsState<'_> {
             (row.area(), &row.operation, row.round_number, row.reporting_date, &row.assessment_type),
             (&row.displacement_reason, &row.origin_pcode, &row.origin_name),
         );
-        (u128::from(self.hashers.0.hash_one(&key)) << 64) | u128::from(self.hashers.1.hash_one(&key))
+        (u128::from(self.hashers.0.hash_one(key)) << 64) | u128::from(self.hashers.1.hash_one(key))
     }
 
     /// Validates one raw row: handed on, or rejected with its reason (also as a duplicate of an earlier
