@@ -11,6 +11,13 @@ pub enum IngestError {
     Http { url: String, status: u16, body: String },
     #[error("{url} sent more than the {limit} bytes allowed")]
     TooLarge { url: String, limit: u64 },
+    /// Reading or writing the temporary file a payload is spooled to.
+    #[error("{what} failed: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no archived payload for {0} (offline mode replays only what was fetched before)")]
     NotArchived(String),
     #[error("could not parse {what}: {reason}")]

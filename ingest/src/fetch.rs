@@ -1,7 +1,12 @@
 //! The one HTTP fetcher every source uses: timeouts, retries with backoff, conditional requests,
 //! a size cap, and an archive of every payload by content hash (so any run can be replayed offline
 //! and any row traced to the bytes it came from).
+//!
+//! A body is streamed: hashed and written to a spooled temporary file as it arrives, archived in
+//! chunks from that file, and handed to the parser as a reader, so its size does not set the memory
+//! of the process.
 
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,7 +15,8 @@ use reqwest::header::{
 };
 use sha2::{Digest, Sha256};
 use store::provenance::{self, FetchRecord};
-use store::{DbPool, with_conn};
+use store::{DbPool, with_conn, write_transaction};
+use tempfile::SpooledTempFile;
 
 use crate::IngestError;
 
@@ -50,13 +56,109 @@ pub enum FetchMode {
 }
 
 /// A payload ready to parse.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Fetched {
     pub url: String,
     pub sha256: String,
-    pub body: Vec<u8>,
+    pub body: Payload,
     /// True when the server (or offline mode) said the archived copy is current.
     pub not_modified: bool,
+}
+
+impl Fetched {
+    /// The whole body in memory: for the small sources (HDX catalog, CSV and XLSX files, the p-code list).
+    /// Large answers (DTM) are read through [`Payload::into_reader`] instead.
+    pub fn bytes(&mut self) -> Result<Vec<u8>, IngestError> {
+        self.body.to_vec()
+    }
+}
+
+/// Bodies up to this size stay in memory; larger ones go to an unnamed temporary file.
+const SPOOL_IN_MEMORY: usize = 8 * 1024 * 1024;
+
+/// A body as received: in memory while small, in an unnamed temporary file (gone with the process,
+/// even after `kill -9`) once larger, so that a payload of hundreds of MB never sits in memory.
+pub struct Payload {
+    file: SpooledTempFile,
+    len: u64,
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload").field("len", &self.len).field("on_disk", &self.file.is_rolled()).finish()
+    }
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload { file: SpooledTempFile::new(SPOOL_IN_MEMORY), len: 0 }
+    }
+}
+
+impl Payload {
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Positions the payload at its start, for reading it (again).
+    pub fn rewind(&mut self) -> Result<(), IngestError> {
+        self.file.seek(SeekFrom::Start(0)).map_err(|e| io_error("rewinding a payload", e))?;
+        Ok(())
+    }
+
+    /// The whole payload in memory.
+    pub fn to_vec(&mut self) -> Result<Vec<u8>, IngestError> {
+        self.rewind()?;
+        let mut body = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        self.file.read_to_end(&mut body).map_err(|e| io_error("reading a payload", e))?;
+        Ok(body)
+    }
+
+    /// A buffered reader from the start of the payload.
+    pub fn into_reader(mut self) -> Result<std::io::BufReader<Payload>, IngestError> {
+        self.rewind()?;
+        Ok(std::io::BufReader::with_capacity(1 << 20, self))
+    }
+}
+
+impl Read for Payload {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Write for Payload {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.file.write(buf)?;
+        self.len += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn io_error(what: &'static str, source: std::io::Error) -> IngestError {
+    IngestError::Io { what, source }
+}
+
+/// Writes the chunks that arrive on `chunks` to a new payload while hashing them; runs on a blocking
+/// thread, so that the download, the hashing and the disk work overlap.
+fn spool<B: AsRef<[u8]>>(mut chunks: tokio::sync::mpsc::Receiver<B>) -> Result<(Payload, String), IngestError> {
+    let mut payload = Payload::default();
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = chunks.blocking_recv() {
+        let chunk = chunk.as_ref();
+        hasher.update(chunk);
+        payload.write_all(chunk).map_err(|e| io_error("spooling a payload", e))?;
+    }
+    Ok((payload, hex::encode(hasher.finalize())))
 }
 
 #[derive(Clone)]
@@ -81,11 +183,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 enum Attempt {
-    /// A final answer: 2xx with its whole body, or 304 (empty body).
+    /// A final answer: 2xx with its whole body and its SHA-256, or 304 (no body).
     Done {
         status: StatusCode,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: Option<(Payload, String)>,
     },
     Retry {
         wait: Option<Duration>,
@@ -117,8 +219,7 @@ impl Fetcher {
         let cached = with_conn(&self.pool, move |c| provenance::last_good_fetch(c, &url)).await?;
         if self.mode == FetchMode::Offline {
             let cached = cached.ok_or_else(|| IngestError::NotArchived(request.url.clone()))?;
-            let sha = cached.payload_sha256.clone();
-            let body = with_conn(&self.pool, move |c| provenance::load_payload(c, &sha)).await?;
+            let body = archived_payload(&self.pool, &cached.payload_sha256).await?;
             return Ok(Fetched { url: request.url.clone(), sha256: cached.payload_sha256, body, not_modified: true });
         }
 
@@ -175,8 +276,7 @@ impl Fetcher {
 
         if status == StatusCode::NOT_MODIFIED {
             if let Some(c) = cached {
-                let sha = c.payload_sha256.clone();
-                let body = with_conn(&self.pool, move |conn| provenance::load_payload(conn, &sha)).await?;
+                let body = archived_payload(&self.pool, &c.payload_sha256).await?;
                 let record = FetchRecord {
                     run_id: request.run_id,
                     resource_id: request.resource_id,
@@ -199,7 +299,9 @@ impl Fetcher {
             return Err(e);
         }
 
-        let sha256 = sha256_hex(&body);
+        let Some((body, sha256)) = body else {
+            return Err(IngestError::Fetch { url: request.url.clone(), reason: "a success without a body".into() });
+        };
         let not_modified = cached.as_ref().is_some_and(|c| c.payload_sha256 == sha256);
         let record = FetchRecord {
             run_id: request.run_id,
@@ -212,14 +314,24 @@ impl Fetcher {
             last_modified,
             fetched_at,
         };
-        // The body moves into the archiving task and back: a large payload is never held twice.
+        // The payload moves into the archiving task and back; it is archived in chunks read from its file,
+        // with the fetch log entry in the same transaction (a payload is archived whole or not at all).
         let sha = sha256.clone();
-        let body = with_conn(&self.pool, move |conn| {
-            provenance::archive_payload(conn, &sha, &body, content_type.as_deref(), fetched_at)?;
-            provenance::record_fetch(conn, &record)?;
-            Ok(body)
+        let started = std::time::Instant::now();
+        let (body, archived) = with_conn(&self.pool, move |conn| {
+            let mut body = body;
+            let archived = write_transaction(conn, |c| {
+                body.rewind().map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                let size = body.len();
+                let archived =
+                    provenance::archive_payload_from(c, &sha, size, &mut body, content_type.as_deref(), fetched_at)?;
+                provenance::record_fetch(c, &record)?;
+                Ok::<_, store::StoreError>(archived)
+            })?;
+            Ok((body, archived))
         })
         .await?;
+        tracing::info!(url = %request.url, bytes = body.len(), archived, ms = started.elapsed().as_millis() as u64, "payload archived");
         Ok(Fetched { url: request.url.clone(), sha256, body, not_modified })
     }
 
@@ -235,13 +347,13 @@ impl Fetcher {
         };
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
-            return Attempt::Done { status, headers: resp.headers().clone(), body: Vec::new() };
+            return Attempt::Done { status, headers: resp.headers().clone(), body: None };
         }
         if status.is_success() {
             let headers = resp.headers().clone();
             // A body cut off by the network (reset, truncated) is as transient as a refused connection.
             return match self.read_body(url, resp).await {
-                Ok(body) => Attempt::Done { status, headers, body },
+                Ok(body) => Attempt::Done { status, headers, body: Some(body) },
                 Err(IngestError::Fetch { reason, .. }) => Attempt::Retry { wait: None, reason },
                 Err(e) => Attempt::Fail(e),
             };
@@ -254,31 +366,41 @@ impl Fetcher {
         Attempt::Fail(IngestError::Http { url: url.to_string(), status: status.as_u16(), body: snippet(&body) })
     }
 
-    async fn read_body(&self, url: &str, mut response: reqwest::Response) -> Result<Vec<u8>, IngestError> {
+    /// Streams the body into a payload (hashed and spooled on a blocking thread), enforcing the size cap
+    /// as it arrives.
+    async fn read_body(&self, url: &str, mut response: reqwest::Response) -> Result<(Payload, String), IngestError> {
         let limit = self.settings.max_body_bytes;
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(IngestError::TooLarge { url: url.to_string(), limit });
         }
-        // Sized once from Content-Length (within the cap), so a large body is not copied while growing.
-        let expected = response.content_length().unwrap_or(0).min(limit);
-        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-        loop {
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let spooler = tokio::task::spawn_blocking(move || spool(receiver));
+        let mut received = 0u64;
+        let outcome = loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(IngestError::TooLarge { url: url.to_string(), limit });
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        break Err(IngestError::TooLarge { url: url.to_string(), limit });
                     }
-                    body.extend_from_slice(&chunk);
+                    if sender.send(chunk).await.is_err() {
+                        // The spooler stopped early: its own error says why.
+                        break Ok(());
+                    }
                 }
-                Ok(None) => return Ok(body),
+                Ok(None) => break Ok(()),
                 Err(e) => {
-                    return Err(IngestError::Fetch {
+                    break Err(IngestError::Fetch {
                         url: url.to_string(),
                         reason: format!("reading the body failed: {e}"),
                     });
                 }
             }
-        }
+        };
+        drop(sender);
+        let spooled = spooler.await.map_err(|e| IngestError::Store(store::StoreError::Task(e)))?;
+        outcome?;
+        spooled
     }
 
     /// Logs a failed fetch in the fetch log; a logging failure must not hide the fetch error.
@@ -302,6 +424,18 @@ impl Fetcher {
             tracing::warn!(error = %e, "could not log a failed fetch");
         }
     }
+}
+
+/// The archived payload `sha256`, copied chunk by chunk into a new spooled payload.
+pub(crate) async fn archived_payload(pool: &DbPool, sha256: &str) -> Result<Payload, IngestError> {
+    let sha = sha256.to_string();
+    let payload = with_conn(pool, move |c| {
+        let mut payload = Payload::default();
+        provenance::load_payload_into(c, &sha, &mut payload)?;
+        Ok(payload)
+    })
+    .await?;
+    Ok(payload)
 }
 
 /// Retry-After is either a number of seconds or an HTTP date.

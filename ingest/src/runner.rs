@@ -6,12 +6,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use std::sync::Arc;
+use std::time::Instant;
 use store::geography::{self, CountryInput};
 use store::idps::{self, IdpInput};
 use store::models::{IngestRun, Rejection};
 use store::runs::{self, RunRequest, RunTotals, status};
 
 use store::leases::{self, StartOutcome};
+use store::provenance::{AppliedPayload, AreaFingerprint};
 use store::{AnyConnection, DbPool, WriteCounts, provenance, with_conn};
 
 use crate::control::{Progress, RunControl, Silent, StopReason};
@@ -343,8 +345,8 @@ impl Ingester {
         })
         .await?;
         step.check()?;
-        let fetched = self.fetch(step, resource.url.clone(), run_id, resource.id, Vec::new()).await?;
-        let parsed = pcodes::parse(&fetched.body, countries)?;
+        let mut fetched = self.fetch(step, resource.url.clone(), run_id, resource.id, Vec::new()).await?;
+        let parsed = pcodes::parse(&fetched.bytes()?, countries)?;
         step.done("fetched the p-code list");
         let mut results = Vec::new();
         for wanted in countries {
@@ -423,6 +425,10 @@ impl Ingester {
         Ok(results)
     }
 
+    /// One country of a DTM run: fetch every level (streamed to spooled files), then either skip (every
+    /// payload is the one last applied and the country's areas did not change since) or parse each level
+    /// from its file and stage its rows in batches while parsing, and merge them, all in one write
+    /// transaction: any fetch, parse or envelope failure leaves the store as it was for this country.
     async fn dtm_country(
         &self,
         run_id: i64,
@@ -434,52 +440,209 @@ impl Ingester {
     ) -> Result<CountryOutcome, IngestError> {
         let headers: Vec<(String, String)> =
             self.config.dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
-        // Fetch and parse every level first: any failure leaves the store untouched for this country.
-        let mut parsed = Vec::new();
+        let fetch_started = Instant::now();
+        let mut payloads = Vec::new();
         for (level, resource_id) in resources {
             step.check()?;
             let fetched =
                 self.fetch(step, dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
-            let rows = dtm::parse(&fetched.body, *level, iso3)?;
             step.done(&format!("{iso3}: fetched admin{level}"));
-            parsed.push((*level, *resource_id, fetched.sha256, rows));
+            payloads.push(LevelPayload { level: *level, resource_id: *resource_id, fetched });
+        }
+        let bytes: u64 = payloads.iter().map(|p| p.fetched.body.len()).sum();
+        tracing::info!(run_id, iso3, bytes, ms = millis(fetch_started), "DTM phase: fetch");
+
+        // The fingerprint is read before the areas: should a geography run commit in between, the
+        // recorded fingerprint is the older one, and the next run does the work instead of skipping it.
+        let code = iso3.to_string();
+        let (fingerprint, areas, applied) = with_conn(&self.pool, move |c| {
+            let fingerprint = provenance::area_fingerprint(c, &code)?;
+            let areas = geography::areas_of_country(c, &code)?;
+            let applied = provenance::applied_payloads(c, Source::Dtm.name(), &code)?;
+            Ok((fingerprint, areas, applied))
+        })
+        .await?;
+        if let Some(previous) = unchanged_since_applied(&payloads, &applied, &fingerprint) {
+            return self.skip_unchanged(run_id, iso3, previous).await;
         }
 
-        let code = iso3.to_string();
-        let areas = with_conn(&self.pool, move |c| geography::areas_of_country(c, &code)).await?;
         let matcher = AreaMatcher::new(iso3, &areas);
-        let mut inputs = Vec::new();
-        let mut fetched_rows = 0i64;
-        let mut country_name = None;
-        for (_, resource_id, _, p) in &parsed {
-            fetched_rows += (p.rows.len() + p.rejections.len()) as i64;
-            for row in &p.rows {
-                country_name.get_or_insert_with(|| row.admin0_name.clone());
-                inputs.push(idp_input(&matcher, iso3, row, *resource_id));
-            }
-        }
-        let country = CountryInput {
-            iso3: iso3.to_string(),
-            iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
-            name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
-        };
+        drop(areas);
         let retrieved_at = store::now_utc();
         let control = step.control.clone();
-        let written = with_conn(&self.pool, move |c| {
-            Ok(in_transaction(c, dry_run, &control, |c| {
-                geography::ensure_country(c, &country)?;
-                Ok(idps::upsert_idp_figures(c, run_id, retrieved_at, &inputs)?)
-            }))
+        let iso = iso3.to_string();
+        let (written, summaries) = with_conn(&self.pool, move |c| {
+            let mut summaries = Vec::new();
+            let written = in_transaction(c, dry_run, &control, |c| {
+                write_dtm_country(
+                    c,
+                    run_id,
+                    &iso,
+                    &matcher,
+                    payloads,
+                    &fingerprint,
+                    retrieved_at,
+                    &control,
+                    &mut summaries,
+                )
+            });
+            Ok((written, summaries))
         })
-        .await??;
-        let mut rejected = 0;
-        for (_, resource_id, sha, p) in parsed {
-            rejected += p.rejections.len() as i64;
-            self.record_rejections(run_id, resource_id, sha, p.rejections).await?;
+        .await?;
+        let written = written?;
+        let (mut fetched_rows, mut rejected) = (0, 0);
+        for (resource_id, sha, summary) in summaries {
+            fetched_rows += summary.fetched();
+            rejected += summary.rejections.len() as i64;
+            self.record_rejections(run_id, resource_id, sha, summary.rejections).await?;
         }
         step.done(&format!("{iso3}: figures written"));
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
     }
+
+    /// The outcome of a run that found `previous` still current: the rows it stored are counted
+    /// unchanged and its rejections recorded again, as a full run over the same bytes would.
+    async fn skip_unchanged(
+        &self,
+        run_id: i64,
+        iso3: &str,
+        previous: Vec<AppliedPayload>,
+    ) -> Result<CountryOutcome, IngestError> {
+        let started = Instant::now();
+        let fetched = previous.iter().map(|p| p.fetched_rows).sum();
+        let unchanged = previous.iter().map(|p| p.stored_rows).sum();
+        let rejected = with_conn(&self.pool, move |c| {
+            previous.iter().map(|p| provenance::copy_rejections(c, p, run_id)).sum::<Result<i64, _>>()
+        })
+        .await?;
+        tracing::info!(
+            run_id,
+            iso3,
+            unchanged,
+            rejected,
+            ms = millis(started),
+            "DTM: every payload is the one last applied and the areas are unchanged: parse and write skipped"
+        );
+        Ok(CountryOutcome { fetched, written: WriteCounts { unchanged, ..WriteCounts::default() }, rejected })
+    }
+}
+
+/// One fetched admin level of a DTM country.
+struct LevelPayload {
+    level: u8,
+    resource_id: i64,
+    fetched: Fetched,
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The applied records that make this fetch a no-op: one per payload, with the same URL, resource and
+/// bytes, recorded with the current fingerprint of the country's areas. `None` when any differs.
+fn unchanged_since_applied(
+    payloads: &[LevelPayload],
+    applied: &[AppliedPayload],
+    areas: &AreaFingerprint,
+) -> Option<Vec<AppliedPayload>> {
+    if payloads.is_empty() {
+        return None;
+    }
+    payloads
+        .iter()
+        .map(|p| {
+            applied
+                .iter()
+                .find(|a| {
+                    a.url == p.fetched.url
+                        && a.resource_id == p.resource_id
+                        && a.payload_sha256 == p.fetched.sha256
+                        && a.areas == *areas
+                })
+                .cloned()
+        })
+        .collect()
+}
+
+/// The write of one DTM country, inside its transaction: each level parsed from its payload, valid
+/// rows matched and staged in batches of [`idps::STAGING_CHUNK`] as they are read, then merged, and
+/// what was applied recorded. Each level's parse summary (rejections) is pushed to `summaries`.
+#[allow(clippy::too_many_arguments)]
+fn write_dtm_country(
+    c: &mut AnyConnection,
+    run_id: i64,
+    iso3: &str,
+    matcher: &AreaMatcher,
+    payloads: Vec<LevelPayload>,
+    areas: &AreaFingerprint,
+    retrieved_at: chrono::NaiveDateTime,
+    control: &RunControl,
+    summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
+) -> Result<WriteCounts, IngestError> {
+    let started = Instant::now();
+    idps::begin_staging(c)?;
+    let mut staged = 0i64;
+    let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
+    let mut country_name = None;
+    let mut applied = Vec::new();
+    for LevelPayload { level, resource_id, fetched } in payloads {
+        let Fetched { url, sha256, body, .. } = fetched;
+        let reader = body.into_reader()?;
+        let summary = dtm::parse_stream(reader, level, iso3, &mut |row| {
+            country_name.get_or_insert_with(|| row.admin0_name.clone());
+            batch.push(idp_input(matcher, iso3, &row, resource_id));
+            if batch.len() >= idps::STAGING_CHUNK {
+                if control.stop_reason().is_some() {
+                    return Err(IngestError::Cancelled);
+                }
+                idps::stage_idp_figures(c, staged, &batch)?;
+                staged += batch.len() as i64;
+                batch.clear();
+            }
+            Ok(())
+        })?;
+        applied.push(AppliedPayload {
+            source: Source::Dtm.name().to_string(),
+            country_iso3: iso3.to_string(),
+            url,
+            payload_sha256: sha256.clone(),
+            run_id,
+            resource_id,
+            fetched_rows: summary.fetched(),
+            stored_rows: summary.valid,
+            rejected_rows: summary.rejections.len() as i64,
+            areas: areas.clone(),
+        });
+        summaries.push((resource_id, sha256, summary));
+    }
+    if !batch.is_empty() {
+        idps::stage_idp_figures(c, staged, &batch)?;
+        staged += batch.len() as i64;
+    }
+    drop(batch);
+    tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
+
+    let started = Instant::now();
+    let country = CountryInput {
+        iso3: iso3.to_string(),
+        iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
+        name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
+    };
+    geography::ensure_country(c, &country)?;
+    let counts = idps::merge_staged_idp_figures(c, run_id, retrieved_at)?;
+    for record in &applied {
+        provenance::record_applied_payload(c, record)?;
+    }
+    tracing::info!(
+        run_id,
+        iso3,
+        inserted = counts.inserted,
+        updated = counts.updated,
+        unchanged = counts.unchanged,
+        ms = millis(started),
+        "DTM phase: merge"
+    );
+    Ok(counts)
 }
 
 /// What each step of a run reports to and checks with.

@@ -1,8 +1,6 @@
 //! IDP figures: the write path (at the source's grain) and the read path (summed per area,
 //! operation, round, reporting date and assessment type, as users count IDPs).
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -55,114 +53,30 @@ impl IdpInput {
     }
 }
 
-fn key_of_row(r: &IdpFigureRow) -> IdpKey {
-    (
-        r.country_iso3.clone(),
-        r.admin_level,
-        r.source_pcode.clone(),
-        r.operation.clone(),
-        r.round_number,
-        r.reporting_date,
-        r.assessment_type.clone(),
-        r.displacement_reason.clone(),
-        r.origin_pcode.clone(),
-        r.origin_name.clone(),
-    )
-}
-
-fn same_values(r: &IdpFigureRow, i: &IdpInput) -> bool {
-    r.area_id == i.area_id
-        && r.area_matched == i.area_matched
-        && r.source_name == i.source_name
-        && r.individuals == i.individuals
-        && r.males == i.males
-        && r.females == i.females
-        && r.resource_id == i.resource_id
-}
-
 /// Writes the figures of the given countries: new keys are inserted, changed values updated,
 /// identical ones left alone (so an unchanged re-ingest writes nothing). Run inside the caller's
 /// transaction. Keys must be unique within `rows` (the caller rejects duplicates).
+///
+/// The same as [`begin_staging`], [`stage_idp_figures`] and [`merge_staged_idp_figures`] in a row;
+/// a caller that produces rows as a stream uses those to keep only a batch in memory.
 pub fn upsert_idp_figures(
     conn: &mut AnyConnection,
     run_id: i64,
     retrieved_at: NaiveDateTime,
     rows: &[IdpInput],
 ) -> Result<WriteCounts, StoreError> {
-    if let AnyConnection::Postgresql(pg) = conn {
-        return upsert_postgres(pg, run_id, retrieved_at, rows);
+    if rows.is_empty() {
+        return Ok(WriteCounts::default());
     }
-    let mut countries: Vec<&str> = rows.iter().map(|r| r.country_iso3.as_str()).collect();
-    countries.sort_unstable();
-    countries.dedup();
-    let existing: HashMap<IdpKey, IdpFigureRow> = idp_figures::table
-        .filter(idp_figures::country_iso3.eq_any(&countries))
-        .select(IdpFigureRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|r| (key_of_row(&r), r))
-        .collect();
-    let mut counts = WriteCounts::default();
-    let mut to_insert = Vec::new();
-    for row in rows {
-        match existing.get(&row.key()) {
-            None => to_insert.push(row),
-            Some(current) if same_values(current, row) => counts.unchanged += 1,
-            Some(current) => {
-                diesel::update(idp_figures::table.find(current.id))
-                    .set((
-                        idp_figures::area_id.eq(row.area_id),
-                        idp_figures::area_matched.eq(row.area_matched),
-                        idp_figures::source_name.eq(&row.source_name),
-                        idp_figures::individuals.eq(row.individuals),
-                        idp_figures::males.eq(row.males),
-                        idp_figures::females.eq(row.females),
-                        idp_figures::resource_id.eq(row.resource_id),
-                        idp_figures::run_id.eq(run_id),
-                        idp_figures::retrieved_at.eq(retrieved_at),
-                    ))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-        }
+    begin_staging(conn)?;
+    for (index, chunk) in rows.chunks(STAGING_CHUNK).enumerate() {
+        stage_idp_figures(conn, (index * STAGING_CHUNK) as i64, chunk)?;
     }
-    for chunk in to_insert.chunks(1000) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                (
-                    idp_figures::country_iso3.eq(&r.country_iso3),
-                    idp_figures::admin_level.eq(r.admin_level),
-                    idp_figures::area_id.eq(r.area_id),
-                    idp_figures::area_matched.eq(r.area_matched),
-                    idp_figures::source_pcode.eq(&r.source_pcode),
-                    idp_figures::source_name.eq(&r.source_name),
-                    idp_figures::operation.eq(&r.operation),
-                    idp_figures::round_number.eq(r.round_number),
-                    idp_figures::reporting_date.eq(r.reporting_date),
-                    idp_figures::assessment_type.eq(&r.assessment_type),
-                    idp_figures::displacement_reason.eq(&r.displacement_reason),
-                    idp_figures::origin_pcode.eq(&r.origin_pcode),
-                    idp_figures::origin_name.eq(&r.origin_name),
-                    (
-                        idp_figures::individuals.eq(r.individuals),
-                        idp_figures::males.eq(r.males),
-                        idp_figures::females.eq(r.females),
-                        idp_figures::resource_id.eq(r.resource_id),
-                        idp_figures::run_id.eq(run_id),
-                        idp_figures::retrieved_at.eq(retrieved_at),
-                    ),
-                )
-            })
-            .collect();
-        crate::on_backend!(conn, |c| diesel::insert_into(idp_figures::table).values(&values).execute(c))?;
-    }
-    counts.inserted = to_insert.len() as i64;
-    Ok(counts)
+    merge_staged_idp_figures(conn, run_id, retrieved_at)
 }
 
 diesel::table! {
-    /// The session's staging table for incoming figures on PostgreSQL (see [`upsert_postgres`]).
+    /// The session's staging table for incoming figures (see [`begin_staging`]).
     idp_staging (seq) {
         seq -> BigInt,
         country_iso3 -> Text,
@@ -210,91 +124,129 @@ struct StagedFigure<'a> {
     resource_id: i64,
 }
 
-/// Rows per `COPY` into the staging table: bounds the memory of the binary buffer.
-const STAGING_CHUNK: usize = 50_000;
+/// Rows per batch a caller should stage at once: bounds the memory of the batch and its buffers.
+pub const STAGING_CHUNK: usize = 50_000;
 
-/// The set-based write path on PostgreSQL: `COPY` every row into a temporary staging table, then one
-/// `UPDATE ... FROM` for changed values and one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` for new
-/// keys. Same outcome and counts as the row-by-row path, without reading the existing rows into memory
-/// or a round trip per changed row.
-fn upsert_postgres(
-    conn: &mut diesel::PgConnection,
+/// Rows per multi-row `INSERT` on SQLite (18 columns each, under SQLite's limit of 32,766 parameters).
+const SQLITE_INSERT_ROWS: usize = 1_000;
+
+const STAGING_COLUMNS: &str = "seq BIGINT NOT NULL, country_iso3 TEXT NOT NULL, \
+     admin_level INTEGER NOT NULL, area_id BIGINT, area_matched BOOLEAN NOT NULL, source_pcode TEXT NOT NULL, \
+     source_name TEXT NOT NULL, operation TEXT NOT NULL, round_number INTEGER NOT NULL, reporting_date DATE NOT NULL, \
+     assessment_type TEXT NOT NULL, displacement_reason TEXT NOT NULL, origin_pcode TEXT NOT NULL, \
+     origin_name TEXT NOT NULL, individuals BIGINT NOT NULL, males BIGINT, females BIGINT, resource_id BIGINT NOT NULL";
+
+/// Creates (once per connection) and empties the session's temporary staging table. Figures are then
+/// added with [`stage_idp_figures`] and written with [`merge_staged_idp_figures`], all in one transaction.
+pub fn begin_staging(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    use diesel::connection::SimpleConnection;
+    let sql = match conn {
+        AnyConnection::Postgresql(_) => format!(
+            "CREATE TEMP TABLE IF NOT EXISTS idp_staging ({STAGING_COLUMNS}) ON COMMIT DELETE ROWS; TRUNCATE idp_staging;"
+        ),
+        AnyConnection::Sqlite(_) => {
+            format!("CREATE TEMP TABLE IF NOT EXISTS idp_staging ({STAGING_COLUMNS}); DELETE FROM temp.idp_staging;")
+        }
+    };
+    conn.batch_execute(&sql)?;
+    Ok(())
+}
+
+/// Adds `rows` to the staging table, numbered from `first_seq` (the order they are inserted in):
+/// `COPY` on PostgreSQL, multi-row inserts on SQLite.
+pub fn stage_idp_figures(conn: &mut AnyConnection, first_seq: i64, rows: &[IdpInput]) -> Result<(), StoreError> {
+    let staged: Vec<StagedFigure<'_>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| StagedFigure {
+            seq: first_seq + i as i64,
+            country_iso3: &r.country_iso3,
+            admin_level: r.admin_level,
+            area_id: r.area_id,
+            area_matched: r.area_matched,
+            source_pcode: &r.source_pcode,
+            source_name: &r.source_name,
+            operation: &r.operation,
+            round_number: r.round_number,
+            reporting_date: r.reporting_date,
+            assessment_type: &r.assessment_type,
+            displacement_reason: &r.displacement_reason,
+            origin_pcode: &r.origin_pcode,
+            origin_name: &r.origin_name,
+            individuals: r.individuals,
+            males: r.males,
+            females: r.females,
+            resource_id: r.resource_id,
+        })
+        .collect();
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::copy_from(idp_staging::table).from_insertable(staged).execute(pg)?;
+        }
+        AnyConnection::Sqlite(lite) => {
+            for chunk in staged.chunks(SQLITE_INSERT_ROWS) {
+                diesel::insert_into(idp_staging::table).values(chunk).execute(lite)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the staged figures set-based: one `UPDATE ... FROM` for keys whose values changed and one
+/// `INSERT ... SELECT ... ON CONFLICT DO NOTHING` for new keys (in staging order); the rest are counted
+/// unchanged. Nothing of the table is read into memory, and there is no round trip per row. Empties the
+/// staging table.
+pub fn merge_staged_idp_figures(
+    conn: &mut AnyConnection,
     run_id: i64,
     retrieved_at: NaiveDateTime,
-    rows: &[IdpInput],
 ) -> Result<WriteCounts, StoreError> {
     use diesel::connection::SimpleConnection;
-    if rows.is_empty() {
+    let staged: i64 = idp_staging::table.count().get_result(conn)?;
+    if staged == 0 {
         return Ok(WriteCounts::default());
     }
-    conn.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS idp_staging (seq BIGINT NOT NULL, country_iso3 TEXT NOT NULL, \
-         admin_level INTEGER NOT NULL, area_id BIGINT, area_matched BOOLEAN NOT NULL, source_pcode TEXT NOT NULL, \
-         source_name TEXT NOT NULL, operation TEXT NOT NULL, round_number INTEGER NOT NULL, reporting_date DATE NOT NULL, \
-         assessment_type TEXT NOT NULL, displacement_reason TEXT NOT NULL, origin_pcode TEXT NOT NULL, \
-         origin_name TEXT NOT NULL, individuals BIGINT NOT NULL, males BIGINT, females BIGINT, resource_id BIGINT NOT NULL) \
-         ON COMMIT DELETE ROWS; TRUNCATE idp_staging;",
-    )?;
-    for (chunk_index, chunk) in rows.chunks(STAGING_CHUNK).enumerate() {
-        let staged: Vec<StagedFigure<'_>> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, r)| StagedFigure {
-                seq: (chunk_index * STAGING_CHUNK + i) as i64,
-                country_iso3: &r.country_iso3,
-                admin_level: r.admin_level,
-                area_id: r.area_id,
-                area_matched: r.area_matched,
-                source_pcode: &r.source_pcode,
-                source_name: &r.source_name,
-                operation: &r.operation,
-                round_number: r.round_number,
-                reporting_date: r.reporting_date,
-                assessment_type: &r.assessment_type,
-                displacement_reason: &r.displacement_reason,
-                origin_pcode: &r.origin_pcode,
-                origin_name: &r.origin_name,
-                individuals: r.individuals,
-                males: r.males,
-                females: r.females,
-                resource_id: r.resource_id,
-            })
-            .collect();
-        diesel::copy_from(idp_staging::table).from_insertable(staged).execute(conn)?;
-    }
-    conn.batch_execute("ANALYZE idp_staging")?;
-    let updated = diesel::sql_query(
-        "UPDATE idp_figures f SET area_id = s.area_id, area_matched = s.area_matched, source_name = s.source_name, \
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let (run, at, distinct, staging) = if postgres {
+        ("$1", "$2", "IS DISTINCT FROM", "idp_staging")
+    } else {
+        ("?", "?", "IS NOT", "temp.idp_staging")
+    };
+    conn.batch_execute(&format!("ANALYZE {staging}"))?;
+    let update = format!(
+        "UPDATE idp_figures SET area_id = s.area_id, area_matched = s.area_matched, source_name = s.source_name, \
          individuals = s.individuals, males = s.males, females = s.females, resource_id = s.resource_id, \
-         run_id = $1, retrieved_at = $2 \
-         FROM idp_staging s \
-         WHERE f.country_iso3 = s.country_iso3 AND f.admin_level = s.admin_level AND f.source_pcode = s.source_pcode \
-         AND f.operation = s.operation AND f.round_number = s.round_number AND f.reporting_date = s.reporting_date \
-         AND f.assessment_type = s.assessment_type AND f.displacement_reason = s.displacement_reason \
-         AND f.origin_pcode = s.origin_pcode AND f.origin_name = s.origin_name \
-         AND (f.area_id IS DISTINCT FROM s.area_id OR f.area_matched <> s.area_matched OR f.source_name <> s.source_name \
-         OR f.individuals <> s.individuals OR f.males IS DISTINCT FROM s.males OR f.females IS DISTINCT FROM s.females \
-         OR f.resource_id <> s.resource_id)",
-    )
-    .bind::<BigInt, _>(run_id)
-    .bind::<Timestamp, _>(retrieved_at)
-    .execute(conn)?;
-    let inserted = diesel::sql_query(
+         run_id = {run}, retrieved_at = {at} \
+         FROM {staging} s \
+         WHERE idp_figures.country_iso3 = s.country_iso3 AND idp_figures.admin_level = s.admin_level \
+         AND idp_figures.source_pcode = s.source_pcode AND idp_figures.operation = s.operation \
+         AND idp_figures.round_number = s.round_number AND idp_figures.reporting_date = s.reporting_date \
+         AND idp_figures.assessment_type = s.assessment_type AND idp_figures.displacement_reason = s.displacement_reason \
+         AND idp_figures.origin_pcode = s.origin_pcode AND idp_figures.origin_name = s.origin_name \
+         AND (idp_figures.area_id {distinct} s.area_id OR idp_figures.area_matched <> s.area_matched \
+         OR idp_figures.source_name <> s.source_name OR idp_figures.individuals <> s.individuals \
+         OR idp_figures.males {distinct} s.males OR idp_figures.females {distinct} s.females \
+         OR idp_figures.resource_id <> s.resource_id)"
+    );
+    let updated =
+        diesel::sql_query(update).bind::<BigInt, _>(run_id).bind::<Timestamp, _>(retrieved_at).execute(conn)?;
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as part of the SELECT's join.
+    let insert = format!(
         "INSERT INTO idp_figures (country_iso3, admin_level, area_id, area_matched, source_pcode, source_name, \
          operation, round_number, reporting_date, assessment_type, displacement_reason, origin_pcode, origin_name, \
          individuals, males, females, resource_id, run_id, retrieved_at) \
          SELECT country_iso3, admin_level, area_id, area_matched, source_pcode, source_name, operation, round_number, \
          reporting_date, assessment_type, displacement_reason, origin_pcode, origin_name, individuals, males, females, \
-         resource_id, $1, $2 FROM idp_staging ORDER BY seq \
+         resource_id, {run}, {at} FROM {staging} WHERE true ORDER BY seq \
          ON CONFLICT (country_iso3, admin_level, source_pcode, operation, round_number, reporting_date, \
-         assessment_type, displacement_reason, origin_pcode, origin_name) DO NOTHING",
-    )
-    .bind::<BigInt, _>(run_id)
-    .bind::<Timestamp, _>(retrieved_at)
-    .execute(conn)?;
-    conn.batch_execute("TRUNCATE idp_staging")?;
+         assessment_type, displacement_reason, origin_pcode, origin_name) DO NOTHING"
+    );
+    let inserted =
+        diesel::sql_query(insert).bind::<BigInt, _>(run_id).bind::<Timestamp, _>(retrieved_at).execute(conn)?;
+    let clear = if postgres { "TRUNCATE idp_staging" } else { "DELETE FROM temp.idp_staging" };
+    conn.batch_execute(clear)?;
     let (inserted, updated) = (inserted as i64, updated as i64);
-    Ok(WriteCounts { inserted, updated, unchanged: rows.len() as i64 - inserted - updated })
+    Ok(WriteCounts { inserted, updated, unchanged: staged - inserted - updated })
 }
 
 /// IDPs present in one area for one (operation, round, reporting date, assessment type),

@@ -1,10 +1,14 @@
 //! Datasets, resources, archived payloads and the fetch log: where every figure came from.
 
+use std::io::{Read, Write};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::models::{Dataset, DatasetInfo, Resource, ResourceInfo};
-use crate::schema::{datasets, fetches, raw_payloads, resources};
+use crate::schema::{
+    admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, rejected_rows, resources,
+};
 use crate::{AnyConnection, StoreError, now_utc};
 
 /// Inserts the dataset or brings it up to date, keyed by `source_key`.
@@ -88,7 +92,11 @@ pub fn resources_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Res
     Ok(resources::table.filter(resources::id.eq_any(ids)).select(Resource::as_select()).load(conn)?)
 }
 
-/// Keeps the bytes a source served, once per content hash.
+/// Size of one archived chunk: large enough for few round trips, small enough to never matter in memory.
+pub const PAYLOAD_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Keeps the bytes a source served, once per content hash. A convenience over
+/// [`archive_payload_from`] for payloads already in memory (the bundled sample).
 pub fn archive_payload(
     conn: &mut AnyConnection,
     sha256: &str,
@@ -96,28 +104,97 @@ pub fn archive_payload(
     content_type: Option<&str>,
     fetched_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    // Already archived (an unchanged source): do not send a payload of possibly hundreds of MB again.
+    let mut reader = body;
+    archive_payload_from(conn, sha256, body.len() as u64, &mut reader, content_type, fetched_at).map(|_| ())
+}
+
+/// Keeps the `byte_size` bytes read from `body` under `sha256`, in chunks of [`PAYLOAD_CHUNK_BYTES`],
+/// so that a payload of hundreds of MB is never held in memory. Returns false (and reads nothing) when
+/// the payload is already archived. Run it in a transaction: a payload is archived whole or not at all.
+pub fn archive_payload_from(
+    conn: &mut AnyConnection,
+    sha256: &str,
+    byte_size: u64,
+    body: &mut dyn Read,
+    content_type: Option<&str>,
+    fetched_at: NaiveDateTime,
+) -> Result<bool, StoreError> {
     let archived = diesel::select(diesel::dsl::exists(raw_payloads::table.filter(raw_payloads::sha256.eq(sha256))))
         .get_result::<bool>(conn)?;
     if archived {
-        return Ok(());
+        return Ok(false);
     }
-    let row = (
+    let header = (
         raw_payloads::sha256.eq(sha256),
-        raw_payloads::byte_size.eq(body.len() as i64),
+        raw_payloads::byte_size.eq(i64::try_from(byte_size).unwrap_or(i64::MAX)),
         raw_payloads::content_type.eq(content_type),
-        raw_payloads::body.eq(body),
+        raw_payloads::body.eq(&[] as &[u8]),
         raw_payloads::first_fetched_at.eq(fetched_at),
     );
-    crate::on_backend!(conn, |c| diesel::insert_into(raw_payloads::table)
-        .values(row)
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    Ok(())
+    diesel::insert_into(raw_payloads::table).values(header).execute(conn)?;
+    let mut buffer = vec![0u8; PAYLOAD_CHUNK_BYTES];
+    let mut seq = 0i32;
+    let mut total = 0u64;
+    loop {
+        let filled = fill(body, &mut buffer).map_err(|e| StoreError::Invalid(format!("reading the payload: {e}")))?;
+        if filled == 0 {
+            break;
+        }
+        total += filled as u64;
+        diesel::insert_into(raw_payload_chunks::table)
+            .values((
+                raw_payload_chunks::sha256.eq(sha256),
+                raw_payload_chunks::seq.eq(seq),
+                raw_payload_chunks::bytes.eq(&buffer[..filled]),
+            ))
+            .execute(conn)?;
+        seq += 1;
+    }
+    if total != byte_size {
+        return Err(StoreError::Invalid(format!("payload {sha256}: read {total} bytes, expected {byte_size}")));
+    }
+    Ok(true)
 }
 
+/// Reads until `buffer` is full or the input ends.
+fn fill(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Writes the archived payload `sha256` to `out`, one chunk in memory at a time; returns its size.
+/// Reads payloads archived whole (before chunks existed) as well as chunked ones.
+pub fn load_payload_into(conn: &mut AnyConnection, sha256: &str, out: &mut dyn Write) -> Result<u64, StoreError> {
+    let io = |e: std::io::Error| StoreError::Invalid(format!("writing payload {sha256}: {e}"));
+    let head: Vec<u8> = raw_payloads::table.find(sha256).select(raw_payloads::body).first(conn)?;
+    out.write_all(&head).map_err(io)?;
+    let mut total = head.len() as u64;
+    drop(head);
+    let chunks: i64 =
+        raw_payload_chunks::table.filter(raw_payload_chunks::sha256.eq(sha256)).count().get_result(conn)?;
+    for seq in 0..chunks {
+        let seq = i32::try_from(seq).map_err(|_| StoreError::Invalid(format!("payload {sha256}: too many chunks")))?;
+        let bytes: Vec<u8> =
+            raw_payload_chunks::table.find((sha256, seq)).select(raw_payload_chunks::bytes).first(conn)?;
+        out.write_all(&bytes).map_err(io)?;
+        total += bytes.len() as u64;
+    }
+    Ok(total)
+}
+
+/// The archived payload `sha256`, in memory: for small payloads and tests.
 pub fn load_payload(conn: &mut AnyConnection, sha256: &str) -> Result<Vec<u8>, StoreError> {
-    Ok(raw_payloads::table.find(sha256).select(raw_payloads::body).first(conn)?)
+    let mut body = Vec::new();
+    load_payload_into(conn, sha256, &mut body)?;
+    Ok(body)
 }
 
 /// One HTTP exchange with a source, as written to the fetch log.
@@ -176,4 +253,141 @@ pub fn last_good_fetch(conn: &mut AnyConnection, url: &str) -> Result<Option<Cac
 /// How many datasets the store describes.
 pub fn count_datasets(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(datasets::table.count().get_result(conn)?)
+}
+
+/// What a country's areas looked like: cheap to compute, and different after any change a geography
+/// run makes to them (an insert raises the count and the largest id, an update or retirement the
+/// latest `updated_at`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaFingerprint {
+    pub count: i64,
+    pub max_id: i64,
+    pub max_updated_at: Option<NaiveDateTime>,
+}
+
+pub fn area_fingerprint(conn: &mut AnyConnection, iso3: &str) -> Result<AreaFingerprint, StoreError> {
+    let (count, max_id, max_updated_at): (i64, Option<i64>, Option<NaiveDateTime>) = admin_areas::table
+        .filter(admin_areas::country_iso3.eq(iso3))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::max(admin_areas::id),
+            diesel::dsl::max(admin_areas::updated_at),
+        ))
+        .first(conn)?;
+    Ok(AreaFingerprint { count, max_id: max_id.unwrap_or(0), max_updated_at })
+}
+
+/// A payload a run wrote for one country, and what it counted (see the `applied_payloads` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedPayload {
+    pub source: String,
+    pub country_iso3: String,
+    pub url: String,
+    pub payload_sha256: String,
+    pub run_id: i64,
+    pub resource_id: i64,
+    /// Rows in the payload, valid or not.
+    pub fetched_rows: i64,
+    /// Valid rows, each stored (inserted, updated or found unchanged).
+    pub stored_rows: i64,
+    pub rejected_rows: i64,
+    pub areas: AreaFingerprint,
+}
+
+type AppliedRow = (String, String, String, String, i64, i64, i64, i64, i64, i64, i64, Option<NaiveDateTime>);
+
+/// The payloads last applied for `source` and `country`, per URL.
+pub fn applied_payloads(
+    conn: &mut AnyConnection,
+    source: &str,
+    country: &str,
+) -> Result<Vec<AppliedPayload>, StoreError> {
+    let rows: Vec<AppliedRow> = applied_payloads::table
+        .filter(applied_payloads::source.eq(source))
+        .filter(applied_payloads::country_iso3.eq(country))
+        .select((
+            applied_payloads::source,
+            applied_payloads::country_iso3,
+            applied_payloads::url,
+            applied_payloads::payload_sha256,
+            applied_payloads::run_id,
+            applied_payloads::resource_id,
+            applied_payloads::fetched_rows,
+            applied_payloads::stored_rows,
+            applied_payloads::rejected_rows,
+            applied_payloads::area_count,
+            applied_payloads::area_max_id,
+            applied_payloads::area_max_updated_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AppliedPayload {
+            source: r.0,
+            country_iso3: r.1,
+            url: r.2,
+            payload_sha256: r.3,
+            run_id: r.4,
+            resource_id: r.5,
+            fetched_rows: r.6,
+            stored_rows: r.7,
+            rejected_rows: r.8,
+            areas: AreaFingerprint { count: r.9, max_id: r.10, max_updated_at: r.11 },
+        })
+        .collect())
+}
+
+/// Records (or replaces) what a run applied for one source, country and URL. Call it in the run's
+/// write transaction, so that it is kept exactly when the data is (not for dry or failed runs).
+pub fn record_applied_payload(conn: &mut AnyConnection, applied: &AppliedPayload) -> Result<(), StoreError> {
+    diesel::delete(
+        applied_payloads::table
+            .filter(applied_payloads::source.eq(&applied.source))
+            .filter(applied_payloads::country_iso3.eq(&applied.country_iso3))
+            .filter(applied_payloads::url.eq(&applied.url)),
+    )
+    .execute(conn)?;
+    diesel::insert_into(applied_payloads::table)
+        .values((
+            applied_payloads::source.eq(&applied.source),
+            applied_payloads::country_iso3.eq(&applied.country_iso3),
+            applied_payloads::url.eq(&applied.url),
+            applied_payloads::payload_sha256.eq(&applied.payload_sha256),
+            applied_payloads::run_id.eq(applied.run_id),
+            applied_payloads::resource_id.eq(applied.resource_id),
+            applied_payloads::fetched_rows.eq(applied.fetched_rows),
+            applied_payloads::stored_rows.eq(applied.stored_rows),
+            applied_payloads::rejected_rows.eq(applied.rejected_rows),
+            applied_payloads::area_count.eq(applied.areas.count),
+            applied_payloads::area_max_id.eq(applied.areas.max_id),
+            applied_payloads::area_max_updated_at.eq(applied.areas.max_updated_at),
+            applied_payloads::applied_at.eq(now_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records again, for `run_id`, the rows `applied` rejected when it was applied: a run that skips an
+/// unchanged payload reports the same rejections a full run would. Returns how many were copied.
+pub fn copy_rejections(conn: &mut AnyConnection, applied: &AppliedPayload, run_id: i64) -> Result<i64, StoreError> {
+    let rows: Vec<(i64, String, String)> = rejected_rows::table
+        .filter(rejected_rows::run_id.eq(applied.run_id))
+        .filter(rejected_rows::resource_id.eq(applied.resource_id))
+        .filter(rejected_rows::payload_sha256.eq(&applied.payload_sha256))
+        .order(rejected_rows::id)
+        .select((rejected_rows::row_number, rejected_rows::reason, rejected_rows::raw))
+        .load(conn)?;
+    let copied = rows.len() as i64;
+    let rejections: Vec<crate::models::Rejection> = rows
+        .into_iter()
+        .map(|(row_number, reason, raw)| crate::models::Rejection { row_number, reason, raw })
+        .collect();
+    crate::runs::record_rejections(
+        conn,
+        run_id,
+        Some(applied.resource_id),
+        Some(&applied.payload_sha256),
+        &rejections,
+    )?;
+    Ok(copied)
 }

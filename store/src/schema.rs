@@ -89,6 +89,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    raw_payload_chunks (sha256, seq) {
+        sha256 -> Text,
+        seq -> Integer,
+        bytes -> Binary,
+    }
+}
+
+diesel::table! {
+    applied_payloads (source, country_iso3, url) {
+        source -> Text,
+        country_iso3 -> Text,
+        url -> Text,
+        payload_sha256 -> Text,
+        run_id -> BigInt,
+        resource_id -> BigInt,
+        fetched_rows -> BigInt,
+        stored_rows -> BigInt,
+        rejected_rows -> BigInt,
+        area_count -> BigInt,
+        area_max_id -> BigInt,
+        area_max_updated_at -> Nullable<Timestamp>,
+        applied_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     fetches (id) {
         id -> BigInt,
         run_id -> Nullable<BigInt>,
@@ -297,6 +323,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     schedule_claims,
     source_leases,
     raw_payloads,
+    raw_payload_chunks,
+    applied_payloads,
     fetches,
     rejected_rows,
     countries,

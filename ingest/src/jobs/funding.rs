@@ -77,9 +77,9 @@ impl Ingester {
                 funding::resource_pattern().0
             ))
         })?;
-        let (recorded, fetched) = self.download(step, run_id, &dataset, resource).await?;
+        let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
         let what = format!("{} ({})", recorded.name, funding::DATASET);
-        let table = Table::parse(&fetched.body, &what)?;
+        let table = Table::parse(&fetched.bytes()?, &what)?;
         let mut parsed = funding::parse(&table, countries, &what)?;
 
         let fts = self.config.fts_url.trim_end_matches('/').to_string();
@@ -137,13 +137,13 @@ impl Ingester {
     ) -> Result<(), IngestError> {
         for (index, appeal) in work.appeals.iter().enumerate() {
             let Some(plan_id) = appeal.fts_id else { continue };
-            let fetched =
+            let mut fetched =
                 match self.fetch(step, funding::cluster_url(fts, plan_id), run_id, resource_id, Vec::new()).await {
                     Ok(f) => f,
                     Err(IngestError::Http { status: 404, .. }) | Err(IngestError::NotArchived(_)) => continue,
                     Err(e) => return Err(e),
                 };
-            let parsed = funding::parse_clusters(&fetched.body, plan_id)?;
+            let parsed = funding::parse_clusters(&fetched.bytes()?, plan_id)?;
             let clusters = parsed
                 .clusters
                 .into_iter()

@@ -32,11 +32,11 @@ impl Ingester {
         let url = hdx::package_show_url(&hdx_url, dataset);
         step.check()?;
         let request = crate::fetch::FetchRequest { url, headers: Vec::new(), run_id: Some(run_id), resource_id: None };
-        let fetched = tokio::select! {
+        let mut fetched = tokio::select! {
             fetched = self.fetcher.fetch(&request) => fetched?,
             () = step.control.stopped() => return Err(IngestError::Cancelled),
         };
-        let package = hdx::parse_package(&fetched.body, dataset)?;
+        let package = hdx::parse_package(&fetched.bytes()?, dataset)?;
         let info = package.dataset_info(&hdx_url, credit);
         let recorded = with_conn(&self.pool, move |c| provenance::upsert_dataset(c, &info)).await?;
         Ok((recorded, package))
@@ -79,13 +79,8 @@ impl Ingester {
                 last_modified: None,
                 fetched_at: store::now_utc(),
             };
-            let key = sha.clone();
-            let body = with_conn(&self.pool, move |c| {
-                let body = provenance::load_payload(c, &key)?;
-                provenance::record_fetch(c, &record)?;
-                Ok(body)
-            })
-            .await?;
+            let body = crate::fetch::archived_payload(&self.pool, &sha).await?;
+            with_conn(&self.pool, move |c| provenance::record_fetch(c, &record)).await?;
             tracing::info!(url = %recorded.url, "the catalog says unchanged since the last download: using the archived copy");
             let fetched = Fetched { url: recorded.url.clone(), sha256: sha, body, not_modified: true };
             return Ok((recorded, fetched));

@@ -71,9 +71,9 @@ impl Ingester {
         // Fetch and parse every file first: any failure leaves the store as it was for this country.
         let mut parsed = Vec::new();
         for (_, resource) in picked {
-            let (recorded, fetched) = self.download(step, run_id, &dataset, resource).await?;
+            let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
             let what = format!("{} ({})", recorded.name, config.dataset);
-            let table = Table::parse(&fetched.body, &what)?;
+            let table = Table::parse(&fetched.bytes()?, &what)?;
             parsed.push((recorded.id, fetched.sha256, population::parse(&table, &what)?));
         }
 

@@ -55,12 +55,12 @@ impl Ingester {
                 config.dataset, config.formats, config.resources.0
             ))
         })?;
-        let (recorded, fetched) = self.download(step, run_id, &dataset, resource).await?;
+        let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
         let what = format!("{} ({})", recorded.name, config.dataset);
         let table = if recorded.format.eq_ignore_ascii_case("XLSX") {
-            xlsx_table(&fetched.body, config.sheet, &what)?
+            xlsx_table(&fetched.bytes()?, config.sheet, &what)?
         } else {
-            Table::parse(&fetched.body, &what)?
+            Table::parse(&fetched.bytes()?, &what)?
         };
         let parsed = sites::parse(&table, config, &what)?;
 

@@ -4,6 +4,7 @@
 //! by displacement reason and origin, so a row here is one part of a total, never a total.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -97,18 +98,60 @@ pub struct Parsed {
     pub rejections: Vec<Rejection>,
 }
 
-/// Parses one response for `iso3` at `level`. A malformed envelope or `isSuccess: false` is an error
-/// (the run fails, nothing is written); a malformed row is a rejection.
-///
-/// Rows are read one at a time from the byte stream (each row's JSON value is dropped once it is
-/// validated), so a response of a million rows never exists as one JSON tree in memory.
+/// Parses one response for `iso3` at `level` held in memory. A malformed envelope or `isSuccess: false`
+/// is an error (the run fails, nothing is written); a malformed row is a rejection.
 pub fn parse(bytes: &[u8], level: u8, iso3: &str) -> Result<Parsed, IngestError> {
+    let mut rows = Vec::new();
+    let summary = parse_stream(bytes, level, iso3, &mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(Parsed { rows, rejections: summary.rejections })
+}
+
+/// What a streamed parse found besides the valid rows it handed on.
+#[derive(Debug, Default)]
+pub struct ParseSummary {
+    /// Valid rows handed to the sink.
+    pub valid: i64,
+    pub rejections: Vec<Rejection>,
+}
+
+impl ParseSummary {
+    /// Rows in the response, valid or not.
+    pub fn fetched(&self) -> i64 {
+        self.valid + self.rejections.len() as i64
+    }
+}
+
+/// Parses one response for `iso3` at `level` from `reader`, handing each valid row to `sink` as soon as
+/// it is read, so that neither the response nor its rows are ever all in memory. Errors as [`parse`];
+/// an error of `sink` stops the parse and is returned. The envelope is only known to be good at the
+/// end: a caller that wrote rows must undo them when this fails (one transaction).
+pub fn parse_stream<R: std::io::Read>(
+    reader: R,
+    level: u8,
+    iso3: &str,
+    sink: &mut dyn FnMut(DtmRow) -> Result<(), IngestError>,
+) -> Result<ParseSummary, IngestError> {
     let what = format!("DTM admin{level} response for {iso3}");
     let parse_error = |reason: String| IngestError::Parse { what: what.clone(), reason };
-    let mut state = RowsState { level, iso3, parsed: Parsed::default(), first_seen: HashMap::new() };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let envelope = serde::Deserializer::deserialize_any(&mut deserializer, EnvelopeVisitor { rows: &mut state })
-        .map_err(|e| parse_error(e.to_string()))?;
+    let mut state = RowsState {
+        level,
+        iso3,
+        next_row: 1,
+        summary: ParseSummary::default(),
+        first_seen: HashMap::new(),
+        hashers: (RandomState::new(), RandomState::new()),
+        sink,
+        sink_error: None,
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let envelope = serde::Deserializer::deserialize_any(&mut deserializer, EnvelopeVisitor { rows: &mut state });
+    if let Some(error) = state.sink_error.take() {
+        return Err(error);
+    }
+    let envelope = envelope.map_err(|e| parse_error(e.to_string()))?;
     deserializer.end().map_err(|e| parse_error(e.to_string()))?;
     if envelope.is_success == Some(false) {
         let messages = envelope
@@ -122,7 +165,7 @@ pub fn parse(bytes: &[u8], level: u8, iso3: &str) -> Result<Parsed, IngestError>
     if !envelope.result_array {
         return Err(parse_error("no `result` array".into()));
     }
-    Ok(state.parsed)
+    Ok(state.summary)
 }
 
 /// What the envelope said besides its rows.
@@ -133,59 +176,57 @@ struct Envelope {
     result_array: bool,
 }
 
-/// Rows accepted so far and, per hash of a row's key, the indexes of the accepted rows with that hash.
+/// The parse so far: counts, rejections, and per 128-bit hash of a valid row's key the number of the
+/// first row with that key (a duplicate is found without keeping the rows).
 struct RowsState<'a> {
     level: u8,
     iso3: &'a str,
-    parsed: Parsed,
-    first_seen: HashMap<u64, Vec<usize>>,
+    next_row: i64,
+    summary: ParseSummary,
+    first_seen: HashMap<u128, i64>,
+    /// Two independently keyed hashers: together a 128-bit hash, where a collision is not a concern.
+    hashers: (RandomState, RandomState),
+    sink: &'a mut dyn FnMut(DtmRow) -> Result<(), IngestError>,
+    sink_error: Option<IngestError>,
 }
 
 impl RowsState<'_> {
-    fn key_hash(row: &DtmRow) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (row.area(), &row.operation, row.round_number, row.reporting_date, &row.assessment_type).hash(&mut hasher);
-        (&row.displacement_reason, &row.origin_pcode, &row.origin_name).hash(&mut hasher);
-        hasher.finish()
+    fn key_hash(&self, row: &DtmRow) -> u128 {
+        let key = (
+            (row.area(), &row.operation, row.round_number, row.reporting_date, &row.assessment_type),
+            (&row.displacement_reason, &row.origin_pcode, &row.origin_name),
+        );
+        (u128::from(self.hashers.0.hash_one(key)) << 64) | u128::from(self.hashers.1.hash_one(key))
     }
 
-    fn same_key(a: &DtmRow, b: &DtmRow) -> bool {
-        a.area() == b.area()
-            && a.operation == b.operation
-            && a.round_number == b.round_number
-            && a.reporting_date == b.reporting_date
-            && a.assessment_type == b.assessment_type
-            && a.displacement_reason == b.displacement_reason
-            && a.origin_pcode == b.origin_pcode
-            && a.origin_name == b.origin_name
-    }
-
-    /// Validates one raw row: kept, or rejected with its reason (also as a duplicate of an earlier row).
-    fn push(&mut self, raw: Value) {
-        let row_number = (self.parsed.rows.len() + self.parsed.rejections.len()) as i64 + 1;
+    /// Validates one raw row: handed on, or rejected with its reason (also as a duplicate of an earlier
+    /// row). Fails only when the sink failed.
+    fn push(&mut self, raw: Value) -> Result<(), ()> {
+        let row_number = self.next_row;
+        self.next_row += 1;
         match parse_row(&raw, self.level, self.iso3, row_number) {
             Ok(row) => {
-                let hash = Self::key_hash(&row);
-                let earlier = self.first_seen.get(&hash).and_then(|indexes| {
-                    indexes.iter().map(|i| &self.parsed.rows[*i]).find(|other| Self::same_key(other, &row))
-                });
-                if let Some(first) = earlier {
-                    self.parsed.rejections.push(Rejection {
+                let hash = self.key_hash(&row);
+                if let Some(first) = self.first_seen.get(&hash) {
+                    self.summary.rejections.push(Rejection {
                         row_number,
                         reason: format!(
-                            "duplicate row: same area, operation, round, date, assessment type, reason and origin as row {}",
-                            first.row_number
+                            "duplicate row: same area, operation, round, date, assessment type, reason and origin as row {first}"
                         ),
                         raw: raw.to_string(),
                     });
-                } else {
-                    self.first_seen.entry(hash).or_default().push(self.parsed.rows.len());
-                    self.parsed.rows.push(row);
+                    return Ok(());
+                }
+                self.first_seen.insert(hash, row_number);
+                self.summary.valid += 1;
+                if let Err(e) = (self.sink)(row) {
+                    self.sink_error = Some(e);
+                    return Err(());
                 }
             }
-            Err(reason) => self.parsed.rejections.push(Rejection { row_number, reason, raw: raw.to_string() }),
+            Err(reason) => self.summary.rejections.push(Rejection { row_number, reason, raw: raw.to_string() }),
         }
+        Ok(())
     }
 }
 
@@ -238,7 +279,9 @@ impl<'de> serde::de::Visitor<'de> for ResultSeed<'_, '_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         while let Some(raw) = seq.next_element::<Value>()? {
-            self.rows.push(raw);
+            if self.rows.push(raw).is_err() {
+                return Err(serde::de::Error::custom("stopped by the writer"));
+            }
         }
         Ok(true)
     }

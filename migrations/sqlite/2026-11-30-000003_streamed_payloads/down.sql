@@ -1,0 +1,2 @@
+DROP TABLE applied_payloads;
+DROP TABLE raw_payload_chunks;
