@@ -468,7 +468,9 @@ impl Ingester {
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
                 geography::ensure_country(c, &country)?;
-                Ok(idps::upsert_idp_figures(c, run_id, retrieved_at, &inputs)?)
+                let written = idps::upsert_idp_figures(c, run_id, retrieved_at, &inputs)?;
+                store::idp_totals::refresh_after_write(c, run_id, &country.iso3, &written)?;
+                Ok(written)
             }))
         })
         .await??;
