@@ -123,8 +123,8 @@ async fn totals_equal_the_sums_of_the_payloads_after_ingest_and_changed_reingest
         later["roundNumber"] = json!(row["roundNumber"].as_i64().expect("round") + 500);
         changed.push(later);
     }
-    let mut envelope: Value = serde_json::from_slice(&common::read("sample/dtm/v3/displacement-admin2-admin0pcode-hti.json"))
-        .expect("JSON");
+    let mut envelope: Value =
+        serde_json::from_slice(&common::read("sample/dtm/v3/displacement-admin2-admin0pcode-hti.json")).expect("JSON");
     envelope["result"] = Value::Array(changed.clone());
     let second_server = MockServer::start().await;
     for (iso3, level, file) in common::DTM_FILES {

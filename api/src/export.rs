@@ -68,8 +68,12 @@ trait ExportRow: Sized + Send + 'static {
     const COLUMNS: &'static [(&'static str, &'static str)];
     fn cells(&self) -> Vec<Cell>;
     /// The next `limit` rows from `cursor`, which moves past them.
-    fn read(conn: &mut AnyConnection, filter: &ExportFilter, limit: i64, cursor: &mut Cursor)
-    -> Result<Vec<Self>, StoreError>;
+    fn read(
+        conn: &mut AnyConnection,
+        filter: &ExportFilter,
+        limit: i64,
+        cursor: &mut Cursor,
+    ) -> Result<Vec<Self>, StoreError>;
     /// Whether a row exists at position `offset`.
     fn exists_at(conn: &mut AnyConnection, filter: &ExportFilter, offset: i64) -> Result<bool, StoreError> {
         Ok(!Self::read(conn, filter, 1, &mut Cursor { offset, after: None })?.is_empty())
