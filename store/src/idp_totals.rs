@@ -33,6 +33,14 @@ pub fn refresh_after_write(
          source_pcode TEXT NOT NULL, operation TEXT NOT NULL, round_number INTEGER NOT NULL, \
          reporting_date DATE NOT NULL, assessment_type TEXT NOT NULL); DELETE FROM idp_touched;",
     )?;
+    // Probed once per figure and per total below (SQLite runs EXISTS as a lookup per row).
+    conn.batch_execute(if postgres {
+        "CREATE INDEX IF NOT EXISTS idp_touched_key ON idp_touched (country_iso3, admin_level, source_pcode, \
+         operation, round_number, reporting_date, assessment_type)"
+    } else {
+        "CREATE INDEX IF NOT EXISTS temp.idp_touched_key ON idp_touched (country_iso3, admin_level, source_pcode, \
+         operation, round_number, reporting_date, assessment_type)"
+    })?;
     // The groups (natural keys without reason and origin) this run wrote a figure of.
     let touched = format!(
         "INSERT INTO idp_touched SELECT DISTINCT country_iso3, admin_level, source_pcode, operation, round_number, \
