@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use store::idps::IdpTotal;
+use store::idps::{IdpFilter, IdpSum, IdpTotal};
 
 /// One figure's identity: what may be compared and what may never be added up.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +24,15 @@ impl FigureKey {
             round: t.round_number,
             reporting_date: t.reporting_date,
             assessment_type: t.assessment_type.clone(),
+        }
+    }
+
+    fn of_sum(s: &IdpSum) -> FigureKey {
+        FigureKey {
+            operation: s.operation.clone(),
+            round: s.round_number,
+            reporting_date: s.reporting_date,
+            assessment_type: s.assessment_type.clone(),
         }
     }
 }
@@ -69,17 +78,18 @@ pub struct Aggregate {
     pub retrieved_at: NaiveDateTime,
 }
 
-/// An area's own figures and those of each level below it.
+/// An area's own figures and, for each level below it, the figures of its areas there added up per
+/// figure key (by the store: a roll-up never reads the areas' rows one by one).
 #[derive(Debug, Clone, Default)]
 pub struct Subtree {
     pub level: i32,
     pub own: Vec<IdpTotal>,
-    /// (level, number of areas at that level below the area, their figures), nearest level first.
-    pub below: Vec<(i32, usize, Vec<IdpTotal>)>,
+    /// (level, number of areas at that level below the area, their sums), nearest level first.
+    pub below: Vec<(i32, usize, Vec<IdpSum>)>,
 }
 
 /// What to select.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Selection {
     pub operation: Option<String>,
     pub round: Option<i32>,
@@ -87,6 +97,25 @@ pub struct Selection {
     pub assessment_type: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+}
+
+impl Selection {
+    /// The part of the selection the store can apply before anything is read: operation, assessment
+    /// type, period, round, and "on or before" a date.
+    pub fn store_filter(&self) -> IdpFilter {
+        let to = match (self.to, self.date) {
+            (Some(to), Some(date)) => Some(to.min(date)),
+            (to, date) => to.or(date),
+        };
+        IdpFilter {
+            operation: self.operation.clone(),
+            round: self.round,
+            from: self.from,
+            to,
+            assessment_type: self.assessment_type.as_ref().map(|t| t.to_uppercase()),
+            ..IdpFilter::default()
+        }
+    }
 }
 
 impl Subtree {
@@ -98,8 +127,8 @@ impl Subtree {
         for (level, areas_at_level, figures) in self.below.iter().rev() {
             let mut sums: BTreeMap<FigureKey, Aggregate> = BTreeMap::new();
             for t in figures {
-                let entry = sums.entry(FigureKey::of(t)).or_insert_with(|| Aggregate {
-                    key: FigureKey::of(t),
+                let entry = sums.entry(FigureKey::of_sum(t)).or_insert_with(|| Aggregate {
+                    key: FigureKey::of_sum(t),
                     individuals: 0,
                     method: IdpMethod::SummedFromChildren,
                     round_rule: RoundRule::EveryRound,
@@ -111,7 +140,7 @@ impl Subtree {
                     retrieved_at: t.retrieved_at,
                 });
                 entry.individuals += t.individuals;
-                entry.areas_counted += 1;
+                entry.areas_counted += t.totals as usize;
                 entry.run_id = entry.run_id.max(t.run_id);
                 entry.retrieved_at = entry.retrieved_at.max(t.retrieved_at);
             }
@@ -228,6 +257,21 @@ mod tests {
         }
     }
 
+    /// One area's total as the store's sum of a single total.
+    fn sum(t: IdpTotal) -> IdpSum {
+        IdpSum {
+            operation: t.operation,
+            round_number: t.round_number,
+            reporting_date: t.reporting_date,
+            assessment_type: t.assessment_type,
+            individuals: t.individuals,
+            totals: 1,
+            resource_id: t.resource_id,
+            run_id: t.run_id,
+            retrieved_at: t.retrieved_at,
+        }
+    }
+
     #[test]
     fn own_figure_wins_children_fill_gaps_operations_never_mix() {
         let tree = Subtree {
@@ -241,7 +285,10 @@ mod tests {
                     total(3, 2, "A", 3, 3, "BA", 10),
                     total(4, 2, "A", 3, 3, "BA", 15),
                     total(2, 2, "B", 1, 1, "SA", 7),
-                ],
+                ]
+                .into_iter()
+                .map(sum)
+                .collect(),
             )],
         };
         let totals = tree.totals(&Selection::default());

@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use store::idps::{IdpFilter, IdpTotal};
+use chrono::NaiveDate;
+use store::idps::{IdpFilter, IdpSum, IdpTotal};
 use store::models::{AdminArea, Country, Dataset, IngestRun};
 use store::{DbPool, geography, idps, provenance, runs, with_conn};
 
+use crate::aggregates::{Selection, Subtree};
 use crate::error::SharedStoreError;
+use crate::pagination::Window;
 
 pub struct AreaLoader(pub DbPool);
 pub struct ChildrenLoader(pub DbPool);
@@ -18,7 +21,7 @@ pub struct RunLoader(pub DbPool);
 pub struct CountryAreasLoader(pub DbPool);
 /// Resource id → the dataset it belongs to.
 pub struct DatasetByResourceLoader(pub DbPool);
-/// (area id, latest round only) → the area's IDP totals.
+/// (area id, filters and page) → one page of the area's IDP totals.
 pub struct AreaIdpsLoader(pub DbPool);
 
 impl Loader<i64> for AreaLoader {
@@ -81,25 +84,95 @@ impl Loader<i64> for DatasetByResourceLoader {
     }
 }
 
-impl Loader<(i64, bool)> for AreaIdpsLoader {
-    type Value = Vec<IdpTotal>;
+/// What an area's `idps` field asks for: its filters and its page (the Relay arguments).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct AreaIdpsQuery {
+    pub latest_round_only: bool,
+    pub operation: Option<String>,
+    pub round: Option<i32>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Upper-case, as stored.
+    pub assessment_type: Option<String>,
+    pub after: Option<usize>,
+    pub before: Option<usize>,
+    pub first: Option<usize>,
+    pub last: Option<usize>,
+}
+
+/// One area's page of IDP totals: the rows, the window they fill, and how many match in all.
+#[derive(Debug, Clone)]
+pub struct AreaIdpsPage {
+    pub rows: Vec<IdpTotal>,
+    pub window: Window,
+    pub total: usize,
+}
+
+impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
+    type Value = AreaIdpsPage;
     type Error = SharedStoreError;
 
-    async fn load(&self, keys: &[(i64, bool)]) -> Result<HashMap<(i64, bool), Vec<IdpTotal>>, Self::Error> {
-        let mut out: HashMap<(i64, bool), Vec<IdpTotal>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-        for latest in [false, true] {
-            let ids: Vec<i64> = keys.iter().filter(|(_, l)| *l == latest).map(|(id, _)| *id).collect();
-            if ids.is_empty() {
-                continue;
+    /// Per distinct query: one count per area, then the rows of the page only. Areas whose whole
+    /// list is the page share one query; an area with more figures than its page gets its own
+    /// LIMIT/OFFSET query, so that no more rows are read than are returned.
+    async fn load(
+        &self,
+        keys: &[(i64, AreaIdpsQuery)],
+    ) -> Result<HashMap<(i64, AreaIdpsQuery), AreaIdpsPage>, Self::Error> {
+        let keys = keys.to_vec();
+        let out = with_conn(&self.0, move |c| {
+            let mut by_query: HashMap<AreaIdpsQuery, Vec<i64>> = HashMap::new();
+            for (id, query) in keys {
+                by_query.entry(query).or_default().push(id);
             }
-            let filter = IdpFilter { area_ids: Some(ids), latest_round_only: latest, ..IdpFilter::default() };
-            let totals = with_conn(&self.0, move |c| idps::idp_totals(c, &filter, None, 0)).await?;
-            for total in totals {
-                if let Some(area) = total.area_id {
-                    out.entry((area, latest)).or_default().push(total);
+            let mut out = HashMap::new();
+            for (query, ids) in by_query {
+                let filter = IdpFilter {
+                    area_ids: Some(ids.clone()),
+                    latest_round_only: query.latest_round_only,
+                    operation: query.operation.clone(),
+                    round: query.round,
+                    from: query.from,
+                    to: query.to,
+                    assessment_type: query.assessment_type.clone(),
+                    ..IdpFilter::default()
+                };
+                let counts: HashMap<i64, i64> = idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect();
+                let mut pages = Vec::new();
+                let mut whole = Vec::new();
+                for id in ids {
+                    let total = counts.get(&id).copied().unwrap_or(0) as usize;
+                    let window = Window::new(total, query.after, query.before, query.first, query.last)
+                        .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                    if window.start == 0 && window.end == total && total > 0 {
+                        whole.push(id);
+                    }
+                    pages.push((id, window, total));
+                }
+                let mut rows_of: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+                if !whole.is_empty() {
+                    let all = IdpFilter { area_ids: Some(whole), ..filter.clone() };
+                    for total in idps::idp_totals(c, &all, None, 0)? {
+                        if let Some(area) = total.area_id {
+                            rows_of.entry(area).or_default().push(total);
+                        }
+                    }
+                }
+                for (id, window, total) in pages {
+                    let rows = match rows_of.remove(&id) {
+                        Some(rows) => rows,
+                        None if window.end > window.start => {
+                            let one = IdpFilter { area_ids: Some(vec![id]), ..filter.clone() };
+                            idps::idp_totals(c, &one, Some((window.end - window.start) as i64), window.start as i64)?
+                        }
+                        None => Vec::new(),
+                    };
+                    out.insert((id, query.clone()), AreaIdpsPage { rows, window, total });
                 }
             }
-        }
+            Ok(out)
+        })
+        .await?;
         Ok(out)
     }
 }
@@ -275,16 +348,20 @@ impl Loader<i64> for DatasetRunsLoader {
     }
 }
 
-/// Area id → its own IDP totals and those of every level below it (for roll-ups and series).
+/// (area id, selection) → the area's own IDP totals and, per level below it, its areas' totals
+/// added up per figure key (for roll-ups and series), both narrowed to the selection by the store.
 pub struct SubtreeIdpsLoader(pub DbPool);
 
-impl Loader<i64> for SubtreeIdpsLoader {
-    type Value = crate::aggregates::Subtree;
+impl Loader<(i64, Selection)> for SubtreeIdpsLoader {
+    type Value = Subtree;
     type Error = SharedStoreError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, crate::aggregates::Subtree>, Self::Error> {
-        let roots = keys.to_vec();
+    async fn load(&self, keys: &[(i64, Selection)]) -> Result<HashMap<(i64, Selection), Subtree>, Self::Error> {
+        let keys = keys.to_vec();
         let trees = with_conn(&self.0, move |c| {
+            let mut roots: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+            roots.sort_unstable();
+            roots.dedup();
             let root_areas = geography::areas_by_ids(c, &roots)?;
             // Walk down one level at a time: depth → (root → area ids at that depth).
             let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
@@ -305,30 +382,49 @@ impl Loader<i64> for SubtreeIdpsLoader {
                 depths.push(level);
                 frontier = next;
             }
-            let mut all_ids: Vec<i64> = root_areas.iter().map(|a| a.id).collect();
-            for level in &depths {
-                all_ids.extend(level.values().flatten().map(|a| a.id));
-            }
-            let filter = IdpFilter { area_ids: Some(all_ids), ..IdpFilter::default() };
-            let mut by_area: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
-            for t in idps::idp_totals(c, &filter, None, 0)? {
-                if let Some(area) = t.area_id {
-                    by_area.entry(area).or_default().push(t);
-                }
+            let mut by_selection: HashMap<Selection, Vec<i64>> = HashMap::new();
+            for (id, selection) in keys {
+                by_selection.entry(selection).or_default().push(id);
             }
             let mut trees = HashMap::new();
-            for root in &root_areas {
-                let below = depths
-                    .iter()
-                    .filter_map(|level| level.get(&root.id))
-                    .map(|areas| {
-                        let figures =
-                            areas.iter().flat_map(|a| by_area.get(&a.id).cloned().unwrap_or_default()).collect();
-                        (areas.first().map(|a| a.level).unwrap_or(root.level + 1), areas.len(), figures)
-                    })
-                    .collect();
-                let own = by_area.get(&root.id).cloned().unwrap_or_default();
-                trees.insert(root.id, crate::aggregates::Subtree { level: root.level, own, below });
+            for (selection, ids) in by_selection {
+                let filter = selection.store_filter();
+                let own_filter = IdpFilter { area_ids: Some(ids.clone()), ..filter.clone() };
+                let mut own: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+                for t in idps::idp_totals(c, &own_filter, None, 0)? {
+                    if let Some(area) = t.area_id {
+                        own.entry(area).or_default().push(t);
+                    }
+                }
+                // Per depth, one query adds up the figures of every root's areas at that depth.
+                let mut below: HashMap<i64, Vec<(i32, usize, Vec<IdpSum>)>> = HashMap::new();
+                for (depth, level) in depths.iter().enumerate() {
+                    let areas: Vec<i64> =
+                        ids.iter().filter_map(|root| level.get(root)).flatten().map(|a| a.id).collect();
+                    if areas.is_empty() {
+                        continue;
+                    }
+                    let level_filter = IdpFilter { area_ids: Some(areas), ..filter.clone() };
+                    let mut sums: HashMap<i64, Vec<IdpSum>> = HashMap::new();
+                    for (root, sum) in idps::idp_sums_by_ancestor(c, &level_filter, depth + 1)? {
+                        sums.entry(root).or_default().push(sum);
+                    }
+                    for root in &ids {
+                        if let Some(areas) = level.get(root) {
+                            let at = areas.first().map(|a| a.level).unwrap_or(0);
+                            let figures = sums.remove(root).unwrap_or_default();
+                            below.entry(*root).or_default().push((at, areas.len(), figures));
+                        }
+                    }
+                }
+                for root in root_areas.iter().filter(|a| ids.contains(&a.id)) {
+                    let tree = Subtree {
+                        level: root.level,
+                        own: own.remove(&root.id).unwrap_or_default(),
+                        below: below.remove(&root.id).unwrap_or_default(),
+                    };
+                    trees.insert((root.id, selection.clone()), tree);
+                }
             }
             Ok(trees)
         })

@@ -642,6 +642,9 @@ fn write_dtm_country(
         ms = millis(started),
         "DTM phase: merge"
     );
+    let merged = Instant::now();
+    store::idp_totals::refresh_after_write(c, run_id, iso3, &counts)?;
+    tracing::info!(run_id, iso3, ms = millis(merged), "DTM phase: totals refreshed");
     Ok(counts)
 }
 

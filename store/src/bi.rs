@@ -2,7 +2,9 @@
 //! same columns in SQL (for Metabase, Superset) and in the CSV/JSON export, which reads them here.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date, Integer, Text};
 
 use crate::{AnyConnection, StoreError};
 
@@ -119,13 +121,48 @@ pub struct ExportFilter {
     pub site_type: Option<String>,
 }
 
-pub fn idp_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<BiIdp>, StoreError> {
-    let mut query = bi_idps::table.select(BiIdp::as_select()).into_boxed();
+/// Where the next page of an export starts. Every export but `idps` skips `offset` rows (their
+/// tables are small); the IDP export continues after the sort key of the last row it sent (keyset
+/// paging), so each page is one range scan of an index however far the export has got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cursor {
+    /// Rows to skip (the first page of a request that asked for an `offset`).
+    pub offset: i64,
+    /// The key of the last IDP row sent, and how many rows with exactly that key were sent.
+    pub after: Option<(IdpSortKey, i64)>,
+}
+
+/// The leading columns of the IDP export's order (and of the `idp_totals_listing` index).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdpSortKey {
+    pub country_iso3: String,
+    pub admin_level: i32,
+    pub reporting_date: NaiveDate,
+    pub operation: String,
+    pub round_number: i32,
+    pub assessment_type: String,
+    pub source_pcode: String,
+}
+
+impl IdpSortKey {
+    fn of(row: &BiIdp) -> IdpSortKey {
+        IdpSortKey {
+            country_iso3: row.country_iso3.clone(),
+            admin_level: row.admin_level,
+            reporting_date: row.reporting_date,
+            operation: row.operation.clone(),
+            round_number: row.round_number,
+            assessment_type: row.assessment_type.clone(),
+            source_pcode: row.source_pcode.clone(),
+        }
+    }
+}
+
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+
+/// `bi_idps` narrowed to what `filter` asks for.
+fn filtered_idps(filter: &ExportFilter) -> bi_idps::BoxedQuery<'static, Backend> {
+    let mut query = bi_idps::table.into_boxed();
     if !filter.countries.is_empty() {
         query = query.filter(bi_idps::country_iso3.eq_any(filter.countries.clone()));
     }
@@ -151,18 +188,21 @@ pub fn idp_rows(
         query = query.filter(bi_idps::assessment_type.eq(kind.clone()));
     }
     if filter.latest_round_only {
-        let later = diesel::alias!(bi_idps as later);
-        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
-            later
-                .filter(later.field(bi_idps::country_iso3).eq(bi_idps::country_iso3))
-                .filter(later.field(bi_idps::admin_level).eq(bi_idps::admin_level))
-                .filter(later.field(bi_idps::source_pcode).eq(bi_idps::source_pcode))
-                .filter(later.field(bi_idps::operation).eq(bi_idps::operation))
-                .filter(later.field(bi_idps::round_number).gt(bi_idps::round_number)),
-        )));
+        // The flag the ingest keeps on the totals, found through the index on each area's rounds.
+        query = query.filter(sql::<Bool>(
+            "EXISTS (SELECT 1 FROM idp_totals l WHERE l.is_latest_round AND l.country_iso3 = bi_idps.country_iso3 \
+             AND l.admin_level = bi_idps.admin_level AND l.source_pcode = bi_idps.source_pcode \
+             AND l.operation = bi_idps.operation AND l.round_number = bi_idps.round_number)",
+        ));
     }
-    Ok(query
-        .order((
+    query
+}
+
+/// The IDP export's order: the sort key (an index range), then columns that tell apart the rare
+/// rows sharing it (one area reported through two resources), so that pages never overlap.
+macro_rules! idp_order {
+    ($query:expr) => {
+        $query.order((
             bi_idps::country_iso3,
             bi_idps::admin_level,
             bi_idps::reporting_date,
@@ -170,11 +210,71 @@ pub fn idp_rows(
             bi_idps::round_number,
             bi_idps::assessment_type,
             bi_idps::source_pcode,
-            bi_idps::dataset,
+            (
+                bi_idps::dataset,
+                bi_idps::resource_url,
+                bi_idps::area_matched,
+                bi_idps::area_pcode,
+                bi_idps::idps,
+                bi_idps::ingest_run_id,
+                bi_idps::retrieved_at,
+            ),
         ))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
+    };
+}
+
+/// The next `limit` rows of the IDP export from `cursor`, which moves past them.
+pub fn idp_rows(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    limit: i64,
+    cursor: &mut Cursor,
+) -> Result<Vec<BiIdp>, StoreError> {
+    let mut query = filtered_idps(filter).select(BiIdp::as_select());
+    let skip = match &cursor.after {
+        Some((key, sent)) => {
+            query = query.filter(
+                sql::<Bool>(
+                    "(country_iso3, admin_level, reporting_date, operation, round_number, assessment_type, source_pcode) >= (",
+                )
+                .bind::<Text, _>(key.country_iso3.clone())
+                .sql(", ")
+                .bind::<Integer, _>(key.admin_level)
+                .sql(", ")
+                .bind::<Date, _>(key.reporting_date)
+                .sql(", ")
+                .bind::<Text, _>(key.operation.clone())
+                .sql(", ")
+                .bind::<Integer, _>(key.round_number)
+                .sql(", ")
+                .bind::<Text, _>(key.assessment_type.clone())
+                .sql(", ")
+                .bind::<Text, _>(key.source_pcode.clone())
+                .sql(")"),
+            );
+            *sent
+        }
+        None => cursor.offset,
+    };
+    let rows: Vec<BiIdp> = idp_order!(query).limit(limit).offset(skip).load(conn)?;
+    if let Some(last) = rows.last() {
+        let key = IdpSortKey::of(last);
+        let trailing = rows.iter().rev().take_while(|r| IdpSortKey::of(r) == key).count() as i64;
+        let sent = match &cursor.after {
+            Some((previous, sent)) if *previous == key && trailing == rows.len() as i64 => sent + trailing,
+            _ => trailing,
+        };
+        cursor.after = Some((key, sent));
+    }
+    cursor.offset += rows.len() as i64;
+    Ok(rows)
+}
+
+/// Whether the IDP export has a row at position `offset` (for the `Link: rel="next"` header).
+pub fn idp_row_exists_at(conn: &mut AnyConnection, filter: &ExportFilter, offset: i64) -> Result<bool, StoreError> {
+    let found: Vec<String> =
+        idp_order!(filtered_idps(filter).select(bi_idps::country_iso3)).limit(1).offset(offset).load(conn)?;
+    Ok(!found.is_empty())
 }
 
 pub fn admin_area_rows(

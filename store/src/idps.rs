@@ -1,13 +1,14 @@
 //! IDP figures: the write path (at the source's grain) and the read path (summed per area,
-//! operation, round, reporting date and assessment type, as users count IDPs).
+//! operation, round, reporting date and assessment type, as users count IDPs, from the table of
+//! totals that [`crate::idp_totals`] keeps in step with the figures).
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Timestamp};
 
 use crate::models::IdpFigureRow;
-use crate::schema::idp_figures;
+use crate::schema::{idp_figures, idp_totals};
 use crate::{AnyConnection, StoreError, WriteCounts};
 
 /// One validated IDP figure from a source, ready to store.
@@ -51,28 +52,6 @@ impl IdpInput {
             self.origin_name.clone(),
         )
     }
-}
-
-/// Writes the figures of the given countries: new keys are inserted, changed values updated,
-/// identical ones left alone (so an unchanged re-ingest writes nothing). Run inside the caller's
-/// transaction. Keys must be unique within `rows` (the caller rejects duplicates).
-///
-/// The same as [`begin_staging`], [`stage_idp_figures`] and [`merge_staged_idp_figures`] in a row;
-/// a caller that produces rows as a stream uses those to keep only a batch in memory.
-pub fn upsert_idp_figures(
-    conn: &mut AnyConnection,
-    run_id: i64,
-    retrieved_at: NaiveDateTime,
-    rows: &[IdpInput],
-) -> Result<WriteCounts, StoreError> {
-    if rows.is_empty() {
-        return Ok(WriteCounts::default());
-    }
-    begin_staging(conn)?;
-    for (index, chunk) in rows.chunks(STAGING_CHUNK).enumerate() {
-        stage_idp_figures(conn, (index * STAGING_CHUNK) as i64, chunk)?;
-    }
-    merge_staged_idp_figures(conn, run_id, retrieved_at)
 }
 
 diesel::table! {
@@ -195,7 +174,8 @@ pub fn stage_idp_figures(conn: &mut AnyConnection, first_seq: i64, rows: &[IdpIn
 /// Writes the staged figures set-based: one `UPDATE ... FROM` for keys whose values changed and one
 /// `INSERT ... SELECT ... ON CONFLICT DO NOTHING` for new keys (in staging order); the rest are counted
 /// unchanged. Nothing of the table is read into memory, and there is no round trip per row. Empties the
-/// staging table.
+/// staging table. The caller then refreshes the country's totals ([`crate::idp_totals::refresh_after_write`])
+/// in the same transaction, so that reads never see figures and totals that disagree.
 pub fn merge_staged_idp_figures(
     conn: &mut AnyConnection,
     run_id: i64,
@@ -305,108 +285,108 @@ pub enum IdpOrder {
     PcodeAsc,
 }
 
-/// Narrows a boxed `idp_figures` query to what `filter` asks for. A macro, because the boxed
-/// query's type differs between the grouped read and the count.
+/// Narrows a boxed `idp_totals` query to what `filter` asks for. A macro, because the boxed
+/// query's type differs between the list and the count.
 macro_rules! apply_filter {
     ($query:expr, $filter:expr) => {{
         let filter: &IdpFilter = $filter;
         let mut query = $query;
         if let Some(iso3) = &filter.country_iso3 {
-            query = query.filter(idp_figures::country_iso3.eq(iso3.clone()));
+            query = query.filter(idp_totals::country_iso3.eq(iso3.clone()));
         }
         if let Some(level) = filter.admin_level {
-            query = query.filter(idp_figures::admin_level.eq(level));
+            query = query.filter(idp_totals::admin_level.eq(level));
         }
         if let Some(ids) = &filter.area_ids {
-            query = query.filter(idp_figures::area_id.eq_any(ids.clone())).filter(idp_figures::area_matched.eq(true));
+            query = query.filter(idp_totals::area_id.eq_any(ids.clone())).filter(idp_totals::area_matched.eq(true));
         }
         if let Some(ids) = &filter.within_area_ids {
-            query = query.filter(idp_figures::area_id.eq_any(ids.clone()));
+            query = query.filter(idp_totals::area_id.eq_any(ids.clone()));
         }
         if let Some(operation) = &filter.operation {
-            query = query.filter(idp_figures::operation.eq(operation.clone()));
+            query = query.filter(idp_totals::operation.eq(operation.clone()));
         }
         if let Some(round) = filter.round {
-            query = query.filter(idp_figures::round_number.eq(round));
+            query = query.filter(idp_totals::round_number.eq(round));
         }
         if let Some(from) = filter.from {
-            query = query.filter(idp_figures::reporting_date.ge(from));
+            query = query.filter(idp_totals::reporting_date.ge(from));
         }
         if let Some(to) = filter.to {
-            query = query.filter(idp_figures::reporting_date.le(to));
+            query = query.filter(idp_totals::reporting_date.le(to));
         }
         if let Some(kind) = &filter.assessment_type {
-            query = query.filter(idp_figures::assessment_type.eq(kind.clone()));
+            query = query.filter(idp_totals::assessment_type.eq(kind.clone()));
         }
         if filter.latest_round_only {
-            let later = diesel::alias!(idp_figures as later);
-            let newer_round_exists = diesel::dsl::exists(
-                later
-                    .filter(later.field(idp_figures::country_iso3).eq(idp_figures::country_iso3))
-                    .filter(later.field(idp_figures::admin_level).eq(idp_figures::admin_level))
-                    .filter(later.field(idp_figures::source_pcode).eq(idp_figures::source_pcode))
-                    .filter(later.field(idp_figures::operation).eq(idp_figures::operation))
-                    .filter(later.field(idp_figures::round_number).gt(idp_figures::round_number)),
-            );
-            query = query.filter(diesel::dsl::not(newer_round_exists));
+            // The bare column (not `= true`), so that the partial index on latest rounds applies.
+            query = query.filter(idp_totals::is_latest_round);
         }
         query
     }};
 }
 
-/// Totals matching `filter`, ordered by date, operation, round, assessment type and p-code;
-/// `limit`/`offset` page through them (`offset` counts only with a `limit`).
+/// The columns of an [`IdpTotal`], in its field order.
+type TotalColumns = (
+    idp_totals::country_iso3,
+    idp_totals::admin_level,
+    idp_totals::source_pcode,
+    idp_totals::area_id,
+    idp_totals::area_matched,
+    idp_totals::operation,
+    idp_totals::round_number,
+    idp_totals::reporting_date,
+    idp_totals::assessment_type,
+    idp_totals::resource_id,
+    idp_totals::source_name,
+    idp_totals::individuals,
+    idp_totals::run_id,
+    idp_totals::retrieved_at,
+);
+
+const TOTAL_COLUMNS: TotalColumns = (
+    idp_totals::country_iso3,
+    idp_totals::admin_level,
+    idp_totals::source_pcode,
+    idp_totals::area_id,
+    idp_totals::area_matched,
+    idp_totals::operation,
+    idp_totals::round_number,
+    idp_totals::reporting_date,
+    idp_totals::assessment_type,
+    idp_totals::resource_id,
+    idp_totals::source_name,
+    idp_totals::individuals,
+    idp_totals::run_id,
+    idp_totals::retrieved_at,
+);
+
+/// Totals matching `filter`, in `filter.order` (ending with the total's key, then its row id);
+/// `limit`/`offset` page through them (`offset` counts only with a `limit`). Reads the table of
+/// totals the ingest keeps (see [`crate::idp_totals`]): for a country and level in date order this
+/// is a walk along one index.
 pub fn idp_totals(
     conn: &mut AnyConnection,
     filter: &IdpFilter,
     limit: Option<i64>,
     offset: i64,
 ) -> Result<Vec<IdpTotal>, StoreError> {
-    let grouped = idp_figures::table
-        .group_by((
-            idp_figures::country_iso3,
-            idp_figures::admin_level,
-            idp_figures::source_pcode,
-            idp_figures::area_id,
-            idp_figures::area_matched,
-            idp_figures::operation,
-            idp_figures::round_number,
-            idp_figures::reporting_date,
-            idp_figures::assessment_type,
-            idp_figures::resource_id,
-        ))
-        .select((
-            idp_figures::country_iso3,
-            idp_figures::admin_level,
-            idp_figures::source_pcode,
-            idp_figures::area_id,
-            idp_figures::area_matched,
-            idp_figures::operation,
-            idp_figures::round_number,
-            idp_figures::reporting_date,
-            idp_figures::assessment_type,
-            idp_figures::resource_id,
-            sql::<Text>("MIN(source_name)"),
-            sql::<BigInt>("CAST(SUM(individuals) AS BIGINT)"),
-            sql::<BigInt>("MAX(run_id)"),
-            sql::<Timestamp>("MAX(retrieved_at)"),
-        ))
-        .into_boxed();
-    let query = apply_filter!(grouped, filter);
+    let query = apply_filter!(idp_totals::table.select(TOTAL_COLUMNS).into_boxed(), filter);
     let key = (
-        idp_figures::operation.asc(),
-        idp_figures::round_number.asc(),
-        idp_figures::assessment_type.asc(),
-        idp_figures::source_pcode.asc(),
-        idp_figures::resource_id.asc(),
+        idp_totals::operation.asc(),
+        idp_totals::round_number.asc(),
+        idp_totals::assessment_type.asc(),
+        idp_totals::source_pcode.asc(),
+        idp_totals::resource_id.asc(),
+        idp_totals::id.asc(),
     );
     let mut query = match filter.order {
-        IdpOrder::DateAsc => query.order((idp_figures::reporting_date.asc(), key)),
-        IdpOrder::DateDesc => query.order((idp_figures::reporting_date.desc(), key)),
+        IdpOrder::DateAsc => query.order((idp_totals::reporting_date.asc(), key)),
+        IdpOrder::DateDesc => query.order((idp_totals::reporting_date.desc(), key)),
         IdpOrder::IndividualsDesc => {
-            query.order((sql::<BigInt>("SUM(individuals)").desc(), idp_figures::reporting_date.asc(), key))
+            query.order((idp_totals::individuals.desc(), idp_totals::reporting_date.asc(), key))
         }
-        IdpOrder::PcodeAsc => query.order((idp_figures::source_pcode.asc(), idp_figures::reporting_date.asc(), key)),
+        IdpOrder::PcodeAsc => query.order((idp_totals::source_pcode.asc(), idp_totals::reporting_date.asc(), key)),
     };
     // SQLite accepts OFFSET only after LIMIT: without a limit the whole list is read.
     if let Some(limit) = limit {
@@ -417,13 +397,79 @@ pub fn idp_totals(
 
 /// How many totals match `filter`.
 pub fn count_idp_totals(conn: &mut AnyConnection, filter: &IdpFilter) -> Result<i64, StoreError> {
-    let count = apply_filter!(idp_figures::table.into_boxed(), filter)
-        .select(sql::<BigInt>(
-            "COUNT(DISTINCT country_iso3 || '|' || admin_level || '|' || source_pcode || '|' || operation || '|' \
-             || round_number || '|' || reporting_date || '|' || assessment_type || '|' || resource_id)",
+    Ok(apply_filter!(idp_totals::table.into_boxed(), filter).count().get_result::<i64>(conn)?)
+}
+
+/// How many totals match `filter` per area they are filed under (areas without any are left out):
+/// for paging the lists of several areas at once.
+pub fn count_idp_totals_by_area(conn: &mut AnyConnection, filter: &IdpFilter) -> Result<Vec<(i64, i64)>, StoreError> {
+    let rows: Vec<(Option<i64>, i64)> = apply_filter!(
+        idp_totals::table
+            .group_by(idp_totals::area_id)
+            .select((idp_totals::area_id, diesel::dsl::count_star()))
+            .into_boxed(),
+        filter
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(area, n)| area.map(|a| (a, n))).collect())
+}
+
+/// Totals of several areas added up per (operation, round, reporting date, assessment type): what
+/// a roll-up from the areas below another one needs, read as one row per key instead of one per area.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct IdpSum {
+    pub operation: String,
+    pub round_number: i32,
+    pub reporting_date: NaiveDate,
+    pub assessment_type: String,
+    pub individuals: i64,
+    /// How many totals (one per area reporting the key) were added.
+    pub totals: i64,
+    /// The lowest resource id among them (one resource per level in practice).
+    pub resource_id: i64,
+    pub run_id: i64,
+    pub retrieved_at: NaiveDateTime,
+}
+
+/// The totals matching `filter` added up per ancestor `depth` levels above their area (by the
+/// areas' parent links) and per (operation, round, reporting date, assessment type): the roll-ups
+/// of many areas from one query, one row per ancestor and figure key.
+pub fn idp_sums_by_ancestor(
+    conn: &mut AnyConnection,
+    filter: &IdpFilter,
+    depth: usize,
+) -> Result<Vec<(i64, IdpSum)>, StoreError> {
+    let ancestor = ancestor_of_area(depth);
+    // Plain SQL for the grouped columns: diesel cannot check a GROUP BY on an expression.
+    let grouped = idp_totals::table
+        .group_by(sql::<Nullable<BigInt>>(&format!(
+            "{ancestor}, operation, round_number, reporting_date, assessment_type"
+        )))
+        .select((
+            sql::<Nullable<BigInt>>(&ancestor),
+            (
+                sql::<Text>("operation"),
+                sql::<Integer>("round_number"),
+                sql::<Date>("reporting_date"),
+                sql::<Text>("assessment_type"),
+                sql::<BigInt>("CAST(SUM(individuals) AS BIGINT)"),
+                sql::<BigInt>("COUNT(*)"),
+                sql::<BigInt>("MIN(resource_id)"),
+                sql::<BigInt>("MAX(run_id)"),
+                sql::<Timestamp>("MAX(retrieved_at)"),
+            ),
         ))
-        .get_result::<i64>(conn)?;
-    Ok(count)
+        .into_boxed();
+    let rows: Vec<(Option<i64>, IdpSum)> = apply_filter!(grouped, filter).load(conn)?;
+    Ok(rows.into_iter().filter_map(|(ancestor, sum)| ancestor.map(|a| (a, sum))).collect())
+}
+
+/// SQL for the id of the area `depth` (at least 1) parent links above a total's area.
+fn ancestor_of_area(depth: usize) -> String {
+    let depth = depth.max(1);
+    let joins: String =
+        (2..=depth).map(|i| format!(" JOIN admin_areas a{i} ON a{i}.id = a{}.parent_id", i - 1)).collect();
+    format!("(SELECT a{depth}.parent_id FROM admin_areas a1{joins} WHERE a1.id = idp_totals.area_id)")
 }
 
 /// Raw figures of one country, at the source's grain: for checks and exports.

@@ -12,6 +12,7 @@ pub mod catalog;
 mod connection;
 mod error;
 pub mod geography;
+pub mod idp_totals;
 pub mod idps;
 pub mod leases;
 pub mod models;

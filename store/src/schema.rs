@@ -211,6 +211,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// IDP figures summed per area, operation, round, date, assessment type and resource (kept by
+    /// the ingest, see `idp_totals.rs`).
+    idp_totals (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        admin_level -> Integer,
+        source_pcode -> Text,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        operation -> Text,
+        round_number -> Integer,
+        reporting_date -> Date,
+        assessment_type -> Text,
+        resource_id -> BigInt,
+        source_name -> Text,
+        individuals -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+        is_latest_round -> Bool,
+    }
+}
+
+diesel::table! {
     population_figures (id) {
         id -> BigInt,
         country_iso3 -> Text,
@@ -331,6 +354,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_areas,
     area_aliases,
     idp_figures,
+    idp_totals,
     population_figures,
     sites,
     appeals,

@@ -128,14 +128,14 @@ pub fn selection(
 /// Totals for the area with id `area_id`.
 pub async fn totals_of(ctx: &Context<'_>, area_id: i64, s: &Selection) -> Result<Vec<IdpAggregate>> {
     let loader = ctx.data::<DataLoader<SubtreeIdpsLoader>>()?;
-    let tree = loader.load_one(area_id).await.map_err(shared)?.unwrap_or_default();
+    let tree = loader.load_one((area_id, s.clone())).await.map_err(shared)?.unwrap_or_default();
     Ok(tree.totals(s).into_iter().map(IdpAggregate).collect())
 }
 
 /// The series for the area with id `area_id`.
 pub async fn series_of(ctx: &Context<'_>, area_id: i64, s: &Selection) -> Result<Vec<IdpAggregate>> {
     let loader = ctx.data::<DataLoader<SubtreeIdpsLoader>>()?;
-    let tree = loader.load_one(area_id).await.map_err(shared)?.unwrap_or_default();
+    let tree = loader.load_one((area_id, s.clone())).await.map_err(shared)?.unwrap_or_default();
     Ok(tree.series(s).into_iter().map(IdpAggregate).collect())
 }
 

@@ -8,7 +8,7 @@ use super::{Country, idp_page};
 use crate::ApiError;
 use crate::error::IntoGraphql;
 use crate::error::shared;
-use crate::loaders::{AreaIdpsLoader, AreaLoader, ChildrenLoader, CountryLoader};
+use crate::loaders::{AreaIdpsLoader, AreaIdpsQuery, AreaLoader, ChildrenLoader, CountryLoader};
 use crate::pagination::Window;
 
 /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
@@ -91,30 +91,27 @@ impl AdminArea {
         first: Option<i32>,
         last: Option<i32>,
     ) -> Result<IdpFigureConnection> {
+        let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
+        let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
+        // Refuses a page over the maximum before anything is read.
+        Window::new(0, after, before, first, last).gql()?;
+        let query = AreaIdpsQuery {
+            latest_round_only,
+            operation,
+            round,
+            from,
+            to,
+            assessment_type: assessment_type.map(|t| t.to_uppercase()),
+            after,
+            before,
+            first,
+            last,
+        };
         let loader = ctx.data::<DataLoader<AreaIdpsLoader>>()?;
-        let all: Vec<_> = loader
-            .load_one((self.0.id, latest_round_only))
-            .await
-            .map_err(shared)?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| operation.as_ref().is_none_or(|o| &t.operation == o))
-            .filter(|t| round.is_none_or(|r| t.round_number == r))
-            .filter(|t| from.is_none_or(|f| t.reporting_date >= f))
-            .filter(|t| to.is_none_or(|d| t.reporting_date <= d))
-            .filter(|t| assessment_type.as_ref().is_none_or(|k| t.assessment_type.eq_ignore_ascii_case(k)))
-            .collect();
-        let window = Window::new(
-            all.len(),
-            decode_cursor(after).gql()?,
-            decode_cursor(before).gql()?,
-            page_size(first, "first").gql()?,
-            page_size(last, "last").gql()?,
-        )
-        .gql()?;
-        let total = all.len();
-        let rows = all.into_iter().skip(window.start).take(window.end - window.start).collect();
-        Ok(idp_page(rows, window, total))
+        Ok(match loader.load_one((self.0.id, query)).await.map_err(shared)? {
+            Some(page) => idp_page(page.rows, page.window, page.total),
+            None => idp_page(Vec::new(), Window { start: 0, end: 0 }, 0),
+        })
     }
     /// The area's population: the newest published figure covering exactly this area's territory
     /// (null where the only figures are for a different territory, e.g. Gao before Ménaka split off).
