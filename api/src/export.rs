@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use futures_util::stream;
 use serde_json::Value;
 use store::bi::{self, BiAdminArea, BiAppeal, BiIdp, BiPopulation, BiSite, ExportFilter};
-use store::{DbPool, with_conn};
+use store::{ReadSnapshot, SnapshotGate};
 
 /// Rows read from the store per page of the stream: each page re-runs the grouped view query, so pages
 /// are large (about 10 MB of rows in memory) to keep big exports from re-reading the table often.
@@ -426,7 +426,8 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
 
 /// `GET /export/{name}.{csv|json}`.
 pub async fn export(
-    pool: web::Data<DbPool>,
+    reads: web::Data<ExportReads>,
+    options: web::Data<crate::server::ServerOptions>,
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
     http: HttpRequest,
@@ -441,21 +442,31 @@ pub async fn export(
         Ok(r) => r,
         Err(message) => return bad_request(message),
     };
-    let pool = pool.get_ref().clone();
+    // Every statement of the export (pages included) reads one snapshot: an ingest committing
+    // meanwhile shows up in none of its rows or in all of them.
+    let snapshot = reads.0.begin();
 
     // Resolve area subtrees, and the data's version for conditional requests.
     let roots = request.filter.pcodes.clone();
-    let prepared = with_conn(&pool, move |c| {
+    let prepared = snapshot.run(move |c| {
         let within = match roots {
             Some(roots) => Some(bi::pcodes_within(c, &roots)?),
             None => None,
         };
         Ok((within, bi::data_version(c)?))
-    })
-    .await;
+    });
+    // Waiting for a connection is bounded like a GraphQL request (exports queue behind each other).
+    let prepared = match tokio::time::timeout(options.request_timeout, prepared).await {
+        Ok(prepared) => prepared,
+        Err(_) => {
+            snapshot.finish().await;
+            return HttpResponse::ServiceUnavailable().body("every export slot is busy; try again");
+        }
+    };
     let (within, version) = match prepared {
         Ok(p) => p,
         Err(e) => {
+            snapshot.finish().await;
             tracing::error!(error = %e, "export: store unavailable");
             return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
         }
@@ -467,6 +478,7 @@ pub async fn export(
         fxhash(&format!("{name}?{}", http.query_string()))
     );
     if http.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        snapshot.finish().await;
         return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
 
@@ -476,37 +488,58 @@ pub async fn export(
         response.insert_header((header::LAST_MODIFIED, httpdate_of(at)));
     }
     match dataset.as_str() {
-        "idps" => stream_rows::<BiIdp>(response, pool, request, &http, bi::idp_rows).await,
-        "admin-areas" => stream_rows::<BiAdminArea>(response, pool, request, &http, bi::admin_area_rows).await,
-        "population" => stream_rows::<BiPopulation>(response, pool, request, &http, bi::population_rows).await,
-        "appeals" => stream_rows::<BiAppeal>(response, pool, request, &http, bi::appeal_rows).await,
-        "sites" => stream_rows::<BiSite>(response, pool, request, &http, bi::site_rows).await,
-        other => bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas")),
+        "idps" => stream_rows::<BiIdp>(response, snapshot.clone(), request, &http, bi::idp_rows).await,
+        "admin-areas" => stream_rows::<BiAdminArea>(response, snapshot.clone(), request, &http, bi::admin_area_rows).await,
+        "population" => stream_rows::<BiPopulation>(response, snapshot.clone(), request, &http, bi::population_rows).await,
+        "appeals" => stream_rows::<BiAppeal>(response, snapshot.clone(), request, &http, bi::appeal_rows).await,
+        "sites" => stream_rows::<BiSite>(response, snapshot.clone(), request, &http, bi::site_rows).await,
+        other => {
+            snapshot.finish().await;
+            bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas"))
+        }
     }
 }
+
+/// The gate exports take their read snapshots from (apart from GraphQL's, so that a few long
+/// exports cannot hold every connection).
+pub struct ExportReads(pub SnapshotGate);
 
 type Reader<R> = fn(&mut store::AnyConnection, &ExportFilter, i64, i64) -> Result<Vec<R>, store::StoreError>;
 
 async fn stream_rows<R: ExportRow>(
     mut response: actix_web::HttpResponseBuilder,
-    pool: DbPool,
+    snapshot: ReadSnapshot,
     request: ExportRequest,
     http: &HttpRequest,
     read: Reader<R>,
 ) -> HttpResponse {
-    // Is there a page after this one? Then say where it is.
+    // Is there a page after this one? Then say where it is. The first page is read now too: an export
+    // that fits in it gives its connection back before the client reads a byte.
     let (filter, probe_at) = (request.filter.clone(), request.offset + request.limit);
-    let more = with_conn(&pool, move |c| read(c, &filter, 1, probe_at)).await.map(|rows| !rows.is_empty());
-    match more {
-        Ok(true) => {
-            let next = next_link(http, request.offset + request.limit, request.limit);
-            response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+    let (first_take, first_offset) = (request.limit.min(PAGE), request.offset);
+    let first = snapshot
+        .run(move |c| {
+            let more = !read(c, &filter, 1, probe_at)?.is_empty();
+            let rows = if first_take > 0 { read(c, &filter, first_take, first_offset)? } else { Vec::new() };
+            Ok((more, rows))
+        })
+        .await;
+    let first = match first {
+        Ok((more, rows)) => {
+            if more {
+                let next = next_link(http, request.offset + request.limit, request.limit);
+                response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+            }
+            rows
         }
-        Ok(false) => {}
         Err(e) => {
+            snapshot.finish().await;
             tracing::error!(error = %e, "export: store unavailable");
             return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
         }
+    };
+    if (first.len() as i64) < first_take || request.limit <= first.len() as i64 {
+        snapshot.finish().await;
     }
     let content_type = match request.format {
         Format::Csv => "text/csv; charset=utf-8",
@@ -514,8 +547,9 @@ async fn stream_rows<R: ExportRow>(
     };
     response.content_type(content_type);
 
+    /// The stream's state; dropping it (client gone) ends the snapshot too.
     struct State<R> {
-        pool: DbPool,
+        snapshot: ReadSnapshot,
         filter: ExportFilter,
         next_offset: i64,
         remaining: i64,
@@ -523,10 +557,12 @@ async fn stream_rows<R: ExportRow>(
         finished: bool,
         rows_written: u64,
         read: Reader<R>,
+        /// The page read before the response started.
+        first: Option<Vec<R>>,
     }
     let (format, hxl, bom) = (request.format, request.hxl, request.bom);
     let state = State {
-        pool,
+        snapshot,
         filter: request.filter,
         next_offset: request.offset,
         remaining: request.limit,
@@ -534,6 +570,7 @@ async fn stream_rows<R: ExportRow>(
         finished: false,
         rows_written: 0,
         read,
+        first: Some(first),
     };
     let body = stream::unfold(state, move |mut st| async move {
         if st.finished {
@@ -556,11 +593,15 @@ async fn stream_rows<R: ExportRow>(
             }
         }
         let take = st.remaining.min(PAGE);
-        let rows = if take > 0 {
+        let rows = if let Some(rows) = st.first.take() {
+            rows
+        } else if take > 0 {
             let (filter, offset, read) = (st.filter.clone(), st.next_offset, st.read);
-            match with_conn(&st.pool, move |c| read(c, &filter, take, offset)).await {
+            match st.snapshot.run(move |c| read(c, &filter, take, offset)).await {
                 Ok(rows) => rows,
                 Err(e) => {
+                    st.finished = true;
+                    st.snapshot.finish().await;
                     tracing::error!(error = %e, "export stream failed");
                     return Some((Err(actix_web::error::ErrorServiceUnavailable("the store became unavailable")), st));
                 }
@@ -585,6 +626,7 @@ async fn stream_rows<R: ExportRow>(
         st.remaining -= rows.len() as i64;
         if (rows.len() as i64) < take || st.remaining <= 0 {
             st.finished = true;
+            st.snapshot.finish().await;
             if format == Format::Json {
                 out.push(b']');
             }

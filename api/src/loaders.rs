@@ -6,20 +6,20 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use store::idps::{IdpFilter, IdpTotal};
 use store::models::{AdminArea, Country, Dataset, IngestRun};
-use store::{DbPool, geography, idps, provenance, runs, with_conn};
+use store::{ReadSnapshot, geography, idps, provenance, runs};
 
 use crate::error::SharedStoreError;
 
-pub struct AreaLoader(pub DbPool);
-pub struct ChildrenLoader(pub DbPool);
-pub struct CountryLoader(pub DbPool);
-pub struct RunLoader(pub DbPool);
+pub struct AreaLoader(pub ReadSnapshot);
+pub struct ChildrenLoader(pub ReadSnapshot);
+pub struct CountryLoader(pub ReadSnapshot);
+pub struct RunLoader(pub ReadSnapshot);
 /// (country ISO3, level) → the country's current areas at that level.
-pub struct CountryAreasLoader(pub DbPool);
+pub struct CountryAreasLoader(pub ReadSnapshot);
 /// Resource id → the dataset it belongs to.
-pub struct DatasetByResourceLoader(pub DbPool);
+pub struct DatasetByResourceLoader(pub ReadSnapshot);
 /// (area id, latest round only) → the area's IDP totals.
-pub struct AreaIdpsLoader(pub DbPool);
+pub struct AreaIdpsLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaLoader {
     type Value = AdminArea;
@@ -27,7 +27,7 @@ impl Loader<i64> for AreaLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, AdminArea>, Self::Error> {
         let ids = keys.to_vec();
-        let areas = with_conn(&self.0, move |c| geography::areas_by_ids(c, &ids)).await?;
+        let areas = self.0.run(move |c| geography::areas_by_ids(c, &ids)).await?;
         Ok(areas.into_iter().map(|a| (a.id, a)).collect())
     }
 }
@@ -38,7 +38,7 @@ impl Loader<i64> for ChildrenLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AdminArea>>, Self::Error> {
         let ids = keys.to_vec();
-        let children = with_conn(&self.0, move |c| geography::current_children_of(c, &ids)).await?;
+        let children = self.0.run(move |c| geography::current_children_of(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AdminArea>> = HashMap::new();
         for child in children {
             if let Some(parent) = child.parent_id {
@@ -55,7 +55,7 @@ impl Loader<String> for CountryLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Country>, Self::Error> {
         let codes = keys.to_vec();
-        let countries = with_conn(&self.0, move |c| geography::countries_by_iso3(c, &codes)).await?;
+        let countries = self.0.run(move |c| geography::countries_by_iso3(c, &codes)).await?;
         Ok(countries.into_iter().map(|c| (c.iso3.clone(), c)).collect())
     }
 }
@@ -66,7 +66,7 @@ impl Loader<i64> for DatasetByResourceLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Dataset>, Self::Error> {
         let ids = keys.to_vec();
-        let pairs = with_conn(&self.0, move |c| {
+        let pairs = self.0.run(move |c| {
             let resources = provenance::resources_by_ids(c, &ids)?;
             let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
             let datasets: HashMap<i64, Dataset> =
@@ -93,7 +93,7 @@ impl Loader<(i64, bool)> for AreaIdpsLoader {
                 continue;
             }
             let filter = IdpFilter { area_ids: Some(ids), latest_round_only: latest, ..IdpFilter::default() };
-            let totals = with_conn(&self.0, move |c| idps::idp_totals(c, &filter, None, 0)).await?;
+            let totals = self.0.run(move |c| idps::idp_totals(c, &filter, None, 0)).await?;
             for total in totals {
                 if let Some(area) = total.area_id {
                     out.entry((area, latest)).or_default().push(total);
@@ -115,7 +115,7 @@ impl Loader<(String, i32)> for CountryAreasLoader {
         countries.dedup();
         levels.sort_unstable();
         levels.dedup();
-        let areas = with_conn(&self.0, move |c| geography::current_areas_at_levels(c, &countries, &levels)).await?;
+        let areas = self.0.run(move |c| geography::current_areas_at_levels(c, &countries, &levels)).await?;
         let mut out: HashMap<(String, i32), Vec<AdminArea>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for area in areas {
             if let Some(list) = out.get_mut(&(area.country_iso3.clone(), area.level)) {
@@ -132,7 +132,7 @@ impl Loader<i64> for RunLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, IngestRun>, Self::Error> {
         let ids = keys.to_vec();
-        let found = with_conn(&self.0, move |c| runs::runs_by_ids(c, &ids)).await?;
+        let found = self.0.run(move |c| runs::runs_by_ids(c, &ids)).await?;
         Ok(found.into_iter().map(|r| (r.id, r)).collect())
     }
 }
@@ -145,19 +145,19 @@ use store::population::PopulationRow;
 use store::{appeals, catalog, population};
 
 /// Area id → the area's population figures (every sex and edition), newest reference year first.
-pub struct AreaPopulationLoader(pub DbPool);
+pub struct AreaPopulationLoader(pub ReadSnapshot);
 /// Country ISO3 → the national (level 0) population figures, newest reference year first.
-pub struct CountryPopulationLoader(pub DbPool);
+pub struct CountryPopulationLoader(pub ReadSnapshot);
 /// (country ISO3, year or none) → the appeals the country has a share of.
-pub struct CountryAppealsLoader(pub DbPool);
+pub struct CountryAppealsLoader(pub ReadSnapshot);
 /// Appeal id → its per-cluster figures.
-pub struct AppealClustersLoader(pub DbPool);
+pub struct AppealClustersLoader(pub ReadSnapshot);
 /// Appeal id → the country shares stored for it.
-pub struct AppealSharesLoader(pub DbPool);
+pub struct AppealSharesLoader(pub ReadSnapshot);
 /// Dataset id → its resources.
-pub struct DatasetResourcesLoader(pub DbPool);
+pub struct DatasetResourcesLoader(pub ReadSnapshot);
 /// Dataset id → the ingest runs that read it, newest first.
-pub struct DatasetRunsLoader(pub DbPool);
+pub struct DatasetRunsLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaPopulationLoader {
     type Value = Vec<PopulationRow>;
@@ -165,7 +165,7 @@ impl Loader<i64> for AreaPopulationLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PopulationRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| population::population_of_areas(c, &ids)).await?;
+        let rows = self.0.run(move |c| population::population_of_areas(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<PopulationRow>> = HashMap::new();
         for row in rows {
             if let Some(area) = row.area_id {
@@ -182,7 +182,7 @@ impl Loader<String> for CountryPopulationLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PopulationRow>>, Self::Error> {
         let codes = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| population::national_population(c, &codes)).await?;
+        let rows = self.0.run(move |c| population::national_population(c, &codes)).await?;
         let mut out: HashMap<String, Vec<PopulationRow>> = HashMap::new();
         for row in rows {
             out.entry(row.country_iso3.clone()).or_default().push(row);
@@ -206,7 +206,7 @@ impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
         years.dedup();
         for year in years {
             let codes: Vec<String> = keys.iter().filter(|(_, y)| *y == year).map(|(c, _)| c.clone()).collect();
-            let rows = with_conn(&self.0, move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
+            let rows = self.0.run(move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
             for (iso3, appeal) in rows {
                 out.entry((iso3, year)).or_default().push(appeal);
             }
@@ -221,7 +221,7 @@ impl Loader<i64> for AppealClustersLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealClusterRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| appeals::clusters_of_appeals(c, &ids)).await?;
+        let rows = self.0.run(move |c| appeals::clusters_of_appeals(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AppealClusterRow>> = HashMap::new();
         for row in rows {
             out.entry(row.appeal_id).or_default().push(row);
@@ -236,7 +236,7 @@ impl Loader<i64> for AppealSharesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealCountryRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| appeals::shares_of_appeals(c, &ids)).await?;
+        let rows = self.0.run(move |c| appeals::shares_of_appeals(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AppealCountryRow>> = HashMap::new();
         for row in rows {
             out.entry(row.appeal_id).or_default().push(row);
@@ -251,7 +251,7 @@ impl Loader<i64> for DatasetResourcesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Resource>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| catalog::resources_of_datasets(c, &ids)).await?;
+        let rows = self.0.run(move |c| catalog::resources_of_datasets(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<Resource>> = HashMap::new();
         for row in rows {
             out.entry(row.dataset_id).or_default().push(row);
@@ -266,7 +266,7 @@ impl Loader<i64> for DatasetRunsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<IngestRun>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| catalog::runs_of_datasets(c, &ids)).await?;
+        let rows = self.0.run(move |c| catalog::runs_of_datasets(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<IngestRun>> = HashMap::new();
         for (dataset, run) in rows {
             out.entry(dataset).or_default().push(run);
@@ -276,7 +276,7 @@ impl Loader<i64> for DatasetRunsLoader {
 }
 
 /// Area id → its own IDP totals and those of every level below it (for roll-ups and series).
-pub struct SubtreeIdpsLoader(pub DbPool);
+pub struct SubtreeIdpsLoader(pub ReadSnapshot);
 
 impl Loader<i64> for SubtreeIdpsLoader {
     type Value = crate::aggregates::Subtree;
@@ -284,7 +284,7 @@ impl Loader<i64> for SubtreeIdpsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, crate::aggregates::Subtree>, Self::Error> {
         let roots = keys.to_vec();
-        let trees = with_conn(&self.0, move |c| {
+        let trees = self.0.run(move |c| {
             let root_areas = geography::areas_by_ids(c, &roots)?;
             // Walk down one level at a time: depth → (root → area ids at that depth).
             let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
@@ -338,7 +338,7 @@ impl Loader<i64> for SubtreeIdpsLoader {
 }
 
 /// Area id → its crosswalk entries (codes of older boundary editions).
-pub struct AreaAliasesLoader(pub DbPool);
+pub struct AreaAliasesLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaAliasesLoader {
     type Value = Vec<store::population::AliasRow>;
@@ -346,7 +346,7 @@ impl Loader<i64> for AreaAliasesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::population::AliasRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| store::population::aliases_of_areas(c, &ids)).await?;
+        let rows = self.0.run(move |c| store::population::aliases_of_areas(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<store::population::AliasRow>> = HashMap::new();
         for row in rows {
             out.entry(row.area_id).or_default().push(row);
@@ -357,7 +357,7 @@ impl Loader<i64> for AreaAliasesLoader {
 
 /// Area id → the sites in the area or any area inside it, by site id (one batched walk down the
 /// areas and one query for all sites, whatever the number of areas asked for).
-pub struct AreaSitesLoader(pub DbPool);
+pub struct AreaSitesLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaSitesLoader {
     type Value = Vec<store::sites::SiteRow>;
@@ -365,7 +365,7 @@ impl Loader<i64> for AreaSitesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::sites::SiteRow>>, Self::Error> {
         let roots = keys.to_vec();
-        let out = with_conn(&self.0, move |c| {
+        let out = self.0.run(move |c| {
             // area id → the root it belongs to
             let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
             let mut frontier: Vec<i64> = roots.clone();
@@ -399,7 +399,7 @@ impl Loader<i64> for AreaSitesLoader {
 }
 
 /// Resource id → the resource (file or endpoint) a figure was read from.
-pub struct ResourceLoader(pub DbPool);
+pub struct ResourceLoader(pub ReadSnapshot);
 
 impl Loader<i64> for ResourceLoader {
     type Value = store::models::Resource;
@@ -407,7 +407,7 @@ impl Loader<i64> for ResourceLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, store::models::Resource>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| provenance::resources_by_ids(c, &ids)).await?;
+        let rows = self.0.run(move |c| provenance::resources_by_ids(c, &ids)).await?;
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 }
@@ -419,4 +419,39 @@ pub async fn resource_of(
 ) -> async_graphql::Result<Option<crate::types::Resource>> {
     let loader = ctx.data::<async_graphql::dataloader::DataLoader<ResourceLoader>>()?;
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
+}
+
+/// Wraps a loader: batches wait a few milliseconds so that every sibling in a list joins one batch.
+fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+{
+    async_graphql::dataloader::DataLoader::new(inner, tokio::spawn)
+        .delay(std::time::Duration::from_millis(10))
+        .max_batch_size(1000)
+}
+
+/// Gives a request its own loaders, all reading through the request's snapshot (loaders cache per
+/// request anyway, so nothing is lost by not sharing them between requests).
+pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
+    let s = || snapshot.clone();
+    request
+        .data(loader(AreaLoader(s())))
+        .data(loader(ChildrenLoader(s())))
+        .data(loader(CountryLoader(s())))
+        .data(loader(CountryAreasLoader(s())))
+        .data(loader(DatasetByResourceLoader(s())))
+        .data(loader(AreaIdpsLoader(s())))
+        .data(loader(RunLoader(s())))
+        .data(loader(SubtreeIdpsLoader(s())))
+        .data(loader(AreaAliasesLoader(s())))
+        .data(loader(AreaSitesLoader(s())))
+        .data(loader(ResourceLoader(s())))
+        .data(loader(AreaPopulationLoader(s())))
+        .data(loader(CountryPopulationLoader(s())))
+        .data(loader(CountryAppealsLoader(s())))
+        .data(loader(AppealClustersLoader(s())))
+        .data(loader(AppealSharesLoader(s())))
+        .data(loader(DatasetResourcesLoader(s())))
+        .data(loader(DatasetRunsLoader(s())))
 }

@@ -1,6 +1,8 @@
 //! Pieces shared by the benchmarks (`crisisgraph-bench`) and the reliability tests: a synthetic DTM
-//! response built from real published rows, and a loopback HTTP server that can misbehave on purpose.
+//! response built from real published rows, a loopback HTTP server that can misbehave on purpose,
+//! and the load test with a concurrent ingest (`crisisgraph-load`).
 
+pub mod load;
 pub mod loopback;
 pub mod synthetic;
 

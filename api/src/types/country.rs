@@ -1,7 +1,6 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 use store::idps::{IdpFilter, count_idp_totals, idp_totals};
-use store::{DbPool, with_conn};
 
 use crate::error::shared;
 use crate::loaders::CountryAreasLoader;
@@ -81,7 +80,7 @@ impl Country {
         }
         let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
         let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
-        let pool = ctx.data::<DbPool>()?.clone();
+        let reads = crate::read::snapshot(ctx)?.clone();
         let mut filter = IdpFilter {
             country_iso3: Some(self.0.iso3.clone()),
             admin_level: Some(admin_level),
@@ -95,7 +94,7 @@ impl Country {
             ..IdpFilter::default()
         };
         let root = pcode.map(|p| vec![p.trim().to_uppercase()]);
-        let (rows, window, total) = with_conn(&pool, move |c| {
+        let (rows, window, total) = reads.run(move |c| {
             if let Some(root) = root {
                 filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
             }
@@ -168,9 +167,9 @@ impl Country {
         ctx: &Context<'_>,
         year: Option<i32>,
     ) -> Result<Vec<super::OutsideFunding>> {
-        let pool = ctx.data::<DbPool>()?.clone();
+        let reads = crate::read::snapshot(ctx)?.clone();
         let iso3 = self.0.iso3.clone();
-        let rows = with_conn(&pool, move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
+        let rows = reads.run(move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
         Ok(rows.into_iter().map(super::OutsideFunding).collect())
     }
     /// The country's displacement sites, by site id; `first`/`after` page through them.
