@@ -131,7 +131,51 @@ async fn no_response_mixes_two_ingests(backend: Backend) {
     }
     assert!(runs >= 4, "only {runs} ingests ran");
     assert!(seen[0] > 0 && seen[1] > 0, "readers saw both versions: {seen:?} over {runs} runs");
-    assert!(mixed.is_empty(), "{} of {} answers mixed two versions, e.g. {:?}", mixed.len(), seen[0] + seen[1] + mixed.len(), mixed.first());
+    assert!(
+        mixed.is_empty(),
+        "{} of {} answers mixed two versions, e.g. {:?}",
+        mixed.len(),
+        seen[0] + seen[1] + mixed.len(),
+        mixed.first()
+    );
 }
 
-on_both_stores!(no_response_mixes_two_ingests);
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// A request dropped mid-way (timeout, client gone) never finishes its snapshot explicitly: dropping
+/// it must still end the transaction and give the connection and its permit back.
+async fn a_dropped_snapshot_ends_its_transaction(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let gate = store::SnapshotGate::new(store.pool.clone(), 1);
+    let first = gate.begin();
+    first.run(store::geography::all_countries).await.expect("the first snapshot reads");
+    drop(first);
+    let second = gate.begin();
+    let read = tokio::time::timeout(Duration::from_secs(5), second.run(store::geography::all_countries)).await;
+    assert!(read.expect("the permit came back").is_ok(), "the second snapshot reads");
+    second.finish().await;
+    if backend == Backend::Postgres {
+        // No session of this database is left inside a transaction.
+        let open = || async {
+            store::with_conn(&store.pool, |c| {
+                let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                           AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'";
+                let store::AnyConnection::Postgresql(pg) = c else { return Ok(0) };
+                Ok(diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), pg)?.n)
+            })
+            .await
+            .expect("pg_stat_activity")
+        };
+        let started = Instant::now();
+        while open().await > 0 && started.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(open().await, 0, "a snapshot's transaction outlived it");
+    }
+}
+
+on_both_stores!(no_response_mixes_two_ingests, a_dropped_snapshot_ends_its_transaction);

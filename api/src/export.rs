@@ -489,8 +489,12 @@ pub async fn export(
     }
     match dataset.as_str() {
         "idps" => stream_rows::<BiIdp>(response, snapshot.clone(), request, &http, bi::idp_rows).await,
-        "admin-areas" => stream_rows::<BiAdminArea>(response, snapshot.clone(), request, &http, bi::admin_area_rows).await,
-        "population" => stream_rows::<BiPopulation>(response, snapshot.clone(), request, &http, bi::population_rows).await,
+        "admin-areas" => {
+            stream_rows::<BiAdminArea>(response, snapshot.clone(), request, &http, bi::admin_area_rows).await
+        }
+        "population" => {
+            stream_rows::<BiPopulation>(response, snapshot.clone(), request, &http, bi::population_rows).await
+        }
         "appeals" => stream_rows::<BiAppeal>(response, snapshot.clone(), request, &http, bi::appeal_rows).await,
         "sites" => stream_rows::<BiSite>(response, snapshot.clone(), request, &http, bi::site_rows).await,
         other => {

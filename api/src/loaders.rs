@@ -66,17 +66,19 @@ impl Loader<i64> for DatasetByResourceLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Dataset>, Self::Error> {
         let ids = keys.to_vec();
-        let pairs = self.0.run(move |c| {
-            let resources = provenance::resources_by_ids(c, &ids)?;
-            let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
-            let datasets: HashMap<i64, Dataset> =
-                provenance::datasets_by_ids(c, &dataset_ids)?.into_iter().map(|d| (d.id, d)).collect();
-            Ok(resources
-                .into_iter()
-                .filter_map(|r| datasets.get(&r.dataset_id).map(|d| (r.id, d.clone())))
-                .collect::<HashMap<_, _>>())
-        })
-        .await?;
+        let pairs = self
+            .0
+            .run(move |c| {
+                let resources = provenance::resources_by_ids(c, &ids)?;
+                let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
+                let datasets: HashMap<i64, Dataset> =
+                    provenance::datasets_by_ids(c, &dataset_ids)?.into_iter().map(|d| (d.id, d)).collect();
+                Ok(resources
+                    .into_iter()
+                    .filter_map(|r| datasets.get(&r.dataset_id).map(|d| (r.id, d.clone())))
+                    .collect::<HashMap<_, _>>())
+            })
+            .await?;
         Ok(pairs)
     }
 }
@@ -284,55 +286,57 @@ impl Loader<i64> for SubtreeIdpsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, crate::aggregates::Subtree>, Self::Error> {
         let roots = keys.to_vec();
-        let trees = self.0.run(move |c| {
-            let root_areas = geography::areas_by_ids(c, &roots)?;
-            // Walk down one level at a time: depth → (root → area ids at that depth).
-            let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
-            let mut frontier: HashMap<i64, i64> = root_areas.iter().map(|a| (a.id, a.id)).collect();
-            while !frontier.is_empty() && depths.len() < 4 {
-                let ids: Vec<i64> = frontier.keys().copied().collect();
-                let children = geography::current_children_of(c, &ids)?;
-                let mut level: HashMap<i64, Vec<AdminArea>> = HashMap::new();
-                let mut next = HashMap::new();
-                for child in children {
-                    let Some(root) = child.parent_id.and_then(|p| frontier.get(&p)).copied() else { continue };
-                    next.insert(child.id, root);
-                    level.entry(root).or_default().push(child);
+        let trees = self
+            .0
+            .run(move |c| {
+                let root_areas = geography::areas_by_ids(c, &roots)?;
+                // Walk down one level at a time: depth → (root → area ids at that depth).
+                let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
+                let mut frontier: HashMap<i64, i64> = root_areas.iter().map(|a| (a.id, a.id)).collect();
+                while !frontier.is_empty() && depths.len() < 4 {
+                    let ids: Vec<i64> = frontier.keys().copied().collect();
+                    let children = geography::current_children_of(c, &ids)?;
+                    let mut level: HashMap<i64, Vec<AdminArea>> = HashMap::new();
+                    let mut next = HashMap::new();
+                    for child in children {
+                        let Some(root) = child.parent_id.and_then(|p| frontier.get(&p)).copied() else { continue };
+                        next.insert(child.id, root);
+                        level.entry(root).or_default().push(child);
+                    }
+                    if level.is_empty() {
+                        break;
+                    }
+                    depths.push(level);
+                    frontier = next;
                 }
-                if level.is_empty() {
-                    break;
+                let mut all_ids: Vec<i64> = root_areas.iter().map(|a| a.id).collect();
+                for level in &depths {
+                    all_ids.extend(level.values().flatten().map(|a| a.id));
                 }
-                depths.push(level);
-                frontier = next;
-            }
-            let mut all_ids: Vec<i64> = root_areas.iter().map(|a| a.id).collect();
-            for level in &depths {
-                all_ids.extend(level.values().flatten().map(|a| a.id));
-            }
-            let filter = IdpFilter { area_ids: Some(all_ids), ..IdpFilter::default() };
-            let mut by_area: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
-            for t in idps::idp_totals(c, &filter, None, 0)? {
-                if let Some(area) = t.area_id {
-                    by_area.entry(area).or_default().push(t);
+                let filter = IdpFilter { area_ids: Some(all_ids), ..IdpFilter::default() };
+                let mut by_area: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+                for t in idps::idp_totals(c, &filter, None, 0)? {
+                    if let Some(area) = t.area_id {
+                        by_area.entry(area).or_default().push(t);
+                    }
                 }
-            }
-            let mut trees = HashMap::new();
-            for root in &root_areas {
-                let below = depths
-                    .iter()
-                    .filter_map(|level| level.get(&root.id))
-                    .map(|areas| {
-                        let figures =
-                            areas.iter().flat_map(|a| by_area.get(&a.id).cloned().unwrap_or_default()).collect();
-                        (areas.first().map(|a| a.level).unwrap_or(root.level + 1), areas.len(), figures)
-                    })
-                    .collect();
-                let own = by_area.get(&root.id).cloned().unwrap_or_default();
-                trees.insert(root.id, crate::aggregates::Subtree { level: root.level, own, below });
-            }
-            Ok(trees)
-        })
-        .await?;
+                let mut trees = HashMap::new();
+                for root in &root_areas {
+                    let below = depths
+                        .iter()
+                        .filter_map(|level| level.get(&root.id))
+                        .map(|areas| {
+                            let figures =
+                                areas.iter().flat_map(|a| by_area.get(&a.id).cloned().unwrap_or_default()).collect();
+                            (areas.first().map(|a| a.level).unwrap_or(root.level + 1), areas.len(), figures)
+                        })
+                        .collect();
+                    let own = by_area.get(&root.id).cloned().unwrap_or_default();
+                    trees.insert(root.id, crate::aggregates::Subtree { level: root.level, own, below });
+                }
+                Ok(trees)
+            })
+            .await?;
         Ok(trees)
     }
 }
@@ -365,35 +369,38 @@ impl Loader<i64> for AreaSitesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::sites::SiteRow>>, Self::Error> {
         let roots = keys.to_vec();
-        let out = self.0.run(move |c| {
-            // area id → the root it belongs to
-            let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
-            let mut frontier: Vec<i64> = roots.clone();
-            for _ in 0..5 {
-                if frontier.is_empty() {
-                    break;
-                }
-                let children = geography::current_children_of(c, &frontier)?;
-                frontier = Vec::new();
-                for child in children {
-                    let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
-                    if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
-                        e.insert(root);
-                        frontier.push(child.id);
+        let out = self
+            .0
+            .run(move |c| {
+                // area id → the root it belongs to
+                let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
+                let mut frontier: Vec<i64> = roots.clone();
+                for _ in 0..5 {
+                    if frontier.is_empty() {
+                        break;
+                    }
+                    let children = geography::current_children_of(c, &frontier)?;
+                    frontier = Vec::new();
+                    for child in children {
+                        let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
+                        if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
+                            e.insert(root);
+                            frontier.push(child.id);
+                        }
                     }
                 }
-            }
-            let ids: Vec<i64> = root_of.keys().copied().collect();
-            let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
-            let mut out: HashMap<i64, Vec<store::sites::SiteRow>> = roots.iter().map(|r| (*r, Vec::new())).collect();
-            for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
-                if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
-                    out.entry(*root).or_default().push(site);
+                let ids: Vec<i64> = root_of.keys().copied().collect();
+                let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
+                let mut out: HashMap<i64, Vec<store::sites::SiteRow>> =
+                    roots.iter().map(|r| (*r, Vec::new())).collect();
+                for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
+                    if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
+                        out.entry(*root).or_default().push(site);
+                    }
                 }
-            }
-            Ok(out)
-        })
-        .await?;
+                Ok(out)
+            })
+            .await?;
         Ok(out)
     }
 }

@@ -63,10 +63,8 @@ impl QueryRoot {
     /// Every source: schedule, next run, last success and failure, and whether its data is stale.
     async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<SourceInfo>> {
         let schedules = ctx.data::<Operations>()?.schedules.clone();
-        let statuses = crate::read::snapshot(ctx)?
-            .run(move |c| ingest::status::source_statuses_on(c, &schedules))
-            .await
-            .gql()?;
+        let statuses =
+            crate::read::snapshot(ctx)?.run(move |c| ingest::status::source_statuses_on(c, &schedules)).await.gql()?;
         Ok(statuses.into_iter().map(SourceInfo).collect())
     }
     /// Any entity by its global id (`nodeId`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `IngestRun:7`,
@@ -75,33 +73,36 @@ impl QueryRoot {
         use crate::types::{Node, NodeKey};
         let key = NodeKey::parse(&id).gql()?;
         let reads = crate::read::snapshot(ctx)?.clone();
-        let node = reads.run(move |c| {
-            Ok(match key {
-                NodeKey::Country(iso3) => store::geography::countries_by_iso3(c, &[iso3])?
-                    .into_iter()
-                    .next()
-                    .map(|x| Node::Country(Country(x))),
-                NodeKey::AdminArea(id) => {
-                    store::geography::areas_by_ids(c, &[id])?.into_iter().next().map(|x| Node::AdminArea(AdminArea(x)))
-                }
-                NodeKey::Dataset(id) => store::provenance::datasets_by_ids(c, &[id])?
-                    .into_iter()
-                    .next()
-                    .map(|x| Node::Dataset(crate::types::Dataset(x))),
-                NodeKey::IngestRun(id) => {
-                    store::runs::runs_by_ids(c, &[id])?.into_iter().next().map(|x| Node::IngestRun(IngestRun(x)))
-                }
-                NodeKey::Appeal(id) => store::appeals::appeals_by_ids(c, &[id])?
-                    .into_iter()
-                    .next()
-                    .map(|x| Node::Appeal(crate::types::Appeal(x))),
-                NodeKey::Site(id) => {
-                    store::sites::sites_by_ids(c, &[id])?.into_iter().next().map(|x| Node::Site(crate::types::Site(x)))
-                }
+        let node = reads
+            .run(move |c| {
+                Ok(match key {
+                    NodeKey::Country(iso3) => store::geography::countries_by_iso3(c, &[iso3])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::Country(Country(x))),
+                    NodeKey::AdminArea(id) => store::geography::areas_by_ids(c, &[id])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::AdminArea(AdminArea(x))),
+                    NodeKey::Dataset(id) => store::provenance::datasets_by_ids(c, &[id])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::Dataset(crate::types::Dataset(x))),
+                    NodeKey::IngestRun(id) => {
+                        store::runs::runs_by_ids(c, &[id])?.into_iter().next().map(|x| Node::IngestRun(IngestRun(x)))
+                    }
+                    NodeKey::Appeal(id) => store::appeals::appeals_by_ids(c, &[id])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::Appeal(crate::types::Appeal(x))),
+                    NodeKey::Site(id) => store::sites::sites_by_ids(c, &[id])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::Site(crate::types::Site(x))),
+                })
             })
-        })
-        .await
-        .gql()?;
+            .await
+            .gql()?;
         Ok(node)
     }
     /// One ingest run by id.

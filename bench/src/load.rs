@@ -378,17 +378,19 @@ pub async fn run(settings: &LoadSettings) -> Result<LoadReport, BenchError> {
             let figures = ask(&client, &quiet.base, probe)
                 .await
                 .map_err(|e| BenchError::Invalid(format!("{} (version {version}): {e}", probe.name)))?;
-            if figures.is_empty() || figures.iter().any(|n| n.rem_euclid(10) != version) {
-                return Err(BenchError::Invalid(format!("{}: version {version} has unexpected figures", probe.name)));
+            if figures.is_empty() {
+                return Err(BenchError::Invalid(format!("{}: version {version} shows no figures", probe.name)));
             }
             answers.push(figures);
         }
         recorded.push(answers);
     }
     drop(quiet);
-    let expected = Expected {
-        versions: (0..probes.len()).map(|i| [recorded[0][i].clone(), recorded[1][i].clone()]).collect(),
-    };
+    if let Some(same) = probes.iter().zip(recorded[0].iter().zip(&recorded[1])).find(|(_, (one, two))| one == two) {
+        return Err(BenchError::Invalid(format!("{}: both versions give the same answer", same.0.name)));
+    }
+    let expected =
+        Expected { versions: (0..probes.len()).map(|i| [recorded[0][i].clone(), recorded[1][i].clone()]).collect() };
 
     // The load, with the scheduler re-ingesting dtm on its cron.
     let mut serve = crisisgraph(settings, &database, &base, &["serve"]);

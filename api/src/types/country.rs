@@ -94,22 +94,23 @@ impl Country {
             ..IdpFilter::default()
         };
         let root = pcode.map(|p| vec![p.trim().to_uppercase()]);
-        let (rows, window, total) = reads.run(move |c| {
-            if let Some(root) = root {
-                filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
-            }
-            let total = count_idp_totals(c, &filter)? as usize;
-            let window = Window::new(total, after, before, first, last)
-                .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-            let rows = idp_totals(c, &filter, Some((window.end - window.start) as i64), window.start as i64)?;
-            Ok((rows, window, total))
-        })
-        .await
-        .map_err(|e| match e {
-            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
-            other => ApiError::from(other),
-        })
-        .gql()?;
+        let (rows, window, total) = reads
+            .run(move |c| {
+                if let Some(root) = root {
+                    filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
+                }
+                let total = count_idp_totals(c, &filter)? as usize;
+                let window = Window::new(total, after, before, first, last)
+                    .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                let rows = idp_totals(c, &filter, Some((window.end - window.start) as i64), window.start as i64)?;
+                Ok((rows, window, total))
+            })
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+                other => ApiError::from(other),
+            })
+            .gql()?;
         Ok(idp_page(rows, window, total))
     }
     /// The national population: the newest published figure for the whole country.

@@ -101,19 +101,20 @@ pub async fn site_page(
     let after = super::decode_cursor(after).gql()?;
     let first = super::page_size(first, "first").gql()?;
     let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, window, total) = reads.run(move |c| {
-        let total = count_sites(c, &filter)? as usize;
-        let window =
-            Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-        let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
-        Ok((rows, window, total))
-    })
-    .await
-    .map_err(|e| match e {
-        store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
-        other => ApiError::from(other),
-    })
-    .gql()?;
+    let (rows, window, total) = reads
+        .run(move |c| {
+            let total = count_sites(c, &filter)? as usize;
+            let window =
+                Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+            let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
+            Ok((rows, window, total))
+        })
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+            other => ApiError::from(other),
+        })
+        .gql()?;
     Ok(page_of(rows, window, total))
 }
 
