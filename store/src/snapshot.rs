@@ -73,7 +73,7 @@ enum State {
     /// Nothing read yet: no connection held.
     Idle,
     /// The transaction is open on the held connection.
-    Open(Held),
+    Open(Box<Held>),
     /// Finished: no more statements.
     Closed,
 }
@@ -162,10 +162,13 @@ impl ReadSnapshot {
             if let Some(permit) = permit {
                 let mut conn = pool.get()?;
                 begin_read(&mut conn)?;
-                *state = State::Open(Held { conn: Some(conn), permit: Some(permit) });
+                *state = State::Open(Box::new(Held { conn: Some(conn), permit: Some(permit) }));
             }
             match &mut *state {
-                State::Open(Held { conn: Some(conn), .. }) => work(conn),
+                State::Open(held) => match held.conn.as_mut() {
+                    Some(conn) => work(conn),
+                    None => Err(StoreError::Invalid("the request's read snapshot has no connection".into())),
+                },
                 _ => Err(StoreError::Invalid("the request's read snapshot has no connection".into())),
             }
         })
