@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use futures_util::stream;
 use serde_json::Value;
 use store::bi::{self, BiAdminArea, BiAppeal, BiIdp, BiPopulation, BiSite, Cursor, ExportFilter};
-use store::{AnyConnection, DbPool, StoreError, with_conn};
+use store::{AnyConnection, ReadSnapshot, SnapshotGate, StoreError};
 
 /// Rows read from the store per page of the stream (about 2.5 MB of rows in memory). The IDP export
 /// continues each page after the last key sent (an index range scan), so small pages cost no re-reading.
@@ -474,7 +474,8 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
 
 /// `GET /export/{name}.{csv|json}`.
 pub async fn export(
-    pool: web::Data<DbPool>,
+    reads: web::Data<ExportReads>,
+    options: web::Data<crate::server::ServerOptions>,
     path: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
     http: HttpRequest,
@@ -489,21 +490,31 @@ pub async fn export(
         Ok(r) => r,
         Err(message) => return bad_request(message),
     };
-    let pool = pool.get_ref().clone();
+    // Every statement of the export (pages included) reads one snapshot: an ingest committing
+    // meanwhile shows up in none of its rows or in all of them.
+    let snapshot = reads.0.begin();
 
     // Resolve area subtrees, and the data's version for conditional requests.
     let roots = request.filter.pcodes.clone();
-    let prepared = with_conn(&pool, move |c| {
+    let prepared = snapshot.run(move |c| {
         let within = match roots {
             Some(roots) => Some(bi::pcodes_within(c, &roots)?),
             None => None,
         };
         Ok((within, bi::data_version(c)?))
-    })
-    .await;
+    });
+    // Waiting for a connection is bounded like a GraphQL request (exports queue behind each other).
+    let prepared = match tokio::time::timeout(options.request_timeout, prepared).await {
+        Ok(prepared) => prepared,
+        Err(_) => {
+            snapshot.finish().await;
+            return HttpResponse::ServiceUnavailable().body("every export slot is busy; try again");
+        }
+    };
     let (within, version) = match prepared {
         Ok(p) => p,
         Err(e) => {
+            snapshot.finish().await;
             tracing::error!(error = %e, "export: store unavailable");
             return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
         }
@@ -515,6 +526,7 @@ pub async fn export(
         fxhash(&format!("{name}?{}", http.query_string()))
     );
     if http.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        snapshot.finish().await;
         return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
     }
 
@@ -524,34 +536,56 @@ pub async fn export(
         response.insert_header((header::LAST_MODIFIED, httpdate_of(at)));
     }
     match dataset.as_str() {
-        "idps" => stream_rows::<BiIdp>(response, pool, request, &http).await,
-        "admin-areas" => stream_rows::<BiAdminArea>(response, pool, request, &http).await,
-        "population" => stream_rows::<BiPopulation>(response, pool, request, &http).await,
-        "appeals" => stream_rows::<BiAppeal>(response, pool, request, &http).await,
-        "sites" => stream_rows::<BiSite>(response, pool, request, &http).await,
-        other => bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas")),
+        "idps" => stream_rows::<BiIdp>(response, snapshot, request, &http).await,
+        "admin-areas" => stream_rows::<BiAdminArea>(response, snapshot, request, &http).await,
+        "population" => stream_rows::<BiPopulation>(response, snapshot, request, &http).await,
+        "appeals" => stream_rows::<BiAppeal>(response, snapshot, request, &http).await,
+        "sites" => stream_rows::<BiSite>(response, snapshot, request, &http).await,
+        other => {
+            snapshot.finish().await;
+            bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas"))
+        }
     }
 }
 
+/// The gate exports take their read snapshots from (apart from GraphQL's, so that a few long
+/// exports cannot hold every connection).
+pub struct ExportReads(pub SnapshotGate);
+
 async fn stream_rows<R: ExportRow>(
     mut response: actix_web::HttpResponseBuilder,
-    pool: DbPool,
+    snapshot: ReadSnapshot,
     request: ExportRequest,
     http: &HttpRequest,
 ) -> HttpResponse {
-    // Is there a page after this one? Then say where it is.
+    // Is there a page after this one? Then say where it is. The first page is read now too: an export
+    // that fits in it gives its connection back before the client reads a byte.
     let (filter, probe_at) = (request.filter.clone(), request.offset + request.limit);
-    let more = with_conn(&pool, move |c| R::exists_at(c, &filter, probe_at)).await;
-    match more {
-        Ok(true) => {
-            let next = next_link(http, request.offset + request.limit, request.limit);
-            response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+    let first_take = request.limit.min(PAGE);
+    let first = snapshot
+        .run(move |c| {
+            let more = R::exists_at(c, &filter, probe_at)?;
+            let mut cursor = Cursor { offset: request.offset, after: None };
+            let rows = if first_take > 0 { R::read(c, &filter, first_take, &mut cursor)? } else { Vec::new() };
+            Ok((more, rows, cursor))
+        })
+        .await;
+    let (first, cursor) = match first {
+        Ok((more, rows, cursor)) => {
+            if more {
+                let next = next_link(http, request.offset + request.limit, request.limit);
+                response.insert_header((header::LINK, format!("<{next}>; rel=\"next\"")));
+            }
+            (rows, cursor)
         }
-        Ok(false) => {}
         Err(e) => {
+            snapshot.finish().await;
             tracing::error!(error = %e, "export: store unavailable");
             return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
         }
+    };
+    if (first.len() as i64) < first_take || request.limit <= first.len() as i64 {
+        snapshot.finish().await;
     }
     let content_type = match request.format {
         Format::Csv => "text/csv; charset=utf-8",
@@ -559,10 +593,13 @@ async fn stream_rows<R: ExportRow>(
     };
     response.content_type(content_type);
 
+    /// The stream's state; dropping it (client gone) ends the snapshot too.
     struct State<R> {
-        pool: DbPool,
+        snapshot: ReadSnapshot,
         filter: ExportFilter,
         cursor: Cursor,
+        /// The page read before the response started.
+        first: Option<Vec<R>>,
         remaining: i64,
         started: bool,
         finished: bool,
@@ -571,9 +608,10 @@ async fn stream_rows<R: ExportRow>(
     }
     let (format, hxl, bom) = (request.format, request.hxl, request.bom);
     let state: State<R> = State {
-        pool,
+        snapshot,
         filter: request.filter,
-        cursor: Cursor { offset: request.offset, after: None },
+        cursor,
+        first: Some(first),
         remaining: request.limit,
         started: false,
         finished: false,
@@ -601,14 +639,18 @@ async fn stream_rows<R: ExportRow>(
             }
         }
         let take = st.remaining.min(PAGE);
-        let rows = if take > 0 {
+        let rows = if let Some(rows) = st.first.take() {
+            rows
+        } else if take > 0 {
             let (filter, mut cursor) = (st.filter.clone(), st.cursor.clone());
-            match with_conn(&st.pool, move |c| Ok((R::read(c, &filter, take, &mut cursor)?, cursor))).await {
+            match st.snapshot.run(move |c| Ok((R::read(c, &filter, take, &mut cursor)?, cursor))).await {
                 Ok((rows, cursor)) => {
                     st.cursor = cursor;
                     rows
                 }
                 Err(e) => {
+                    st.finished = true;
+                    st.snapshot.finish().await;
                     tracing::error!(error = %e, "export stream failed");
                     return Some((Err(actix_web::error::ErrorServiceUnavailable("the store became unavailable")), st));
                 }
@@ -632,6 +674,7 @@ async fn stream_rows<R: ExportRow>(
         st.remaining -= rows.len() as i64;
         if (rows.len() as i64) < take || st.remaining <= 0 {
             st.finished = true;
+            st.snapshot.finish().await;
             if format == Format::Json {
                 out.push(b']');
             }

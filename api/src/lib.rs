@@ -12,6 +12,7 @@ mod mutation;
 pub mod operations;
 mod pagination;
 mod query;
+mod read;
 pub mod schema;
 pub mod server;
 mod types;

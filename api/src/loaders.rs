@@ -7,22 +7,22 @@ use async_graphql::dataloader::Loader;
 use chrono::NaiveDate;
 use store::idps::{IdpFilter, IdpSum, IdpTotal};
 use store::models::{AdminArea, Country, Dataset, IngestRun};
-use store::{DbPool, geography, idps, provenance, runs, with_conn};
+use store::{ReadSnapshot, geography, idps, provenance, runs};
 
 use crate::aggregates::{Selection, Subtree};
 use crate::error::SharedStoreError;
 use crate::pagination::Window;
 
-pub struct AreaLoader(pub DbPool);
-pub struct ChildrenLoader(pub DbPool);
-pub struct CountryLoader(pub DbPool);
-pub struct RunLoader(pub DbPool);
+pub struct AreaLoader(pub ReadSnapshot);
+pub struct ChildrenLoader(pub ReadSnapshot);
+pub struct CountryLoader(pub ReadSnapshot);
+pub struct RunLoader(pub ReadSnapshot);
 /// (country ISO3, level) → the country's current areas at that level.
-pub struct CountryAreasLoader(pub DbPool);
+pub struct CountryAreasLoader(pub ReadSnapshot);
 /// Resource id → the dataset it belongs to.
-pub struct DatasetByResourceLoader(pub DbPool);
+pub struct DatasetByResourceLoader(pub ReadSnapshot);
 /// (area id, filters and page) → one page of the area's IDP totals.
-pub struct AreaIdpsLoader(pub DbPool);
+pub struct AreaIdpsLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaLoader {
     type Value = AdminArea;
@@ -30,7 +30,7 @@ impl Loader<i64> for AreaLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, AdminArea>, Self::Error> {
         let ids = keys.to_vec();
-        let areas = with_conn(&self.0, move |c| geography::areas_by_ids(c, &ids)).await?;
+        let areas = self.0.run(move |c| geography::areas_by_ids(c, &ids)).await?;
         Ok(areas.into_iter().map(|a| (a.id, a)).collect())
     }
 }
@@ -41,7 +41,7 @@ impl Loader<i64> for ChildrenLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AdminArea>>, Self::Error> {
         let ids = keys.to_vec();
-        let children = with_conn(&self.0, move |c| geography::current_children_of(c, &ids)).await?;
+        let children = self.0.run(move |c| geography::current_children_of(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AdminArea>> = HashMap::new();
         for child in children {
             if let Some(parent) = child.parent_id {
@@ -58,7 +58,7 @@ impl Loader<String> for CountryLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Country>, Self::Error> {
         let codes = keys.to_vec();
-        let countries = with_conn(&self.0, move |c| geography::countries_by_iso3(c, &codes)).await?;
+        let countries = self.0.run(move |c| geography::countries_by_iso3(c, &codes)).await?;
         Ok(countries.into_iter().map(|c| (c.iso3.clone(), c)).collect())
     }
 }
@@ -69,17 +69,19 @@ impl Loader<i64> for DatasetByResourceLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Dataset>, Self::Error> {
         let ids = keys.to_vec();
-        let pairs = with_conn(&self.0, move |c| {
-            let resources = provenance::resources_by_ids(c, &ids)?;
-            let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
-            let datasets: HashMap<i64, Dataset> =
-                provenance::datasets_by_ids(c, &dataset_ids)?.into_iter().map(|d| (d.id, d)).collect();
-            Ok(resources
-                .into_iter()
-                .filter_map(|r| datasets.get(&r.dataset_id).map(|d| (r.id, d.clone())))
-                .collect::<HashMap<_, _>>())
-        })
-        .await?;
+        let pairs = self
+            .0
+            .run(move |c| {
+                let resources = provenance::resources_by_ids(c, &ids)?;
+                let dataset_ids: Vec<i64> = resources.iter().map(|r| r.dataset_id).collect();
+                let datasets: HashMap<i64, Dataset> =
+                    provenance::datasets_by_ids(c, &dataset_ids)?.into_iter().map(|d| (d.id, d)).collect();
+                Ok(resources
+                    .into_iter()
+                    .filter_map(|r| datasets.get(&r.dataset_id).map(|d| (r.id, d.clone())))
+                    .collect::<HashMap<_, _>>())
+            })
+            .await?;
         Ok(pairs)
     }
 }
@@ -120,59 +122,66 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
         keys: &[(i64, AreaIdpsQuery)],
     ) -> Result<HashMap<(i64, AreaIdpsQuery), AreaIdpsPage>, Self::Error> {
         let keys = keys.to_vec();
-        let out = with_conn(&self.0, move |c| {
-            let mut by_query: HashMap<AreaIdpsQuery, Vec<i64>> = HashMap::new();
-            for (id, query) in keys {
-                by_query.entry(query).or_default().push(id);
-            }
-            let mut out = HashMap::new();
-            for (query, ids) in by_query {
-                let filter = IdpFilter {
-                    area_ids: Some(ids.clone()),
-                    latest_round_only: query.latest_round_only,
-                    operation: query.operation.clone(),
-                    round: query.round,
-                    from: query.from,
-                    to: query.to,
-                    assessment_type: query.assessment_type.clone(),
-                    ..IdpFilter::default()
-                };
-                let counts: HashMap<i64, i64> = idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect();
-                let mut pages = Vec::new();
-                let mut whole = Vec::new();
-                for id in ids {
-                    let total = counts.get(&id).copied().unwrap_or(0) as usize;
-                    let window = Window::new(total, query.after, query.before, query.first, query.last)
-                        .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-                    if window.start == 0 && window.end == total && total > 0 {
-                        whole.push(id);
-                    }
-                    pages.push((id, window, total));
+        let out = self
+            .0
+            .run(move |c| {
+                let mut by_query: HashMap<AreaIdpsQuery, Vec<i64>> = HashMap::new();
+                for (id, query) in keys {
+                    by_query.entry(query).or_default().push(id);
                 }
-                let mut rows_of: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
-                if !whole.is_empty() {
-                    let all = IdpFilter { area_ids: Some(whole), ..filter.clone() };
-                    for total in idps::idp_totals(c, &all, None, 0)? {
-                        if let Some(area) = total.area_id {
-                            rows_of.entry(area).or_default().push(total);
-                        }
-                    }
-                }
-                for (id, window, total) in pages {
-                    let rows = match rows_of.remove(&id) {
-                        Some(rows) => rows,
-                        None if window.end > window.start => {
-                            let one = IdpFilter { area_ids: Some(vec![id]), ..filter.clone() };
-                            idps::idp_totals(c, &one, Some((window.end - window.start) as i64), window.start as i64)?
-                        }
-                        None => Vec::new(),
+                let mut out = HashMap::new();
+                for (query, ids) in by_query {
+                    let filter = IdpFilter {
+                        area_ids: Some(ids.clone()),
+                        latest_round_only: query.latest_round_only,
+                        operation: query.operation.clone(),
+                        round: query.round,
+                        from: query.from,
+                        to: query.to,
+                        assessment_type: query.assessment_type.clone(),
+                        ..IdpFilter::default()
                     };
-                    out.insert((id, query.clone()), AreaIdpsPage { rows, window, total });
+                    let counts: HashMap<i64, i64> = idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect();
+                    let mut pages = Vec::new();
+                    let mut whole = Vec::new();
+                    for id in ids {
+                        let total = counts.get(&id).copied().unwrap_or(0) as usize;
+                        let window = Window::new(total, query.after, query.before, query.first, query.last)
+                            .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                        if window.start == 0 && window.end == total && total > 0 {
+                            whole.push(id);
+                        }
+                        pages.push((id, window, total));
+                    }
+                    let mut rows_of: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+                    if !whole.is_empty() {
+                        let all = IdpFilter { area_ids: Some(whole), ..filter.clone() };
+                        for total in idps::idp_totals(c, &all, None, 0)? {
+                            if let Some(area) = total.area_id {
+                                rows_of.entry(area).or_default().push(total);
+                            }
+                        }
+                    }
+                    for (id, window, total) in pages {
+                        let rows = match rows_of.remove(&id) {
+                            Some(rows) => rows,
+                            None if window.end > window.start => {
+                                let one = IdpFilter { area_ids: Some(vec![id]), ..filter.clone() };
+                                idps::idp_totals(
+                                    c,
+                                    &one,
+                                    Some((window.end - window.start) as i64),
+                                    window.start as i64,
+                                )?
+                            }
+                            None => Vec::new(),
+                        };
+                        out.insert((id, query.clone()), AreaIdpsPage { rows, window, total });
+                    }
                 }
-            }
-            Ok(out)
-        })
-        .await?;
+                Ok(out)
+            })
+            .await?;
         Ok(out)
     }
 }
@@ -188,7 +197,7 @@ impl Loader<(String, i32)> for CountryAreasLoader {
         countries.dedup();
         levels.sort_unstable();
         levels.dedup();
-        let areas = with_conn(&self.0, move |c| geography::current_areas_at_levels(c, &countries, &levels)).await?;
+        let areas = self.0.run(move |c| geography::current_areas_at_levels(c, &countries, &levels)).await?;
         let mut out: HashMap<(String, i32), Vec<AdminArea>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for area in areas {
             if let Some(list) = out.get_mut(&(area.country_iso3.clone(), area.level)) {
@@ -205,7 +214,7 @@ impl Loader<i64> for RunLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, IngestRun>, Self::Error> {
         let ids = keys.to_vec();
-        let found = with_conn(&self.0, move |c| runs::runs_by_ids(c, &ids)).await?;
+        let found = self.0.run(move |c| runs::runs_by_ids(c, &ids)).await?;
         Ok(found.into_iter().map(|r| (r.id, r)).collect())
     }
 }
@@ -218,19 +227,19 @@ use store::population::PopulationRow;
 use store::{appeals, catalog, population};
 
 /// Area id → the area's population figures (every sex and edition), newest reference year first.
-pub struct AreaPopulationLoader(pub DbPool);
+pub struct AreaPopulationLoader(pub ReadSnapshot);
 /// Country ISO3 → the national (level 0) population figures, newest reference year first.
-pub struct CountryPopulationLoader(pub DbPool);
+pub struct CountryPopulationLoader(pub ReadSnapshot);
 /// (country ISO3, year or none) → the appeals the country has a share of.
-pub struct CountryAppealsLoader(pub DbPool);
+pub struct CountryAppealsLoader(pub ReadSnapshot);
 /// Appeal id → its per-cluster figures.
-pub struct AppealClustersLoader(pub DbPool);
+pub struct AppealClustersLoader(pub ReadSnapshot);
 /// Appeal id → the country shares stored for it.
-pub struct AppealSharesLoader(pub DbPool);
+pub struct AppealSharesLoader(pub ReadSnapshot);
 /// Dataset id → its resources.
-pub struct DatasetResourcesLoader(pub DbPool);
+pub struct DatasetResourcesLoader(pub ReadSnapshot);
 /// Dataset id → the ingest runs that read it, newest first.
-pub struct DatasetRunsLoader(pub DbPool);
+pub struct DatasetRunsLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaPopulationLoader {
     type Value = Vec<PopulationRow>;
@@ -238,7 +247,7 @@ impl Loader<i64> for AreaPopulationLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PopulationRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| population::population_of_areas(c, &ids)).await?;
+        let rows = self.0.run(move |c| population::population_of_areas(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<PopulationRow>> = HashMap::new();
         for row in rows {
             if let Some(area) = row.area_id {
@@ -255,7 +264,7 @@ impl Loader<String> for CountryPopulationLoader {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PopulationRow>>, Self::Error> {
         let codes = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| population::national_population(c, &codes)).await?;
+        let rows = self.0.run(move |c| population::national_population(c, &codes)).await?;
         let mut out: HashMap<String, Vec<PopulationRow>> = HashMap::new();
         for row in rows {
             out.entry(row.country_iso3.clone()).or_default().push(row);
@@ -279,7 +288,7 @@ impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
         years.dedup();
         for year in years {
             let codes: Vec<String> = keys.iter().filter(|(_, y)| *y == year).map(|(c, _)| c.clone()).collect();
-            let rows = with_conn(&self.0, move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
+            let rows = self.0.run(move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
             for (iso3, appeal) in rows {
                 out.entry((iso3, year)).or_default().push(appeal);
             }
@@ -294,7 +303,7 @@ impl Loader<i64> for AppealClustersLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealClusterRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| appeals::clusters_of_appeals(c, &ids)).await?;
+        let rows = self.0.run(move |c| appeals::clusters_of_appeals(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AppealClusterRow>> = HashMap::new();
         for row in rows {
             out.entry(row.appeal_id).or_default().push(row);
@@ -309,7 +318,7 @@ impl Loader<i64> for AppealSharesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealCountryRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| appeals::shares_of_appeals(c, &ids)).await?;
+        let rows = self.0.run(move |c| appeals::shares_of_appeals(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<AppealCountryRow>> = HashMap::new();
         for row in rows {
             out.entry(row.appeal_id).or_default().push(row);
@@ -324,7 +333,7 @@ impl Loader<i64> for DatasetResourcesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Resource>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| catalog::resources_of_datasets(c, &ids)).await?;
+        let rows = self.0.run(move |c| catalog::resources_of_datasets(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<Resource>> = HashMap::new();
         for row in rows {
             out.entry(row.dataset_id).or_default().push(row);
@@ -339,7 +348,7 @@ impl Loader<i64> for DatasetRunsLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<IngestRun>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| catalog::runs_of_datasets(c, &ids)).await?;
+        let rows = self.0.run(move |c| catalog::runs_of_datasets(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<IngestRun>> = HashMap::new();
         for (dataset, run) in rows {
             out.entry(dataset).or_default().push(run);
@@ -350,7 +359,7 @@ impl Loader<i64> for DatasetRunsLoader {
 
 /// (area id, selection) → the area's own IDP totals and, per level below it, its areas' totals
 /// added up per figure key (for roll-ups and series), both narrowed to the selection by the store.
-pub struct SubtreeIdpsLoader(pub DbPool);
+pub struct SubtreeIdpsLoader(pub ReadSnapshot);
 
 impl Loader<(i64, Selection)> for SubtreeIdpsLoader {
     type Value = Subtree;
@@ -358,83 +367,86 @@ impl Loader<(i64, Selection)> for SubtreeIdpsLoader {
 
     async fn load(&self, keys: &[(i64, Selection)]) -> Result<HashMap<(i64, Selection), Subtree>, Self::Error> {
         let keys = keys.to_vec();
-        let trees = with_conn(&self.0, move |c| {
-            let mut roots: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
-            roots.sort_unstable();
-            roots.dedup();
-            let root_areas = geography::areas_by_ids(c, &roots)?;
-            // Walk down one level at a time: depth → (root → area ids at that depth).
-            let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
-            let mut frontier: HashMap<i64, i64> = root_areas.iter().map(|a| (a.id, a.id)).collect();
-            while !frontier.is_empty() && depths.len() < 4 {
-                let ids: Vec<i64> = frontier.keys().copied().collect();
-                let children = geography::current_children_of(c, &ids)?;
-                let mut level: HashMap<i64, Vec<AdminArea>> = HashMap::new();
-                let mut next = HashMap::new();
-                for child in children {
-                    let Some(root) = child.parent_id.and_then(|p| frontier.get(&p)).copied() else { continue };
-                    next.insert(child.id, root);
-                    level.entry(root).or_default().push(child);
-                }
-                if level.is_empty() {
-                    break;
-                }
-                depths.push(level);
-                frontier = next;
-            }
-            let mut by_selection: HashMap<Selection, Vec<i64>> = HashMap::new();
-            for (id, selection) in keys {
-                by_selection.entry(selection).or_default().push(id);
-            }
-            let mut trees = HashMap::new();
-            for (selection, ids) in by_selection {
-                let filter = selection.store_filter();
-                let own_filter = IdpFilter { area_ids: Some(ids.clone()), ..filter.clone() };
-                let mut own: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
-                for t in idps::idp_totals(c, &own_filter, None, 0)? {
-                    if let Some(area) = t.area_id {
-                        own.entry(area).or_default().push(t);
+        let trees = self
+            .0
+            .run(move |c| {
+                let mut roots: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+                roots.sort_unstable();
+                roots.dedup();
+                let root_areas = geography::areas_by_ids(c, &roots)?;
+                // Walk down one level at a time: depth → (root → area ids at that depth).
+                let mut depths: Vec<HashMap<i64, Vec<AdminArea>>> = Vec::new();
+                let mut frontier: HashMap<i64, i64> = root_areas.iter().map(|a| (a.id, a.id)).collect();
+                while !frontier.is_empty() && depths.len() < 4 {
+                    let ids: Vec<i64> = frontier.keys().copied().collect();
+                    let children = geography::current_children_of(c, &ids)?;
+                    let mut level: HashMap<i64, Vec<AdminArea>> = HashMap::new();
+                    let mut next = HashMap::new();
+                    for child in children {
+                        let Some(root) = child.parent_id.and_then(|p| frontier.get(&p)).copied() else { continue };
+                        next.insert(child.id, root);
+                        level.entry(root).or_default().push(child);
                     }
+                    let mut all_ids: Vec<i64> = root_areas.iter().map(|a| a.id).collect();
+                    for level in &depths {
+                        all_ids.extend(level.values().flatten().map(|a| a.id));
+                    }
+                    depths.push(level);
+                    frontier = next;
                 }
-                // Per depth, one query adds up the figures of every root's areas at that depth.
-                let mut below: HashMap<i64, Vec<(i32, usize, Vec<IdpSum>)>> = HashMap::new();
-                for (depth, level) in depths.iter().enumerate() {
-                    let areas: Vec<i64> =
-                        ids.iter().filter_map(|root| level.get(root)).flatten().map(|a| a.id).collect();
-                    if areas.is_empty() {
-                        continue;
-                    }
-                    let level_filter = IdpFilter { area_ids: Some(areas), ..filter.clone() };
-                    let mut sums: HashMap<i64, Vec<IdpSum>> = HashMap::new();
-                    for (root, sum) in idps::idp_sums_by_ancestor(c, &level_filter, depth + 1)? {
-                        sums.entry(root).or_default().push(sum);
-                    }
-                    for root in &ids {
-                        if let Some(areas) = level.get(root) {
-                            let at = areas.first().map(|a| a.level).unwrap_or(0);
-                            let figures = sums.remove(root).unwrap_or_default();
-                            below.entry(*root).or_default().push((at, areas.len(), figures));
+                let mut by_selection: HashMap<Selection, Vec<i64>> = HashMap::new();
+                for (id, selection) in keys {
+                    by_selection.entry(selection).or_default().push(id);
+                }
+                let mut trees = HashMap::new();
+                for (selection, ids) in by_selection {
+                    let filter = selection.store_filter();
+                    let own_filter = IdpFilter { area_ids: Some(ids.clone()), ..filter.clone() };
+                    let mut own: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
+                    for t in idps::idp_totals(c, &own_filter, None, 0)? {
+                        if let Some(area) = t.area_id {
+                            own.entry(area).or_default().push(t);
                         }
                     }
+                    // Per depth, one query adds up the figures of every root's areas at that depth.
+                    let mut below: HashMap<i64, Vec<(i32, usize, Vec<IdpSum>)>> = HashMap::new();
+                    for (depth, level) in depths.iter().enumerate() {
+                        let areas: Vec<i64> =
+                            ids.iter().filter_map(|root| level.get(root)).flatten().map(|a| a.id).collect();
+                        if areas.is_empty() {
+                            continue;
+                        }
+                        let level_filter = IdpFilter { area_ids: Some(areas), ..filter.clone() };
+                        let mut sums: HashMap<i64, Vec<IdpSum>> = HashMap::new();
+                        for (root, sum) in idps::idp_sums_by_ancestor(c, &level_filter, depth + 1)? {
+                            sums.entry(root).or_default().push(sum);
+                        }
+                        for root in &ids {
+                            if let Some(areas) = level.get(root) {
+                                let at = areas.first().map(|a| a.level).unwrap_or(0);
+                                let figures = sums.remove(root).unwrap_or_default();
+                                below.entry(*root).or_default().push((at, areas.len(), figures));
+                            }
+                        }
+                    }
+                    for root in root_areas.iter().filter(|a| ids.contains(&a.id)) {
+                        let tree = Subtree {
+                            level: root.level,
+                            own: own.remove(&root.id).unwrap_or_default(),
+                            below: below.remove(&root.id).unwrap_or_default(),
+                        };
+                        trees.insert((root.id, selection.clone()), tree);
+                    }
                 }
-                for root in root_areas.iter().filter(|a| ids.contains(&a.id)) {
-                    let tree = Subtree {
-                        level: root.level,
-                        own: own.remove(&root.id).unwrap_or_default(),
-                        below: below.remove(&root.id).unwrap_or_default(),
-                    };
-                    trees.insert((root.id, selection.clone()), tree);
-                }
-            }
-            Ok(trees)
-        })
-        .await?;
+                Ok(trees)
+            })
+            .await?;
         Ok(trees)
     }
 }
 
 /// Area id → its crosswalk entries (codes of older boundary editions).
-pub struct AreaAliasesLoader(pub DbPool);
+pub struct AreaAliasesLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaAliasesLoader {
     type Value = Vec<store::population::AliasRow>;
@@ -442,7 +454,7 @@ impl Loader<i64> for AreaAliasesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::population::AliasRow>>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| store::population::aliases_of_areas(c, &ids)).await?;
+        let rows = self.0.run(move |c| store::population::aliases_of_areas(c, &ids)).await?;
         let mut out: HashMap<i64, Vec<store::population::AliasRow>> = HashMap::new();
         for row in rows {
             out.entry(row.area_id).or_default().push(row);
@@ -453,7 +465,7 @@ impl Loader<i64> for AreaAliasesLoader {
 
 /// Area id → the sites in the area or any area inside it, by site id (one batched walk down the
 /// areas and one query for all sites, whatever the number of areas asked for).
-pub struct AreaSitesLoader(pub DbPool);
+pub struct AreaSitesLoader(pub ReadSnapshot);
 
 impl Loader<i64> for AreaSitesLoader {
     type Value = Vec<store::sites::SiteRow>;
@@ -461,41 +473,44 @@ impl Loader<i64> for AreaSitesLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::sites::SiteRow>>, Self::Error> {
         let roots = keys.to_vec();
-        let out = with_conn(&self.0, move |c| {
-            // area id → the root it belongs to
-            let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
-            let mut frontier: Vec<i64> = roots.clone();
-            for _ in 0..5 {
-                if frontier.is_empty() {
-                    break;
-                }
-                let children = geography::current_children_of(c, &frontier)?;
-                frontier = Vec::new();
-                for child in children {
-                    let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
-                    if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
-                        e.insert(root);
-                        frontier.push(child.id);
+        let out = self
+            .0
+            .run(move |c| {
+                // area id → the root it belongs to
+                let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
+                let mut frontier: Vec<i64> = roots.clone();
+                for _ in 0..5 {
+                    if frontier.is_empty() {
+                        break;
+                    }
+                    let children = geography::current_children_of(c, &frontier)?;
+                    frontier = Vec::new();
+                    for child in children {
+                        let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
+                        if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
+                            e.insert(root);
+                            frontier.push(child.id);
+                        }
                     }
                 }
-            }
-            let ids: Vec<i64> = root_of.keys().copied().collect();
-            let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
-            let mut out: HashMap<i64, Vec<store::sites::SiteRow>> = roots.iter().map(|r| (*r, Vec::new())).collect();
-            for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
-                if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
-                    out.entry(*root).or_default().push(site);
+                let ids: Vec<i64> = root_of.keys().copied().collect();
+                let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
+                let mut out: HashMap<i64, Vec<store::sites::SiteRow>> =
+                    roots.iter().map(|r| (*r, Vec::new())).collect();
+                for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
+                    if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
+                        out.entry(*root).or_default().push(site);
+                    }
                 }
-            }
-            Ok(out)
-        })
-        .await?;
+                Ok(out)
+            })
+            .await?;
         Ok(out)
     }
 }
 
 /// Resource id → the resource (file or endpoint) a figure was read from.
-pub struct ResourceLoader(pub DbPool);
+pub struct ResourceLoader(pub ReadSnapshot);
 
 impl Loader<i64> for ResourceLoader {
     type Value = store::models::Resource;
@@ -503,7 +518,7 @@ impl Loader<i64> for ResourceLoader {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, store::models::Resource>, Self::Error> {
         let ids = keys.to_vec();
-        let rows = with_conn(&self.0, move |c| provenance::resources_by_ids(c, &ids)).await?;
+        let rows = self.0.run(move |c| provenance::resources_by_ids(c, &ids)).await?;
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
     }
 }
@@ -515,4 +530,39 @@ pub async fn resource_of(
 ) -> async_graphql::Result<Option<crate::types::Resource>> {
     let loader = ctx.data::<async_graphql::dataloader::DataLoader<ResourceLoader>>()?;
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
+}
+
+/// Wraps a loader: batches wait a few milliseconds so that every sibling in a list joins one batch.
+fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+{
+    async_graphql::dataloader::DataLoader::new(inner, tokio::spawn)
+        .delay(std::time::Duration::from_millis(10))
+        .max_batch_size(1000)
+}
+
+/// Gives a request its own loaders, all reading through the request's snapshot (loaders cache per
+/// request anyway, so nothing is lost by not sharing them between requests).
+pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
+    let s = || snapshot.clone();
+    request
+        .data(loader(AreaLoader(s())))
+        .data(loader(ChildrenLoader(s())))
+        .data(loader(CountryLoader(s())))
+        .data(loader(CountryAreasLoader(s())))
+        .data(loader(DatasetByResourceLoader(s())))
+        .data(loader(AreaIdpsLoader(s())))
+        .data(loader(RunLoader(s())))
+        .data(loader(SubtreeIdpsLoader(s())))
+        .data(loader(AreaAliasesLoader(s())))
+        .data(loader(AreaSitesLoader(s())))
+        .data(loader(ResourceLoader(s())))
+        .data(loader(AreaPopulationLoader(s())))
+        .data(loader(CountryPopulationLoader(s())))
+        .data(loader(CountryAppealsLoader(s())))
+        .data(loader(AppealClustersLoader(s())))
+        .data(loader(AppealSharesLoader(s())))
+        .data(loader(DatasetResourcesLoader(s())))
+        .data(loader(DatasetRunsLoader(s())))
 }

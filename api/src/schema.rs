@@ -1,14 +1,8 @@
 //! The GraphQL schema, independent of any HTTP server.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema};
 use store::DbPool;
 
-use crate::loaders::{
-    AppealClustersLoader, AppealSharesLoader, AreaAliasesLoader, AreaIdpsLoader, AreaLoader, AreaPopulationLoader,
-    ChildrenLoader, CountryAppealsLoader, CountryAreasLoader, CountryLoader, CountryPopulationLoader,
-    DatasetByResourceLoader, DatasetResourcesLoader, DatasetRunsLoader, RunLoader, SubtreeIdpsLoader,
-};
 use crate::mutation::MutationRoot;
 use crate::operations::Operations;
 use crate::query::QueryRoot;
@@ -20,38 +14,13 @@ pub const MAX_DEPTH: usize = 12;
 /// Largest query complexity accepted.
 pub const MAX_COMPLEXITY: usize = 5_000;
 
-/// Wraps a loader: batches wait a few milliseconds so that every sibling in a list joins one batch.
-fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> DataLoader<T>
-where
-    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-{
-    DataLoader::new(inner, tokio::spawn).delay(std::time::Duration::from_millis(10)).max_batch_size(1000)
-}
-
-/// Builds the schema over a store. Must be called inside a tokio runtime (the loaders spawn tasks).
+/// Builds the schema over a store. Each request reads from one snapshot of it;
+/// execution must run inside a tokio runtime (the loaders spawn tasks).
 /// `operations` wires mutations and the `sources` report; `Operations::default()` serves reads only.
 pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(operations)
-        .data(loader(AreaLoader(pool.clone())))
-        .data(loader(ChildrenLoader(pool.clone())))
-        .data(loader(CountryLoader(pool.clone())))
-        .data(loader(CountryAreasLoader(pool.clone())))
-        .data(loader(DatasetByResourceLoader(pool.clone())))
-        .data(loader(AreaIdpsLoader(pool.clone())))
-        .data(loader(RunLoader(pool.clone())))
-        .data(loader(SubtreeIdpsLoader(pool.clone())))
-        .data(loader(AreaAliasesLoader(pool.clone())))
-        .data(loader(crate::loaders::AreaSitesLoader(pool.clone())))
-        .data(loader(crate::loaders::ResourceLoader(pool.clone())))
-        .data(loader(AreaPopulationLoader(pool.clone())))
-        .data(loader(CountryPopulationLoader(pool.clone())))
-        .data(loader(CountryAppealsLoader(pool.clone())))
-        .data(loader(AppealClustersLoader(pool.clone())))
-        .data(loader(AppealSharesLoader(pool.clone())))
-        .data(loader(DatasetResourcesLoader(pool.clone())))
-        .data(loader(DatasetRunsLoader(pool.clone())))
-        .data(pool)
+        .extension(crate::read::ReadScope::new(pool))
         // Automatic persisted queries: clients may send a query's hash instead of its text.
         .extension(async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
             async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(512),

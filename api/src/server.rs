@@ -39,7 +39,10 @@ pub fn configure_with(
     options: ServerOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let (_, exports) = crate::read::permits(&pool);
+        let export_reads = crate::export::ExportReads(store::SnapshotGate::new(pool.clone(), exports));
         cfg.app_data(web::Data::new(schema))
+            .app_data(web::Data::new(export_reads))
             .app_data(web::Data::new(pool))
             .app_data(web::PayloadConfig::new(options.max_body_bytes))
             .app_data(web::Data::new(options))

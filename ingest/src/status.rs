@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use store::models::IngestRun;
 use store::runs::{self, status};
-use store::{DbPool, geography, idps, with_conn};
+use store::{AnyConnection, DbPool, StoreError, geography, idps, with_conn};
 
 use crate::{IngestError, Source, SourceSchedule};
 
@@ -29,11 +29,21 @@ pub struct SourceStatus {
     pub failing: bool,
 }
 
+/// Every source's state, read on a pooled connection.
 pub async fn source_statuses(pool: &DbPool, schedules: &[SourceSchedule]) -> Result<Vec<SourceStatus>, IngestError> {
+    let schedules = schedules.to_vec();
+    Ok(with_conn(pool, move |c| source_statuses_on(c, &schedules)).await?)
+}
+
+/// Every source's state, read on one connection (inside a caller's read snapshot, for GraphQL).
+pub fn source_statuses_on(
+    c: &mut AnyConnection,
+    schedules: &[SourceSchedule],
+) -> Result<Vec<SourceStatus>, StoreError> {
     let mut out = Vec::new();
     for source in Source::ALL {
         let schedule = schedules.iter().find(|s| s.source == source).cloned();
-        let (last_success, last_failure, last_finished, last_run, rows) = with_conn(pool, move |c| {
+        let (last_success, last_failure, last_finished, last_run, rows) = {
             let name = source.name();
             let success = runs::last_run_with_status(c, name, &[status::SUCCEEDED])?;
             let failure = runs::last_run_with_status(c, name, &[status::FAILED, status::INTERRUPTED])?;
@@ -51,9 +61,8 @@ pub async fn source_statuses(pool: &DbPool, schedules: &[SourceSchedule]) -> Res
                 Source::Funding => store::appeals::count_appeals(c)?,
                 Source::Sites => store::sites::count_sites(c, &store::sites::SiteFilter::default())?,
             };
-            Ok((success, failure, finished, last, rows))
-        })
-        .await?;
+            (success, failure, finished, last, rows)
+        };
         let now = Utc::now();
         let cadence = schedule.as_ref().map(|s| s.cadence).unwrap_or(Duration::from_secs(7 * 24 * 3600));
         let stale = match last_success.as_ref().and_then(|r| r.finished_at) {

@@ -55,7 +55,8 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SessionSettings
     }
 }
 
-/// Builds the pool for `url`. SQLite gets few connections (one writer at a time anyway).
+/// Builds the pool for `url`. SQLite gets fewer connections (one writer at a time anyway; WAL lets
+/// the readers go on side by side).
 pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
     let backend = backend_of(url);
     let target = match backend {
@@ -64,7 +65,7 @@ pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
     };
     let size = match backend {
         Backend::Postgres => 10,
-        Backend::Sqlite => 4,
+        Backend::Sqlite => 8,
     };
     if backend == Backend::Sqlite {
         // WAL is a property of the file: switch it on once, before connections race for the lock.

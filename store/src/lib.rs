@@ -21,6 +21,7 @@ pub mod provenance;
 pub mod runs;
 pub mod schema;
 pub mod sites;
+mod snapshot;
 
 pub use connection::{
     AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn, write_transaction,
@@ -30,6 +31,7 @@ pub use diesel::connection::SimpleConnection;
 /// Diesel's query error, for callers that run transactions through [`AnyConnection`].
 pub use diesel::result::Error as QueryError;
 pub use error::StoreError;
+pub use snapshot::{ReadSnapshot, SnapshotGate};
 
 /// Counts of what one write did, reported by every ingest.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

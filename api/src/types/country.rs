@@ -1,7 +1,6 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 use store::idps::{IdpFilter, count_idp_totals, idp_totals};
-use store::{DbPool, with_conn};
 
 use crate::error::shared;
 use crate::loaders::CountryAreasLoader;
@@ -81,7 +80,7 @@ impl Country {
         }
         let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
         let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
-        let pool = ctx.data::<DbPool>()?.clone();
+        let reads = crate::read::snapshot(ctx)?.clone();
         let mut filter = IdpFilter {
             country_iso3: Some(self.0.iso3.clone()),
             admin_level: Some(admin_level),
@@ -98,33 +97,34 @@ impl Country {
         // Counting every match costs a pass over them: skip it when the client asks neither for
         // `totalCount` nor for a page counted from the end, and read one row more to know if a next page exists.
         let counted = last.is_some() || before.is_some() || ctx.look_ahead().field("totalCount").exists();
-        let (rows, window, total) = with_conn(&pool, move |c| {
-            if let Some(root) = root {
-                filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
-            }
-            if !counted {
-                let start = after.map(|a| a + 1).unwrap_or(0);
-                let size = first.unwrap_or(crate::pagination::DEFAULT_PAGE);
-                // Validates the page size as the counted path does.
-                Window::new(0, None, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-                let mut rows = idp_totals(c, &filter, Some(size as i64 + 1), start as i64)?;
-                let more = rows.len() > size;
-                rows.truncate(size);
-                let end = start + rows.len();
-                return Ok((rows, Window { start, end }, end + usize::from(more)));
-            }
-            let total = count_idp_totals(c, &filter)? as usize;
-            let window = Window::new(total, after, before, first, last)
-                .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-            let rows = idp_totals(c, &filter, Some((window.end - window.start) as i64), window.start as i64)?;
-            Ok((rows, window, total))
-        })
-        .await
-        .map_err(|e| match e {
-            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
-            other => ApiError::from(other),
-        })
-        .gql()?;
+        let (rows, window, total) = reads
+            .run(move |c| {
+                if let Some(root) = root {
+                    filter.within_area_ids = Some(store::geography::area_ids_within(c, &root)?);
+                }
+                if !counted {
+                    let start = after.map(|a| a + 1).unwrap_or(0);
+                    let size = first.unwrap_or(crate::pagination::DEFAULT_PAGE);
+                    // Validates the page size as the counted path does.
+                    Window::new(0, None, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                    let mut rows = idp_totals(c, &filter, Some(size as i64 + 1), start as i64)?;
+                    let more = rows.len() > size;
+                    rows.truncate(size);
+                    let end = start + rows.len();
+                    return Ok((rows, Window { start, end }, end + usize::from(more)));
+                }
+                let total = count_idp_totals(c, &filter)? as usize;
+                let window = Window::new(total, after, before, first, last)
+                    .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+                let rows = idp_totals(c, &filter, Some((window.end - window.start) as i64), window.start as i64)?;
+                Ok((rows, window, total))
+            })
+            .await
+            .map_err(|e| match e {
+                store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+                other => ApiError::from(other),
+            })
+            .gql()?;
         Ok(idp_page(rows, window, total))
     }
     /// The national population: the newest published figure for the whole country.
@@ -182,9 +182,9 @@ impl Country {
         ctx: &Context<'_>,
         year: Option<i32>,
     ) -> Result<Vec<super::OutsideFunding>> {
-        let pool = ctx.data::<DbPool>()?.clone();
+        let reads = crate::read::snapshot(ctx)?.clone();
         let iso3 = self.0.iso3.clone();
-        let rows = with_conn(&pool, move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
+        let rows = reads.run(move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
         Ok(rows.into_iter().map(super::OutsideFunding).collect())
     }
     /// The country's displacement sites, by site id; `first`/`after` page through them.

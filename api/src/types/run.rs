@@ -1,6 +1,6 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::NaiveDateTime;
-use store::{DbPool, runs, with_conn};
+use store::runs;
 
 use crate::ApiError;
 use crate::error::IntoGraphql;
@@ -81,9 +81,9 @@ impl IngestRun {
         if !(0..=1000).contains(&first) {
             return Err(ApiError::LimitExceeded("`first` must be between 0 and 1000".into()).extend());
         }
-        let pool = ctx.data::<DbPool>()?.clone();
+        let reads = crate::read::snapshot(ctx)?.clone();
         let id = self.0.id;
-        let rows = with_conn(&pool, move |c| runs::rejected_rows_of_run(c, id, i64::from(first))).await.gql()?;
+        let rows = reads.run(move |c| runs::rejected_rows_of_run(c, id, i64::from(first))).await.gql()?;
         Ok(rows.into_iter().map(RejectedRow).collect())
     }
 }

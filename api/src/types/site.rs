@@ -3,7 +3,6 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::NaiveDate;
 use store::sites::{SiteFilter, SiteRow, count_sites, list_sites};
-use store::{DbPool, with_conn};
 
 use super::{AdminArea, Dataset, IngestRun, ListInfo};
 use crate::ApiError;
@@ -101,20 +100,21 @@ pub async fn site_page(
 ) -> Result<SiteConnection> {
     let after = super::decode_cursor(after).gql()?;
     let first = super::page_size(first, "first").gql()?;
-    let pool = ctx.data::<DbPool>()?.clone();
-    let (rows, window, total) = with_conn(&pool, move |c| {
-        let total = count_sites(c, &filter)? as usize;
-        let window =
-            Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-        let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
-        Ok((rows, window, total))
-    })
-    .await
-    .map_err(|e| match e {
-        store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
-        other => ApiError::from(other),
-    })
-    .gql()?;
+    let reads = crate::read::snapshot(ctx)?.clone();
+    let (rows, window, total) = reads
+        .run(move |c| {
+            let total = count_sites(c, &filter)? as usize;
+            let window =
+                Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
+            let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
+            Ok((rows, window, total))
+        })
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
+            other => ApiError::from(other),
+        })
+        .gql()?;
     Ok(page_of(rows, window, total))
 }
 

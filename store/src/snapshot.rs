@@ -1,0 +1,192 @@
+//! Per-request read snapshots: every statement of one request reads the same committed state.
+//!
+//! A GraphQL request or an export reads through several statements (one per loader batch, one per
+//! page). On separate pooled connections, an ingest committing between two of them would show a
+//! response mixing rows from before and after the run. A [`ReadSnapshot`] instead pins one pooled
+//! connection with an open read-only transaction (`REPEATABLE READ, READ ONLY` on PostgreSQL, a
+//! deferred transaction on SQLite, where WAL gives each reader a snapshot) and runs every statement
+//! of the request on it, one at a time.
+//!
+//! The connection is checked out lazily, on the first statement, after a permit of the
+//! [`SnapshotGate`]: requests beyond the permits wait asynchronously (queue) instead of tying up
+//! blocking threads in the pool's checkout, whose timeout would fail them, and the connections
+//! left over stay free for ingest runs and health checks. The transaction always ends before the
+//! connection goes back to the pool: explicitly with [`ReadSnapshot::finish`], or, when the request
+//! is dropped (timeout, client gone), when the last handle goes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use diesel::r2d2::{ConnectionManager, PooledConnection};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+
+use crate::{AnyConnection, DbPool, StoreError};
+
+type Pooled = PooledConnection<ConnectionManager<AnyConnection>>;
+
+/// Hands out read snapshots over a pool, at most `permits` of them holding a connection at once.
+#[derive(Clone)]
+pub struct SnapshotGate {
+    pool: DbPool,
+    permits: Arc<Semaphore>,
+}
+
+impl SnapshotGate {
+    /// A gate letting `permits` (at least one) snapshots hold a connection of `pool` at a time.
+    pub fn new(pool: DbPool, permits: usize) -> SnapshotGate {
+        SnapshotGate { pool, permits: Arc::new(Semaphore::new(permits.max(1))) }
+    }
+
+    /// A snapshot that opens on its first statement and pins one connection until it ends.
+    pub fn begin(&self) -> ReadSnapshot {
+        ReadSnapshot {
+            inner: Arc::new(Inner {
+                pool: self.pool.clone(),
+                permits: self.permits.clone(),
+                pinned: AtomicBool::new(true),
+                state: Arc::new(Mutex::new(State::Idle)),
+            }),
+        }
+    }
+
+    /// The pool behind the gate.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+}
+
+/// One request's view of the store; cheap to clone, all clones share the one connection.
+#[derive(Clone)]
+pub struct ReadSnapshot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: DbPool,
+    permits: Arc<Semaphore>,
+    /// False: each statement on a connection of its own, outside any transaction (for mutations).
+    pinned: AtomicBool,
+    state: Arc<Mutex<State>>,
+}
+
+enum State {
+    /// Nothing read yet: no connection held.
+    Idle,
+    /// The transaction is open on the held connection.
+    Open(Box<Held>),
+    /// Finished: no more statements.
+    Closed,
+}
+
+/// A connection inside its read transaction, and the gate permit it was taken under.
+struct Held {
+    conn: Option<Pooled>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Held {
+    /// Ends the transaction and returns the connection to the pool (blocking: a round trip).
+    fn release(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            use diesel::Connection;
+            use diesel::connection::TransactionManager;
+            // A failed rollback leaves diesel's transaction state broken: the pool then discards the
+            // connection rather than reuse it with a transaction open.
+            if let Err(e) = <AnyConnection as Connection>::TransactionManager::rollback_transaction(&mut *conn) {
+                tracing::warn!(error = %e, "ending a read snapshot failed; the connection is discarded");
+            }
+            drop(conn);
+        }
+        self.permit.take();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.conn.is_none() {
+            return;
+        }
+        let mut rest = Held { conn: self.conn.take(), permit: self.permit.take() };
+        // Dropped on an async thread (a cancelled request): end the transaction on a blocking one.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(move || rest.release());
+            }
+            Err(_) => rest.release(),
+        }
+    }
+}
+
+/// Opens the read-only transaction on a fresh connection.
+fn begin_read(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    use diesel::connection::AnsiTransactionManager;
+    match conn {
+        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        )?,
+        // Deferred: the snapshot is taken at the first read and kept until the end (WAL mode).
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
+    }
+    Ok(())
+}
+
+impl ReadSnapshot {
+    /// From now on, each statement runs on a connection of its own outside any transaction: for
+    /// mutations, which must see (and not hold back) the writes they cause. Only before the first read.
+    pub fn unpin(&self) {
+        self.inner.pinned.store(false, Ordering::SeqCst);
+    }
+
+    /// Runs one unit of read work in the snapshot, on tokio's blocking threads. Statements of one
+    /// snapshot run one after the other.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = &self.inner;
+        let mut state = inner.state.clone().lock_owned().await;
+        if !inner.pinned.load(Ordering::SeqCst) && matches!(*state, State::Idle) {
+            drop(state);
+            let _permit = inner.permits.clone().acquire_owned().await.map_err(closed)?;
+            return crate::with_conn(&inner.pool, work).await;
+        }
+        let permit = match *state {
+            State::Idle => Some(inner.permits.clone().acquire_owned().await.map_err(closed)?),
+            State::Open(_) => None,
+            State::Closed => return Err(StoreError::Invalid("the request's read snapshot has ended".into())),
+        };
+        let pool = inner.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(permit) = permit {
+                let mut conn = pool.get()?;
+                begin_read(&mut conn)?;
+                *state = State::Open(Box::new(Held { conn: Some(conn), permit: Some(permit) }));
+            }
+            match &mut *state {
+                State::Open(held) => match held.conn.as_mut() {
+                    Some(conn) => work(conn),
+                    None => Err(StoreError::Invalid("the request's read snapshot has no connection".into())),
+                },
+                _ => Err(StoreError::Invalid("the request's read snapshot has no connection".into())),
+            }
+        })
+        .await?
+    }
+
+    /// Ends the transaction and gives the connection back; later statements fail. Idempotent.
+    pub async fn finish(&self) {
+        let mut state = self.inner.state.lock().await;
+        if let State::Open(mut held) = std::mem::replace(&mut *state, State::Closed) {
+            drop(state);
+            if let Err(e) = tokio::task::spawn_blocking(move || held.release()).await {
+                tracing::warn!(error = %e, "ending a read snapshot failed");
+            }
+        }
+    }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> StoreError {
+    StoreError::Invalid("the read gate is closed".into())
+}
