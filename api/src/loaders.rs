@@ -532,13 +532,16 @@ pub async fn resource_of(
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
 }
 
-/// Wraps a loader: batches wait a few milliseconds so that every sibling in a list joins one batch.
+/// Wraps a loader: a batch waits a few milliseconds so that every sibling in a list joins it (a
+/// sibling may first await another read before it asks for its key). Loaders live for one request,
+/// and the wait holds the request's snapshot connection idle: 5 ms, half of what it was when loaders
+/// were shared between requests.
 fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
     async_graphql::dataloader::DataLoader::new(inner, tokio::spawn)
-        .delay(std::time::Duration::from_millis(10))
+        .delay(std::time::Duration::from_millis(5))
         .max_batch_size(1000)
 }
 

@@ -12,9 +12,9 @@ use crate::BenchError;
 pub const SCHEMA: &str = "crisisgraph_peer";
 
 /// Views of crisisgraph's tables in [`SCHEMA`], with PostGraphile smart comments for the keys and
-/// relations views do not carry. `idp_totals` sums `idp_figures` over displacement reasons and origins
-/// with the same grouping crisisgraph reads with; `latest_idp_totals` keeps the latest round per
-/// country, level, source p-code and operation, as crisisgraph's `latestRoundOnly` does.
+/// relations views do not carry. `idp_totals` and `latest_idp_totals` expose crisisgraph's own table of
+/// totals (kept by the ingest: `idp_figures` summed over displacement reasons and origins), all of it
+/// and the rows flagged as the latest round, so that the peer reads the same rows crisisgraph reads.
 pub const VIEWS: &str = "
 DROP SCHEMA IF EXISTS crisisgraph_peer CASCADE;
 CREATE SCHEMA crisisgraph_peer;
@@ -23,17 +23,14 @@ CREATE VIEW crisisgraph_peer.admin_areas AS
 COMMENT ON VIEW crisisgraph_peer.admin_areas IS E'@primaryKey id';
 CREATE VIEW crisisgraph_peer.idp_totals AS
   SELECT country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date,
-         assessment_type, resource_id, CAST(SUM(individuals) AS BIGINT) AS individuals
-  FROM public.idp_figures
-  GROUP BY country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date,
-           assessment_type, resource_id;
+         assessment_type, resource_id, individuals
+  FROM public.idp_totals;
 COMMENT ON VIEW crisisgraph_peer.idp_totals IS
   E'@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
 CREATE VIEW crisisgraph_peer.latest_idp_totals AS
-  SELECT t.* FROM crisisgraph_peer.idp_totals t
-  WHERE t.area_matched AND NOT EXISTS (SELECT 1 FROM public.idp_figures l
-    WHERE l.country_iso3 = t.country_iso3 AND l.admin_level = t.admin_level AND l.source_pcode = t.source_pcode
-      AND l.operation = t.operation AND l.round_number > t.round_number);
+  SELECT country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date,
+         assessment_type, resource_id, individuals
+  FROM public.idp_totals WHERE area_matched AND is_latest_round;
 COMMENT ON VIEW crisisgraph_peer.latest_idp_totals IS
   E'@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
 CREATE VIEW crisisgraph_peer.population_figures AS

@@ -63,8 +63,10 @@ pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
         Backend::Postgres => url.to_string(),
         Backend::Sqlite => sqlite_path(url).to_string(),
     };
+    // Each GraphQL request or export holds one connection for its snapshot, including while its
+    // DataLoaders gather keys; two stay free for the ingest and health checks (api/src/read.rs).
     let size = match backend {
-        Backend::Postgres => 10,
+        Backend::Postgres => 16,
         Backend::Sqlite => 8,
     };
     if backend == Backend::Sqlite {

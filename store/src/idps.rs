@@ -193,6 +193,11 @@ pub fn merge_staged_idp_figures(
         ("?", "?", "IS NOT", "temp.idp_staging")
     };
     conn.batch_execute(&format!("ANALYZE {staging}"))?;
+    if postgres {
+        // The insert sorts the staged rows by `seq` (source order): in memory rather than spilled to
+        // disk, for this transaction only.
+        conn.batch_execute("SET LOCAL work_mem = '128MB'")?;
+    }
     let update = format!(
         "UPDATE idp_figures SET area_id = s.area_id, area_matched = s.area_matched, source_name = s.source_name, \
          individuals = s.individuals, males = s.males, females = s.females, resource_id = s.resource_id, \
