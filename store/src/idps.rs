@@ -302,11 +302,20 @@ macro_rules! apply_filter {
         if let Some(level) = filter.admin_level {
             query = query.filter(idp_totals::admin_level.eq(level));
         }
+        // One area is `=`, not `= ANY`: PostgreSQL then reads the area's index in order and stops at the
+        // page's LIMIT instead of sorting every total of the area.
         if let Some(ids) = &filter.area_ids {
-            query = query.filter(idp_totals::area_id.eq_any(ids.clone())).filter(idp_totals::area_matched.eq(true));
+            query = match ids.as_slice() {
+                [one] => query.filter(idp_totals::area_id.eq(*one)),
+                _ => query.filter(idp_totals::area_id.eq_any(ids.clone())),
+            };
+            query = query.filter(idp_totals::area_matched.eq(true));
         }
         if let Some(ids) = &filter.within_area_ids {
-            query = query.filter(idp_totals::area_id.eq_any(ids.clone()));
+            query = match ids.as_slice() {
+                [one] => query.filter(idp_totals::area_id.eq(*one)),
+                _ => query.filter(idp_totals::area_id.eq_any(ids.clone())),
+            };
         }
         if let Some(operation) = &filter.operation {
             query = query.filter(idp_totals::operation.eq(operation.clone()));

@@ -106,6 +106,7 @@ impl AdminArea {
             before,
             first,
             last,
+            counted: last.is_some() || before.is_some() || ctx.look_ahead().field("totalCount").exists(),
         };
         let loader = ctx.data::<DataLoader<AreaIdpsLoader>>()?;
         Ok(match loader.load_one((self.0.id, query)).await.map_err(shared)? {
