@@ -236,7 +236,8 @@ pub fn merge_staged_idp_figures(
 
 /// IDPs present in one area for one (operation, round, reporting date, assessment type),
 /// summed over displacement reasons and origins.
-#[derive(Debug, Clone, PartialEq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = idp_totals)]
 pub struct IdpTotal {
     pub country_iso3: String,
     pub admin_level: i32,
@@ -340,41 +341,6 @@ macro_rules! apply_filter {
     }};
 }
 
-/// The columns of an [`IdpTotal`], in its field order.
-type TotalColumns = (
-    idp_totals::country_iso3,
-    idp_totals::admin_level,
-    idp_totals::source_pcode,
-    idp_totals::area_id,
-    idp_totals::area_matched,
-    idp_totals::operation,
-    idp_totals::round_number,
-    idp_totals::reporting_date,
-    idp_totals::assessment_type,
-    idp_totals::resource_id,
-    idp_totals::source_name,
-    idp_totals::individuals,
-    idp_totals::run_id,
-    idp_totals::retrieved_at,
-);
-
-const TOTAL_COLUMNS: TotalColumns = (
-    idp_totals::country_iso3,
-    idp_totals::admin_level,
-    idp_totals::source_pcode,
-    idp_totals::area_id,
-    idp_totals::area_matched,
-    idp_totals::operation,
-    idp_totals::round_number,
-    idp_totals::reporting_date,
-    idp_totals::assessment_type,
-    idp_totals::resource_id,
-    idp_totals::source_name,
-    idp_totals::individuals,
-    idp_totals::run_id,
-    idp_totals::retrieved_at,
-);
-
 /// Totals matching `filter`, in `filter.order` (ending with the total's key, then its row id);
 /// `limit`/`offset` page through them (`offset` counts only with a `limit`). Reads the table of
 /// totals the ingest keeps (see [`crate::idp_totals`]): for a country and level in date order this
@@ -385,7 +351,7 @@ pub fn idp_totals(
     limit: Option<i64>,
     offset: i64,
 ) -> Result<Vec<IdpTotal>, StoreError> {
-    let query = apply_filter!(idp_totals::table.select(TOTAL_COLUMNS).into_boxed(), filter);
+    let query = apply_filter!(idp_totals::table.select(IdpTotal::as_select()).into_boxed(), filter);
     let key = (
         idp_totals::operation.asc(),
         idp_totals::round_number.asc(),
