@@ -28,6 +28,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Longest a GraphQL request may run.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request body.
+    pub body_timeout: Duration,
     pub ingest: IngestConfig,
     pub schedules: Vec<SourceSchedule>,
 }
@@ -50,6 +52,7 @@ struct FileConfig {
     shutdown_grace_seconds: Option<u64>,
     cors_origins: Option<Vec<String>>,
     request_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
 }
@@ -86,7 +89,7 @@ impl Settings {
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
     /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, `CRISISGRAPH_CORS_ORIGINS`,
-    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
+    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, `CRISISGRAPH_BODY_TIMEOUT_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
     /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
     pub fn load(config_path: Option<&Path>) -> Result<Settings> {
         let path: Option<PathBuf> = match config_path {
@@ -178,6 +181,12 @@ impl Settings {
                 var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
                 file.request_timeout_seconds,
                 30,
+            )?,
+            body_timeout: seconds(
+                "CRISISGRAPH_BODY_TIMEOUT_SECONDS",
+                var("CRISISGRAPH_BODY_TIMEOUT_SECONDS"),
+                file.body_timeout_seconds,
+                10,
             )?,
             ingest,
             schedules,

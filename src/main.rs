@@ -36,9 +36,10 @@ enum Command {
         /// ISO3 country code; repeat for several (default: CRISISGRAPH_COUNTRIES).
         #[arg(long = "country", value_name = "ISO3")]
         countries: Vec<String>,
-        /// DTM admin levels to fetch.
-        #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
-        levels: Vec<u8>,
+        /// DTM admin levels to fetch (default 0,1,2; with --offline, the levels the bundled sample holds
+        /// for each country: Mali and Afghanistan 0,1).
+        #[arg(long, value_delimiter = ',')]
+        levels: Option<Vec<u8>>,
         /// Compute what would change and commit nothing.
         #[arg(long)]
         dry_run: bool,
@@ -48,8 +49,10 @@ enum Command {
     },
     /// List ingest runs, newest first.
     Runs {
+        /// Only runs of this source.
         #[arg(long)]
         source: Option<String>,
+        /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
@@ -72,10 +75,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Colours only on a terminal (and never with NO_COLOR): a log file or a collector gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into()),
         )
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -114,21 +120,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let pool = open_store(&settings).await?;
             let mode = if offline { FetchMode::Offline } else { FetchMode::Online };
             let ingester = Ingester::new(pool, settings.ingest.clone(), mode)?;
-            let options =
-                RunOptions { countries, dtm_levels: levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
-            let progress = progress::for_terminal(source);
-            let run = ingester.run_with(source, &options, progress.clone()).await?;
-            progress.finish();
-            if run.status == store::runs::status::RUNNING {
-                println!(
-                    "{source} is already running (run {}, started {}): not starting another",
-                    run.id, run.started_at
-                );
+            let mut code = ExitCode::SUCCESS;
+            for (countries, dtm_levels) in level_groups(source, countries, levels, offline, &settings.ingest.countries)
+            {
+                let options =
+                    RunOptions { countries, dtm_levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
+                let progress = progress::for_terminal(source);
+                let run = ingester.run_with(source, &options, progress.clone()).await?;
+                progress.finish();
+                if run.status == store::runs::status::RUNNING {
+                    println!(
+                        "{source} is already running (run {}, started {}): not starting another",
+                        run.id,
+                        api::scalars::utc_rfc3339(run.started_at)
+                    );
+                    print_runs(std::slice::from_ref(&run));
+                    continue;
+                }
                 print_runs(std::slice::from_ref(&run));
-                return Ok(ExitCode::SUCCESS);
+                if run.status != store::runs::status::SUCCEEDED {
+                    code = ExitCode::FAILURE;
+                }
             }
-            print_runs(std::slice::from_ref(&run));
-            Ok(if run.status == store::runs::status::SUCCEEDED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(code)
         }
         Command::Runs { source, limit } => {
             let pool = open_store(&settings).await?;
@@ -159,6 +173,38 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             serve(pool, &settings, bind, !no_scheduler).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The runs `crisisgraph ingest` makes: one, unless DTM levels are not given for an offline ingest,
+/// which then replays the levels the bundled sample holds for each country (one run per distinct set
+/// of levels; a country the sample lacks gets 0,1,2).
+fn level_groups(
+    source: Source,
+    countries: Vec<String>,
+    levels: Option<Vec<u8>>,
+    offline: bool,
+    configured: &[String],
+) -> Vec<(Vec<String>, Vec<u8>)> {
+    const ALL_LEVELS: [u8; 3] = [0, 1, 2];
+    match levels {
+        Some(levels) => vec![(countries, levels)],
+        None if offline && source == Source::Dtm => {
+            let wanted = if countries.is_empty() { configured.to_vec() } else { countries };
+            if wanted.is_empty() {
+                return vec![(wanted, ALL_LEVELS.to_vec())];
+            }
+            let mut groups: Vec<(Vec<String>, Vec<u8>)> = Vec::new();
+            for country in wanted {
+                let levels = ingest::sample::dtm_levels_of(&country).unwrap_or_else(|| ALL_LEVELS.to_vec());
+                match groups.iter_mut().find(|(_, l)| *l == levels) {
+                    Some((members, _)) => members.push(country),
+                    None => groups.push((vec![country], levels)),
+                }
+            }
+            groups
+        }
+        None => vec![(countries, ALL_LEVELS.to_vec())],
     }
 }
 
@@ -197,8 +243,11 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         tracing::info!("no CRISISGRAPH_OPERATOR_TOKEN: mutations are disabled");
     }
     let schema = api::build_schema(pool.clone(), operations);
+    // Built once: its HTTP metrics are shared by every worker.
     let server_options = api::server::ServerOptions {
         request_timeout: settings.request_timeout,
+        body_timeout: settings.body_timeout,
+        schedules: settings.schedules.clone(),
         ..api::server::ServerOptions::default()
     };
     let cors_origins = settings.cors_origins.clone();
@@ -260,21 +309,12 @@ async fn shutdown_signal() -> &'static str {
 
 fn print_runs(runs: &[IngestRun]) {
     println!(
-        "{:>6}  {:<10} {:<11} {:<7} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<19}  error",
-        "run",
-        "source",
-        "status",
-        "trigger",
-        "fetched",
-        "inserted",
-        "updated",
-        "unchanged",
-        "rejected",
-        "started (UTC)"
+        "{:>6}  {:<10} {:<11} {:<7} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<20}  error",
+        "run", "source", "status", "trigger", "fetched", "inserted", "updated", "unchanged", "rejected", "started"
     );
     for r in runs {
         println!(
-            "{:>6}  {:<10} {:<11} {:<7} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<19}  {}",
+            "{:>6}  {:<10} {:<11} {:<7} {:>8} {:>8} {:>8} {:>9} {:>8}  {:<20}  {}",
             r.id,
             r.source,
             if r.dry_run { format!("{} (dry)", r.status) } else { r.status.clone() },
@@ -284,7 +324,7 @@ fn print_runs(runs: &[IngestRun]) {
             r.updated,
             r.unchanged,
             r.rejected,
-            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            api::scalars::utc_rfc3339(r.started_at),
             r.error.as_deref().unwrap_or("")
         );
     }
@@ -293,23 +333,25 @@ fn print_runs(runs: &[IngestRun]) {
 fn print_sources(statuses: &[SourceStatus]) {
     println!(
         "{:<10} {:<16} {:<20} {:<20} {:>8}  {:<5}  last failure",
-        "source", "schedule", "next run (UTC)", "last success (UTC)", "rows", "stale"
+        "source", "schedule", "next run", "last success", "rows", "stale"
     );
     for s in statuses {
         let failure = match (&s.last_failure, s.failing) {
             (Some(f), true) => format!("FAILING since run {}: {}", f.id, f.error.as_deref().unwrap_or("")),
-            (Some(f), false) => format!("run {} at {}", f.id, f.finished_at.map(|t| t.to_string()).unwrap_or_default()),
+            (Some(f), false) => {
+                format!("run {} at {}", f.id, f.finished_at.map(api::scalars::utc_rfc3339).unwrap_or_default())
+            }
             (None, _) => String::new(),
         };
         println!(
             "{:<10} {:<16} {:<20} {:<20} {:>8}  {:<5}  {}",
             s.source.name(),
             s.schedule.as_deref().unwrap_or("manual"),
-            s.next_run_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into()),
+            s.next_run_at.map(|t| api::scalars::utc_rfc3339(t.naive_utc())).unwrap_or_else(|| "-".into()),
             s.last_success
                 .as_ref()
                 .and_then(|r| r.finished_at)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(api::scalars::utc_rfc3339)
                 .unwrap_or_else(|| "never".into()),
             s.rows,
             if s.stale { "yes" } else { "no" },

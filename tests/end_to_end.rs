@@ -237,7 +237,7 @@ async fn second_identical_ingest_changes_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(data["ingestRuns"]["totalCount"], 2);
-    assert_eq!(data["ingestRuns"]["nodes"][0]["id"], second.id.to_string());
+    assert_eq!(data["ingestRuns"]["nodes"][0]["id"], format!("IngestRun:{}", second.id));
     assert_eq!(data["ingestRuns"]["nodes"][0]["unchanged"], rows);
 }
 

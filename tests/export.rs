@@ -1,5 +1,7 @@
 //! BI export over HTTP on both stores: the Mali answer as CSV and JSON, filters (area subtree),
-//! paging with Link headers, HXL row and BOM, formula neutralisation, conditional requests, bad input.
+//! paging with Link headers, HXL row and BOM, formula neutralisation, conditional requests, bad input,
+//! and what a BI tool relies on: no endless paging, refused parameters named, a population export that
+//! sums right, licences as GraphQL gives them, HEAD and If-Modified-Since.
 
 mod common;
 
@@ -17,6 +19,7 @@ on_both_stores!(
     hxl_bom_and_formula_cells,
     conditional_requests_and_bad_parameters,
     population_appeals_and_sites_exports_follow_the_files,
+    bi_tools_can_trust_the_exports,
 );
 
 async fn population_appeals_and_sites_exports_follow_the_files(backend: Backend) {
@@ -268,4 +271,98 @@ async fn conditional_scenario(backend: Backend) {
             assert_eq!(status, 400, "{bad}");
         }
     }
+}
+
+async fn bi_tools_can_trust_the_exports(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(trust_scenario(backend)).await;
+}
+
+/// The national total and the female total of Mali's population file (its `T_TL` and `F_TL` columns).
+fn mali_population_file() -> (i64, i64) {
+    let (_, rows) = csv_rows(&common::read("sample/cod/mli_pop_adm0_v2.csv")[3..]);
+    let value = |name: &str| rows[0][name].parse::<i64>().expect("a whole number");
+    (value("T_TL"), value("F_TL"))
+}
+
+async fn trust_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app(&store).await;
+    let text = |response: actix_web::dev::ServiceResponse| async move {
+        String::from_utf8(awtest::read_body(response).await.to_vec()).expect("UTF-8")
+    };
+
+    // A page of nothing cannot link to itself: `limit=0` is refused.
+    let zero = get(&app, "/export/idps.csv?country=MLI&limit=0").await;
+    assert_eq!(zero.status(), 400, "limit=0");
+    assert!(zero.headers().get("link").is_none());
+
+    // A parameter that does not apply to the export is refused, naming those that do.
+    let year = get(&app, "/export/idps.csv?country=MLI&year=2020").await;
+    assert_eq!(year.status(), 400, "year on IDPs");
+    let message = text(year).await;
+    assert!(message.contains("\"year\"") && message.contains("round") && message.contains("operation"), "{message}");
+    assert!(
+        !message.split("apply").nth(1).unwrap_or_default().contains("year"),
+        "year is not listed as applying: {message}"
+    );
+    for (uri, what) in [
+        ("/export/appeals.csv?admin_level=1", "admin_level on appeals"),
+        ("/export/admin-areas.csv?round=3", "round on admin areas"),
+        ("/export/sites.csv?latest_round_only=true", "latest_round_only on sites"),
+    ] {
+        assert_eq!(get(&app, uri).await.status(), 400, "{what}");
+    }
+
+    // Population: by default only the totals (sex `all`), so a BI sum over one level is the population.
+    let (national, female) = mali_population_file();
+    let (_, rows) =
+        csv_rows(&awtest::read_body(get(&app, "/export/population.csv?country=MLI&admin_level=0").await).await);
+    let sum: i64 = rows.iter().map(|r| r["population"].parse::<i64>().expect("population")).sum();
+    assert_eq!(sum, national, "the default does not double count");
+    let (_, women) =
+        csv_rows(&awtest::read_body(get(&app, "/export/population.csv?country=MLI&admin_level=0&sex=f").await).await);
+    assert_eq!(women.len(), 1);
+    assert_eq!(women[0]["population"].parse::<i64>().ok(), Some(female));
+    assert_eq!(get(&app, "/export/population.csv?country=MLI&sex=x").await.status(), 400, "sex=x");
+
+    // The licence as GraphQL gives it: its title and URL, not HDX's short id.
+    let datasets = common::graphql(&store.pool, "{ datasets { key licence licenceUrl } }").await;
+    let licence_of = |key: &str| {
+        let d = datasets["datasets"].as_array().expect("datasets").iter().find(|d| d["key"] == key).expect("dataset");
+        (
+            d["licence"].as_str().unwrap_or_default().to_string(),
+            d["licenceUrl"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let (header, idps) =
+        csv_rows(&awtest::read_body(get(&app, "/export/idps.csv?country=MLI&admin_level=0").await).await);
+    assert!(header.contains(&"licence_url".to_string()), "{header:?}");
+    let (title, url) = licence_of(&idps[0]["dataset"]);
+    assert!(title.starts_with("IOM terms of use"), "{title}");
+    assert_eq!((idps[0]["licence"].clone(), idps[0]["licence_url"].clone()), (title, url));
+    let package: Value =
+        serde_json::from_slice(&common::read("sample/hdx/package_show.cod-ps-mli.json")).expect("JSON");
+    let package = if package["result"].is_object() { &package["result"] } else { &package };
+    assert_eq!(rows[0]["licence"], package["license_title"].as_str().expect("licence title"));
+    assert_eq!(rows[0]["licence_url"], package["license_url"].as_str().expect("licence URL"));
+
+    // HEAD answers the headers of GET without a body; If-Modified-Since is honoured.
+    let uri = "/export/idps.csv?country=MLI&admin_level=1";
+    let head = awtest::call_service(
+        &app,
+        awtest::TestRequest::default().method(actix_web::http::Method::HEAD).uri(uri).to_request(),
+    )
+    .await;
+    assert_eq!(head.status(), 200, "HEAD");
+    let last_modified =
+        head.headers().get("last-modified").and_then(|v| v.to_str().ok()).expect("Last-Modified").to_string();
+    assert!(head.headers().contains_key("etag"));
+    assert!(awtest::read_body(head).await.is_empty(), "HEAD has no body");
+    let since =
+        |value: String| awtest::TestRequest::get().uri(uri).insert_header(("If-Modified-Since", value)).to_request();
+    assert_eq!(awtest::call_service(&app, since(last_modified.clone())).await.status(), 304, "not modified since");
+    let at = chrono::DateTime::parse_from_rfc2822(&last_modified.replace("GMT", "+0000")).expect("an HTTP date");
+    let earlier = (at - chrono::Duration::days(1)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    assert_eq!(awtest::call_service(&app, since(earlier)).await.status(), 200, "modified since the day before");
 }

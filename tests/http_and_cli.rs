@@ -249,3 +249,327 @@ async fn persisted_queries_cors_and_caching() {
     let posted = awtest::call_service(&app, post(json!({ "query": "{ countries { iso3 } }" }))).await;
     assert_eq!(posted.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
 }
+
+/// The app over `store` with `operations`, as `serve` wires it.
+async fn app_over(
+    store: &common::TestStore,
+    operations: api::Operations,
+) -> impl actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse, Error = actix_web::Error>
+{
+    let schema = api::build_schema(store.pool.clone(), operations);
+    awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await
+}
+
+/// (status, content type, body as JSON or Null) of a response.
+async fn answer(response: actix_web::dev::ServiceResponse) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let bytes = awtest::read_body(response).await;
+    (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// GraphQL over HTTP as its specification says: the media type the client accepts, 4xx for requests
+/// that fail before execution (with `application/graphql-response+json`), no `data` entry and no fake
+/// locations when execution never started, parse errors on one line, 400 for a body without `query`,
+/// 415 for a POST that is not JSON.
+#[actix_web::test]
+async fn graphql_over_http_follows_the_specification() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    let app = app_over(&store, api::Operations::default()).await;
+    let post = |body: Value, accept: Option<&str>| {
+        let mut request = awtest::TestRequest::post().uri("/graphql").set_json(body);
+        if let Some(accept) = accept {
+            request = request.insert_header(("Accept", accept.to_string()));
+        }
+        request.to_request()
+    };
+    let typename = json!({ "query": "{ __typename }" });
+
+    let (status, content_type, body) =
+        answer(awtest::call_service(&app, post(typename.clone(), Some(GRAPHQL_RESPONSE))).await).await;
+    assert_eq!((status, body["data"]["__typename"].as_str()), (200, Some("Query")));
+    assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
+    let (_, content_type, _) = answer(awtest::call_service(&app, post(typename.clone(), Some("*/*"))).await).await;
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    let (_, content_type, _) = answer(awtest::call_service(&app, post(typename.clone(), None)).await).await;
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+
+    // Parse and validation failures: 400 under the new media type, 200 under application/json; never
+    // a `data` entry, never `locations: [{line: 0, column: 0}]`, the parse message on one line.
+    for (query, what) in [("{", "parse"), ("{ nope }", "validation")] {
+        let (status, _, body) =
+            answer(awtest::call_service(&app, post(json!({ "query": query }), Some(GRAPHQL_RESPONSE))).await).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.get("data").is_none(), "{what}: no data entry: {body}");
+        let error = &body["errors"][0];
+        assert!(!error["message"].as_str().unwrap_or_default().contains('\n'), "{what}: one line: {error}");
+        assert!(
+            error["locations"].as_array().into_iter().flatten().all(|l| l["line"].as_u64() != Some(0)),
+            "{what}: no fake location: {error}"
+        );
+        let (status, _, body) = answer(awtest::call_service(&app, post(json!({ "query": query }), None)).await).await;
+        assert_eq!(status, 200, "{what} under application/json");
+        assert!(body.get("data").is_none() && body["errors"].is_array(), "{what}: {body}");
+    }
+
+    // A body without `query`, or with a `query` that is not a string: 400.
+    for body in [
+        json!({ "qeury": "{ __typename }" }),
+        json!({ "query": 5 }),
+        json!({ "query": "{ __typename }", "variables": "x" }),
+    ] {
+        let (status, _, answer_body) = answer(awtest::call_service(&app, post(body.clone(), None)).await).await;
+        assert_eq!(status, 400, "{body}: {answer_body}");
+        assert_eq!(answer_body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer_body}");
+    }
+
+    // POST without a JSON content type: 415, nothing parsed or run.
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let mut request = awtest::TestRequest::post().uri("/graphql").set_payload(typename.to_string());
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("Content-Type", content_type));
+        }
+        let response = awtest::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), 415, "{content_type:?}");
+    }
+    let charset = awtest::TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("Content-Type", "application/json; charset=utf-8"))
+        .set_payload(typename.to_string())
+        .to_request();
+    assert_eq!(awtest::call_service(&app, charset).await.status(), 200, "JSON with a charset");
+}
+
+/// GET never runs a mutation, even with the operator token (405, nothing started); only query answers
+/// are cacheable, and they vary on what could change them (the media type and the token).
+#[actix_web::test]
+async fn get_runs_no_mutation_and_caches_only_queries() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let server = common::fixture_server().await;
+    let coordinator = ingest::Coordinator::new(common::ingester(&store, &server));
+    let operations = api::Operations {
+        coordinator: Some(coordinator.clone()),
+        schedules: ingest::SourceSchedule::defaults(),
+        operator_token: Some("get-token".into()),
+    };
+    let app = app_over(&store, operations).await;
+    let runs_before = store::with_conn(&store.pool, |c| store::runs::count_runs(c, None)).await.expect("runs");
+    let mutation = r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { __typename } }"#;
+    let uri = reqwest::Url::parse_with_params("http://x/graphql", &[("query", mutation)]).expect("URL");
+    let request = awtest::TestRequest::get()
+        .uri(&format!("/graphql?{}", uri.query().unwrap_or_default()))
+        .insert_header(("Authorization", "Bearer get-token"))
+        .to_request();
+    let response = awtest::call_service(&app, request).await;
+    assert_eq!(response.status(), 405, "a mutation by GET");
+    assert!(response.headers().get("allow").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("POST")));
+    let cache = response.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(!cache.contains("public"), "{cache}");
+    // Nor by the hash of a persisted query registered by POST (automatic persisted queries).
+    let hash = ingest::fetch::sha256_hex(mutation.as_bytes());
+    let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let register = awtest::TestRequest::post()
+        .uri("/graphql")
+        .set_json(json!({ "query": mutation, "extensions": persisted }))
+        .to_request();
+    let registered: Value = awtest::call_and_read_body_json(&app, register).await;
+    assert_eq!(registered["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{registered}");
+    let by_hash =
+        reqwest::Url::parse_with_params("http://x/graphql", &[("extensions", persisted.to_string())]).expect("URL");
+    let request = awtest::TestRequest::get()
+        .uri(&format!("/graphql?{}", by_hash.query().unwrap_or_default()))
+        .insert_header(("Authorization", "Bearer get-token"))
+        .to_request();
+    assert_eq!(awtest::call_service(&app, request).await.status(), 405, "a persisted mutation by GET");
+    coordinator.shutdown(Duration::from_secs(5)).await;
+    let runs_after = store::with_conn(&store.pool, |c| store::runs::count_runs(c, None)).await.expect("runs");
+    assert_eq!(runs_after, runs_before, "nothing ran");
+
+    let query = awtest::TestRequest::get().uri("/graphql?query=%7Bcountries%7Biso3%7D%7D").to_request();
+    let response = awtest::call_service(&app, query).await;
+    assert_eq!(response.status(), 200);
+    let header =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_lowercase();
+    assert!(header("cache-control").contains("public"), "a GET query is cacheable");
+    assert!(header("vary").contains("authorization") && header("vary").contains("accept"), "{}", header("vary"));
+
+    // HEAD on a GET query answers its headers.
+    let head = awtest::TestRequest::default()
+        .method(actix_web::http::Method::HEAD)
+        .uri("/graphql?query=%7Bcountries%7Biso3%7D%7D")
+        .to_request();
+    assert_eq!(awtest::call_service(&app, head).await.status(), 200, "HEAD");
+}
+
+/// What a hostile client sends over HTTP is bounded: a body trickled in is cut after the configured
+/// time (408), 4,000 duplicate directives give a small answer, and a batch shares one complexity budget.
+#[tokio::test]
+async fn request_bodies_errors_and_batches_are_bounded() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let app = app_over(&store, api::Operations::default()).await;
+            let post = |body: Value| awtest::TestRequest::post().uri("/graphql").set_json(body).to_request();
+
+            let directives = format!("{{ countries {{ iso3 {} }} }}", "@include(if: true) ".repeat(4000));
+            let request = json!({ "query": directives }).to_string();
+            let response = awtest::call_service(&app, post(serde_json::from_str(&request).expect("JSON"))).await;
+            let body = awtest::read_body(response).await;
+            assert!(body.len() < 8 * 1024, "{} bytes answer a {} byte request", body.len(), request.len());
+            let body: Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED", "{body}");
+            let on_fragments = format!("{{ ... on Query {} {{ __typename }} }}", "@include(if: true) ".repeat(4000));
+            let response = awtest::call_service(&app, post(json!({ "query": on_fragments }))).await;
+            let body = awtest::read_body(response).await;
+            assert!(body.len() < 8 * 1024, "{} bytes answer duplicate directives on a fragment", body.len());
+
+            // One operation of about two thirds of the budget is answered; three in one batch are not.
+            let heavy = r#"{ countries { adminAreas(level: 1) { idps(first: 1000) { nodes { individuals operation round
+                reportingDate assessmentType adminLevel sourcePcode sourceName areaMatched dataAsOf retrievedAt
+                area { pcode name level } dataset { title credit } ingestRun { source status } } } } } }"#;
+            let single: Value = awtest::call_and_read_body_json(&app, post(json!({ "query": heavy }))).await;
+            assert!(single["errors"].is_null(), "one heavy operation is within the budget: {}", single["errors"]);
+            let batch = Value::Array((0..3).map(|_| json!({ "query": heavy })).collect());
+            let answers: Value = awtest::call_and_read_body_json(&app, post(batch)).await;
+            let refused = answers
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(&answers))
+                .any(|a| a["errors"][0]["extensions"]["code"] == "LIMIT_EXCEEDED");
+            assert!(refused, "three heavy operations in one request exceed its budget: {answers:.400}");
+        })
+        .await;
+
+    // A body that trickles in is cut after CRISISGRAPH_BODY_TIMEOUT_SECONDS with 408.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let port = free_port();
+    let _child = Child(
+        Command::new(BIN)
+            .args(["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", dir.path().join("slow.db"))
+            .env("CRISISGRAPH_BODY_TIMEOUT_SECONDS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("crisisgraph starts"),
+    );
+    wait_healthy(port).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        stream
+            .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query")
+            .expect("write");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).to_string()
+    })
+    .await
+    .expect("client");
+    assert!(answer.starts_with("HTTP/1.1 408"), "a trickled body is cut: {answer:?}");
+}
+
+async fn wait_healthy(port: u16) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the server did not become healthy within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn is_utc_instant(value: &Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(text).is_ok_and(|t| t.offset().local_minus_utc() == 0) && text.ends_with('Z')
+}
+
+/// Every instant is RFC 3339 in UTC with `Z` (GraphQL, exports, the CLI); dates stay dates.
+#[tokio::test]
+async fn instants_are_rfc3339_utc_everywhere() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let data = common::graphql(
+        &store.pool,
+        r#"{ ingestRuns(first: 3) { nodes { startedAt finishedAt } }
+             datasets { lastModified resources { lastModified } }
+             sources { name lastSuccessAt nextRunAt }
+             country(iso3: "MLI") { idps(first: 1) { nodes { retrievedAt reportingDate } }
+               idpTotals { retrievedAt reportingDate } population { retrievedAt }
+               appeals { retrievedAt } } }"#,
+    )
+    .await;
+    let mut instants = vec![
+        &data["ingestRuns"]["nodes"][0]["startedAt"],
+        &data["ingestRuns"]["nodes"][0]["finishedAt"],
+        &data["country"]["idps"]["nodes"][0]["retrievedAt"],
+        &data["country"]["idpTotals"][0]["retrievedAt"],
+        &data["country"]["population"]["retrievedAt"],
+        &data["country"]["appeals"][0]["retrievedAt"],
+    ];
+    let sources = data["sources"].as_array().expect("sources");
+    instants.extend(sources.iter().map(|s| &s["lastSuccessAt"]).filter(|v| !v.is_null()));
+    instants.extend(sources.iter().map(|s| &s["nextRunAt"]).filter(|v| !v.is_null()));
+    instants.extend(
+        data["datasets"].as_array().expect("datasets").iter().map(|d| &d["lastModified"]).filter(|v| !v.is_null()),
+    );
+    assert!(instants.len() > 10);
+    for value in instants {
+        assert!(is_utc_instant(value), "not an RFC 3339 UTC instant: {value}");
+    }
+    // The next run is the same instant from one request to the next (no sub-second jitter).
+    let next_runs = |data: &Value| -> Vec<Value> {
+        data["sources"].as_array().expect("sources").iter().map(|s| s["nextRunAt"].clone()).collect()
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let again = common::graphql(&store.pool, "{ sources { nextRunAt } }").await;
+    assert_eq!(next_runs(&again), next_runs(&data), "nextRunAt is stable");
+    let date = data["country"]["idps"]["nodes"][0]["reportingDate"].as_str().expect("date");
+    assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(), "{date}");
+
+    // The JSON export and the CLI write instants the same way.
+    let app = app_over(&store, api::Operations::default()).await;
+    let rows: Value = awtest::call_and_read_body_json(
+        &app,
+        awtest::TestRequest::get().uri("/export/idps.json?country=MLI&limit=1").to_request(),
+    )
+    .await;
+    assert!(is_utc_instant(&rows[0]["retrieved_at"]), "{}", rows[0]);
+    let output =
+        Command::new(BIN).args(["runs", "--limit", "1"]).env("DATABASE_URL", &store.url).output().expect("runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let started = text.lines().nth(1).and_then(|l| l.split_whitespace().find(|w| w.contains('T'))).unwrap_or_default();
+    assert!(is_utc_instant(&Value::from(started)), "the CLI's start time {started:?} in {text}");
+}
+
+/// `ingest dtm --country MLI --offline` replays the sample's own levels (Mali has admin 0 and 1) without
+/// `--levels`, and logs written to a file carry no terminal colours.
+#[tokio::test]
+async fn offline_ingest_uses_the_sample_levels_and_logs_without_colour() {
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let output = Command::new(BIN)
+        .args(["ingest", "dtm", "--country", "MLI", "--offline"])
+        .env("DATABASE_URL", &store.url)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(stderr.contains("ingest run started"), "the log is on stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {stderr:?}");
+}

@@ -7,7 +7,7 @@ use common::{Backend, TestStore, fixture_server, graphql, graphql_response, inge
 use ingest::Source;
 use serde_json::Value;
 
-on_both_stores!(filtered_ordered_pages_match_the_oracle, every_entity_is_a_node);
+on_both_stores!(filtered_ordered_pages_match_the_oracle, every_entity_is_a_node, cursors_survive_inserts_between_pages);
 
 /// (p-code, operation, round, date, assessment type, IDPs) of Haiti's admin-2 figures in OCHA's file.
 fn oracle_haiti_admin2() -> Vec<(String, String, String, i64)> {
@@ -133,43 +133,153 @@ async fn every_entity_is_a_node(backend: Backend) {
     ingest::sample::load_sample(&store.pool).await.expect("sample");
     let ids = graphql(
         &store.pool,
-        r#"{ country(iso3: "MLI") { nodeId appeals(year: 2021) { nodeId code } }
-             adminArea(pcode: "ML05") { nodeId pcode }
-             ingestRuns(first: 1) { nodes { nodeId id } }
-             datasets { nodeId title }
-             ssd: country(iso3: "SSD") { sites(first: 1) { nodes { nodeId name } } } }"#,
+        r#"{ country(iso3: "MLI") { id appeals(year: 2021) { id code }
+               idps(first: 1) { nodes { id individuals } } }
+             adminArea(pcode: "ML05") { id pcode }
+             ingestRuns(first: 1) { nodes { id source } }
+             datasets { id title resources { id name } }
+             ssd: country(iso3: "SSD") { sites(first: 1) { nodes { id name siteCode } } } }"#,
     )
     .await;
     let cases = [
-        (ids["country"]["nodeId"].clone(), "... on Country { iso3 }", "iso3", Value::from("MLI")),
-        (ids["adminArea"]["nodeId"].clone(), "... on AdminArea { pcode }", "pcode", Value::from("ML05")),
-        (ids["country"]["appeals"][0]["nodeId"].clone(), "... on Appeal { code }", "code", Value::from("HMLI21")),
+        (ids["country"]["id"].clone(), "... on Country { iso3 }", "iso3", Value::from("MLI")),
+        (ids["adminArea"]["id"].clone(), "... on AdminArea { pcode }", "pcode", Value::from("ML05")),
+        (ids["country"]["appeals"][0]["id"].clone(), "... on Appeal { code }", "code", Value::from("HMLI21")),
         (
-            ids["ingestRuns"]["nodes"][0]["nodeId"].clone(),
-            "... on IngestRun { id }",
-            "id",
+            ids["country"]["idps"]["nodes"][0]["id"].clone(),
+            "... on IdpFigure { individuals }",
+            "individuals",
+            ids["country"]["idps"]["nodes"][0]["individuals"].clone(),
+        ),
+        (
             ids["ingestRuns"]["nodes"][0]["id"].clone(),
+            "... on IngestRun { source }",
+            "source",
+            ids["ingestRuns"]["nodes"][0]["source"].clone(),
+        ),
+        (ids["datasets"][0]["id"].clone(), "... on Dataset { title }", "title", ids["datasets"][0]["title"].clone()),
+        (
+            ids["datasets"][0]["resources"][0]["id"].clone(),
+            "... on Resource { name }",
+            "name",
+            ids["datasets"][0]["resources"][0]["name"].clone(),
         ),
         (
-            ids["datasets"][0]["nodeId"].clone(),
-            "... on Dataset { title }",
-            "title",
-            ids["datasets"][0]["title"].clone(),
-        ),
-        (
-            ids["ssd"]["sites"]["nodes"][0]["nodeId"].clone(),
+            ids["ssd"]["sites"]["nodes"][0]["id"].clone(),
             "... on Site { name }",
             "name",
             ids["ssd"]["sites"]["nodes"][0]["name"].clone(),
         ),
     ];
+    let mut seen = std::collections::BTreeSet::new();
     for (id, fragment, field, expected) in cases {
-        let id = id.as_str().unwrap_or_else(|| panic!("a nodeId for {fragment}")).to_string();
-        let data = graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ nodeId {fragment} }} }}"#)).await;
-        assert_eq!(data["node"]["nodeId"], id.as_str());
+        let id = id.as_str().unwrap_or_else(|| panic!("an id for {fragment}")).to_string();
+        assert!(seen.insert(id.clone()), "ids are unique across types: {id}");
+        let data = graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ id {fragment} }} }}"#)).await;
+        assert_eq!(data["node"]["id"], id.as_str());
         assert_eq!(data["node"][field], expected, "{id}");
     }
-    assert_eq!(graphql(&store.pool, r#"{ node(id: "AdminArea:999999") { nodeId } }"#).await["node"], Value::Null);
-    let bad = graphql_response(&store.pool, r#"{ node(id: "Planet:3") { nodeId } }"#).await;
+    // The ids `ingestRun` and `dataset` take are the same ids.
+    let run = ids["ingestRuns"]["nodes"][0]["id"].as_str().expect("run id");
+    let data = graphql(&store.pool, &format!(r#"{{ ingestRun(id: "{run}") {{ id }} }}"#)).await;
+    assert_eq!(data["ingestRun"]["id"], run);
+    let dataset = ids["datasets"][0]["id"].as_str().expect("dataset id");
+    let data = graphql(&store.pool, &format!(r#"{{ dataset(id: "{dataset}") {{ id }} }}"#)).await;
+    assert_eq!(data["dataset"]["id"], dataset);
+    // An IDP figure keeps its id when a re-ingest rewrites its total (the refresh deletes and inserts
+    // the row, so its row id changes: here, every row id at once).
+    let figure = ids["country"]["idps"]["nodes"][0]["id"].clone();
+    store::with_conn(&store.pool, |c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("UPDATE idp_totals SET id = id + 1000000").map_err(store::StoreError::Query)
+    })
+    .await
+    .expect("row ids rewritten");
+    let again = graphql(&store.pool, r#"{ country(iso3: "MLI") { idps(first: 1) { nodes { id } } } }"#).await;
+    assert_eq!(again["country"]["idps"]["nodes"][0]["id"], figure);
+    let node = graphql(&store.pool, &format!(r#"{{ node(id: {figure}) {{ id }} }}"#)).await;
+    assert_eq!(node["node"]["id"], figure, "the figure is found by its id after the rewrite");
+
+    assert_eq!(graphql(&store.pool, r#"{ node(id: "AdminArea:999999") { id } }"#).await["node"], Value::Null);
+    let bad = graphql_response(&store.pool, r#"{ node(id: "Planet:3") { id } }"#).await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+/// Every connection's cursor is the position of a row in its order, not an offset: a row inserted
+/// before the cursor between two pages neither repeats a row nor skips one.
+async fn cursors_survive_inserts_between_pages(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let execute = |sql: String| {
+        let pool = store.pool.clone();
+        async move {
+            store::with_conn(&pool, move |c| c.batch_execute(&sql).map_err(store::StoreError::Query))
+                .await
+                .expect("SQL")
+        }
+    };
+    let date = |d: &str| if backend == Backend::Postgres { format!("DATE '{d}'") } else { format!("'{d}'") };
+
+    // (list, its page of 3 as `{args}`, the field to compare, SQL inserting a row that sorts first)
+    let lists = [
+        (
+            r#"ingestRuns({args}) { pageInfo { endCursor } nodes { id } }"#.to_string(),
+            "id",
+            "INSERT INTO ingest_runs (source, params, trigger, dry_run, status, started_at, heartbeat_at) \
+             SELECT source, params, trigger, dry_run, status, started_at, heartbeat_at FROM ingest_runs WHERE id = 1"
+                .to_string(),
+            "ingestRuns",
+        ),
+        (
+            r#"country(iso3: "HTI") { idps(adminLevel: 2, {args}) { pageInfo { endCursor } nodes { id } } }"#
+                .to_string(),
+            "id",
+            format!(
+                "INSERT INTO idp_totals (country_iso3, admin_level, source_pcode, area_id, area_matched, operation, \
+                 round_number, reporting_date, assessment_type, resource_id, source_name, individuals, run_id, \
+                 retrieved_at, is_latest_round) SELECT country_iso3, admin_level, source_pcode, area_id, area_matched, \
+                 operation, round_number, {}, assessment_type, resource_id, source_name, individuals, run_id, \
+                 retrieved_at, FALSE FROM idp_totals WHERE country_iso3 = 'HTI' AND admin_level = 2 \
+                 ORDER BY id LIMIT 1",
+                date("1990-01-01")
+            ),
+            "idps",
+        ),
+        (
+            r#"country(iso3: "SSD") { sites({args}) { pageInfo { endCursor } nodes { id } } }"#.to_string(),
+            "id",
+            "INSERT INTO sites (country_iso3, site_code, name, site_type, latitude, longitude, area_id, area_matched, \
+             source_pcode, households, individuals, round_number, reporting_date, resource_id, run_id, retrieved_at) \
+             SELECT country_iso3, '0000-inserted', name, site_type, latitude, longitude, area_id, area_matched, \
+             source_pcode, households, individuals, round_number, reporting_date, resource_id, run_id, retrieved_at \
+             FROM sites ORDER BY id LIMIT 1"
+                .to_string(),
+            "sites",
+        ),
+    ];
+    for (list, field, insert, name) in lists {
+        let query = |args: String| format!("{{ {} }}", list.replace("{args}", &args));
+        let pick = |data: &Value| -> (Vec<Value>, String) {
+            let connection = data.pointer(&format!("/{}", path_of(name))).cloned().unwrap_or(Value::Null);
+            let nodes = connection["nodes"].as_array().expect("nodes").iter().map(|n| n[field].clone()).collect();
+            (nodes, connection["pageInfo"]["endCursor"].as_str().unwrap_or_default().to_string())
+        };
+        let (whole, _) = pick(&graphql(&store.pool, &query("first: 6".into())).await);
+        let (first, cursor) = pick(&graphql(&store.pool, &query("first: 3".into())).await);
+        assert_eq!(first, whole[..3], "{name}");
+        assert!(cursor.parse::<i64>().is_err(), "{name}: the cursor is not a plain number: {cursor}");
+        execute(insert).await;
+        let (second, _) = pick(&graphql(&store.pool, &query(format!(r#"first: 3, after: "{cursor}""#))).await);
+        assert_eq!(second, whole[3..6], "{name}: the page after the cursor is the rows after it");
+    }
+}
+
+/// Where a list's connection sits in the answer of the queries above.
+fn path_of(name: &str) -> &'static str {
+    match name {
+        "ingestRuns" => "ingestRuns",
+        "idps" => "country/idps",
+        _ => "country/sites",
+    }
 }

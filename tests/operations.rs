@@ -29,6 +29,8 @@ on_both_stores!(
     a_dry_run_changes_nothing_and_reports_what_the_real_run_does,
     a_failing_source_is_reported_and_stale_while_the_api_serves,
     sigterm_stops_serve_cleanly_and_interrupts_a_running_ingest,
+    triggers_say_when_a_run_is_already_going_and_refuse_bad_ones,
+    metrics_report_staleness_failures_and_http_requests,
 );
 
 async fn all_runs(pool: &store::DbPool, source: &str) -> Vec<IngestRun> {
@@ -249,8 +251,7 @@ async fn mutations_scenario(backend: Backend) {
     let schema = api::build_schema(store.pool.clone(), app_operations(Some(coordinator.clone()), Some(TOKEN)));
     let app =
         awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await;
-    let mutation =
-        json!({ "query": r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { id status trigger } }"# });
+    let mutation = json!({ "query": r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { run { id status trigger } } }"# });
     let call = |auth: Option<String>| {
         let mut request = awtest::TestRequest::post().uri("/graphql").set_json(mutation.clone());
         if let Some(value) = auth {
@@ -267,7 +268,7 @@ async fn mutations_scenario(backend: Backend) {
 
     let body: Value = awtest::call_and_read_body_json(&app, call(Some(format!("Bearer {TOKEN}")))).await;
     assert!(body["errors"].is_null(), "{body}");
-    let run = &body["data"]["triggerIngest"];
+    let run = &body["data"]["triggerIngest"]["run"];
     assert_eq!((run["status"].as_str(), run["trigger"].as_str()), (Some("running"), Some("api")), "returns at once");
     let id = run["id"].as_str().expect("id").to_string();
 
@@ -280,7 +281,7 @@ async fn mutations_scenario(backend: Backend) {
     let body: Value = awtest::call_and_read_body_json(&app, request).await;
     assert!(body["errors"].is_null(), "{body}");
     coordinator.shutdown(Duration::from_secs(15)).await;
-    let data = graphql(&store.pool, &format!("{{ ingestRun(id: {id}) {{ status inserted error }} }}")).await;
+    let data = graphql(&store.pool, &format!(r#"{{ ingestRun(id: "{id}") {{ status inserted error }} }}"#)).await;
     assert_eq!(data["ingestRun"]["status"], "cancelled", "{data}");
     assert!(common::figure_snapshot(&store.pool).await.is_empty(), "a cancelled run commits nothing");
 
@@ -398,19 +399,131 @@ async fn sigterm_stops_serve_cleanly_and_interrupts_a_running_ingest(backend: Ba
     let body: Value = client
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .bearer_auth(TOKEN)
-        .json(&json!({ "query": r#"mutation { triggerIngest(source: "dtm") { id status } }"# }))
+        .json(&json!({ "query": r#"mutation { triggerIngest(source: "dtm") { run { number status } } }"# }))
         .send()
         .await
         .expect("POST")
         .json()
         .await
         .expect("JSON");
-    let id: i64 =
-        body["data"]["triggerIngest"]["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{body}"));
+    let id: i64 = body["data"]["triggerIngest"]["run"]["number"].as_i64().unwrap_or_else(|| panic!("{body}"));
     let started = Instant::now();
     assert!(child.terminate().success(), "exit 0 after SIGTERM");
     assert!(started.elapsed() < Duration::from_secs(20));
     let run = with_conn(&store.pool, move |c| store::runs::find_run(c, id)).await.expect("run");
     assert_eq!(run.status, status::INTERRUPTED, "{run:?}");
     assert!(common::figure_snapshot(&store.pool).await.is_empty());
+}
+
+async fn triggers_say_when_a_run_is_already_going_and_refuse_bad_ones(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(trigger_scenario(backend)).await;
+}
+
+async fn trigger_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = slow_server(Duration::from_secs(3)).await;
+    let coordinator = Coordinator::new(ingester(&store, &server));
+    let schema = api::build_schema(store.pool.clone(), app_operations(Some(coordinator.clone()), Some(TOKEN)));
+    let app =
+        awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await;
+    let call = |query: &str, variables: Value| {
+        awtest::TestRequest::post()
+            .uri("/graphql")
+            .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+            .set_json(json!({ "query": query, "variables": variables }))
+            .to_request()
+    };
+    let trigger = r#"mutation($dry: Boolean!, $countries: [String!]) {
+        triggerIngest(source: "dtm", countries: $countries, dryRun: $dry) { alreadyRunning run { id dryRun status } } }"#;
+
+    let first: Value =
+        awtest::call_and_read_body_json(&app, call(trigger, json!({ "dry": true, "countries": ["TCD"] }))).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let first = &first["data"]["triggerIngest"];
+    assert_eq!(
+        (first["alreadyRunning"].as_bool(), first["run"]["dryRun"].as_bool()),
+        (Some(false), Some(true)),
+        "{first}"
+    );
+
+    // A real trigger while the dry run goes on gets that run, and is told so.
+    let second: Value =
+        awtest::call_and_read_body_json(&app, call(trigger, json!({ "dry": false, "countries": ["TCD"] }))).await;
+    let second = &second["data"]["triggerIngest"];
+    assert_eq!(second["alreadyRunning"], true, "{second}");
+    assert_eq!(second["run"]["id"], first["run"]["id"], "the run in progress");
+    assert_eq!(second["run"]["dryRun"], true, "whose dry run it is shows");
+
+    // The id triggerIngest gives is what ingestRun takes, as a variable.
+    let id = first["run"]["id"].clone();
+    let found: Value = awtest::call_and_read_body_json(
+        &app,
+        call("query($id: ID!) { ingestRun(id: $id) { id dryRun } }", json!({ "id": id })),
+    )
+    .await;
+    assert_eq!(found["data"]["ingestRun"]["id"], id, "{found}");
+    coordinator.shutdown(Duration::from_secs(15)).await;
+
+    // Bad triggers are GraphQL errors with a code, and record no run.
+    let runs_before = all_runs(&store.pool, "dtm").await.len();
+    for (countries, needle) in [(json!(["XYZ"]), "XYZ"), (Value::Null, "countries")] {
+        let body: Value =
+            awtest::call_and_read_body_json(&app, call(trigger, json!({ "dry": false, "countries": countries }))).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{countries}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle) && !message.contains("--country"), "{message}");
+    }
+    assert_eq!(all_runs(&store.pool, "dtm").await.len(), runs_before, "bad triggers start nothing");
+}
+
+/// Parses Prometheus text into (name with labels → value), for the checks below.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v))))
+        .collect()
+}
+
+async fn metrics_report_staleness_failures_and_http_requests(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(metrics_scenario(backend)).await;
+}
+
+async fn metrics_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let good = fixture_server().await;
+    ingester(&store, &good).run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("good run");
+    let failing = MockServer::start().await;
+    mount_dtm(&failing, "TCD", 0, ResponseTemplate::new(500)).await;
+    let dry = RunOptions { dry_run: true, ..options(&["TCD"], &[0]) };
+    let failed = ingester(&store, &failing).run(Source::Dtm, &dry).await.expect("failed dry run");
+    assert_eq!((failed.status.as_str(), failed.dry_run), (status::FAILED, true));
+
+    let schema = api::build_schema(store.pool.clone(), api::Operations::default());
+    let app =
+        awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await;
+    let query = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": "{ countries { iso3 } }" }));
+    assert_eq!(awtest::call_service(&app, query.to_request()).await.status(), 200);
+    let missing = awtest::TestRequest::get().uri("/export/weather.csv").to_request();
+    assert_eq!(awtest::call_service(&app, missing).await.status(), 400);
+    let text = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+    let text = String::from_utf8_lossy(&text).to_string();
+    let m = samples(&text);
+    let get = |key: &str| m.get(key).copied();
+
+    // A failed dry run is not a failed run, and does not make the source failing.
+    assert_eq!(get(r#"crisisgraph_ingest_runs_total{source="dtm",status="failed"}"#), None, "{text}");
+    assert_eq!(get(r#"crisisgraph_ingest_runs_total{source="dtm",status="succeeded"}"#), Some(1.0));
+    assert_eq!(get(r#"crisisgraph_ingest_dry_runs_total{source="dtm",status="failed"}"#), Some(1.0), "{text}");
+    assert_eq!(get(r#"crisisgraph_source_failing{source="dtm"}"#), Some(0.0), "{text}");
+    // Every source has a staleness gauge and a last-success series, catalog included (never: 0).
+    assert_eq!(get(r#"crisisgraph_source_stale{source="dtm"}"#), Some(0.0), "{text}");
+    assert_eq!(get(r#"crisisgraph_source_stale{source="catalog"}"#), Some(1.0), "{text}");
+    assert_eq!(get(r#"crisisgraph_source_last_success_timestamp_seconds{source="catalog"}"#), Some(0.0), "{text}");
+    assert!(get(r#"crisisgraph_source_last_success_timestamp_seconds{source="dtm"}"#).is_some_and(|t| t > 1.0e9));
+    // HTTP requests by route, method and status, with their latency.
+    let graphql = r#"{method="POST",route="/graphql",status="200"}"#;
+    assert_eq!(get(&format!("crisisgraph_http_requests_total{graphql}")), Some(1.0), "{text}");
+    assert_eq!(get(&format!("crisisgraph_http_request_duration_seconds_count{graphql}")), Some(1.0), "{text}");
+    let export = r#"{method="GET",route="/export/{name}",status="400"}"#;
+    assert_eq!(get(&format!("crisisgraph_http_requests_total{export}")), Some(1.0), "{text}");
 }

@@ -240,6 +240,7 @@ mod tests {
     fn total(area: i64, level: i32, op: &str, round: i32, day: u32, kind: &str, n: i64) -> IdpTotal {
         let date = NaiveDate::from_ymd_opt(2020, 1, day).expect("date");
         IdpTotal {
+            id: area * 1000 + i64::from(round),
             country_iso3: "X".into(),
             admin_level: level,
             source_pcode: format!("P{area}"),

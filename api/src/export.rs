@@ -1,7 +1,9 @@
-//! BI export: `GET /export/{idps,population,appeals,sites,admin-areas}.{csv,json}`. Flat rows with fixed column names (the
-//! same as the `bi_*` SQL views), ISO dates, streamed page by page, `limit`/`offset` with a
-//! `Link: rel="next"` header, an optional HXL tag row and UTF-8 BOM, cells neutralised against
-//! formula injection, and `ETag`/`Last-Modified` from the data's last change.
+//! BI export: `GET /export/{idps,population,appeals,sites,admin-areas}.{csv,json}`. Flat rows with fixed
+//! column names (the same as the `bi_*` SQL views), ISO dates, instants in UTC with `Z`, the licence's
+//! title and URL, streamed page by page, `limit`/`offset` with a `Link: rel="next"` header, an optional
+//! HXL tag row and UTF-8 BOM, cells neutralised against formula injection, and `ETag`/`Last-Modified`
+//! from the data's last change (`If-None-Match`, `If-Modified-Since` and `HEAD` honoured). Each
+//! export takes the filters that apply to it and refuses any other parameter.
 
 use std::collections::HashMap;
 
@@ -40,7 +42,7 @@ impl Cell {
             Cell::Float(Some(x)) => x.to_string(),
             Cell::Bool(b) => b.to_string(),
             Cell::Date(Some(d)) => d.format("%Y-%m-%d").to_string(),
-            Cell::Time(Some(t)) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Cell::Time(Some(t)) => crate::scalars::utc_rfc3339(*t),
             _ => String::new(),
         }
     }
@@ -52,7 +54,7 @@ impl Cell {
             Cell::Float(Some(x)) => Value::from(*x),
             Cell::Bool(b) => Value::from(*b),
             Cell::Date(Some(d)) => Value::from(d.format("%Y-%m-%d").to_string()),
-            Cell::Time(Some(t)) => Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            Cell::Time(Some(t)) => Value::from(crate::scalars::utc_rfc3339(*t)),
             _ => Value::Null,
         }
     }
@@ -129,6 +131,7 @@ impl ExportRow for BiIdp {
         ("dataset", "#meta+dataset+id"),
         ("dataset_title", "#meta+dataset+title"),
         ("licence", "#meta+licence"),
+        ("licence_url", "#meta+licence+url"),
         ("credit", "#meta+source"),
         ("resource_url", "#meta+url"),
         ("ingest_run_id", "#meta+run+id"),
@@ -155,6 +158,7 @@ impl ExportRow for BiIdp {
             Cell::Text(Some(self.dataset.clone())),
             Cell::Text(Some(self.dataset_title.clone())),
             Cell::Text(Some(self.licence.clone())),
+            Cell::Text(self.licence_url.clone()),
             Cell::Text(Some(self.credit.clone())),
             Cell::Text(Some(self.resource_url.clone())),
             Cell::Int(Some(self.ingest_run_id)),
@@ -179,6 +183,7 @@ impl ExportRow for BiAdminArea {
         ("dataset", "#meta+dataset+id"),
         ("dataset_title", "#meta+dataset+title"),
         ("licence", "#meta+licence"),
+        ("licence_url", "#meta+licence+url"),
         ("credit", "#meta+source"),
     ];
 
@@ -196,6 +201,7 @@ impl ExportRow for BiAdminArea {
             Cell::Text(self.dataset.clone()),
             Cell::Text(self.dataset_title.clone()),
             Cell::Text(self.licence.clone()),
+            Cell::Text(self.licence_url.clone()),
             Cell::Text(self.credit.clone()),
         ]
     }
@@ -221,6 +227,7 @@ impl ExportRow for BiPopulation {
         ("dataset", "#meta+dataset+id"),
         ("dataset_title", "#meta+dataset+title"),
         ("licence", "#meta+licence"),
+        ("licence_url", "#meta+licence+url"),
         ("credit", "#meta+source"),
         ("resource_url", "#meta+url"),
         ("ingest_run_id", "#meta+run+id"),
@@ -245,6 +252,7 @@ impl ExportRow for BiPopulation {
             Cell::Text(Some(self.dataset.clone())),
             Cell::Text(Some(self.dataset_title.clone())),
             Cell::Text(Some(self.licence.clone())),
+            Cell::Text(self.licence_url.clone()),
             Cell::Text(Some(self.credit.clone())),
             Cell::Text(Some(self.resource_url.clone())),
             Cell::Int(Some(self.ingest_run_id)),
@@ -274,6 +282,7 @@ impl ExportRow for BiAppeal {
         ("dataset", "#meta+dataset+id"),
         ("dataset_title", "#meta+dataset+title"),
         ("licence", "#meta+licence"),
+        ("licence_url", "#meta+licence+url"),
         ("credit", "#meta+source"),
         ("resource_url", "#meta+url"),
         ("ingest_run_id", "#meta+run+id"),
@@ -299,6 +308,7 @@ impl ExportRow for BiAppeal {
             Cell::Text(Some(self.dataset.clone())),
             Cell::Text(Some(self.dataset_title.clone())),
             Cell::Text(Some(self.licence.clone())),
+            Cell::Text(self.licence_url.clone()),
             Cell::Text(Some(self.credit.clone())),
             Cell::Text(Some(self.resource_url.clone())),
             Cell::Int(Some(self.ingest_run_id)),
@@ -329,6 +339,7 @@ impl ExportRow for BiSite {
         ("dataset", "#meta+dataset+id"),
         ("dataset_title", "#meta+dataset+title"),
         ("licence", "#meta+licence"),
+        ("licence_url", "#meta+licence+url"),
         ("credit", "#meta+source"),
         ("resource_url", "#meta+url"),
         ("ingest_run_id", "#meta+run+id"),
@@ -355,6 +366,7 @@ impl ExportRow for BiSite {
             Cell::Text(Some(self.dataset.clone())),
             Cell::Text(Some(self.dataset_title.clone())),
             Cell::Text(Some(self.licence.clone())),
+            Cell::Text(self.licence_url.clone()),
             Cell::Text(Some(self.credit.clone())),
             Cell::Text(Some(self.resource_url.clone())),
             Cell::Int(Some(self.ingest_run_id)),
@@ -379,33 +391,53 @@ struct ExportRequest {
     format: Format,
 }
 
-const KNOWN_PARAMETERS: [&str; 17] = [
-    "year",
-    "site_type",
-    "country",
-    "admin_level",
-    "pcode",
-    "from",
-    "to",
-    "operation",
-    "round",
-    "assessment_type",
-    "latest_round_only",
-    "current_only",
-    "limit",
-    "offset",
-    "hxl",
-    "bom",
-    "format",
+/// The exports, and the filters each applies (besides [`PAGING`]).
+const EXPORTS: [(&str, &[&str]); 5] = [
+    (
+        "idps",
+        &[
+            "country",
+            "admin_level",
+            "pcode",
+            "from",
+            "to",
+            "operation",
+            "round",
+            "assessment_type",
+            "latest_round_only",
+        ],
+    ),
+    ("population", &["country", "admin_level", "pcode", "year", "sex", "age_range"]),
+    ("appeals", &["country", "year"]),
+    ("sites", &["country", "pcode", "site_type", "round"]),
+    ("admin-areas", &["country", "admin_level", "pcode", "current_only"]),
 ];
+
+/// Parameters every export takes.
+const PAGING: [&str; 4] = ["limit", "offset", "hxl", "bom"];
 
 fn bad_request(message: String) -> HttpResponse {
     HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(message)
 }
 
-fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<ExportRequest, String> {
-    if let Some(unknown) = query.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
-        return Err(format!("unknown parameter {unknown:?}; known: {}", KNOWN_PARAMETERS.join(", ")));
+/// Validates a request's parameters against those export `name` applies (`filters`): any other is
+/// refused, naming the ones that apply, rather than silently ignored.
+fn parse_request(
+    name: &str,
+    filters: &[&str],
+    format: Format,
+    query: &HashMap<String, String>,
+) -> Result<ExportRequest, String> {
+    let applicable: Vec<&str> = filters.iter().chain(PAGING.iter()).copied().collect();
+    let mut unknown: Vec<&String> = query.keys().filter(|k| !applicable.contains(&k.as_str())).collect();
+    unknown.sort();
+    if let Some(first) = unknown.first() {
+        let what = if EXPORTS.iter().any(|(_, f)| f.contains(&first.as_str())) {
+            "does not apply to"
+        } else {
+            "is unknown to"
+        };
+        return Err(format!("parameter {first:?} {what} the {name} export; these apply: {}", applicable.join(", ")));
     }
     let get = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let flag = |name: &str| -> Result<bool, String> {
@@ -440,14 +472,25 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
     if admin_level.is_some_and(|l| !(0..=5).contains(&l)) {
         return Err("admin_level must be between 0 and 5".into());
     }
+    // A page holds at least one row: a page of none would link to itself for ever.
     let limit = number("limit")?.unwrap_or(DEFAULT_LIMIT);
-    if !(0..=MAX_LIMIT).contains(&limit) {
-        return Err(format!("limit must be between 0 and {MAX_LIMIT}"));
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(format!("limit must be between 1 and {MAX_LIMIT}"));
     }
     let offset = number("offset")?.unwrap_or(0);
     if offset < 0 {
         return Err("offset must not be negative".into());
     }
+    // Population rows are per sex and age group, besides their totals (`all`): by default only the
+    // totals, so that a sum over one admin level is the population. `*` keeps every row.
+    let breakdown = |name: &str, allowed: Option<&[&str]>| -> Result<Option<String>, String> {
+        match get(name).map(str::to_lowercase) {
+            None => Ok(Some("all".into())),
+            Some(v) if v == "*" => Ok(None),
+            Some(v) if allowed.is_none_or(|a| a.contains(&v.as_str())) => Ok(Some(v)),
+            Some(v) => Err(format!("{name} must be one of {} or *, not {v:?}", allowed.unwrap_or_default().join(", "))),
+        }
+    };
     let pcodes = list("pcode");
     Ok(ExportRequest {
         filter: ExportFilter {
@@ -463,6 +506,8 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
             current_only: flag("current_only")?,
             year: number("year")?.map(|y| y as i32),
             site_type: get("site_type").map(String::from),
+            sex: breakdown("sex", Some(&["all", "f", "m"]))?,
+            age_range: breakdown("age_range", None)?,
         },
         limit,
         offset,
@@ -472,7 +517,23 @@ fn parse_request(format: Format, query: &HashMap<String, String>) -> Result<Expo
     })
 }
 
-/// `GET /export/{name}.{csv|json}`.
+/// What a conditional request (`If-None-Match`, else `If-Modified-Since`) says of the data's version:
+/// true when the client's copy is current.
+fn not_modified(http: &HttpRequest, etag: &str, last_modified: Option<chrono::NaiveDateTime>) -> bool {
+    let header = |name| http.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    if let Some(tags) = header(header::IF_NONE_MATCH) {
+        return tags.split(',').any(|t| t.trim() == etag || t.trim() == "*");
+    }
+    match (header(header::IF_MODIFIED_SINCE).and_then(|v| httpdate::parse_http_date(v).ok()), last_modified) {
+        (Some(since), Some(modified)) => {
+            let since = chrono::DateTime::<chrono::Utc>::from(since).timestamp();
+            modified.and_utc().timestamp() <= since
+        }
+        _ => false,
+    }
+}
+
+/// `GET` and `HEAD /export/{name}.{csv|json}`.
 pub async fn export(
     reads: web::Data<ExportReads>,
     options: web::Data<crate::server::ServerOptions>,
@@ -486,7 +547,11 @@ pub async fn export(
         Some((d, "json")) => (d.to_string(), Format::Json),
         _ => return bad_request(format!("{name:?}: ask for <dataset>.csv or <dataset>.json")),
     };
-    let mut request = match parse_request(format, &query) {
+    let Some((_, filters)) = EXPORTS.iter().find(|(d, _)| *d == dataset) else {
+        let known: Vec<&str> = EXPORTS.iter().map(|(d, _)| *d).collect();
+        return bad_request(format!("unknown export {dataset:?}; known: {}", known.join(", ")));
+    };
+    let mut request = match parse_request(&dataset, filters, format, &query) {
         Ok(r) => r,
         Err(message) => return bad_request(message),
     };
@@ -525,14 +590,20 @@ pub async fn export(
         version.map(|(id, _)| id).unwrap_or(0),
         fxhash(&format!("{name}?{}", http.query_string()))
     );
-    if http.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+    let last_modified = version.map(|(_, at)| at);
+    if not_modified(&http, &etag, last_modified) {
         snapshot.finish().await;
-        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
+        let mut response = HttpResponse::NotModified();
+        response.insert_header((header::ETAG, etag));
+        if let Some(at) = last_modified {
+            response.insert_header((header::LAST_MODIFIED, httpdate_of(at)));
+        }
+        return response.finish();
     }
 
     let mut response = HttpResponse::Ok();
     response.insert_header((header::ETAG, etag.clone())).insert_header((header::CACHE_CONTROL, "no-cache"));
-    if let Some((_, at)) = version {
+    if let Some(at) = last_modified {
         response.insert_header((header::LAST_MODIFIED, httpdate_of(at)));
     }
     match dataset.as_str() {
@@ -540,11 +611,7 @@ pub async fn export(
         "admin-areas" => stream_rows::<BiAdminArea>(response, snapshot, request, &http).await,
         "population" => stream_rows::<BiPopulation>(response, snapshot, request, &http).await,
         "appeals" => stream_rows::<BiAppeal>(response, snapshot, request, &http).await,
-        "sites" => stream_rows::<BiSite>(response, snapshot, request, &http).await,
-        other => {
-            snapshot.finish().await;
-            bad_request(format!("unknown export {other:?}; known: idps, population, appeals, sites, admin-areas"))
-        }
+        _ => stream_rows::<BiSite>(response, snapshot, request, &http).await,
     }
 }
 
@@ -561,7 +628,8 @@ async fn stream_rows<R: ExportRow>(
     // Is there a page after this one? Then say where it is. The first page is read now too: an export
     // that fits in it gives its connection back before the client reads a byte.
     let (filter, probe_at) = (request.filter.clone(), request.offset + request.limit);
-    let first_take = request.limit.min(PAGE);
+    let head = http.method() == actix_web::http::Method::HEAD;
+    let first_take = if head { 0 } else { request.limit.min(PAGE) };
     let first = snapshot
         .run(move |c| {
             let more = R::exists_at(c, &filter, probe_at)?;
@@ -584,7 +652,7 @@ async fn stream_rows<R: ExportRow>(
             return HttpResponse::ServiceUnavailable().body("the store is unavailable; try again");
         }
     };
-    if (first.len() as i64) < first_take || request.limit <= first.len() as i64 {
+    if head || (first.len() as i64) < first_take || request.limit <= first.len() as i64 {
         snapshot.finish().await;
     }
     let content_type = match request.format {
@@ -592,6 +660,10 @@ async fn stream_rows<R: ExportRow>(
         Format::Json => "application/json",
     };
     response.content_type(content_type);
+    if head {
+        // The headers a GET would get, without the rows.
+        return response.finish();
+    }
 
     /// The stream's state; dropping it (client gone) ends the snapshot too.
     struct State<R> {

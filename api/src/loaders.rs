@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
 use chrono::NaiveDate;
-use store::idps::{IdpFilter, IdpSum, IdpTotal};
+use store::idps::{IdpFilter, IdpPage, IdpPosition, IdpSum, IdpTotal, PageBounds};
 use store::models::{AdminArea, Country, Dataset, IngestRun};
 use store::{ReadSnapshot, geography, idps, provenance, runs};
 
 use crate::aggregates::{Selection, Subtree};
 use crate::error::SharedStoreError;
-use crate::pagination::Window;
+use crate::pagination::PageArgs;
 
 pub struct AreaLoader(pub ReadSnapshot);
 pub struct ChildrenLoader(pub ReadSnapshot);
@@ -87,7 +87,7 @@ impl Loader<i64> for DatasetByResourceLoader {
 }
 
 /// What an area's `idps` field asks for: its filters and its page (the Relay arguments).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AreaIdpsQuery {
     pub latest_round_only: bool,
     pub operation: Option<String>,
@@ -96,20 +96,16 @@ pub struct AreaIdpsQuery {
     pub to: Option<NaiveDate>,
     /// Upper-case, as stored.
     pub assessment_type: Option<String>,
-    pub after: Option<usize>,
-    pub before: Option<usize>,
-    pub first: Option<usize>,
-    pub last: Option<usize>,
-    /// The client asked for `totalCount` (or a page counted from the end): the matches are counted.
+    pub page: PageArgs<IdpPosition>,
+    /// The client asked for `totalCount`: the matches are counted.
     pub counted: bool,
 }
 
-/// One area's page of IDP totals: the rows, the window they fill, and how many match in all.
-#[derive(Debug, Clone)]
+/// One area's page of IDP totals, and how many match in all (when counted).
+#[derive(Debug, Clone, Default)]
 pub struct AreaIdpsPage {
-    pub rows: Vec<IdpTotal>,
-    pub window: Window,
-    pub total: usize,
+    pub page: IdpPage,
+    pub total: i64,
 }
 
 /// The filters of an area's `idps` query, without the areas.
@@ -129,9 +125,8 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
     type Value = AreaIdpsPage;
     type Error = SharedStoreError;
 
-    /// Per distinct query: one count per area, then the rows of the page only. Areas whose whole
-    /// list is the page share one query; an area with more figures than its page gets its own
-    /// LIMIT/OFFSET query, so that no more rows are read than are returned.
+    /// Per distinct query: the first pages of the areas whose whole list fits in one page come from
+    /// one query (after one count per area); any other page is one keyset read of its area's rows.
     async fn load(
         &self,
         keys: &[(i64, AreaIdpsQuery)],
@@ -146,56 +141,47 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
                 }
                 let mut out = HashMap::new();
                 for (query, ids) in by_query {
-                    if let ([id], false) = (ids.as_slice(), query.counted) {
-                        // One area, no count asked: its page and one row more (is there a next page?).
-                        let filter = IdpFilter { area_ids: Some(vec![*id]), ..filter_of(&query) };
-                        let start = query.after.map(|a| a + 1).unwrap_or(0);
-                        let size = query.first.unwrap_or(crate::pagination::DEFAULT_PAGE);
-                        let mut rows = idps::idp_totals(c, &filter, Some(size as i64 + 1), start as i64)?;
-                        let more = rows.len() > size;
-                        rows.truncate(size);
-                        let window = Window { start, end: start + rows.len() };
-                        let total = window.end + usize::from(more);
-                        out.insert((*id, query), AreaIdpsPage { rows, window, total });
-                        continue;
-                    }
+                    let page = &query.page;
+                    let size = page.size();
+                    let first_page = page.after.is_none() && page.before.is_none() && !page.backward();
+                    let shared = first_page && ids.len() > 1;
                     let filter = IdpFilter { area_ids: Some(ids.clone()), ..filter_of(&query) };
-                    let counts: HashMap<i64, i64> = idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect();
-                    let mut pages = Vec::new();
-                    let mut whole = Vec::new();
-                    for id in ids {
-                        let total = counts.get(&id).copied().unwrap_or(0) as usize;
-                        let window = Window::new(total, query.after, query.before, query.first, query.last)
-                            .map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-                        if window.start == 0 && window.end == total && total > 0 {
-                            whole.push(id);
-                        }
-                        pages.push((id, window, total));
-                    }
+                    let counts: HashMap<i64, i64> = if shared || query.counted {
+                        idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect()
+                    } else {
+                        HashMap::new()
+                    };
+                    let count = |id: &i64| counts.get(id).copied().unwrap_or(0);
+                    let whole: Vec<i64> = if shared {
+                        ids.iter().copied().filter(|id| (1..=size as i64).contains(&count(id))).collect()
+                    } else {
+                        Vec::new()
+                    };
                     let mut rows_of: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
                     if !whole.is_empty() {
-                        let all = IdpFilter { area_ids: Some(whole), ..filter.clone() };
+                        let all = IdpFilter { area_ids: Some(whole.clone()), ..filter.clone() };
                         for total in idps::idp_totals(c, &all, None, 0)? {
                             if let Some(area) = total.area_id {
                                 rows_of.entry(area).or_default().push(total);
                             }
                         }
                     }
-                    for (id, window, total) in pages {
-                        let rows = match rows_of.remove(&id) {
-                            Some(rows) => rows,
-                            None if window.end > window.start => {
+                    for id in ids {
+                        let result = match rows_of.remove(&id) {
+                            Some(rows) => IdpPage { rows, has_previous: false, has_next: false },
+                            None if shared && count(&id) == 0 => IdpPage::default(),
+                            None => {
                                 let one = IdpFilter { area_ids: Some(vec![id]), ..filter.clone() };
-                                idps::idp_totals(
-                                    c,
-                                    &one,
-                                    Some((window.end - window.start) as i64),
-                                    window.start as i64,
-                                )?
+                                let bounds = PageBounds {
+                                    after: page.after.as_ref(),
+                                    before: page.before.as_ref(),
+                                    size,
+                                    backward: page.backward(),
+                                };
+                                idps::idp_totals_page(c, &one, bounds)?
                             }
-                            None => Vec::new(),
                         };
-                        out.insert((id, query.clone()), AreaIdpsPage { rows, window, total });
+                        out.insert((id, query.clone()), AreaIdpsPage { page: result, total: count(&id) });
                     }
                 }
                 Ok(out)

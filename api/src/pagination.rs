@@ -1,4 +1,14 @@
-//! Relay pagination over ordered results: turning first/after/last/before into an offset window.
+//! Relay pagination: page sizes, what a page costs, and opaque keyset cursors.
+//!
+//! A cursor is the position of a row in its list's order (its sort key and row id), never an offset:
+//! the next page is "the rows after this one", so a row written between two requests neither repeats
+//! a row nor skips one. It is base64url of JSON `[list, key]`; `list` names the list and its order, so
+//! that a cursor of one list is refused by another.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
@@ -14,43 +24,70 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize)
     1 + items.max(1) / 10 * child_complexity.max(1)
 }
 
-/// The rows [start, end) of `total` that a Relay request selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start: usize,
-    pub end: usize,
+/// A validated page request: its cursors decoded into positions of type `K`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageArgs<K> {
+    pub after: Option<K>,
+    pub before: Option<K>,
+    pub first: Option<usize>,
+    pub last: Option<usize>,
 }
 
-impl Window {
-    pub fn new(
-        total: usize,
-        after: Option<usize>,
-        before: Option<usize>,
-        first: Option<usize>,
-        last: Option<usize>,
-    ) -> Result<Window, ApiError> {
-        for (name, value) in [("first", first), ("last", last)] {
-            if value.is_some_and(|v| v > MAX_PAGE) {
-                return Err(ApiError::LimitExceeded(format!("`{name}` may be at most {MAX_PAGE}")));
-            }
-        }
-        let mut start = after.map(|a| a + 1).unwrap_or(0).min(total);
-        let mut end = before.unwrap_or(total).min(total).max(start);
-        match (first, last) {
-            (Some(f), _) => end = end.min(start + f),
-            (None, Some(l)) => start = start.max(end.saturating_sub(l)),
-            (None, None) => end = end.min(start + DEFAULT_PAGE),
-        }
-        Ok(Window { start, end })
+impl<K: DeserializeOwned> PageArgs<K> {
+    /// Checks the sizes (not negative, at most [`MAX_PAGE`]) and decodes the cursors of list `list`.
+    pub fn parse(
+        list: &str,
+        after: Option<String>,
+        before: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> Result<PageArgs<K>, ApiError> {
+        Ok(PageArgs {
+            first: page_size(first, "first")?,
+            last: page_size(last, "last")?,
+            after: after.map(|c| decode_cursor(list, &c)).transpose()?,
+            before: before.map(|c| decode_cursor(list, &c)).transpose()?,
+        })
+    }
+}
+
+impl<K> PageArgs<K> {
+    /// A page counted from the end (`last` without `first`).
+    pub fn backward(&self) -> bool {
+        self.first.is_none() && self.last.is_some()
     }
 
-    pub fn has_previous(&self) -> bool {
-        self.start > 0
+    /// How many rows the page holds at most.
+    pub fn size(&self) -> usize {
+        self.first.or(self.last).unwrap_or(DEFAULT_PAGE)
     }
+}
 
-    pub fn has_next(&self, total: usize) -> bool {
-        self.end < total
+/// `first` or `last` as a size: not negative, at most [`MAX_PAGE`].
+fn page_size(value: Option<i32>, name: &str) -> Result<Option<usize>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let size = usize::try_from(value).map_err(|_| ApiError::BadUserInput(format!("`{name}` must not be negative")))?;
+    if size > MAX_PAGE {
+        return Err(ApiError::LimitExceeded(format!("`{name}` may be at most {MAX_PAGE}")));
     }
+    Ok(Some(size))
+}
+
+/// The cursor of the row at `key` in list `list`.
+pub fn encode_cursor<K: Serialize>(list: &str, key: &K) -> String {
+    let json = serde_json::to_vec(&(list, key)).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// The position a cursor of list `list` stands for.
+fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> Result<K, ApiError> {
+    let invalid = || ApiError::BadUserInput(format!("invalid cursor {cursor:?}: pass a cursor this list gave"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let (kind, key): (String, K) = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if kind != list {
+        return Err(invalid());
+    }
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -58,12 +95,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows() {
-        assert_eq!(Window::new(10, None, None, Some(3), None).ok(), Some(Window { start: 0, end: 3 }));
-        assert_eq!(Window::new(10, Some(2), None, Some(3), None).ok(), Some(Window { start: 3, end: 6 }));
-        assert_eq!(Window::new(10, None, None, None, Some(4)).ok(), Some(Window { start: 6, end: 10 }));
-        assert_eq!(Window::new(10, Some(8), None, Some(5), None).ok(), Some(Window { start: 9, end: 10 }));
-        assert_eq!(Window::new(10, Some(20), None, Some(5), None).ok(), Some(Window { start: 10, end: 10 }));
-        assert!(matches!(Window::new(10, None, None, Some(1001), None), Err(ApiError::LimitExceeded(_))));
+    fn cursors_round_trip_and_belong_to_their_list() {
+        let cursor = encode_cursor("runs", &42_i64);
+        assert!(cursor.parse::<i64>().is_err(), "opaque");
+        let args = PageArgs::<i64>::parse("runs", Some(cursor.clone()), None, Some(5), None).expect("valid");
+        assert_eq!((args.after, args.size(), args.backward()), (Some(42), 5, false));
+        assert!(matches!(
+            PageArgs::<i64>::parse("sites", Some(cursor), None, None, None),
+            Err(ApiError::BadUserInput(_))
+        ));
+        assert!(matches!(
+            PageArgs::<i64>::parse("runs", Some("2".into()), None, None, None),
+            Err(ApiError::BadUserInput(_))
+        ));
+        assert!(matches!(
+            PageArgs::<i64>::parse("runs", None, None, Some(1001), None),
+            Err(ApiError::LimitExceeded(_))
+        ));
+        assert!(matches!(PageArgs::<i64>::parse("runs", None, None, Some(-1), None), Err(ApiError::BadUserInput(_))));
+        assert!(PageArgs::<i64>::parse("runs", None, None, None, Some(3)).expect("valid").backward());
     }
 }

@@ -1,12 +1,11 @@
-use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Object, Result};
+use async_graphql::{Context, ID, Object, Result};
 use store::{geography, runs};
 
 use crate::ApiError;
 use crate::error::IntoGraphql;
 use crate::operations::Operations;
-use crate::pagination::Window;
-use crate::types::{AdminArea, Country, Dataset, IngestRun, ListInfo, SourceInfo};
+use crate::pagination::{PageArgs, encode_cursor};
+use crate::types::{AdminArea, Country, Dataset, IngestRun, IngestRunConnection, SourceInfo, row_id};
 use async_graphql::ErrorExtensions;
 
 /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
@@ -16,7 +15,11 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// One country by ISO3 code (case-insensitive), e.g. `MLI`.
-    async fn country(&self, ctx: &Context<'_>, iso3: String) -> Result<Option<Country>> {
+    async fn country(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "ISO 3166-1 alpha-3 code, e.g. `MLI`.")] iso3: String,
+    ) -> Result<Option<Country>> {
         let reads = crate::read::snapshot(ctx)?.clone();
         let code = vec![iso3.trim().to_uppercase()];
         let found = reads.run(move |c| geography::countries_by_iso3(c, &code)).await.gql()?;
@@ -29,7 +32,11 @@ impl QueryRoot {
         Ok(all.into_iter().map(Country).collect())
     }
     /// The admin area a p-code denotes today (or its latest edition, if retired), e.g. `ML05`.
-    async fn admin_area(&self, ctx: &Context<'_>, pcode: String) -> Result<Option<AdminArea>> {
+    async fn admin_area(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The area's p-code, e.g. `ML05`.")] pcode: String,
+    ) -> Result<Option<AdminArea>> {
         let reads = crate::read::snapshot(ctx)?.clone();
         let code = pcode.trim().to_uppercase();
         let area = reads.run(move |c| geography::area_by_pcode(c, &code)).await.gql()?;
@@ -40,25 +47,36 @@ impl QueryRoot {
     async fn ingest_runs(
         &self,
         ctx: &Context<'_>,
-        source: Option<String>,
-        after: Option<String>,
-        first: Option<i32>,
-    ) -> Result<Connection<usize, IngestRun, ListInfo>> {
-        let after = crate::types::decode_cursor(after).gql()?;
-        let first = crate::types::page_size(first, "first").gql()?;
+        #[graphql(desc = "Only runs of this source (`dtm`, `geography`...).")] source: Option<String>,
+        #[graphql(desc = "Runs after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "The first this many runs (at most 1000; default 100).")] first: Option<i32>,
+    ) -> Result<IngestRunConnection> {
+        const LIST: &str = "ingestRuns";
+        let page = PageArgs::<i64>::parse(LIST, after, None, first, None).gql()?;
+        let (before, size) = (page.after, page.size() as i64);
+        let counted = ctx.look_ahead().field("totalCount").exists();
         let reads = crate::read::snapshot(ctx)?.clone();
-        let filter = source.clone();
-        let total = reads.run(move |c| runs::count_runs(c, filter.as_deref())).await.gql()?;
-        let window = Window::new(total as usize, after, None, first, None).gql()?;
-        let (limit, offset) = ((window.end - window.start) as i64, window.start as i64);
-        let rows = reads.run(move |c| runs::list_runs(c, source.as_deref(), limit, offset)).await.gql()?;
-        let mut connection = Connection::with_additional_fields(
-            window.has_previous(),
-            window.has_next(total as usize),
-            ListInfo { total_count: total },
-        );
-        connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, IngestRun(r))));
-        Ok(connection)
+        let (mut rows, total) = reads
+            .run(move |c| {
+                let rows = runs::list_runs_before(c, source.as_deref(), before, size + 1)?;
+                let total = if counted { runs::count_runs(c, source.as_deref())? } else { 0 };
+                Ok((rows, total))
+            })
+            .await
+            .gql()?;
+        let has_next = rows.len() as i64 > size;
+        rows.truncate(size as usize);
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let cursor = encode_cursor(LIST, &r.id);
+                (IngestRun(r), cursor)
+            })
+            .collect();
+        // Runs are never deleted: a cursor stands for a run, so there are runs before the page.
+        Ok(IngestRunConnection::new(rows, before.is_some(), has_next, total))
     }
     /// Every source: schedule, next run, last success and failure, and whether its data is stale.
     async fn sources(&self, ctx: &Context<'_>) -> Result<Vec<SourceInfo>> {
@@ -67,9 +85,13 @@ impl QueryRoot {
             crate::read::snapshot(ctx)?.run(move |c| ingest::status::source_statuses_on(c, &schedules)).await.gql()?;
         Ok(statuses.into_iter().map(SourceInfo).collect())
     }
-    /// Any entity by its global id (`nodeId`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `IngestRun:7`,
-    /// `Appeal:5`, `Site:40`); null when nothing has that id.
-    async fn node(&self, ctx: &Context<'_>, id: async_graphql::ID) -> Result<Option<crate::types::Node>> {
+    /// Any entity by its global id (its `id`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `Resource:4`,
+    /// `IngestRun:7`, `Appeal:5`, `Site:40`, `IdpFigure:...`); null when nothing has that id.
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id, as an `id` field gives it.")] id: ID,
+    ) -> Result<Option<crate::types::Node>> {
         use crate::types::{Node, NodeKey};
         let key = NodeKey::parse(&id).gql()?;
         let reads = crate::read::snapshot(ctx)?.clone();
@@ -88,6 +110,10 @@ impl QueryRoot {
                         .into_iter()
                         .next()
                         .map(|x| Node::Dataset(crate::types::Dataset(x))),
+                    NodeKey::Resource(id) => store::provenance::resources_by_ids(c, &[id])?
+                        .into_iter()
+                        .next()
+                        .map(|x| Node::Resource(crate::types::Resource(x))),
                     NodeKey::IngestRun(id) => {
                         store::runs::runs_by_ids(c, &[id])?.into_iter().next().map(|x| Node::IngestRun(IngestRun(x)))
                     }
@@ -99,14 +125,22 @@ impl QueryRoot {
                         .into_iter()
                         .next()
                         .map(|x| Node::Site(crate::types::Site(x))),
+                    NodeKey::IdpFigure(key) => {
+                        store::idps::idp_total_by_key(c, &key)?.map(|x| Node::IdpFigure(crate::types::IdpFigure(x)))
+                    }
                 })
             })
             .await
             .gql()?;
         Ok(node)
     }
-    /// One ingest run by id.
-    async fn ingest_run(&self, ctx: &Context<'_>, id: i64) -> Result<Option<IngestRun>> {
+    /// One ingest run by id (`IngestRun:7`, or the run number `7`).
+    async fn ingest_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run's `id` (as `triggerIngest` returns it), or its number.")] id: ID,
+    ) -> Result<Option<IngestRun>> {
+        let id = row_id(&id, "IngestRun").gql()?;
         let reads = crate::read::snapshot(ctx)?.clone();
         match reads.run(move |c| runs::find_run(c, id)).await {
             Ok(run) => Ok(Some(IngestRun(run))),
@@ -120,11 +154,13 @@ impl QueryRoot {
         let all = reads.run(store::catalog::all_datasets).await.gql()?;
         Ok(all.into_iter().map(Dataset).collect())
     }
-    /// One dataset by id.
-    async fn dataset(&self, ctx: &Context<'_>, id: async_graphql::ID) -> Result<Option<Dataset>> {
-        let Ok(id) = id.parse::<i64>() else {
-            return Err(ApiError::BadUserInput(format!("invalid dataset id {:?}", id.as_str())).extend());
-        };
+    /// One dataset by id (`Dataset:3`, or its number `3`).
+    async fn dataset(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The dataset's `id`, or its number.")] id: ID,
+    ) -> Result<Option<Dataset>> {
+        let id = row_id(&id, "Dataset").gql()?;
         let reads = crate::read::snapshot(ctx)?.clone();
         let found = reads.run(move |c| store::catalog::dataset_by_id(c, id)).await.gql()?;
         Ok(found.map(Dataset))

@@ -9,10 +9,7 @@ use crate::query::QueryRoot;
 
 pub type CrisisSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Deepest query accepted.
-pub const MAX_DEPTH: usize = 12;
-/// Largest query complexity accepted.
-pub const MAX_COMPLEXITY: usize = 5_000;
+pub use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Builds the schema over a store. Each request reads from one snapshot of it;
 /// execution must run inside a tokio runtime (the loaders spawn tasks).
@@ -25,8 +22,11 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
         .extension(async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
             async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(512),
         ))
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        // Depth (introspection apart) and complexity (per HTTP request); see `limits`.
+        .extension(crate::limits::QueryLimits)
+        // GET runs queries only (also a persisted query's hash standing for a mutation).
+        .extension(crate::graphql_http::QueriesOnlyByGet)
+        .limit_directives(crate::limits::MAX_DIRECTIVES)
         .finish()
 }
 

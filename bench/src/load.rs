@@ -465,11 +465,13 @@ pub async fn run(settings: &LoadSettings) -> Result<LoadReport, BenchError> {
         .await
         .map_err(|e| BenchError::Invalid(format!("listing runs: {e}")))?;
     let nodes = runs["data"]["ingestRuns"]["nodes"].as_array().cloned().unwrap_or_default();
+    // The API gives instants in UTC to the second (`DateTime`): compare to the second.
+    let started_second = started_at.and_utc().timestamp();
     let after_start = |run: &Value| {
         run["finishedAt"]
             .as_str()
-            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").ok())
-            .is_some_and(|t| t >= started_at)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t.timestamp() >= started_second)
     };
     for run in nodes.iter().filter(|r| r["trigger"] == "schedule" && after_start(r)) {
         if run["status"] == "succeeded" {

@@ -43,6 +43,26 @@ impl Coordinator {
         &self.ingester
     }
 
+    /// Whether a trigger from outside (the API) can run, checked before any run is recorded: every
+    /// country must be an ISO 3166 alpha-3 code, and a source that ingests per country needs countries,
+    /// given or configured. (The scheduler does not check: a misconfigured schedule records failed runs,
+    /// which `sources` and the metrics report.)
+    pub fn check(&self, source: Source, options: &RunOptions) -> Result<(), IngestError> {
+        if let Some(bad) =
+            options.countries.iter().find(|c| isocountry::CountryCode::for_alpha3_caseless(c.trim()).is_err())
+        {
+            return Err(IngestError::Invalid(format!("{bad:?} is not an ISO 3166 alpha-3 country code")));
+        }
+        let per_country = matches!(source, Source::Dtm | Source::Population | Source::Funding | Source::Sites);
+        if per_country && options.countries.is_empty() && self.ingester.config().countries.is_empty() {
+            return Err(IngestError::Invalid(format!(
+                "{source} ingests per country and this server has no countries configured: \
+                 name them in `countries` (ISO3 codes) or set CRISISGRAPH_COUNTRIES on the server"
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts a run of `source` in the background, or returns the run of it already in progress
     /// (in this process or another). Never starts a second concurrent run of one source.
     pub async fn trigger(&self, source: Source, options: RunOptions) -> Result<StartOutcome, IngestError> {

@@ -35,6 +35,17 @@ fn dtm_payloads() -> Vec<(u8, &'static str, &'static [u8])> {
     ]
 }
 
+/// The DTM admin levels the sample holds for `iso3` (Mali and Afghanistan: 0 and 1; Chad and Haiti:
+/// 0, 1 and 2), or `None` for a country it does not cover: what an offline ingest can replay.
+pub fn dtm_levels_of(iso3: &str) -> Option<Vec<u8>> {
+    let levels: Vec<u8> = dtm_payloads()
+        .into_iter()
+        .filter(|(_, code, _)| code.eq_ignore_ascii_case(iso3.trim()))
+        .map(|(l, _, _)| l)
+        .collect();
+    (!levels.is_empty()).then_some(levels)
+}
+
 const PCODES: &[u8] = sample_file!("cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv");
 
 /// The countries the sample covers.

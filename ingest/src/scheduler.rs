@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use store::leases;
@@ -49,11 +49,13 @@ impl SourceSchedule {
         ]
     }
 
-    /// The next firing after `now`, if scheduled.
+    /// The next firing after `now`, if scheduled: a whole second (cron has no finer unit), the same
+    /// whatever the fraction of a second `now` falls in.
     pub fn next_run_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&self.timezone);
+        let local = now.with_nanosecond(0).unwrap_or(now).with_timezone(&self.timezone);
         let next = parse_cron(self.cron.as_deref()?).ok()?.find_next_occurrence(&local, false).ok()?;
-        Some(next.with_timezone(&Utc))
+        let next = next.with_timezone(&Utc);
+        Some(next.with_nanosecond(0).unwrap_or(next))
     }
 }
 

@@ -1,5 +1,6 @@
-//! The BI views (`bi_idps`, `bi_admin_areas`): flat rows with codes and names side by side, the
-//! same columns in SQL (for Metabase, Superset) and in the CSV/JSON export, which reads them here.
+//! The BI views (`bi_idps`, `bi_admin_areas`, `bi_population`, `bi_appeals`, `bi_sites`): flat rows with
+//! codes and names side by side, the licence's title and URL, the same columns in SQL (for Metabase,
+//! Superset) and in the CSV/JSON export, which reads them here.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
@@ -29,6 +30,7 @@ diesel::table! {
         dataset -> Text,
         dataset_title -> Text,
         licence -> Text,
+        licence_url -> Nullable<Text>,
         credit -> Text,
         resource_url -> Text,
         ingest_run_id -> BigInt,
@@ -51,6 +53,7 @@ diesel::table! {
         dataset -> Nullable<Text>,
         dataset_title -> Nullable<Text>,
         licence -> Nullable<Text>,
+        licence_url -> Nullable<Text>,
         credit -> Nullable<Text>,
     }
 }
@@ -76,6 +79,7 @@ pub struct BiIdp {
     pub dataset: String,
     pub dataset_title: String,
     pub licence: String,
+    pub licence_url: Option<String>,
     pub credit: String,
     pub resource_url: String,
     pub ingest_run_id: i64,
@@ -97,6 +101,7 @@ pub struct BiAdminArea {
     pub dataset: Option<String>,
     pub dataset_title: Option<String>,
     pub licence: Option<String>,
+    pub licence_url: Option<String>,
     pub credit: Option<String>,
 }
 
@@ -119,6 +124,10 @@ pub struct ExportFilter {
     pub year: Option<i32>,
     /// Site type, as the source names it.
     pub site_type: Option<String>,
+    /// Population rows of this sex (`all`, `f`, `m`); `None` keeps every row.
+    pub sex: Option<String>,
+    /// Population rows of this age group (`all` for every age); `None` keeps every row.
+    pub age_range: Option<String>,
 }
 
 /// Where the next page of an export starts. Every export but `idps` skips `offset` rows (their
@@ -353,6 +362,7 @@ diesel::table! {
         dataset -> Text,
         dataset_title -> Text,
         licence -> Text,
+        licence_url -> Nullable<Text>,
         credit -> Text,
         resource_url -> Text,
         ingest_run_id -> BigInt,
@@ -380,6 +390,7 @@ diesel::table! {
         dataset -> Text,
         dataset_title -> Text,
         licence -> Text,
+        licence_url -> Nullable<Text>,
         credit -> Text,
         resource_url -> Text,
         ingest_run_id -> BigInt,
@@ -408,6 +419,7 @@ diesel::table! {
         dataset -> Text,
         dataset_title -> Text,
         licence -> Text,
+        licence_url -> Nullable<Text>,
         credit -> Text,
         resource_url -> Text,
         ingest_run_id -> BigInt,
@@ -434,6 +446,7 @@ pub struct BiPopulation {
     pub dataset: String,
     pub dataset_title: String,
     pub licence: String,
+    pub licence_url: Option<String>,
     pub credit: String,
     pub resource_url: String,
     pub ingest_run_id: i64,
@@ -460,6 +473,7 @@ pub struct BiAppeal {
     pub dataset: String,
     pub dataset_title: String,
     pub licence: String,
+    pub licence_url: Option<String>,
     pub credit: String,
     pub resource_url: String,
     pub ingest_run_id: i64,
@@ -487,6 +501,7 @@ pub struct BiSite {
     pub dataset: String,
     pub dataset_title: String,
     pub licence: String,
+    pub licence_url: Option<String>,
     pub credit: String,
     pub resource_url: String,
     pub ingest_run_id: i64,
@@ -511,6 +526,12 @@ pub fn population_rows(
     }
     if let Some(year) = filter.year {
         query = query.filter(bi_population::reference_year.eq(year));
+    }
+    if let Some(sex) = &filter.sex {
+        query = query.filter(bi_population::sex.eq(sex.clone()));
+    }
+    if let Some(age_range) = &filter.age_range {
+        query = query.filter(bi_population::age_range.eq(age_range.clone()));
     }
     Ok(query
         .order((

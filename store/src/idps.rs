@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text, Timestamp};
 
 use crate::models::IdpFigureRow;
 use crate::schema::{idp_figures, idp_totals};
@@ -239,6 +239,8 @@ pub fn merge_staged_idp_figures(
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = idp_totals)]
 pub struct IdpTotal {
+    /// The row's id: it changes when a re-ingest rewrites the total (a tie-breaker for ordering only).
+    pub id: i64,
     pub country_iso3: String,
     pub admin_level: i32,
     pub source_pcode: String,
@@ -341,6 +343,43 @@ macro_rules! apply_filter {
     }};
 }
 
+/// Orders a boxed `idp_totals` query by `$order` (reversed when `$backward`): the order's leading
+/// columns, then the total's key, then its row id, so that no two rows tie.
+macro_rules! ordered {
+    ($query:expr, $order:expr, $backward:expr) => {{
+        use idp_totals::{assessment_type, id, individuals, operation, reporting_date, resource_id, round_number};
+        let query = $query;
+        let key = (
+            operation.asc(),
+            round_number.asc(),
+            assessment_type.asc(),
+            idp_totals::source_pcode.asc(),
+            resource_id.asc(),
+            id.asc(),
+        );
+        let reversed = (
+            operation.desc(),
+            round_number.desc(),
+            assessment_type.desc(),
+            idp_totals::source_pcode.desc(),
+            resource_id.desc(),
+            id.desc(),
+        );
+        match ($order, $backward) {
+            (IdpOrder::DateAsc, false) => query.order((reporting_date.asc(), key)),
+            (IdpOrder::DateAsc, true) => query.order((reporting_date.desc(), reversed)),
+            (IdpOrder::DateDesc, false) => query.order((reporting_date.desc(), key)),
+            (IdpOrder::DateDesc, true) => query.order((reporting_date.asc(), reversed)),
+            (IdpOrder::IndividualsDesc, false) => query.order((individuals.desc(), reporting_date.asc(), key)),
+            (IdpOrder::IndividualsDesc, true) => query.order((individuals.asc(), reporting_date.desc(), reversed)),
+            (IdpOrder::PcodeAsc, false) => query.order((idp_totals::source_pcode.asc(), reporting_date.asc(), key)),
+            (IdpOrder::PcodeAsc, true) => {
+                query.order((idp_totals::source_pcode.desc(), reporting_date.desc(), reversed))
+            }
+        }
+    }};
+}
+
 /// Totals matching `filter`, in `filter.order` (ending with the total's key, then its row id);
 /// `limit`/`offset` page through them (`offset` counts only with a `limit`). Reads the table of
 /// totals the ingest keeps (see [`crate::idp_totals`]): for a country and level in date order this
@@ -352,27 +391,212 @@ pub fn idp_totals(
     offset: i64,
 ) -> Result<Vec<IdpTotal>, StoreError> {
     let query = apply_filter!(idp_totals::table.select(IdpTotal::as_select()).into_boxed(), filter);
-    let key = (
-        idp_totals::operation.asc(),
-        idp_totals::round_number.asc(),
-        idp_totals::assessment_type.asc(),
-        idp_totals::source_pcode.asc(),
-        idp_totals::resource_id.asc(),
-        idp_totals::id.asc(),
-    );
-    let mut query = match filter.order {
-        IdpOrder::DateAsc => query.order((idp_totals::reporting_date.asc(), key)),
-        IdpOrder::DateDesc => query.order((idp_totals::reporting_date.desc(), key)),
-        IdpOrder::IndividualsDesc => {
-            query.order((idp_totals::individuals.desc(), idp_totals::reporting_date.asc(), key))
-        }
-        IdpOrder::PcodeAsc => query.order((idp_totals::source_pcode.asc(), idp_totals::reporting_date.asc(), key)),
-    };
+    let mut query = ordered!(query, filter.order, false);
     // SQLite accepts OFFSET only after LIMIT: without a limit the whole list is read.
     if let Some(limit) = limit {
         query = query.limit(limit).offset(offset);
     }
     Ok(query.load::<IdpTotal>(conn)?)
+}
+
+/// A total's place in every order lists can have: the values of each order's columns, ending with
+/// its row id. A page starts after (or ends before) such a position, wherever the rows around it
+/// moved since: keyset paging, so that a row written between two pages neither repeats nor skips one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdpPosition {
+    pub individuals: i64,
+    pub reporting_date: NaiveDate,
+    pub operation: String,
+    pub round_number: i32,
+    pub assessment_type: String,
+    pub source_pcode: String,
+    pub resource_id: i64,
+    pub id: i64,
+}
+
+impl IdpPosition {
+    pub fn of(total: &IdpTotal) -> IdpPosition {
+        IdpPosition {
+            individuals: total.individuals,
+            reporting_date: total.reporting_date,
+            operation: total.operation.clone(),
+            round_number: total.round_number,
+            assessment_type: total.assessment_type.clone(),
+            source_pcode: total.source_pcode.clone(),
+            resource_id: total.resource_id,
+            id: total.id,
+        }
+    }
+}
+
+/// One page of totals, and whether rows exist on either side of it.
+#[derive(Debug, Clone, Default)]
+pub struct IdpPage {
+    pub rows: Vec<IdpTotal>,
+    pub has_previous: bool,
+    pub has_next: bool,
+}
+
+/// Where a page lies: after one position and/or before another, `size` rows from the start (or, when
+/// `backward`, from the end) of that range.
+#[derive(Debug, Clone, Copy)]
+pub struct PageBounds<'a, P> {
+    pub after: Option<&'a P>,
+    pub before: Option<&'a P>,
+    pub size: usize,
+    pub backward: bool,
+}
+
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+type TotalsPredicate = Box<dyn BoxableExpression<idp_totals::table, Backend, SqlType = Bool>>;
+
+/// The totals strictly after `position` in `order` (`later`), or strictly before it.
+fn beyond(order: IdpOrder, position: &IdpPosition, later: bool) -> TotalsPredicate {
+    // One column's comparison, as (strictly beyond, equal); a descending column is beyond when smaller.
+    macro_rules! step {
+        ($column:expr, $value:expr, $descending:expr) => {{
+            let value = $value;
+            let strict: TotalsPredicate = if later != $descending {
+                Box::new($column.gt(value.clone()))
+            } else {
+                Box::new($column.lt(value.clone()))
+            };
+            let equal: TotalsPredicate = Box::new($column.eq(value));
+            (strict, equal)
+        }};
+    }
+    use idp_totals::{
+        assessment_type, id, individuals, operation, reporting_date, resource_id, round_number, source_pcode,
+    };
+    let p = position;
+    let mut steps = match order {
+        IdpOrder::DateAsc => vec![step!(reporting_date, p.reporting_date, false)],
+        IdpOrder::DateDesc => vec![step!(reporting_date, p.reporting_date, true)],
+        IdpOrder::IndividualsDesc => {
+            vec![step!(individuals, p.individuals, true), step!(reporting_date, p.reporting_date, false)]
+        }
+        IdpOrder::PcodeAsc => {
+            vec![step!(source_pcode, p.source_pcode.clone(), false), step!(reporting_date, p.reporting_date, false)]
+        }
+    };
+    steps.extend([
+        step!(operation, p.operation.clone(), false),
+        step!(round_number, p.round_number, false),
+        step!(assessment_type, p.assessment_type.clone(), false),
+        step!(source_pcode, p.source_pcode.clone(), false),
+        step!(resource_id, p.resource_id, false),
+        step!(id, p.id, false),
+    ]);
+    // The leading column's bound on its own, so that the store can start reading an index there.
+    let lead: TotalsPredicate = match (order, later) {
+        (IdpOrder::DateAsc, true) | (IdpOrder::DateDesc, false) => Box::new(reporting_date.ge(p.reporting_date)),
+        (IdpOrder::DateAsc, false) | (IdpOrder::DateDesc, true) => Box::new(reporting_date.le(p.reporting_date)),
+        (IdpOrder::IndividualsDesc, true) => Box::new(individuals.le(p.individuals)),
+        (IdpOrder::IndividualsDesc, false) => Box::new(individuals.ge(p.individuals)),
+        (IdpOrder::PcodeAsc, true) => Box::new(source_pcode.ge(p.source_pcode.clone())),
+        (IdpOrder::PcodeAsc, false) => Box::new(source_pcode.le(p.source_pcode.clone())),
+    };
+    Box::new(lead.and(lexicographic(steps)))
+}
+
+/// `a > x OR (a = x AND (b > y OR (b = y AND ...)))` from each column's (strict, equal) comparisons.
+fn lexicographic(steps: Vec<(TotalsPredicate, TotalsPredicate)>) -> TotalsPredicate {
+    let mut rest: Option<TotalsPredicate> = None;
+    for (strict, equal) in steps.into_iter().rev() {
+        rest = Some(match rest {
+            None => strict,
+            Some(rest) => Box::new(strict.or(equal.and(rest))),
+        });
+    }
+    rest.unwrap_or_else(|| Box::new(sql::<Bool>("1 = 0")))
+}
+
+/// Whether any total matching `filter` satisfies `predicate`.
+fn any_total(conn: &mut AnyConnection, filter: &IdpFilter, predicate: TotalsPredicate) -> Result<bool, StoreError> {
+    let query = apply_filter!(idp_totals::table.select(idp_totals::id).into_boxed(), filter);
+    Ok(!query.filter(predicate).limit(1).load::<i64>(conn)?.is_empty())
+}
+
+/// One page of the totals matching `filter`, in `filter.order`, within `bounds` (keyset paging: one
+/// range read of `size` rows and one more, however deep the page).
+pub fn idp_totals_page(
+    conn: &mut AnyConnection,
+    filter: &IdpFilter,
+    bounds: PageBounds<'_, IdpPosition>,
+) -> Result<IdpPage, StoreError> {
+    let mut query = apply_filter!(idp_totals::table.select(IdpTotal::as_select()).into_boxed(), filter);
+    if let Some(after) = bounds.after {
+        query = query.filter(beyond(filter.order, after, true));
+    }
+    if let Some(before) = bounds.before {
+        query = query.filter(beyond(filter.order, before, false));
+    }
+    let mut rows: Vec<IdpTotal> =
+        ordered!(query, filter.order, bounds.backward).limit(bounds.size as i64 + 1).load(conn)?;
+    let more = rows.len() > bounds.size;
+    rows.truncate(bounds.size);
+    // Rows on the far side of the cursor the page was read from: the cursor's own row, or any other.
+    let (has_previous, has_next) = if bounds.backward {
+        rows.reverse();
+        let next = match bounds.before {
+            Some(before) => any_total(conn, filter, Box::new(diesel::dsl::not(beyond(filter.order, before, false))))?,
+            None => false,
+        };
+        (more, next)
+    } else {
+        let previous = match bounds.after {
+            Some(after) => any_total(conn, filter, Box::new(diesel::dsl::not(beyond(filter.order, after, true))))?,
+            None => false,
+        };
+        (previous, more)
+    };
+    Ok(IdpPage { rows, has_previous, has_next })
+}
+
+/// What identifies a total across re-ingests (its row id changes when a re-ingest rewrites it): the
+/// area as the source coded it, the figure's key and the resource it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdpTotalKey {
+    pub country_iso3: String,
+    pub admin_level: i32,
+    pub source_pcode: String,
+    pub operation: String,
+    pub round_number: i32,
+    pub reporting_date: NaiveDate,
+    pub assessment_type: String,
+    pub resource_id: i64,
+}
+
+impl IdpTotalKey {
+    pub fn of(total: &IdpTotal) -> IdpTotalKey {
+        IdpTotalKey {
+            country_iso3: total.country_iso3.clone(),
+            admin_level: total.admin_level,
+            source_pcode: total.source_pcode.clone(),
+            operation: total.operation.clone(),
+            round_number: total.round_number,
+            reporting_date: total.reporting_date,
+            assessment_type: total.assessment_type.clone(),
+            resource_id: total.resource_id,
+        }
+    }
+}
+
+/// The total with this key, if the store holds it.
+pub fn idp_total_by_key(conn: &mut AnyConnection, key: &IdpTotalKey) -> Result<Option<IdpTotal>, StoreError> {
+    Ok(idp_totals::table
+        .filter(idp_totals::country_iso3.eq(&key.country_iso3))
+        .filter(idp_totals::admin_level.eq(key.admin_level))
+        .filter(idp_totals::source_pcode.eq(&key.source_pcode))
+        .filter(idp_totals::operation.eq(&key.operation))
+        .filter(idp_totals::round_number.eq(key.round_number))
+        .filter(idp_totals::reporting_date.eq(key.reporting_date))
+        .filter(idp_totals::assessment_type.eq(&key.assessment_type))
+        .filter(idp_totals::resource_id.eq(key.resource_id))
+        .order(idp_totals::id)
+        .select(IdpTotal::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// How many totals match `filter`.

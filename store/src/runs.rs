@@ -105,6 +105,24 @@ pub fn list_runs(
     Ok(query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?)
 }
 
+/// Runs older than run `before` (all when `None`), newest first, optionally of one source: a page that
+/// continues after the last run of the previous one, however many runs started since (keyset paging).
+pub fn list_runs_before(
+    conn: &mut AnyConnection,
+    source: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query = ingest_runs::table.select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    if let Some(before) = before {
+        query = query.filter(ingest_runs::id.lt(before));
+    }
+    Ok(query.order(ingest_runs::id.desc()).limit(limit).load(conn)?)
+}
+
 pub fn count_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<i64, StoreError> {
     let mut query = ingest_runs::table.count().into_boxed();
     if let Some(source) = source {

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Integer, Text};
 
 use crate::schema::sites;
 use crate::{AnyConnection, StoreError, WriteCounts};
@@ -146,6 +148,10 @@ macro_rules! site_filter {
     }};
 }
 
+/// The order of site lists: by site code, then round (a site without a round first, on every
+/// store), then row id. `COALESCE` because PostgreSQL and SQLite put NULLs at opposite ends.
+const ROUND_ORDER: &str = "COALESCE(sites.round_number, -1)";
+
 /// Sites matching `filter`, by site code then round; `limit`/`offset` page through them.
 pub fn list_sites(
     conn: &mut AnyConnection,
@@ -154,10 +160,69 @@ pub fn list_sites(
     offset: i64,
 ) -> Result<Vec<SiteRow>, StoreError> {
     Ok(site_filter!(sites::table.select(SiteRow::as_select()).into_boxed(), filter)
-        .order((sites::site_code.asc(), sites::round_number.asc(), sites::id.asc()))
+        .order((sites::site_code.asc(), sql::<Integer>(ROUND_ORDER).asc(), sites::id.asc()))
         .limit(limit)
         .offset(offset)
         .load(conn)?)
+}
+
+/// A site's place in a site list (see [`list_sites`]): pages continue after it (keyset paging).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SitePosition {
+    pub site_code: String,
+    /// The round, -1 when the list gives none.
+    pub round: i32,
+    pub id: i64,
+}
+
+impl SitePosition {
+    pub fn of(site: &SiteRow) -> SitePosition {
+        SitePosition { site_code: site.site_code.clone(), round: site.round_number.unwrap_or(-1), id: site.id }
+    }
+}
+
+/// `(code, round, id) <op> position`, in the order of site lists.
+fn compared(op: &str, p: &SitePosition) -> Box<dyn BoxableExpression<sites::table, Backend, SqlType = Bool>> {
+    Box::new(
+        sql::<Bool>(&format!("(sites.site_code, {ROUND_ORDER}, sites.id) {op} ("))
+            .bind::<Text, _>(p.site_code.clone())
+            .sql(", ")
+            .bind::<Integer, _>(p.round)
+            .sql(", ")
+            .bind::<BigInt, _>(p.id)
+            .sql(")"),
+    )
+}
+
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+
+/// The `size` sites matching `filter` after `after` (keyset paging), and whether sites lie before
+/// and after the page.
+pub fn sites_page(
+    conn: &mut AnyConnection,
+    filter: &SiteFilter,
+    after: Option<&SitePosition>,
+    size: usize,
+) -> Result<(Vec<SiteRow>, bool, bool), StoreError> {
+    let mut query = site_filter!(sites::table.select(SiteRow::as_select()).into_boxed(), filter);
+    if let Some(after) = after {
+        query = query.filter(compared(">", after));
+    }
+    let mut rows: Vec<SiteRow> = query
+        .order((sites::site_code.asc(), sql::<Integer>(ROUND_ORDER).asc(), sites::id.asc()))
+        .limit(size as i64 + 1)
+        .load(conn)?;
+    let has_next = rows.len() > size;
+    rows.truncate(size);
+    let has_previous = match after {
+        Some(after) => !site_filter!(sites::table.select(sites::id).into_boxed(), filter)
+            .filter(compared("<=", after))
+            .limit(1)
+            .load::<i64>(conn)?
+            .is_empty(),
+        None => false,
+    };
+    Ok((rows, has_previous, has_next))
 }
 
 /// How many sites match `filter`.

@@ -1,6 +1,6 @@
+use crate::scalars::{Date, DateTime};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
-use chrono::{NaiveDate, NaiveDateTime};
 
 use super::{Dataset, IngestRun, PopulationFigure};
 use crate::aggregates::{Aggregate, IdpMethod, RoundRule, Selection};
@@ -26,8 +26,8 @@ impl IdpAggregate {
         self.0.key.round
     }
     /// The date DTM reports the figure for.
-    async fn reporting_date(&self) -> NaiveDate {
-        self.0.key.reporting_date
+    async fn reporting_date(&self) -> Date {
+        self.0.key.reporting_date.into()
     }
     /// `BA` (baseline) or `SA` (site assessment).
     async fn assessment_type(&self) -> &str {
@@ -59,12 +59,12 @@ impl IdpAggregate {
         self.0.areas_at_level as i32
     }
     /// The source's reference date (the reporting date).
-    async fn data_as_of(&self) -> NaiveDate {
-        self.0.key.reporting_date
+    async fn data_as_of(&self) -> Date {
+        self.0.key.reporting_date.into()
     }
     /// When crisisgraph fetched the figures used (UTC; the latest of them).
-    async fn retrieved_at(&self) -> NaiveDateTime {
-        self.0.retrieved_at
+    async fn retrieved_at(&self) -> DateTime {
+        self.0.retrieved_at.into()
     }
     /// The resource (file or API endpoint) the figure was read from, with its URL.
     async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
@@ -117,12 +117,19 @@ impl IdpShare {
 pub fn selection(
     operation: Option<String>,
     round: Option<i32>,
-    date: Option<NaiveDate>,
+    date: Option<Date>,
     assessment_type: Option<String>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
+    from: Option<Date>,
+    to: Option<Date>,
 ) -> Selection {
-    Selection { operation, round, date, assessment_type, from, to }
+    Selection {
+        operation,
+        round,
+        date: date.map(|d| d.0),
+        assessment_type,
+        from: from.map(|d| d.0),
+        to: to.map(|d| d.0),
+    }
 }
 
 /// Totals for the area with id `area_id`.

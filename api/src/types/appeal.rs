@@ -1,6 +1,6 @@
+use crate::scalars::{Date, DateTime};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
-use chrono::{NaiveDate, NaiveDateTime};
 use store::appeals::{AppealClusterRow, AppealRow, OutsideFundingRow, percent_funded};
 
 use super::{Dataset, IngestRun};
@@ -33,8 +33,8 @@ pub struct AppealCountryShare {
 /// from the source, and may exceed 100.
 #[Object]
 impl Appeal {
-    /// Global id for `node(id:)`: `Appeal:<key>`.
-    pub async fn node_id(&self) -> async_graphql::ID {
+    /// Global id (for `node(id:)` and client caches): `Appeal:<key>`.
+    pub async fn id(&self) -> async_graphql::ID {
         async_graphql::ID(format!("Appeal:{}", self.0.id))
     }
     /// The plan's code, e.g. `HMLI21`.
@@ -59,12 +59,12 @@ impl Appeal {
         self.0.year
     }
     /// The first day the plan covers.
-    async fn start_date(&self) -> Option<NaiveDate> {
-        self.0.start_date
+    async fn start_date(&self) -> Option<Date> {
+        self.0.start_date.map(Date)
     }
     /// The last day the plan covers.
-    async fn end_date(&self) -> Option<NaiveDate> {
-        self.0.end_date
+    async fn end_date(&self) -> Option<Date> {
+        self.0.end_date.map(Date)
     }
     /// What the plan asks for, USD (a multi-country plan: the sum of its countries' shares).
     async fn requirements_usd(&self) -> Option<i64> {
@@ -125,15 +125,15 @@ impl Appeal {
         Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
     }
     /// When the figures were read from the source (UTC).
-    async fn retrieved_at(&self) -> NaiveDateTime {
-        self.0.retrieved_at
+    async fn retrieved_at(&self) -> DateTime {
+        self.0.retrieved_at.into()
     }
     /// The date the funding figures are as of: when the publisher last updated the dataset they come
     /// from (FTS figures change daily), or else when crisisgraph read them.
-    async fn data_as_of(&self, ctx: &Context<'_>) -> Result<NaiveDate> {
+    async fn data_as_of(&self, ctx: &Context<'_>) -> Result<Date> {
         let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
         let modified = loader.load_one(self.0.resource_id).await.map_err(shared)?.and_then(|d| d.last_modified);
-        Ok(modified.unwrap_or(self.0.retrieved_at).date())
+        Ok(Date(modified.unwrap_or(self.0.retrieved_at).date()))
     }
 }
 

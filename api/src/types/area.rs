@@ -1,40 +1,24 @@
-use async_graphql::connection::CursorType;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Object, Result};
-use chrono::NaiveDate;
+use async_graphql::{Context, ID, Object, Result};
 
-use super::idp::IdpFigureConnection;
-use super::{Country, idp_page};
-use crate::ApiError;
+use super::Country;
+use super::idp::{IdpFigureConnection, idp_connection, idp_page_args};
 use crate::error::IntoGraphql;
 use crate::error::shared;
 use crate::loaders::{AreaIdpsLoader, AreaIdpsQuery, AreaLoader, ChildrenLoader, CountryLoader};
-use crate::pagination::Window;
+use crate::scalars::Date;
 
 /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
 /// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.
 pub struct AdminArea(pub store::models::AdminArea);
 
-/// Parses a Relay cursor given by a client.
-pub fn decode_cursor(cursor: Option<String>) -> Result<Option<usize>, ApiError> {
-    cursor
-        .map(|c| usize::decode_cursor(&c).map_err(|_| ApiError::BadUserInput(format!("invalid cursor {c:?}"))))
-        .transpose()
-}
-
-pub fn page_size(value: Option<i32>, name: &str) -> Result<Option<usize>, ApiError> {
-    value
-        .map(|v| usize::try_from(v).map_err(|_| ApiError::BadUserInput(format!("`{name}` must not be negative"))))
-        .transpose()
-}
-
 /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
 /// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.
 #[Object]
 impl AdminArea {
-    /// Global id for `node(id:)`: `AdminArea:<key>`.
-    pub async fn node_id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("AdminArea:{}", self.0.id))
+    /// Global id (for `node(id:)` and client caches): `AdminArea:<key>`.
+    pub async fn id(&self) -> ID {
+        ID(format!("AdminArea:{}", self.0.id))
     }
     /// The p-code (COD), e.g. `ML05` for Mopti; for level 0, the country's ISO3 code.
     async fn pcode(&self) -> &str {
@@ -49,12 +33,12 @@ impl AdminArea {
         self.0.level
     }
     /// The first day the boundary edition listing this area is valid.
-    async fn valid_from(&self) -> NaiveDate {
-        self.0.valid_from
+    async fn valid_from(&self) -> Date {
+        self.0.valid_from.into()
     }
     /// The day a later edition replaced it; null while current.
-    async fn valid_to(&self) -> Option<NaiveDate> {
-        self.0.valid_to
+    async fn valid_to(&self) -> Option<Date> {
+        self.0.valid_to.map(Date)
     }
     /// The enclosing area (the country's level-0 area for a level-1 area).
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
@@ -80,39 +64,37 @@ impl AdminArea {
     async fn idps(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] latest_round_only: bool,
-        operation: Option<String>,
-        round: Option<i32>,
-        from: Option<NaiveDate>,
-        to: Option<NaiveDate>,
-        assessment_type: Option<String>,
-        after: Option<String>,
-        before: Option<String>,
-        first: Option<i32>,
+        #[graphql(default = false, desc = "Keep, per operation, only the latest round.")] latest_round_only: bool,
+        #[graphql(desc = "Only this DTM operation, e.g. \"Mali Conflict\".")] operation: Option<String>,
+        #[graphql(desc = "Only this round.")] round: Option<i32>,
+        #[graphql(desc = "Reporting dates from this day (inclusive).")] from: Option<Date>,
+        #[graphql(desc = "Reporting dates up to this day (inclusive).")] to: Option<Date>,
+        #[graphql(desc = "Only `BA` (baseline) or `SA` (site assessment) figures.")] assessment_type: Option<String>,
+        #[graphql(desc = "Rows after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "Rows before this cursor (a `startCursor` or edge `cursor` of this list).")] before: Option<
+            String,
+        >,
+        #[graphql(desc = "The first this many rows (at most 1000; default 100).")] first: Option<i32>,
+        #[graphql(desc = "The last this many rows (at most 1000), counted back from `before` or the end.")]
         last: Option<i32>,
     ) -> Result<IdpFigureConnection> {
-        let (after, before) = (decode_cursor(after).gql()?, decode_cursor(before).gql()?);
-        let (first, last) = (page_size(first, "first").gql()?, page_size(last, "last").gql()?);
-        // Refuses a page over the maximum before anything is read.
-        Window::new(0, after, before, first, last).gql()?;
+        let order = store::idps::IdpOrder::DateAsc;
+        let page = idp_page_args(order, after, before, first, last).gql()?;
         let query = AreaIdpsQuery {
             latest_round_only,
             operation,
             round,
-            from,
-            to,
+            from: from.map(|d| d.0),
+            to: to.map(|d| d.0),
             assessment_type: assessment_type.map(|t| t.to_uppercase()),
-            after,
-            before,
-            first,
-            last,
-            counted: last.is_some() || before.is_some() || ctx.look_ahead().field("totalCount").exists(),
+            page,
+            counted: ctx.look_ahead().field("totalCount").exists(),
         };
         let loader = ctx.data::<DataLoader<AreaIdpsLoader>>()?;
-        Ok(match loader.load_one((self.0.id, query)).await.map_err(shared)? {
-            Some(page) => idp_page(page.rows, page.window, page.total),
-            None => idp_page(Vec::new(), Window { start: 0, end: 0 }, 0),
-        })
+        let found = loader.load_one((self.0.id, query)).await.map_err(shared)?.unwrap_or_default();
+        Ok(idp_connection(found.page, order, found.total))
     }
     /// The area's population: the newest published figure covering exactly this area's territory
     /// (null where the only figures are for a different territory, e.g. Gao before Ménaka split off).
@@ -127,10 +109,12 @@ impl AdminArea {
     async fn idp_totals(
         &self,
         ctx: &Context<'_>,
-        operation: Option<String>,
-        round: Option<i32>,
-        date: Option<NaiveDate>,
-        assessment_type: Option<String>,
+        #[graphql(desc = "Only this DTM operation.")] operation: Option<String>,
+        #[graphql(desc = "This round (of each operation).")] round: Option<i32>,
+        #[graphql(desc = "The latest round reported on or before this day.")] date: Option<Date>,
+        #[graphql(desc = "Only `BA` or `SA` figures (by default BA is preferred over SA).")] assessment_type: Option<
+            String,
+        >,
     ) -> Result<Vec<super::IdpAggregate>> {
         let s = super::aggregate::selection(operation, round, date, assessment_type, None, None);
         super::aggregate::totals_of(ctx, self.0.id, &s).await
@@ -140,10 +124,12 @@ impl AdminArea {
     async fn idp_series(
         &self,
         ctx: &Context<'_>,
-        from: Option<NaiveDate>,
-        to: Option<NaiveDate>,
-        operation: Option<String>,
-        assessment_type: Option<String>,
+        #[graphql(desc = "Reporting dates from this day (inclusive).")] from: Option<Date>,
+        #[graphql(desc = "Reporting dates up to this day (inclusive).")] to: Option<Date>,
+        #[graphql(desc = "Only this DTM operation.")] operation: Option<String>,
+        #[graphql(desc = "Only `BA` or `SA` figures (by default BA is preferred over SA).")] assessment_type: Option<
+            String,
+        >,
     ) -> Result<Vec<super::IdpAggregate>> {
         let s = super::aggregate::selection(operation, None, None, assessment_type, from, to);
         super::aggregate::series_of(ctx, self.0.id, &s).await
@@ -153,24 +139,24 @@ impl AdminArea {
     async fn idp_share(
         &self,
         ctx: &Context<'_>,
-        operation: Option<String>,
-        round: Option<i32>,
-        date: Option<NaiveDate>,
+        #[graphql(desc = "Only this DTM operation.")] operation: Option<String>,
+        #[graphql(desc = "This round (of each operation).")] round: Option<i32>,
+        #[graphql(desc = "The latest round reported on or before this day.")] date: Option<Date>,
     ) -> Result<Vec<super::IdpShare>> {
         let s = super::aggregate::selection(operation, round, date, None, None, None);
         super::aggregate::shares_of(ctx, &self.0, &s).await
     }
-    /// Displacement sites in this area or any area inside it, by site id.
+    /// Displacement sites in this area or any area inside it, by site code, then round.
     async fn sites(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "The first this many sites (at most 1000; default 100).")] first: Option<i32>,
+        #[graphql(desc = "Sites after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
+            String,
+        >,
     ) -> Result<super::SiteConnection> {
         let loader = ctx.data::<DataLoader<crate::loaders::AreaSitesLoader>>()?;
         let all = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
-        let window =
-            Window::new(all.len(), decode_cursor(after).gql()?, None, page_size(first, "first").gql()?, None).gql()?;
-        Ok(super::site::site_connection(all, window))
+        super::site::site_connection(all, after, first).gql()
     }
 }

@@ -1,6 +1,6 @@
+use crate::scalars::DateTime;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::NaiveDateTime;
 
 use super::IngestRun;
 use crate::error::shared;
@@ -12,13 +12,9 @@ pub struct Dataset(pub store::models::Dataset);
 /// A published dataset that figures come from, with its licence and the credit its publisher requires.
 #[Object]
 impl Dataset {
-    /// Global id for `node(id:)`: `Dataset:<key>`.
-    pub async fn node_id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("Dataset:{}", self.0.id))
-    }
-    /// The dataset's id in crisisgraph, as `dataset(id:)` takes it.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    /// Global id: `Dataset:<number>`, as `dataset(id:)` and `node(id:)` take it.
+    pub async fn id(&self) -> ID {
+        ID(format!("Dataset:{}", self.0.id))
     }
     /// Our stable key for the dataset, e.g. `dtm-api-v3` or `hdx:global-pcodes`.
     async fn key(&self) -> &str {
@@ -65,8 +61,8 @@ impl Dataset {
         self.0.methodology.as_deref()
     }
     /// When the publisher last changed the dataset, if it says (UTC).
-    async fn last_modified(&self) -> Option<NaiveDateTime> {
-        self.0.last_modified
+    async fn last_modified(&self) -> Option<DateTime> {
+        self.0.last_modified.map(DateTime)
     }
     /// How often the publisher means to update it, in days.
     async fn update_frequency_days(&self) -> Option<i32> {
@@ -90,9 +86,9 @@ pub struct Resource(pub store::models::Resource);
 /// One resource of a dataset: a file or an API endpoint.
 #[Object]
 impl Resource {
-    /// The resource's id in crisisgraph.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    /// Global id: `Resource:<number>`, as `node(id:)` takes it.
+    pub async fn id(&self) -> ID {
+        ID(format!("Resource:{}", self.0.id))
     }
     /// The resource's id on HDX, where it is published there.
     async fn hdx_id(&self) -> Option<&str> {
@@ -111,7 +107,7 @@ impl Resource {
         &self.0.format
     }
     /// When the publisher last changed it, as the catalog says (UTC).
-    async fn last_modified(&self) -> Option<NaiveDateTime> {
-        self.0.last_modified
+    async fn last_modified(&self) -> Option<DateTime> {
+        self.0.last_modified.map(DateTime)
     }
 }

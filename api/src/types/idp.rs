@@ -1,13 +1,15 @@
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Object, Result};
-use chrono::{NaiveDate, NaiveDateTime};
-use store::idps::IdpTotal;
+use async_graphql::{Context, ID, Object, Result};
+use chrono::NaiveDate;
+use store::idps::{IdpOrder, IdpPage, IdpPosition, IdpTotal, IdpTotalKey};
 
-use super::{AdminArea, Dataset, IngestRun, ListInfo};
+use super::connection::connection;
+use super::{AdminArea, Dataset, IngestRun};
+use crate::ApiError;
 use crate::error::shared;
 use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
-use crate::pagination::Window;
+use crate::pagination::{PageArgs, encode_cursor};
+use crate::scalars::{Date, DateTime};
 
 /// The number of IDPs present in one area for one (operation, round, reporting date, assessment
 /// type), summed over displacement reasons and origins, as IOM DTM reports them.
@@ -25,6 +27,10 @@ pub struct IdpFigure(pub IdpTotal);
 /// Never add figures across operations or assessment types without checking them.
 #[Object]
 impl IdpFigure {
+    /// Global id (for `node(id:)` and client caches); the same for the same figure across re-ingests.
+    pub async fn id(&self) -> ID {
+        super::node::idp_figure_id(&IdpTotalKey::of(&self.0))
+    }
     /// The DTM operation, e.g. "Mali Conflict".
     async fn operation(&self) -> &str {
         &self.0.operation
@@ -34,8 +40,8 @@ impl IdpFigure {
         self.0.round_number
     }
     /// The date DTM reports the figure for (not the data collection period).
-    async fn reporting_date(&self) -> NaiveDate {
-        self.0.reporting_date
+    async fn reporting_date(&self) -> Date {
+        self.0.reporting_date.into()
     }
     /// `BA` (baseline assessment) or `SA` (site assessment).
     async fn assessment_type(&self) -> &str {
@@ -88,26 +94,83 @@ impl IdpFigure {
         Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
     }
     /// The source's reference date for the figure (the reporting date).
-    async fn data_as_of(&self) -> NaiveDate {
-        self.0.reporting_date
+    async fn data_as_of(&self) -> Date {
+        self.0.reporting_date.into()
     }
     /// When crisisgraph fetched the figure from its source (UTC).
-    async fn retrieved_at(&self) -> NaiveDateTime {
-        self.0.retrieved_at
+    async fn retrieved_at(&self) -> DateTime {
+        self.0.retrieved_at.into()
     }
 }
 
-pub type IdpFigureConnection = Connection<usize, IdpFigure, ListInfo>;
+connection!(
+    IdpFigureConnection,
+    IdpFigureEdge,
+    IdpFigure,
+    "A page of IDP figures (a Relay connection), in the list's order.",
+    "One IDP figure of a page, with its cursor."
+);
 
-/// Builds one page of a connection from the page's rows, its window and the total.
-pub fn idp_page(rows: Vec<IdpTotal>, window: Window, total: usize) -> IdpFigureConnection {
-    let mut connection = Connection::with_additional_fields(
-        window.has_previous(),
-        window.has_next(total),
-        ListInfo { total_count: total as i64 },
-    );
-    connection.edges.extend(rows.into_iter().enumerate().map(|(i, row)| Edge::new(window.start + i, IdpFigure(row))));
-    connection
+/// The cursor key of an IDP list: a figure's position (see [`IdpPosition`]), as JSON.
+type IdpCursorKey = (i64, NaiveDate, String, i32, String, String, i64, i64);
+
+fn cursor_key(p: &IdpPosition) -> IdpCursorKey {
+    (
+        p.individuals,
+        p.reporting_date,
+        p.operation.clone(),
+        p.round_number,
+        p.assessment_type.clone(),
+        p.source_pcode.clone(),
+        p.resource_id,
+        p.id,
+    )
+}
+
+fn position(
+    (individuals, reporting_date, operation, round_number, assessment_type, source_pcode, resource_id, id): IdpCursorKey,
+) -> IdpPosition {
+    IdpPosition { individuals, reporting_date, operation, round_number, assessment_type, source_pcode, resource_id, id }
+}
+
+/// The name an IDP list's cursors carry: a cursor of one order is refused by another.
+fn list_name(order: IdpOrder) -> &'static str {
+    match order {
+        IdpOrder::DateAsc => "idps:DATE_ASC",
+        IdpOrder::DateDesc => "idps:DATE_DESC",
+        IdpOrder::IndividualsDesc => "idps:INDIVIDUALS_DESC",
+        IdpOrder::PcodeAsc => "idps:PCODE_ASC",
+    }
+}
+
+/// A client's page of an IDP list in `order`, its cursors decoded.
+pub fn idp_page_args(
+    order: IdpOrder,
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> Result<PageArgs<IdpPosition>, ApiError> {
+    let args = PageArgs::<IdpCursorKey>::parse(list_name(order), after, before, first, last)?;
+    Ok(PageArgs {
+        after: args.after.map(position),
+        before: args.before.map(position),
+        first: args.first,
+        last: args.last,
+    })
+}
+
+/// The connection of one page of an IDP list in `order`.
+pub fn idp_connection(page: IdpPage, order: IdpOrder, total: i64) -> IdpFigureConnection {
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|row| {
+            let cursor = encode_cursor(list_name(order), &cursor_key(&IdpPosition::of(&row)));
+            (IdpFigure(row), cursor)
+        })
+        .collect();
+    IdpFigureConnection::new(rows, page.has_previous, page.has_next, total)
 }
 
 /// How IDP figure lists are ordered. Every order ends with the figure's full key, so pages are stable.

@@ -4,6 +4,7 @@
 mod aggregate;
 mod appeal;
 mod area;
+pub(crate) mod connection;
 mod country;
 mod dataset;
 mod idp;
@@ -16,21 +17,11 @@ mod source;
 pub use aggregate::{IdpAggregate, IdpShare};
 pub use appeal::{Appeal, FundingCoverage, OutsideFunding};
 pub use area::AdminArea;
-pub use area::{decode_cursor, page_size};
 pub use country::Country;
 pub use dataset::{Dataset, Resource};
-pub use idp::{IdpOrderBy, idp_page};
-pub use node::{Node, NodeKey};
+pub use idp::{IdpFigure, IdpOrderBy};
+pub use node::{Node, NodeKey, row_id};
 pub use population::PopulationFigure;
-pub use run::IngestRun;
+pub use run::{IngestRun, IngestRunConnection};
 pub use site::{Site, SiteConnection, site_page};
 pub use source::SourceInfo;
-
-use async_graphql::SimpleObject;
-
-/// Extra fields of every list connection.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct ListInfo {
-    /// How many items the whole list has, across all pages.
-    pub total_count: i64,
-}

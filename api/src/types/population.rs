@@ -70,12 +70,12 @@ impl PopulationFigure {
     }
     /// The source's reference date: COD-PS projections are for a year, so the first day of
     /// `referenceYear`.
-    async fn data_as_of(&self) -> Option<chrono::NaiveDate> {
-        self.total_row().and_then(|r| chrono::NaiveDate::from_ymd_opt(r.reference_year, 1, 1))
+    async fn data_as_of(&self) -> Option<crate::scalars::Date> {
+        self.total_row().and_then(|r| chrono::NaiveDate::from_ymd_opt(r.reference_year, 1, 1)).map(crate::scalars::Date)
     }
     /// When crisisgraph read the figures from the source (UTC).
-    async fn retrieved_at(&self) -> Option<chrono::NaiveDateTime> {
-        self.total_row().map(|r| r.retrieved_at)
+    async fn retrieved_at(&self) -> Option<crate::scalars::DateTime> {
+        self.total_row().map(|r| r.retrieved_at.into())
     }
     /// The boundary edition the figures were published for, e.g. Mali's 9-region 2018 edition.
     async fn boundary_edition(&self) -> Option<&str> {

@@ -1,5 +1,5 @@
+use crate::scalars::DateTime;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::NaiveDateTime;
 use store::runs;
 
 use crate::ApiError;
@@ -9,16 +9,25 @@ use async_graphql::ErrorExtensions;
 /// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 pub struct IngestRun(pub store::models::IngestRun);
 
+super::connection::connection!(
+    IngestRunConnection,
+    IngestRunEdge,
+    IngestRun,
+    "A page of ingest runs (a Relay connection), newest first.",
+    "One ingest run of a page, with its cursor."
+);
+
 /// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 #[Object]
 impl IngestRun {
-    /// Global id for `node(id:)`: `IngestRun:<key>`.
-    pub async fn node_id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("IngestRun:{}", self.0.id))
+    /// Global id: `IngestRun:<number>`, as `ingestRun(id:)`, `cancelIngest(id:)` and `node(id:)` take it
+    /// (`<number>` is the run number the CLI shows).
+    pub async fn id(&self) -> ID {
+        ID(format!("IngestRun:{}", self.0.id))
     }
-    /// The run's id, as `ingestRun(id:)` and `cancelIngest(id:)` take it.
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    /// The run number, as `crisisgraph runs` shows it.
+    async fn number(&self) -> i64 {
+        self.0.id
     }
     /// The source ingested: `geography`, `dtm`, `catalog`, `population`, `funding` or `sites`.
     async fn source(&self) -> &str {
@@ -45,12 +54,12 @@ impl IngestRun {
         self.0.dry_run
     }
     /// UTC.
-    async fn started_at(&self) -> NaiveDateTime {
-        self.0.started_at
+    async fn started_at(&self) -> DateTime {
+        self.0.started_at.into()
     }
     /// UTC; null while running.
-    async fn finished_at(&self) -> Option<NaiveDateTime> {
-        self.0.finished_at
+    async fn finished_at(&self) -> Option<DateTime> {
+        self.0.finished_at.map(DateTime)
     }
     /// Source rows read.
     async fn fetched(&self) -> i64 {
@@ -77,7 +86,11 @@ impl IngestRun {
         self.0.error.as_deref()
     }
     /// The rows this run refused, with the reason and the row as the source sent it.
-    async fn rejected_rows(&self, ctx: &Context<'_>, #[graphql(default = 100)] first: i32) -> Result<Vec<RejectedRow>> {
+    async fn rejected_rows(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100, desc = "The first this many rows, in source order (at most 1000).")] first: i32,
+    ) -> Result<Vec<RejectedRow>> {
         if !(0..=1000).contains(&first) {
             return Err(ApiError::LimitExceeded("`first` must be between 0 and 1000".into()).extend());
         }

@@ -1,32 +1,38 @@
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::NaiveDate;
-use store::sites::{SiteFilter, SiteRow, count_sites, list_sites};
+use store::sites::{SiteFilter, SitePosition, SiteRow, count_sites, sites_page};
 
-use super::{AdminArea, Dataset, IngestRun, ListInfo};
+use super::connection::connection;
+use super::{AdminArea, Dataset, IngestRun};
 use crate::ApiError;
 use crate::error::{IntoGraphql, shared};
 use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
-use crate::pagination::Window;
+use crate::pagination::{PageArgs, encode_cursor};
+use crate::scalars::Date;
 
 /// A displacement site or location from a DTM site list: a host community, an IDP site, a collective
 /// centre..., with the IDPs present at one round.
 pub struct Site(pub SiteRow);
 
-pub type SiteConnection = Connection<usize, Site, ListInfo>;
+connection!(
+    SiteConnection,
+    SiteEdge,
+    Site,
+    "A page of displacement sites (a Relay connection), by site code, then round.",
+    "One site of a page, with its cursor."
+);
 
 /// A displacement site or location from a DTM site list: a host community, an IDP site, a collective
 /// centre..., with the IDPs present at one round.
 #[Object]
 impl Site {
-    /// Global id for `node(id:)`: `Site:<key>`.
-    pub async fn node_id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("Site:{}", self.0.id))
+    /// Global id (for `node(id:)` and client caches): `Site:<key>`, one per site and round.
+    pub async fn id(&self) -> ID {
+        ID(format!("Site:{}", self.0.id))
     }
-    /// The site's id in the source list (e.g. DTM's `ssid_SS0101_0020`).
-    async fn id(&self) -> ID {
-        ID(self.0.site_code.clone())
+    /// The site's code in the source list (e.g. DTM's `ssid_SS0101_0020`).
+    async fn site_code(&self) -> &str {
+        &self.0.site_code
     }
     /// The site's name as the source gives it.
     async fn name(&self) -> &str {
@@ -72,8 +78,8 @@ impl Site {
         self.0.round_number
     }
     /// The date the source reports the figures for, where the list gives one.
-    async fn reporting_date(&self) -> Option<NaiveDate> {
-        self.0.reporting_date
+    async fn reporting_date(&self) -> Option<Date> {
+        self.0.reporting_date.map(Date)
     }
     /// The resource (file or API endpoint) the figure was read from, with its URL.
     async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
@@ -91,46 +97,71 @@ impl Site {
     }
 }
 
-/// One page of sites matching `filter` (by site id, then round).
+/// The name site lists' cursors carry.
+const LIST: &str = "sites";
+
+/// A site list's cursor key: (site code, round or -1, row id).
+type SiteCursorKey = (String, i32, i64);
+
+fn cursor_of(site: &SiteRow) -> String {
+    let p = SitePosition::of(site);
+    encode_cursor(LIST, &(p.site_code, p.round, p.id))
+}
+
+fn after_position(after: Option<String>, first: Option<i32>) -> Result<(Option<SitePosition>, usize), ApiError> {
+    let args = PageArgs::<SiteCursorKey>::parse(LIST, after, None, first, None)?;
+    let size = args.size();
+    Ok((args.after.map(|(site_code, round, id)| SitePosition { site_code, round, id }), size))
+}
+
+fn connection_of(rows: Vec<SiteRow>, has_previous: bool, has_next: bool, total: i64) -> SiteConnection {
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let cursor = cursor_of(&r);
+            (Site(r), cursor)
+        })
+        .collect();
+    SiteConnection::new(rows, has_previous, has_next, total)
+}
+
+/// One page of sites matching `filter` (by site code, then round), after the cursor `after`.
 pub async fn site_page(
     ctx: &Context<'_>,
     filter: SiteFilter,
     after: Option<String>,
     first: Option<i32>,
 ) -> Result<SiteConnection> {
-    let after = super::decode_cursor(after).gql()?;
-    let first = super::page_size(first, "first").gql()?;
+    let (after, size) = after_position(after, first).gql()?;
+    let counted = ctx.look_ahead().field("totalCount").exists();
     let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, window, total) = reads
+    let (rows, has_previous, has_next, total) = reads
         .run(move |c| {
-            let total = count_sites(c, &filter)? as usize;
-            let window =
-                Window::new(total, after, None, first, None).map_err(|e| store::StoreError::Invalid(e.to_string()))?;
-            let rows = list_sites(c, &filter, (window.end - window.start) as i64, window.start as i64)?;
-            Ok((rows, window, total))
+            let (rows, has_previous, has_next) = sites_page(c, &filter, after.as_ref(), size)?;
+            let total = if counted { count_sites(c, &filter)? } else { 0 };
+            Ok((rows, has_previous, has_next, total))
         })
         .await
-        .map_err(|e| match e {
-            store::StoreError::Invalid(message) => ApiError::LimitExceeded(message),
-            other => ApiError::from(other),
-        })
         .gql()?;
-    Ok(page_of(rows, window, total))
+    Ok(connection_of(rows, has_previous, has_next, total))
 }
 
-fn page_of(rows: Vec<SiteRow>, window: Window, total: usize) -> SiteConnection {
-    let mut connection = Connection::with_additional_fields(
-        window.has_previous(),
-        window.has_next(total),
-        ListInfo { total_count: total as i64 },
-    );
-    connection.edges.extend(rows.into_iter().enumerate().map(|(i, r)| Edge::new(window.start + i, Site(r))));
-    connection
-}
-
-/// One page of an already loaded list of sites.
-pub fn site_connection(all: Vec<SiteRow>, window: Window) -> SiteConnection {
-    let total = all.len();
-    let rows = all.into_iter().skip(window.start).take(window.end - window.start).collect();
-    page_of(rows, window, total)
+/// One page of an already loaded list of sites (in the order of site lists), after `after`.
+pub fn site_connection(
+    mut all: Vec<SiteRow>,
+    after: Option<String>,
+    first: Option<i32>,
+) -> Result<SiteConnection, ApiError> {
+    let (after, size) = after_position(after, first)?;
+    let total = all.len() as i64;
+    let key = |s: &SitePosition| (s.site_code.clone(), s.round, s.id);
+    // Compared here as they are sorted here (a database may collate text otherwise).
+    all.sort_by_key(|s| key(&SitePosition::of(s)));
+    let start = match &after {
+        Some(after) => all.iter().position(|s| key(&SitePosition::of(s)) > key(after)).unwrap_or(all.len()),
+        None => 0,
+    };
+    let has_next = all.len() > start + size;
+    let rows = all.into_iter().skip(start).take(size).collect();
+    Ok(connection_of(rows, start > 0, has_next, total))
 }

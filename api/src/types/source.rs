@@ -1,5 +1,5 @@
+use crate::scalars::DateTime;
 use async_graphql::Object;
-use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::IngestRun;
 
@@ -22,12 +22,12 @@ impl SourceInfo {
         self.0.cadence.as_secs() as i64
     }
     /// The next scheduled run (UTC).
-    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_run_at
+    async fn next_run_at(&self) -> Option<DateTime> {
+        self.0.next_run_at.map(DateTime::from)
     }
     /// When the last successful run finished (UTC).
-    async fn last_success_at(&self) -> Option<NaiveDateTime> {
-        self.0.last_success.as_ref().and_then(|r| r.finished_at)
+    async fn last_success_at(&self) -> Option<DateTime> {
+        self.0.last_success.as_ref().and_then(|r| r.finished_at).map(DateTime)
     }
     /// The last successful run, with its counts.
     async fn last_success(&self) -> Option<IngestRun> {
