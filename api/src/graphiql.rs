@@ -1,5 +1,6 @@
 //! GraphiQL, served from vendored assets (it works offline), with the Mali questions preloaded as
-//! example tabs. `?run=1` runs the first tab at once (used by the browser check in CI).
+//! example tabs and the documentation explorer open (the schema, read by introspection, is the first
+//! thing a new user sees). `?run=1` runs the first tab at once (used by the browser check in CI).
 
 use actix_web::{HttpResponse, web};
 
@@ -90,7 +91,10 @@ pub async fn page() -> HttpResponse {
   const tabs = {tabs};
   const fetcher = GraphiQL.createFetcher({{ url: '/graphql' }});
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
-    React.createElement(GraphiQL, {{ fetcher, defaultQuery: tabs[0].query, defaultTabs: tabs, defaultEditorToolsVisibility: true }})
+    React.createElement(GraphiQL, {{
+      fetcher, defaultQuery: tabs[0].query, defaultTabs: tabs, defaultEditorToolsVisibility: true,
+      visiblePlugin: 'Documentation Explorer'
+    }})
   );
   if (new URLSearchParams(location.search).get('run') === '1') {{
     const run = () => {{
