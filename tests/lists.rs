@@ -257,6 +257,31 @@ async fn cursors_survive_inserts_between_pages(backend: Backend) {
                 .to_string(),
             "sites",
         ),
+        (
+            r#"adminArea(pcode: "HT0111") { idps({args}) { pageInfo { endCursor } nodes { id } } }"#.to_string(),
+            "id",
+            format!(
+                "INSERT INTO idp_totals (country_iso3, admin_level, source_pcode, area_id, area_matched, operation, \
+                 round_number, reporting_date, assessment_type, resource_id, source_name, individuals, run_id, \
+                 retrieved_at, is_latest_round) SELECT country_iso3, admin_level, source_pcode, area_id, area_matched, \
+                 operation, round_number, {}, assessment_type, resource_id, source_name, individuals, run_id, \
+                 retrieved_at, FALSE FROM idp_totals WHERE area_matched AND area_id = \
+                 (SELECT id FROM admin_areas WHERE pcode = 'HT0111') ORDER BY id LIMIT 1",
+                date("1989-01-01")
+            ),
+            "areaIdps",
+        ),
+        (
+            r#"adminArea(pcode: "SSD") { sites({args}) { pageInfo { endCursor } nodes { id } } }"#.to_string(),
+            "id",
+            "INSERT INTO sites (country_iso3, site_code, name, site_type, latitude, longitude, area_id, area_matched, \
+             source_pcode, households, individuals, round_number, reporting_date, resource_id, run_id, retrieved_at) \
+             SELECT country_iso3, '0000-inserted-again', name, site_type, latitude, longitude, area_id, area_matched, \
+             source_pcode, households, individuals, round_number, reporting_date, resource_id, run_id, retrieved_at \
+             FROM sites ORDER BY id LIMIT 1"
+                .to_string(),
+            "areaSites",
+        ),
     ];
     for (list, field, insert, name) in lists {
         let query = |args: String| format!("{{ {} }}", list.replace("{args}", &args));
@@ -280,6 +305,8 @@ fn path_of(name: &str) -> &'static str {
     match name {
         "ingestRuns" => "ingestRuns",
         "idps" => "country/idps",
+        "areaIdps" => "adminArea/idps",
+        "areaSites" => "adminArea/sites",
         _ => "country/sites",
     }
 }
