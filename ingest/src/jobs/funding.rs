@@ -4,6 +4,7 @@
 
 use store::appeals::{self as store_appeals, AppealInput, ClusterInput, OutsideFundingInput};
 use store::models::{DatasetInfo, Rejection, ResourceInfo};
+use store::upsert::{RunStamp, upsert};
 use store::{geography, provenance, with_conn};
 
 use super::Outcomes;
@@ -197,8 +198,9 @@ impl Ingester {
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
                 geography::ensure_country(c, &country)?;
-                let (mut counts, ids) = store_appeals::upsert_appeals(c, run_id, retrieved_at, &inputs)?;
-                counts += store_appeals::upsert_outside_funding(c, run_id, retrieved_at, &outside)?;
+                let stamp = RunStamp { run_id, retrieved_at };
+                let (mut counts, ids) = store_appeals::upsert_appeals(c, &stamp, &inputs)?;
+                counts += upsert(c, &outside, &stamp)?;
                 for (index, rows) in &clusters {
                     if let Some(appeal_id) = ids.get(*index) {
                         counts += store_appeals::upsert_clusters(c, run_id, api_resource_id, *appeal_id, rows)?;

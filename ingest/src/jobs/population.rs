@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use chrono::Datelike;
 use store::geography::{self, CountryInput};
 use store::models::AdminArea;
-use store::population::{self as store_population, AliasInput, PopulationInput};
+use store::population::{AliasInput, PopulationInput};
+use store::upsert::{RunStamp, upsert};
 use store::with_conn;
 
 use super::Outcomes;
@@ -96,8 +97,8 @@ impl Ingester {
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
                 geography::ensure_country(c, &country)?;
-                let mut counts = store_population::upsert_population(c, run_id, retrieved_at, &inputs)?;
-                counts += store_population::upsert_aliases(c, &aliases)?;
+                let mut counts = upsert(c, &inputs, &RunStamp { run_id, retrieved_at })?;
+                counts += upsert(c, &aliases, &())?;
                 Ok(counts)
             }))
         })
@@ -201,7 +202,7 @@ fn crosswalk_aliases(
             let area = current_area(areas, c.current_pcode)?;
             Some(AliasInput {
                 area_id: area.id,
-                code: c.source_code.to_string(),
+                code: Some(c.source_code.to_string()),
                 name: names.get(c.source_code).map(|n| n.to_string()),
                 kind: "old_code".into(),
                 relation: c.relation.to_string(),

@@ -1,7 +1,8 @@
 //! `ingest sites`: DTM site and location lists (XLSX or CSV on HDX), matched to admin areas.
 
 use store::geography;
-use store::sites::{self as store_sites, SiteInput};
+use store::sites::SiteInput;
+use store::upsert::{RunStamp, upsert};
 use store::with_conn;
 
 use super::Outcomes;
@@ -108,7 +109,7 @@ impl Ingester {
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
                 geography::ensure_country(c, &country)?;
-                Ok(store_sites::upsert_sites(c, run_id, retrieved_at, &inputs)?)
+                Ok(upsert(c, &inputs, &RunStamp { run_id, retrieved_at })?)
             }))
         })
         .await??;

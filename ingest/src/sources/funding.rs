@@ -112,6 +112,7 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
     let mut parsed = Parsed::default();
     let mut all_appeals: Vec<AppealRow> = Vec::new();
     let mut seen: HashMap<(String, String, i32), i64> = HashMap::new();
+    let mut seen_outside: HashMap<(String, i32), i64> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let iso3 = cell(c_country).to_uppercase();
@@ -148,7 +149,12 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
                 continue;
             }
             match funding {
+                Some(_) if keep && seen_outside.contains_key(&(iso3.clone(), year)) => {
+                    let first = seen_outside.get(&(iso3.clone(), year)).copied().unwrap_or_default();
+                    rejected(format!("duplicate of line {first} (same country and year outside appeals)"), &mut parsed);
+                }
                 Some(funding) if keep => {
+                    seen_outside.insert((iso3.clone(), year), *line);
                     parsed.outside.push(OutsideRow { row_number: *line, country_iso3: iso3.clone(), year, funding })
                 }
                 Some(_) => {}
@@ -352,6 +358,22 @@ mod tests {
         assert!(p.rejections.is_empty(), "{:?}", p.rejections);
         // Every data row is an appeal or funding outside appeals.
         assert_eq!(p.appeals.len() + p.outside.len(), mali().records.len());
+    }
+
+    /// Funding outside appeals is one figure per country and year: a second "Not specified" row for
+    /// the same pair is rejected with a reason, not summed or silently replaced.
+    #[test]
+    fn a_second_not_specified_row_for_a_country_and_year_is_rejected() {
+        let csv = "countryCode,id,name,code,typeId,typeName,startDate,endDate,year,requirements,funding,percentFunded\n\
+                   MLI,,Not specified,,,,,,2021,,100,\n\
+                   MLI,,Not specified,,,,,,2021,,200,\n\
+                   MLI,,Not specified,,,,,,2022,,300,\n";
+        let p = parse(&Table::parse(csv.as_bytes(), "t").expect("table"), &["MLI".into()], "t").expect("parses");
+        let outside: Vec<(i32, i64)> = p.outside.iter().map(|o| (o.year, o.funding)).collect();
+        assert_eq!(outside, [(2021, 100), (2022, 300)]);
+        let reasons: Vec<&str> = p.rejections["MLI"].iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["duplicate of line 2 (same country and year outside appeals)"]);
+        assert_eq!(p.rejections["MLI"][0].row_number, 3);
     }
 
     #[test]
