@@ -15,10 +15,10 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use store::models::Rejection;
 
-use super::hdx::NamePattern;
-use super::sheet::is_missing;
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::cells::{NumberError, date, is_missing, whole_number};
+use crate::kit::hdx::NamePattern;
+use crate::kit::table::{Table, record_text};
 
 /// The HDX dataset and resource holding every country's appeals.
 pub const DATASET: &str = "fts-requirements-and-funding-data";
@@ -70,28 +70,12 @@ pub struct Parsed {
 
 /// A USD amount: a whole number, not negative; `Ok(None)` when empty.
 fn amount(cell: &str, column: &str) -> Result<Option<i64>, String> {
-    if is_missing(cell) {
-        return Ok(None);
-    }
-    let c = cell.trim();
-    let value = c
-        .parse::<i64>()
-        .ok()
-        .or_else(|| c.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
-        .ok_or_else(|| format!("{column} {cell:?} is not a whole number of USD"))?;
-    if value < 0 {
-        return Err(format!("{column} is negative ({value} USD): FTS amounts cannot be below zero"));
-    }
-    Ok(Some(value))
-}
-
-fn date(cell: &str, column: &str) -> Result<Option<NaiveDate>, String> {
-    if is_missing(cell) {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(cell.trim().get(..10).unwrap_or(cell.trim()), "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| format!("{column} {cell:?} is not a YYYY-MM-DD date"))
+    whole_number(cell).map_err(|e| match e {
+        NumberError::NotWhole => format!("{column} {cell:?} is not a whole number of USD"),
+        NumberError::Negative(value) => {
+            format!("{column} is negative ({value} USD): FTS amounts cannot be below zero")
+        }
+    })
 }
 
 /// Parses the CSV and keeps the rows of `only` (ISO3 codes); plan totals are summed over every

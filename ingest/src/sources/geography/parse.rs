@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use store::geography::{AreaInput, CountryInput};
 use store::models::{DatasetInfo, Rejection, ResourceInfo};
 
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::table::{Table, record_text};
 
 /// Path of the resource on HDX, after the base URL.
 pub const RESOURCE_PATH: &str = "/dataset/cb963915-d7d1-4ffa-90dc-31277e24406f/resource/f65bc260-4d8b-416f-ac07-f2433b4d5142/download/global_pcodes_adm_1_2.csv";
