@@ -14,8 +14,8 @@ use super::{CountryOutcome, Outcomes};
 use crate::control::RunControl;
 use crate::fetch::{FetchRequest, Fetched};
 use crate::pcode::AreaMatcher;
+use crate::pcode::country_name;
 use crate::runner::Step;
-use crate::sources::geography::country_name;
 use crate::{FetchMode, IngestConfig, IngestError, Ingester, RunOptions};
 
 /// One run of one source, as its job sees it.

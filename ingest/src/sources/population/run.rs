@@ -10,8 +10,8 @@ use store::upsert::upsert;
 
 use crate::IngestError;
 use crate::kit::{CountryOutcome, RunContext};
+use crate::pcode::country_name;
 use crate::pcode::{AreaMatch, AreaMatcher};
-use crate::sources::geography::country_name;
 use crate::sources::population::{self, PopulationConfig, PopulationRow};
 
 /// One country: every file fetched and parsed first (any failure leaves the store as it was for
