@@ -171,6 +171,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn default_schedules_are_the_specs() {
+        let schedules = crate::SourceSchedule::defaults();
+        assert_eq!(schedules.iter().map(|s| s.source).collect::<Vec<_>>(), Source::ALL);
+        for schedule in schedules {
+            let spec = schedule.source.spec();
+            assert_eq!(schedule.cron.as_deref(), spec.default_cron);
+            assert_eq!(schedule.cadence.as_secs(), u64::from(spec.period_days + 1) * 24 * 3600);
+        }
+    }
+
     /// The operator guide's table is the generated one, so the docs cannot drift from the specs.
     #[test]
     fn the_operator_guide_lists_the_sources_as_declared() {
