@@ -31,8 +31,9 @@ enum Command {
     Migrate,
     /// Ingest one source now and print a summary; exits non-zero if the run fails.
     Ingest {
-        /// geography | dtm | catalog | population | funding | sites
-        source: String,
+        /// The source to ingest.
+        #[arg(value_parser = SourceParser)]
+        source: Source,
         /// ISO3 country code; repeat for several (default: CRISISGRAPH_COUNTRIES).
         #[arg(long = "country", value_name = "ISO3")]
         countries: Vec<String>,
@@ -57,7 +58,11 @@ enum Command {
         limit: i64,
     },
     /// Each source: schedule, next run, last success and failure, rows, and whether it is stale.
-    Sources,
+    Sources {
+        /// Print the operator guide's table of sources (from their declarations) instead.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz, /readyz and /metrics, and run the schedules.
@@ -72,6 +77,32 @@ enum Command {
         #[arg(long)]
         no_scheduler: bool,
     },
+}
+
+/// The CLI's source argument, from the list of sources: `--help` shows each with its summary, and
+/// an unknown name is refused with [`ingest::IngestError::UnknownSource`]'s message.
+#[derive(Clone)]
+struct SourceParser;
+
+impl clap::builder::TypedValueParser for SourceParser {
+    type Value = Source;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Source, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse::<Source>()
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n")).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            Source::ALL.into_iter().map(|s| clap::builder::PossibleValue::new(s.name()).help(s.spec().summary)),
+        ))
+    }
 }
 
 fn main() -> ExitCode {
@@ -106,6 +137,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         print!("{}", api::schema::sdl());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Sources { markdown: true } = cli.command {
+        print!("{}", ingest::sources::markdown_table());
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Schema => Ok(ExitCode::SUCCESS),
@@ -116,7 +151,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { source, countries, levels, dry_run, offline } => {
-            let source: Source = source.parse()?;
             let pool = open_store(&settings).await?;
             let mode = if offline { FetchMode::Offline } else { FetchMode::Online };
             let ingester = Ingester::new(pool, settings.ingest.clone(), mode)?;
@@ -150,7 +184,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print_runs(&runs);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sources => {
+        Command::Sources { markdown: true } => Ok(ExitCode::SUCCESS),
+        Command::Sources { markdown: false } => {
             let pool = open_store(&settings).await?;
             let statuses = ingest::status::source_statuses(&pool, &settings.schedules).await?;
             print_sources(&statuses);

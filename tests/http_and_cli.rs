@@ -158,6 +158,21 @@ fn schema_command_prints_the_sdl() {
     }
 }
 
+/// The CLI's choices and the docs' table come from the list of sources, not from text of their own.
+#[test]
+fn the_cli_lists_the_sources_from_their_declarations() {
+    let help = Command::new(BIN).args(["ingest", "--help"]).output().expect("runs");
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).expect("UTF-8");
+    for source in ingest::Source::ALL {
+        assert!(help.contains(&format!("- {}:", source.name())), "{source} is not offered: {help}");
+        assert!(help.contains(source.spec().summary), "{source}'s summary is not shown: {help}");
+    }
+    let table = Command::new(BIN).args(["sources", "--markdown"]).output().expect("runs");
+    assert!(table.status.success());
+    assert_eq!(String::from_utf8(table.stdout).expect("UTF-8"), ingest::sources::markdown_table());
+}
+
 #[tokio::test]
 async fn ingest_command_summarises_and_fails_with_the_run() {
     let dir = tempfile::tempdir().expect("temporary directory");

@@ -24,7 +24,7 @@ pub enum IngestError {
     Parse { what: String, reason: String },
     #[error("the source reported an error: {0}")]
     SourceReported(String),
-    #[error("unknown source {0:?} (known: geography, dtm, catalog, population, funding, sites)")]
+    #[error("unknown source {0:?} (known: {known})", known = crate::sources::known_names())]
     UnknownSource(String),
     #[error("invalid request: {0}")]
     Invalid(String),

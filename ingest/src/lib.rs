@@ -1,17 +1,20 @@
 //! crisisgraph's ingestion: fetch (with archive) → parse → normalise → validate → write in one
 //! transaction per source and country → run record.
 //!
+//! - [`sources`]: one module per source (what it is, how it parses, how a run goes) and the one list
+//!   of them, from which the CLI, the scheduler, the status, the sample and the docs' table derive.
+//! - [`kit`]: what a source is built from: its spec and job, the run context (fetch, HDX catalog,
+//!   tables, area matching, the one-transaction write, rejected rows), tables and cells.
 //! - [`fetch`]: the one HTTP fetcher, with retries, conditional requests and the payload archive.
-//! - [`sources`]: one module per source, each turning bytes into validated rows and rejections.
 //! - [`pcode`]: matching a source's area codes to ours.
-//! - [`runner`]: runs a source end to end and records the run.
+//! - [`runner`]: runs, leases and heartbeats: starts a source's job and records how it ended.
 //! - [`sample`]: the bundled offline sample, replayed through the same path.
 
 pub mod control;
 mod coordinator;
 mod error;
 pub mod fetch;
-mod jobs;
+pub mod kit;
 pub mod pcode;
 pub mod runner;
 pub mod sample;
@@ -23,8 +26,9 @@ pub use control::{Progress, RunControl, Silent, StopReason};
 pub use coordinator::Coordinator;
 pub use error::IngestError;
 pub use fetch::{FetchMode, FetchSettings, Fetcher};
-pub use runner::{Ingester, RunOptions, Source};
+pub use runner::{Ingester, RunOptions};
 pub use scheduler::{Scheduler, SourceSchedule};
+pub use sources::Source;
 
 /// Public endpoints, used unless configuration points elsewhere.
 pub const DEFAULT_DTM_URL: &str = "https://dtmapi.iom.int";

@@ -6,6 +6,12 @@ use std::collections::HashMap;
 
 use store::models::AdminArea;
 
+/// The name of a country from its ISO 3166 code, in English, and its ISO2 code.
+pub fn country_name(iso3: &str) -> Option<(String, String)> {
+    let code = isocountry::CountryCode::for_alpha3_caseless(iso3).ok()?;
+    Some((code.name().to_string(), code.alpha2().to_string()))
+}
+
 /// How a source code was matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AreaMatch {

@@ -1,75 +1,19 @@
-//! Runs one source end to end and keeps its run record: counts, status, error, rejected rows.
-//! Each country is written in its own transaction, so a failure in one leaves the store as it
-//! was for that country; a dry run does all the work and rolls the transaction back.
-
-use std::fmt;
-use std::str::FromStr;
+//! Runs a source and keeps its run record: takes the source's lease (one run per source at a time,
+//! across processes), records the run, renews the lease with a heartbeat while the source's job
+//! works, sums the job's per-country outcomes into the run's counts, records how the run ended and
+//! frees the lease. It knows no source: what a run does is the source's (`sources/`), through
+//! [`crate::kit::RunContext`].
 
 use std::sync::Arc;
-use std::time::Instant;
-use store::geography::{self, CountryInput};
-use store::idps::{self, IdpInput};
 use store::models::{IngestRun, Rejection};
 use store::runs::{self, RunRequest, RunTotals, status};
 
 use store::leases::{self, StartOutcome};
-use store::provenance::{AppliedPayload, AreaFingerprint};
-use store::{AnyConnection, DbPool, WriteCounts, provenance, with_conn};
+use store::{DbPool, with_conn};
 
 use crate::control::{Progress, RunControl, Silent, StopReason};
-use crate::fetch::{FetchRequest, Fetched};
-use crate::pcode::{AreaMatch, AreaMatcher};
-use crate::sources::{dtm, geography as pcodes};
-use crate::{FetchMode, Fetcher, IngestConfig, IngestError};
-
-/// The sources crisisgraph can ingest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Countries and admin areas from the global p-codes list.
-    Geography,
-    /// IDP figures from the IOM DTM API v3.
-    Dtm,
-    /// The HDX catalog entries (provenance, licence, resources) behind the sources below.
-    Catalog,
-    /// Population by area and sex (COD-PS on HDX).
-    Population,
-    /// Funding appeals (FTS on HDX, clusters from the FTS API).
-    Funding,
-    /// Displacement sites and locations (DTM site lists on HDX).
-    Sites,
-}
-
-impl Source {
-    pub const ALL: [Source; 6] =
-        [Source::Geography, Source::Dtm, Source::Catalog, Source::Population, Source::Funding, Source::Sites];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Geography => "geography",
-            Source::Dtm => "dtm",
-            Source::Catalog => "catalog",
-            Source::Population => "population",
-            Source::Funding => "funding",
-            Source::Sites => "sites",
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Source {
-    type Err = IngestError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Source::ALL
-            .into_iter()
-            .find(|src| src.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| IngestError::UnknownSource(s.to_string()))
-    }
-}
+use crate::kit::{RunContext, no_countries};
+use crate::{FetchMode, Fetcher, IngestConfig, IngestError, Source};
 
 /// How one run is asked for.
 #[derive(Debug, Clone)]
@@ -104,14 +48,6 @@ pub struct Ingester {
     pub(crate) fetcher: Fetcher,
     /// Who holds leases taken by this ingester: host, process and a random part.
     holder: String,
-}
-
-/// What one country contributed to a run.
-#[derive(Debug, Default)]
-pub(crate) struct CountryOutcome {
-    pub(crate) fetched: i64,
-    pub(crate) written: WriteCounts,
-    pub(crate) rejected: i64,
 }
 
 impl Ingester {
@@ -162,11 +98,10 @@ impl Ingester {
     /// Takes the source's lease and records the run, or finds the run in progress.
     pub(crate) async fn start(&self, source: Source, options: &RunOptions) -> Result<StartOutcome, IngestError> {
         let countries = self.countries_for(options);
-        let params = serde_json::json!({
-            "countries": countries,
-            "dtm_levels": if source == Source::Dtm { Some(&options.dtm_levels) } else { None },
-            "offline": self.fetcher.mode() == FetchMode::Offline,
-        });
+        let mut params = source.params(options);
+        params.insert("countries".into(), serde_json::json!(countries));
+        params.insert("offline".into(), serde_json::json!(self.fetcher.mode() == FetchMode::Offline));
+        let params = serde_json::Value::Object(params);
         let request = RunRequest {
             source: source.name().to_string(),
             params: params.to_string(),
@@ -230,25 +165,15 @@ impl Ingester {
     ) -> Result<IngestRun, IngestError> {
         let countries = self.countries_for(options);
         tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, trigger = %options.trigger, "ingest run started");
-        let steps = match source {
-            Source::Geography => 1 + countries.len() as u64,
-            Source::Dtm => countries.len() as u64 * (options.dtm_levels.len() as u64 + 1),
-            Source::Population | Source::Funding | Source::Sites => countries.len() as u64,
-            // The funding dataset, and per country its population dataset and (where configured) its site list.
-            Source::Catalog => 1 + 2 * countries.len() as u64,
-        };
-        progress.begin(steps);
-        let step = Step { control, progress };
+        let ctx = RunContext::new(self, run.id, countries, options, Step { control, progress });
+        progress.begin(source.steps(&ctx));
 
         let mut totals = RunTotals::default();
         let mut errors = Vec::new();
-        let outcome = match source {
-            Source::Geography => self.run_geography(run.id, &countries, options.dry_run, &step).await,
-            Source::Dtm => self.run_dtm(run.id, &countries, options, &step).await,
-            Source::Catalog => self.run_catalog(run.id, &countries, &step).await,
-            Source::Population => self.run_population(run.id, &countries, options.dry_run, &step).await,
-            Source::Funding => self.run_funding(run.id, &countries, options.dry_run, &step).await,
-            Source::Sites => self.run_sites(run.id, &countries, options.dry_run, &step).await,
+        let outcome = if source.spec().per_country && ctx.countries.is_empty() {
+            Err(no_countries())
+        } else {
+            source.run(&ctx).await
         };
         match outcome {
             Ok(per_country) => {
@@ -298,23 +223,6 @@ impl Ingester {
         out
     }
 
-    /// Fetches through the shared fetcher, abandoning the request as soon as the run is asked to stop.
-    pub(crate) async fn fetch(
-        &self,
-        step: &Step<'_>,
-        url: String,
-        run_id: i64,
-        resource_id: i64,
-        headers: Vec<(String, String)>,
-    ) -> Result<Fetched, IngestError> {
-        step.check()?;
-        let request = FetchRequest { url, headers, run_id: Some(run_id), resource_id: Some(resource_id) };
-        tokio::select! {
-            fetched = self.fetcher.fetch(&request) => fetched,
-            () = step.control.stopped() => Err(IngestError::Cancelled),
-        }
-    }
-
     pub(crate) async fn record_rejections(
         &self,
         run_id: i64,
@@ -329,323 +237,6 @@ impl Ingester {
             .await?;
         Ok(())
     }
-
-    async fn run_geography(
-        &self,
-        run_id: i64,
-        countries: &[String],
-        dry_run: bool,
-        step: &Step<'_>,
-    ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
-        let hdx = self.config.hdx_url.trim_end_matches('/').to_string();
-        let (dataset, resource) = (pcodes::dataset_info(&hdx), pcodes::resource_info(&hdx));
-        let resource = with_conn(&self.pool, move |c| {
-            let d = provenance::upsert_dataset(c, &dataset)?;
-            provenance::upsert_resource(c, d.id, &resource)
-        })
-        .await?;
-        step.check()?;
-        let mut fetched = self.fetch(step, resource.url.clone(), run_id, resource.id, Vec::new()).await?;
-        let parsed = pcodes::parse(&fetched.bytes()?, countries)?;
-        step.done("fetched the p-code list");
-        let mut results = Vec::new();
-        for wanted in countries {
-            if !parsed.contains_key(wanted) {
-                results.push((
-                    wanted.clone(),
-                    Err(IngestError::Invalid(format!("the p-code list has no rows for {wanted}"))),
-                ));
-            }
-        }
-        for (iso3, part) in parsed {
-            let (country, areas, rejections) = (part.country, part.areas, part.rejections);
-            let rejected = rejections.len() as i64;
-            let fetched_rows = areas.len() as i64 - 1 + rejected;
-            let resource_id = resource.id;
-            step.check()?;
-            let control = step.control.clone();
-            let written = with_conn(&self.pool, move |c| {
-                Ok(in_transaction(c, dry_run, &control, |c| {
-                    let mut counts = geography::upsert_countries(c, std::slice::from_ref(&country))?;
-                    counts += geography::upsert_areas(c, run_id, resource_id, &areas)?;
-                    Ok(counts)
-                }))
-            })
-            .await
-            .map_err(IngestError::from)
-            .and_then(|inner| inner);
-            let result = match written {
-                Ok(written) => {
-                    self.record_rejections(run_id, resource.id, fetched.sha256.clone(), rejections).await?;
-                    Ok(CountryOutcome { fetched: fetched_rows.max(0), written, rejected })
-                }
-                Err(e) => Err(e),
-            };
-            step.done(&format!("{iso3}: areas written"));
-            results.push((iso3, result));
-        }
-        Ok(results)
-    }
-
-    async fn run_dtm(
-        &self,
-        run_id: i64,
-        countries: &[String],
-        options: &RunOptions,
-        step: &Step<'_>,
-    ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
-        if countries.is_empty() {
-            return Err(IngestError::Invalid(
-                "no countries to ingest: pass --country or set CRISISGRAPH_COUNTRIES".into(),
-            ));
-        }
-        let mut levels = options.dtm_levels.clone();
-        levels.sort_unstable();
-        levels.dedup();
-        if levels.is_empty() || levels.iter().any(|l| *l > 2) {
-            return Err(IngestError::Invalid(format!("DTM admin levels must be 0, 1 or 2, not {levels:?}")));
-        }
-        let base = self.config.dtm_url.trim_end_matches('/').to_string();
-        let dataset = dtm::dataset_info(&base);
-        let infos: Vec<_> = levels.iter().map(|l| (*l, dtm::resource_info(&base, *l))).collect();
-        let resources = with_conn(&self.pool, move |c| {
-            let d = provenance::upsert_dataset(c, &dataset)?;
-            infos
-                .iter()
-                .map(|(level, info)| provenance::upsert_resource(c, d.id, info).map(|r| (*level, r.id)))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-        let mut results = Vec::new();
-        for iso3 in countries {
-            step.check()?;
-            let result = self.dtm_country(run_id, &base, iso3, &resources, options.dry_run, step).await;
-            results.push((iso3.clone(), result));
-        }
-        Ok(results)
-    }
-
-    /// One country of a DTM run: fetch every level (streamed to spooled files), then either skip (every
-    /// payload is the one last applied and the country's areas did not change since) or parse each level
-    /// from its file and stage its rows in batches while parsing, and merge them, all in one write
-    /// transaction: any fetch, parse or envelope failure leaves the store as it was for this country.
-    async fn dtm_country(
-        &self,
-        run_id: i64,
-        base: &str,
-        iso3: &str,
-        resources: &[(u8, i64)],
-        dry_run: bool,
-        step: &Step<'_>,
-    ) -> Result<CountryOutcome, IngestError> {
-        let headers: Vec<(String, String)> =
-            self.config.dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
-        let fetch_started = Instant::now();
-        let mut payloads = Vec::new();
-        for (level, resource_id) in resources {
-            step.check()?;
-            let fetched =
-                self.fetch(step, dtm::request_url(base, *level, iso3), run_id, *resource_id, headers.clone()).await?;
-            step.done(&format!("{iso3}: fetched admin{level}"));
-            payloads.push(LevelPayload { level: *level, resource_id: *resource_id, fetched });
-        }
-        let bytes: u64 = payloads.iter().map(|p| p.fetched.body.len()).sum();
-        tracing::info!(run_id, iso3, bytes, ms = millis(fetch_started), "DTM phase: fetch");
-
-        // The fingerprint is read before the areas: should a geography run commit in between, the
-        // recorded fingerprint is the older one, and the next run does the work instead of skipping it.
-        let code = iso3.to_string();
-        let (fingerprint, areas, applied) = with_conn(&self.pool, move |c| {
-            let fingerprint = provenance::area_fingerprint(c, &code)?;
-            let areas = geography::areas_of_country(c, &code)?;
-            let applied = provenance::applied_payloads(c, Source::Dtm.name(), &code)?;
-            Ok((fingerprint, areas, applied))
-        })
-        .await?;
-        if let Some(previous) = unchanged_since_applied(&payloads, &applied, &fingerprint) {
-            return self.skip_unchanged(run_id, iso3, previous).await;
-        }
-
-        let matcher = AreaMatcher::new(iso3, &areas);
-        drop(areas);
-        let retrieved_at = store::now_utc();
-        let control = step.control.clone();
-        let iso = iso3.to_string();
-        let (written, summaries) = with_conn(&self.pool, move |c| {
-            let mut summaries = Vec::new();
-            let written = in_transaction(c, dry_run, &control, |c| {
-                write_dtm_country(
-                    c,
-                    run_id,
-                    &iso,
-                    &matcher,
-                    payloads,
-                    &fingerprint,
-                    retrieved_at,
-                    &control,
-                    &mut summaries,
-                )
-            });
-            Ok((written, summaries))
-        })
-        .await?;
-        let written = written?;
-        let (mut fetched_rows, mut rejected) = (0, 0);
-        for (resource_id, sha, summary) in summaries {
-            fetched_rows += summary.fetched();
-            rejected += summary.rejections.len() as i64;
-            self.record_rejections(run_id, resource_id, sha, summary.rejections).await?;
-        }
-        step.done(&format!("{iso3}: figures written"));
-        Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
-    }
-
-    /// The outcome of a run that found `previous` still current: the rows it stored are counted
-    /// unchanged and its rejections recorded again, as a full run over the same bytes would.
-    async fn skip_unchanged(
-        &self,
-        run_id: i64,
-        iso3: &str,
-        previous: Vec<AppliedPayload>,
-    ) -> Result<CountryOutcome, IngestError> {
-        let started = Instant::now();
-        let fetched = previous.iter().map(|p| p.fetched_rows).sum();
-        let unchanged = previous.iter().map(|p| p.stored_rows).sum();
-        let rejected = with_conn(&self.pool, move |c| {
-            previous.iter().map(|p| provenance::copy_rejections(c, p, run_id)).sum::<Result<i64, _>>()
-        })
-        .await?;
-        tracing::info!(
-            run_id,
-            iso3,
-            unchanged,
-            rejected,
-            ms = millis(started),
-            "DTM: every payload is the one last applied and the areas are unchanged: parse and write skipped"
-        );
-        Ok(CountryOutcome { fetched, written: WriteCounts { unchanged, ..WriteCounts::default() }, rejected })
-    }
-}
-
-/// One fetched admin level of a DTM country.
-struct LevelPayload {
-    level: u8,
-    resource_id: i64,
-    fetched: Fetched,
-}
-
-fn millis(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The applied records that make this fetch a no-op: one per payload, with the same URL, resource and
-/// bytes, recorded with the current fingerprint of the country's areas. `None` when any differs.
-fn unchanged_since_applied(
-    payloads: &[LevelPayload],
-    applied: &[AppliedPayload],
-    areas: &AreaFingerprint,
-) -> Option<Vec<AppliedPayload>> {
-    if payloads.is_empty() {
-        return None;
-    }
-    payloads
-        .iter()
-        .map(|p| {
-            applied
-                .iter()
-                .find(|a| {
-                    a.url == p.fetched.url
-                        && a.resource_id == p.resource_id
-                        && a.payload_sha256 == p.fetched.sha256
-                        && a.areas == *areas
-                })
-                .cloned()
-        })
-        .collect()
-}
-
-/// The write of one DTM country, inside its transaction: each level parsed from its payload, valid
-/// rows matched and staged in batches of [`idps::STAGING_CHUNK`] as they are read, then merged, and
-/// what was applied recorded. Each level's parse summary (rejections) is pushed to `summaries`.
-#[allow(clippy::too_many_arguments)]
-fn write_dtm_country(
-    c: &mut AnyConnection,
-    run_id: i64,
-    iso3: &str,
-    matcher: &AreaMatcher,
-    payloads: Vec<LevelPayload>,
-    areas: &AreaFingerprint,
-    retrieved_at: chrono::NaiveDateTime,
-    control: &RunControl,
-    summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
-) -> Result<WriteCounts, IngestError> {
-    let started = Instant::now();
-    idps::begin_staging(c)?;
-    let mut staged = 0i64;
-    let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
-    let mut country_name = None;
-    let mut applied = Vec::new();
-    for LevelPayload { level, resource_id, fetched } in payloads {
-        let Fetched { url, sha256, body, .. } = fetched;
-        let reader = body.into_reader()?;
-        let summary = dtm::parse_stream(reader, level, iso3, &mut |row| {
-            country_name.get_or_insert_with(|| row.admin0_name.clone());
-            batch.push(idp_input(matcher, iso3, &row, resource_id));
-            if batch.len() >= idps::STAGING_CHUNK {
-                if control.stop_reason().is_some() {
-                    return Err(IngestError::Cancelled);
-                }
-                idps::stage_idp_figures(c, staged, &batch)?;
-                staged += batch.len() as i64;
-                batch.clear();
-            }
-            Ok(())
-        })?;
-        applied.push(AppliedPayload {
-            source: Source::Dtm.name().to_string(),
-            country_iso3: iso3.to_string(),
-            url,
-            payload_sha256: sha256.clone(),
-            run_id,
-            resource_id,
-            fetched_rows: summary.fetched(),
-            stored_rows: summary.valid,
-            rejected_rows: summary.rejections.len() as i64,
-            areas: areas.clone(),
-        });
-        summaries.push((resource_id, sha256, summary));
-    }
-    if !batch.is_empty() {
-        idps::stage_idp_figures(c, staged, &batch)?;
-        staged += batch.len() as i64;
-    }
-    drop(batch);
-    tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
-
-    let started = Instant::now();
-    let country = CountryInput {
-        iso3: iso3.to_string(),
-        iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
-        name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
-    };
-    geography::ensure_country(c, &country)?;
-    let counts = idps::merge_staged_idp_figures(c, run_id, retrieved_at)?;
-    for record in &applied {
-        provenance::record_applied_payload(c, record)?;
-    }
-    tracing::info!(
-        run_id,
-        iso3,
-        inserted = counts.inserted,
-        updated = counts.updated,
-        unchanged = counts.unchanged,
-        ms = millis(started),
-        "DTM phase: merge"
-    );
-    let merged = Instant::now();
-    store::idp_totals::refresh_after_write(c, run_id, iso3, &counts)?;
-    tracing::info!(run_id, iso3, ms = millis(merged), "DTM phase: totals refreshed");
-    Ok(counts)
 }
 
 /// What each step of a run reports to and checks with.
@@ -665,63 +256,6 @@ impl Step<'_> {
 
     pub(crate) fn done(&self, message: &str) {
         self.progress.step(message);
-    }
-}
-
-/// Turns a parsed DTM row into a stored figure, matched to an area or to its nearest matched parent.
-fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: i64) -> IdpInput {
-    let (code, name) = row.area();
-    let level = i32::from(row.admin_level);
-    let parents: Vec<(i32, &str)> = match (level, row.admin1_pcode.as_deref()) {
-        (2, Some(admin1)) => vec![(1, admin1)],
-        _ => Vec::new(),
-    };
-    let (area_id, area_matched) = match matcher.match_code(level, code, &parents) {
-        AreaMatch::Matched { area_id, .. } => (Some(area_id), true),
-        AreaMatch::Unmatched { nearest_parent } => (nearest_parent, false),
-    };
-    IdpInput {
-        country_iso3: iso3.to_string(),
-        admin_level: level,
-        area_id,
-        area_matched,
-        source_pcode: code.to_string(),
-        source_name: name.to_string(),
-        operation: row.operation.clone(),
-        round_number: row.round_number,
-        reporting_date: row.reporting_date,
-        assessment_type: row.assessment_type.clone(),
-        displacement_reason: row.displacement_reason.clone(),
-        origin_pcode: row.origin_pcode.clone(),
-        origin_name: row.origin_name.clone(),
-        individuals: row.individuals,
-        males: row.males,
-        females: row.females,
-        resource_id,
-    }
-}
-
-/// Runs `work` in one transaction; a dry run rolls it back and still returns the counts, and a run
-/// asked to stop rolls back instead of committing.
-pub(crate) fn in_transaction<F>(
-    conn: &mut AnyConnection,
-    dry_run: bool,
-    control: &RunControl,
-    work: F,
-) -> Result<WriteCounts, IngestError>
-where
-    F: FnOnce(&mut AnyConnection) -> Result<WriteCounts, IngestError>,
-{
-    let result = store::write_transaction::<WriteCounts, IngestError, _>(conn, |c| {
-        let counts = work(c)?;
-        if control.stop_reason().is_some() {
-            return Err(IngestError::Cancelled);
-        }
-        if dry_run { Err(IngestError::DryRunRolledBack(counts)) } else { Ok(counts) }
-    });
-    match result {
-        Ok(counts) | Err(IngestError::DryRunRolledBack(counts)) => Ok(counts),
-        Err(other) => Err(other),
     }
 }
 

@@ -28,25 +28,23 @@ pub struct SourceSchedule {
 }
 
 impl SourceSchedule {
-    /// Sensible defaults (UTC): the catalog and FTS funding daily, DTM figures and p-codes weekly,
-    /// site lists weekly, population monthly. Cadence: the period plus a day of slack.
+    /// Each source's default schedule (UTC) and period, from its spec (see the operator guide's
+    /// table). Cadence: the period plus a day of slack.
     pub fn defaults() -> Vec<SourceSchedule> {
         let day = Duration::from_secs(24 * 3600);
-        let entry = |source: Source, cron: &str, period_days: u32| SourceSchedule {
-            source,
-            cron: Some(cron.into()),
-            timezone: chrono_tz::UTC,
-            cadence: day * (period_days + 1),
-            options: RunOptions { trigger: "schedule".into(), ..RunOptions::default() },
-        };
-        vec![
-            entry(Source::Geography, "0 0 2 * * Sun", 7),
-            entry(Source::Dtm, "0 0 3 * * Mon", 7),
-            entry(Source::Catalog, "0 0 1 * * *", 1),
-            entry(Source::Population, "0 0 4 1 * *", 31),
-            entry(Source::Funding, "0 30 1 * * *", 1),
-            entry(Source::Sites, "0 0 5 * * Tue", 7),
-        ]
+        Source::ALL
+            .into_iter()
+            .map(|source| {
+                let spec = source.spec();
+                SourceSchedule {
+                    source,
+                    cron: spec.default_cron.map(str::to_string),
+                    timezone: chrono_tz::UTC,
+                    cadence: day * (spec.period_days + 1),
+                    options: RunOptions { trigger: "schedule".into(), ..RunOptions::default() },
+                }
+            })
+            .collect()
     }
 
     /// The next firing after `now`, if scheduled: a whole second (cron has no finer unit), the same

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use store::models::IngestRun;
 use store::runs::{self, status};
-use store::{AnyConnection, DbPool, StoreError, geography, idps, with_conn};
+use store::{AnyConnection, DbPool, StoreError, with_conn};
 
 use crate::{IngestError, Source, SourceSchedule};
 
@@ -53,14 +53,7 @@ pub fn source_statuses_on(
                 &[status::SUCCEEDED, status::FAILED, status::INTERRUPTED, status::CANCELLED],
             )?;
             let last = runs::list_runs(c, Some(name), 1, 0)?.into_iter().next();
-            let rows = match source {
-                Source::Geography => geography::count_areas(c)?,
-                Source::Dtm => idps::count_figures(c)?,
-                Source::Catalog => store::provenance::count_datasets(c)?,
-                Source::Population => store::population::count_figures(c)?,
-                Source::Funding => store::appeals::count_appeals(c)?,
-                Source::Sites => store::sites::count_sites(c, &store::sites::SiteFilter::default())?,
-            };
+            let rows = (source.spec().count_rows)(c)?;
             (success, failure, finished, last, rows)
         };
         let now = Utc::now();

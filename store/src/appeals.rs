@@ -2,12 +2,11 @@
 //! a country received outside any appeal. Percent funded is never stored: it is computed from the
 //! two amounts when read.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{appeal_clusters, appeal_countries, appeals, funding_outside_appeals};
+use crate::upsert::{RunStamp, ids_of, upsert};
 use crate::{AnyConnection, StoreError, WriteCounts};
 
 /// An appeal as stored.
@@ -94,8 +93,10 @@ pub struct ClusterInput {
     pub funding_usd: Option<i64>,
 }
 
-/// Funding of one country and year outside any appeal.
-#[derive(Debug, Clone, PartialEq)]
+/// Funding of one country and year outside any appeal, keyed by (country, year); written with
+/// [`crate::upsert::upsert`].
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = funding_outside_appeals, treat_none_as_null = true)]
 pub struct OutsideFundingInput {
     pub country_iso3: String,
     pub year: i32,
@@ -103,108 +104,119 @@ pub struct OutsideFundingInput {
     pub resource_id: i64,
 }
 
-fn find_appeal(conn: &mut AnyConnection, code: &str, year: i32) -> Result<Option<AppealRow>, StoreError> {
-    Ok(appeals::table
-        .filter(appeals::code.eq(code))
-        .filter(appeals::year.eq(year))
-        .select(AppealRow::as_select())
-        .first(conn)
-        .optional()?)
+crate::keyed_table! {
+    OutsideFundingInput in funding_outside_appeals,
+    id: id: i64,
+    key: (country_iso3: String, year: i32),
+    scope: country_iso3: String,
+    stamp: |s: RunStamp| (
+        funding_outside_appeals::run_id.eq(s.run_id),
+        funding_outside_appeals::retrieved_at.eq(s.retrieved_at),
+    ),
+}
+
+/// An appeal as written, keyed by (code, year).
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = appeals, treat_none_as_null = true)]
+struct NewAppeal {
+    code: String,
+    fts_id: Option<i64>,
+    name: String,
+    appeal_type: Option<String>,
+    year: i32,
+    start_date: Option<NaiveDate>,
+    end_date: Option<NaiveDate>,
+    requirements_usd: Option<i64>,
+    funding_usd: Option<i64>,
+    resource_id: i64,
+}
+
+crate::keyed_table! {
+    NewAppeal in appeals,
+    id: id: i64,
+    key: (code: String, year: i32),
+    scope: code: String,
+    stamp: |s: RunStamp| (appeals::run_id.eq(s.run_id), appeals::retrieved_at.eq(s.retrieved_at)),
+}
+
+/// A country's share of an appeal as written, keyed by (appeal, country).
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = appeal_countries, treat_none_as_null = true)]
+struct NewAppealShare {
+    appeal_id: i64,
+    country_iso3: String,
+    requirements_usd: Option<i64>,
+    funding_usd: Option<i64>,
+}
+
+crate::keyed_table! {
+    NewAppealShare in appeal_countries,
+    id: id: i64,
+    key: (appeal_id: i64, country_iso3: String),
+    scope: appeal_id: i64,
+    stamp: none,
+}
+
+/// A cluster's figures within an appeal as written, keyed by (appeal, cluster name); stamped with
+/// the run only.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = appeal_clusters, treat_none_as_null = true)]
+struct NewAppealCluster {
+    appeal_id: i64,
+    cluster: String,
+    requirements_usd: Option<i64>,
+    funding_usd: Option<i64>,
+    resource_id: Option<i64>,
+}
+
+crate::keyed_table! {
+    NewAppealCluster in appeal_clusters,
+    id: id: i64,
+    key: (appeal_id: i64, cluster: String),
+    scope: appeal_id: i64,
+    stamp: |run_id: i64| appeal_clusters::run_id.eq(Some(*run_id)),
 }
 
 /// Writes appeals and the country's share, keyed by (code, year) and (appeal, country).
 /// Returns the counts and the stored appeal id of every input, in order.
 pub fn upsert_appeals(
     conn: &mut AnyConnection,
-    run_id: i64,
-    retrieved_at: NaiveDateTime,
+    stamp: &RunStamp,
     rows: &[AppealInput],
 ) -> Result<(WriteCounts, Vec<i64>), StoreError> {
-    let mut counts = WriteCounts::default();
-    let mut ids = Vec::with_capacity(rows.len());
-    for row in rows {
-        let values = (
-            appeals::fts_id.eq(row.fts_id),
-            appeals::name.eq(&row.name),
-            appeals::appeal_type.eq(&row.appeal_type),
-            appeals::start_date.eq(row.start_date),
-            appeals::end_date.eq(row.end_date),
-            appeals::requirements_usd.eq(row.requirements_usd),
-            appeals::funding_usd.eq(row.funding_usd),
-            appeals::resource_id.eq(row.resource_id),
-        );
-        let appeal_id = match find_appeal(conn, &row.code, row.year)? {
-            None => {
-                diesel::insert_into(appeals::table)
-                    .values((
-                        appeals::code.eq(&row.code),
-                        appeals::year.eq(row.year),
-                        values,
-                        appeals::run_id.eq(run_id),
-                        appeals::retrieved_at.eq(retrieved_at),
-                    ))
-                    .execute(conn)?;
-                counts.inserted += 1;
-                find_appeal(conn, &row.code, row.year)?
-                    .ok_or_else(|| StoreError::Invalid(format!("appeal {} vanished after insert", row.code)))?
-                    .id
-            }
-            Some(a)
-                if a.fts_id != row.fts_id
-                    || a.name != row.name
-                    || a.appeal_type != row.appeal_type
-                    || a.start_date != row.start_date
-                    || a.end_date != row.end_date
-                    || a.requirements_usd != row.requirements_usd
-                    || a.funding_usd != row.funding_usd
-                    || a.resource_id != row.resource_id =>
-            {
-                diesel::update(appeals::table.find(a.id))
-                    .set((values, appeals::run_id.eq(run_id), appeals::retrieved_at.eq(retrieved_at)))
-                    .execute(conn)?;
-                counts.updated += 1;
-                a.id
-            }
-            Some(a) => {
-                counts.unchanged += 1;
-                a.id
-            }
-        };
-        let share = appeal_countries::table
-            .filter(appeal_countries::appeal_id.eq(appeal_id))
-            .filter(appeal_countries::country_iso3.eq(&row.country_iso3))
-            .select(AppealCountryRow::as_select())
-            .first(conn)
-            .optional()?;
-        let share_values = (
-            appeal_countries::requirements_usd.eq(row.country_requirements_usd),
-            appeal_countries::funding_usd.eq(row.country_funding_usd),
-        );
-        match share {
-            None => {
-                diesel::insert_into(appeal_countries::table)
-                    .values((
-                        appeal_countries::appeal_id.eq(appeal_id),
-                        appeal_countries::country_iso3.eq(&row.country_iso3),
-                        share_values,
-                    ))
-                    .execute(conn)?;
-                counts.inserted += 1;
-            }
-            Some(s)
-                if s.requirements_usd != row.country_requirements_usd || s.funding_usd != row.country_funding_usd =>
-            {
-                diesel::update(appeal_countries::table.find(s.id)).set(share_values).execute(conn)?;
-                counts.updated += 1;
-            }
-            Some(_) => counts.unchanged += 1,
-        }
-        ids.push(appeal_id);
-    }
+    let appeals: Vec<NewAppeal> = rows
+        .iter()
+        .map(|row| NewAppeal {
+            code: row.code.clone(),
+            fts_id: row.fts_id,
+            name: row.name.clone(),
+            appeal_type: row.appeal_type.clone(),
+            year: row.year,
+            start_date: row.start_date,
+            end_date: row.end_date,
+            requirements_usd: row.requirements_usd,
+            funding_usd: row.funding_usd,
+            resource_id: row.resource_id,
+        })
+        .collect();
+    let mut counts = upsert(conn, &appeals, stamp)?;
+    let ids = ids_of(conn, &appeals)?;
+    let shares: Vec<NewAppealShare> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, appeal_id)| NewAppealShare {
+            appeal_id: *appeal_id,
+            country_iso3: row.country_iso3.clone(),
+            requirements_usd: row.country_requirements_usd,
+            funding_usd: row.country_funding_usd,
+        })
+        .collect();
+    counts += upsert(conn, &shares, &())?;
     Ok((counts, ids))
 }
 
-/// Writes the clusters given for one appeal, keyed by name (deletes nothing).
+/// Writes the clusters given for one appeal, keyed by name (deletes nothing); `resource_id` is the
+/// FTS API resource they come from.
 pub fn upsert_clusters(
     conn: &mut AnyConnection,
     run_id: i64,
@@ -212,92 +224,17 @@ pub fn upsert_clusters(
     appeal_id: i64,
     rows: &[ClusterInput],
 ) -> Result<WriteCounts, StoreError> {
-    let existing: HashMap<String, AppealClusterRow> = appeal_clusters::table
-        .filter(appeal_clusters::appeal_id.eq(appeal_id))
-        .select(AppealClusterRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|c| (c.cluster.clone(), c))
+    let clusters: Vec<NewAppealCluster> = rows
+        .iter()
+        .map(|row| NewAppealCluster {
+            appeal_id,
+            cluster: row.cluster.clone(),
+            requirements_usd: row.requirements_usd,
+            funding_usd: row.funding_usd,
+            resource_id: Some(resource_id),
+        })
         .collect();
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let values = (
-            appeal_clusters::requirements_usd.eq(row.requirements_usd),
-            appeal_clusters::funding_usd.eq(row.funding_usd),
-            appeal_clusters::resource_id.eq(Some(resource_id)),
-        );
-        match existing.get(&row.cluster) {
-            None => {
-                diesel::insert_into(appeal_clusters::table)
-                    .values((
-                        appeal_clusters::appeal_id.eq(appeal_id),
-                        appeal_clusters::cluster.eq(&row.cluster),
-                        values,
-                        appeal_clusters::run_id.eq(Some(run_id)),
-                    ))
-                    .execute(conn)?;
-                counts.inserted += 1;
-            }
-            Some(c)
-                if c.requirements_usd != row.requirements_usd
-                    || c.funding_usd != row.funding_usd
-                    || c.resource_id != Some(resource_id) =>
-            {
-                diesel::update(appeal_clusters::table.find(c.id))
-                    .set((values, appeal_clusters::run_id.eq(Some(run_id))))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-            Some(_) => counts.unchanged += 1,
-        }
-    }
-    Ok(counts)
-}
-
-/// Writes funding outside appeals, keyed by (country, year).
-pub fn upsert_outside_funding(
-    conn: &mut AnyConnection,
-    run_id: i64,
-    retrieved_at: NaiveDateTime,
-    rows: &[OutsideFundingInput],
-) -> Result<WriteCounts, StoreError> {
-    let mut counts = WriteCounts::default();
-    for row in rows {
-        let existing = funding_outside_appeals::table
-            .filter(funding_outside_appeals::country_iso3.eq(&row.country_iso3))
-            .filter(funding_outside_appeals::year.eq(row.year))
-            .select(OutsideFundingRow::as_select())
-            .first(conn)
-            .optional()?;
-        match existing {
-            None => {
-                diesel::insert_into(funding_outside_appeals::table)
-                    .values((
-                        funding_outside_appeals::country_iso3.eq(&row.country_iso3),
-                        funding_outside_appeals::year.eq(row.year),
-                        funding_outside_appeals::funding_usd.eq(row.funding_usd),
-                        funding_outside_appeals::resource_id.eq(row.resource_id),
-                        funding_outside_appeals::run_id.eq(run_id),
-                        funding_outside_appeals::retrieved_at.eq(retrieved_at),
-                    ))
-                    .execute(conn)?;
-                counts.inserted += 1;
-            }
-            Some(f) if f.funding_usd != row.funding_usd || f.resource_id != row.resource_id => {
-                diesel::update(funding_outside_appeals::table.find(f.id))
-                    .set((
-                        funding_outside_appeals::funding_usd.eq(row.funding_usd),
-                        funding_outside_appeals::resource_id.eq(row.resource_id),
-                        funding_outside_appeals::run_id.eq(run_id),
-                        funding_outside_appeals::retrieved_at.eq(retrieved_at),
-                    ))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-            Some(_) => counts.unchanged += 1,
-        }
-    }
-    Ok(counts)
+    upsert(conn, &clusters, &run_id)
 }
 
 /// (country, appeal) for the appeals some countries have a share of, optionally of one year,

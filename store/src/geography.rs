@@ -2,19 +2,29 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::models::{AdminArea, Country};
 use crate::schema::{admin_areas, countries};
+use crate::upsert::upsert;
 use crate::{AnyConnection, StoreError, WriteCounts, now_utc};
 
-/// A country as a source names it.
-#[derive(Debug, Clone, PartialEq)]
+/// A country as a source names it, keyed by ISO3.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = countries, treat_none_as_null = true)]
 pub struct CountryInput {
     pub iso3: String,
     pub iso2: Option<String>,
     pub name: String,
+}
+
+crate::keyed_table! {
+    CountryInput in countries,
+    id: iso3: String,
+    key: (iso3: String),
+    scope: iso3: String,
+    stamp: |updated_at: NaiveDateTime| countries::updated_at.eq(*updated_at),
 }
 
 /// An admin area as a boundary source lists it. Level 0 is the country itself (p-code = ISO3).
@@ -28,42 +38,41 @@ pub struct AreaInput {
     pub valid_from: NaiveDate,
 }
 
+/// An area as written, keyed by (p-code, edition start): listed areas are current (`valid_to` null).
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = admin_areas, treat_none_as_null = true)]
+struct NewArea {
+    country_iso3: String,
+    pcode: String,
+    name: String,
+    level: i32,
+    parent_pcode: Option<String>,
+    valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
+}
+
+/// What an area write records beside the values: the run, the p-code list it came from, when.
+struct AreaStamp {
+    run_id: i64,
+    resource_id: i64,
+    updated_at: NaiveDateTime,
+}
+
+crate::keyed_table! {
+    NewArea in admin_areas,
+    id: id: i64,
+    key: (pcode: String, valid_from: NaiveDate),
+    scope: country_iso3: String,
+    stamp: |s: AreaStamp| (
+        admin_areas::run_id.eq(Some(s.run_id)),
+        admin_areas::resource_id.eq(Some(s.resource_id)),
+        admin_areas::updated_at.eq(s.updated_at),
+    ),
+}
+
+/// Writes countries (keyed by ISO3): new ones inserted, renamed ones updated.
 pub fn upsert_countries(conn: &mut AnyConnection, rows: &[CountryInput]) -> Result<WriteCounts, StoreError> {
-    let mut counts = WriteCounts::default();
-    let iso3s: Vec<&str> = rows.iter().map(|r| r.iso3.as_str()).collect();
-    let existing: HashMap<String, Country> = countries::table
-        .filter(countries::iso3.eq_any(&iso3s))
-        .select(Country::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|c| (c.iso3.clone(), c))
-        .collect();
-    for row in rows {
-        match existing.get(&row.iso3) {
-            None => {
-                diesel::insert_into(countries::table)
-                    .values((
-                        countries::iso3.eq(&row.iso3),
-                        countries::iso2.eq(&row.iso2),
-                        countries::name.eq(&row.name),
-                    ))
-                    .execute(conn)?;
-                counts.inserted += 1;
-            }
-            Some(c) if c.name != row.name || c.iso2 != row.iso2 => {
-                diesel::update(countries::table.find(&row.iso3))
-                    .set((
-                        countries::iso2.eq(&row.iso2),
-                        countries::name.eq(&row.name),
-                        countries::updated_at.eq(now_utc()),
-                    ))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-            Some(_) => counts.unchanged += 1,
-        }
-    }
-    Ok(counts)
+    upsert(conn, rows, &now_utc())
 }
 
 /// Writes one boundary edition's areas for the countries it covers: new areas are inserted,
@@ -75,69 +84,37 @@ pub fn upsert_areas(
     resource_id: i64,
     rows: &[AreaInput],
 ) -> Result<WriteCounts, StoreError> {
-    let mut counts = WriteCounts::default();
-    let country_codes: HashSet<&str> = rows.iter().map(|r| r.country_iso3.as_str()).collect();
-    let country_codes: Vec<&str> = country_codes.into_iter().collect();
-    let existing: Vec<AdminArea> = admin_areas::table
-        .filter(admin_areas::country_iso3.eq_any(&country_codes))
-        .select(AdminArea::as_select())
-        .load(conn)?;
-    let by_key: HashMap<(String, NaiveDate), &AdminArea> =
-        existing.iter().map(|a| ((a.pcode.clone(), a.valid_from), a)).collect();
     let now = now_utc();
-    let mut to_insert = Vec::new();
-    for row in rows {
-        match by_key.get(&(row.pcode.clone(), row.valid_from)) {
-            None => to_insert.push((
-                admin_areas::country_iso3.eq(&row.country_iso3),
-                admin_areas::pcode.eq(&row.pcode),
-                admin_areas::name.eq(&row.name),
-                admin_areas::level.eq(row.level),
-                admin_areas::parent_pcode.eq(&row.parent_pcode),
-                admin_areas::valid_from.eq(row.valid_from),
-                admin_areas::resource_id.eq(Some(resource_id)),
-                admin_areas::run_id.eq(Some(run_id)),
-                admin_areas::created_at.eq(now),
-                admin_areas::updated_at.eq(now),
-            )),
-            Some(a)
-                if a.name != row.name
-                    || a.level != row.level
-                    || a.parent_pcode != row.parent_pcode
-                    || a.country_iso3 != row.country_iso3
-                    || a.valid_to.is_some() =>
-            {
-                diesel::update(admin_areas::table.find(a.id))
-                    .set((
-                        admin_areas::name.eq(&row.name),
-                        admin_areas::level.eq(row.level),
-                        admin_areas::parent_pcode.eq(&row.parent_pcode),
-                        admin_areas::country_iso3.eq(&row.country_iso3),
-                        admin_areas::valid_to.eq(None::<NaiveDate>),
-                        admin_areas::run_id.eq(Some(run_id)),
-                        admin_areas::resource_id.eq(Some(resource_id)),
-                        admin_areas::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-            Some(_) => counts.unchanged += 1,
-        }
-    }
-    for chunk in to_insert.chunks(1000) {
-        crate::on_backend!(conn, |c| diesel::insert_into(admin_areas::table).values(chunk).execute(c))?;
-    }
-    counts.inserted += to_insert.len() as i64;
+    let areas: Vec<NewArea> = rows
+        .iter()
+        .map(|r| NewArea {
+            country_iso3: r.country_iso3.clone(),
+            pcode: r.pcode.clone(),
+            name: r.name.clone(),
+            level: r.level,
+            parent_pcode: r.parent_pcode.clone(),
+            valid_from: r.valid_from,
+            valid_to: None,
+        })
+        .collect();
+    let mut counts = upsert(conn, &areas, &AreaStamp { run_id, resource_id, updated_at: now })?;
 
     // Close the areas this edition no longer lists.
+    let country_codes: HashSet<&str> = rows.iter().map(|r| r.country_iso3.as_str()).collect();
+    let country_codes: Vec<&str> = country_codes.into_iter().collect();
+    let current: Vec<AdminArea> = admin_areas::table
+        .filter(admin_areas::country_iso3.eq_any(&country_codes))
+        .filter(admin_areas::valid_to.is_null())
+        .select(AdminArea::as_select())
+        .load(conn)?;
     let listed: HashSet<(&str, NaiveDate)> = rows.iter().map(|r| (r.pcode.as_str(), r.valid_from)).collect();
     let mut edition_start: HashMap<&str, NaiveDate> = HashMap::new();
     for r in rows {
         let e = edition_start.entry(r.country_iso3.as_str()).or_insert(r.valid_from);
         *e = (*e).max(r.valid_from);
     }
-    for a in &existing {
-        let retired = a.valid_to.is_none() && !listed.contains(&(a.pcode.as_str(), a.valid_from));
+    for a in &current {
+        let retired = !listed.contains(&(a.pcode.as_str(), a.valid_from));
         if let Some(end) = edition_start.get(a.country_iso3.as_str()).filter(|end| retired && **end > a.valid_from) {
             diesel::update(admin_areas::table.find(a.id))
                 .set((admin_areas::valid_to.eq(Some(*end)), admin_areas::updated_at.eq(now)))

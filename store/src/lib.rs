@@ -22,6 +22,7 @@ pub mod runs;
 pub mod schema;
 pub mod sites;
 mod snapshot;
+pub mod upsert;
 
 pub use connection::{
     AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn, write_transaction,

@@ -27,7 +27,7 @@ pub struct Dataset {
 }
 
 /// What a source says about the dataset it publishes; upserted by `source_key`.
-#[derive(Debug, Clone, Insertable, AsChangeset, PartialEq)]
+#[derive(Debug, Clone, Insertable, AsChangeset, Queryable, Selectable, PartialEq)]
 #[diesel(table_name = datasets, treat_none_as_null = true)]
 pub struct DatasetInfo {
     pub source_key: String,

@@ -9,79 +9,59 @@ use crate::models::{Dataset, DatasetInfo, Resource, ResourceInfo};
 use crate::schema::{
     admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, rejected_rows, resources,
 };
+use crate::upsert::upsert;
 use crate::{AnyConnection, StoreError, now_utc};
+
+crate::keyed_table! {
+    DatasetInfo in datasets,
+    id: id: i64,
+    key: (source_key: String),
+    scope: source_key: String,
+    stamp: |updated_at: NaiveDateTime| datasets::updated_at.eq(*updated_at),
+}
+
+/// A resource as written, keyed by (dataset, name).
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = resources, treat_none_as_null = true)]
+struct NewResource {
+    dataset_id: i64,
+    hdx_id: Option<String>,
+    name: String,
+    url: String,
+    format: String,
+    last_modified: Option<NaiveDateTime>,
+}
+
+crate::keyed_table! {
+    NewResource in resources,
+    id: id: i64,
+    key: (dataset_id: i64, name: String),
+    scope: dataset_id: i64,
+    stamp: |updated_at: NaiveDateTime| resources::updated_at.eq(*updated_at),
+}
 
 /// Inserts the dataset or brings it up to date, keyed by `source_key`.
 pub fn upsert_dataset(conn: &mut AnyConnection, info: &DatasetInfo) -> Result<Dataset, StoreError> {
-    let existing = datasets::table
-        .filter(datasets::source_key.eq(&info.source_key))
-        .select(Dataset::as_select())
-        .first(conn)
-        .optional()?;
-    match existing {
-        None => {
-            diesel::insert_into(datasets::table).values(info).execute(conn)?;
-        }
-        Some(current) if !same_dataset(&current, info) => {
-            diesel::update(datasets::table.find(current.id))
-                .set((info, datasets::updated_at.eq(now_utc())))
-                .execute(conn)?;
-        }
-        Some(current) => return Ok(current),
-    }
+    upsert(conn, std::slice::from_ref(info), &now_utc())?;
     Ok(datasets::table.filter(datasets::source_key.eq(&info.source_key)).select(Dataset::as_select()).first(conn)?)
 }
 
-fn same_dataset(d: &Dataset, i: &DatasetInfo) -> bool {
-    d.hdx_id == i.hdx_id
-        && d.title == i.title
-        && d.organisation == i.organisation
-        && d.url == i.url
-        && d.licence_id == i.licence_id
-        && d.licence_title == i.licence_title
-        && d.licence_url == i.licence_url
-        && d.licence_other == i.licence_other
-        && d.credit == i.credit
-        && d.methodology == i.methodology
-        && d.update_frequency_days == i.update_frequency_days
-        && d.last_modified == i.last_modified
-}
-
-/// Inserts the resource or brings it up to date, keyed by (dataset, name).
+/// Inserts the resource of a dataset or brings it up to date, keyed by (dataset, name).
 pub fn upsert_resource(conn: &mut AnyConnection, dataset_id: i64, info: &ResourceInfo) -> Result<Resource, StoreError> {
-    let find = |conn: &mut AnyConnection| {
-        resources::table
-            .filter(resources::dataset_id.eq(dataset_id))
-            .filter(resources::name.eq(&info.name))
-            .select(Resource::as_select())
-            .first(conn)
-            .optional()
+    let row = NewResource {
+        dataset_id,
+        hdx_id: info.hdx_id.clone(),
+        name: info.name.clone(),
+        url: info.url.clone(),
+        format: info.format.clone(),
+        last_modified: info.last_modified,
     };
-    let values = (
-        resources::hdx_id.eq(&info.hdx_id),
-        resources::url.eq(&info.url),
-        resources::format.eq(&info.format),
-        resources::last_modified.eq(info.last_modified),
-    );
-    match find(conn)? {
-        None => {
-            diesel::insert_into(resources::table)
-                .values((resources::dataset_id.eq(dataset_id), resources::name.eq(&info.name), values))
-                .execute(conn)?;
-        }
-        Some(r)
-            if r.hdx_id != info.hdx_id
-                || r.url != info.url
-                || r.format != info.format
-                || r.last_modified != info.last_modified =>
-        {
-            diesel::update(resources::table.find(r.id))
-                .set((values, resources::updated_at.eq(now_utc())))
-                .execute(conn)?;
-        }
-        Some(r) => return Ok(r),
-    }
-    find(conn)?.ok_or_else(|| StoreError::Invalid(format!("resource {} vanished after upsert", info.name)))
+    upsert(conn, std::slice::from_ref(&row), &now_utc())?;
+    Ok(resources::table
+        .filter(resources::dataset_id.eq(dataset_id))
+        .filter(resources::name.eq(&info.name))
+        .select(Resource::as_select())
+        .first(conn)?)
 }
 
 pub fn datasets_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Dataset>, StoreError> {

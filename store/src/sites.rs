@@ -1,14 +1,13 @@
 //! Displacement sites and locations (DTM site and location lists): one row per site and round.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Text};
 
 use crate::schema::sites;
-use crate::{AnyConnection, StoreError, WriteCounts};
+use crate::upsert::RunStamp;
+use crate::{AnyConnection, StoreError};
 
 /// A site as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
@@ -33,8 +32,10 @@ pub struct SiteRow {
     pub retrieved_at: NaiveDateTime,
 }
 
-/// A validated site from a source.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated site from a source, keyed by (country, site code, round); written with
+/// [`crate::upsert::upsert`].
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = sites, treat_none_as_null = true)]
 pub struct SiteInput {
     pub country_iso3: String,
     pub site_code: String,
@@ -52,78 +53,12 @@ pub struct SiteInput {
     pub resource_id: i64,
 }
 
-type SiteKey = (String, String, Option<i32>);
-
-fn same_values(r: &SiteRow, i: &SiteInput) -> bool {
-    r.name == i.name
-        && r.site_type == i.site_type
-        && r.latitude == i.latitude
-        && r.longitude == i.longitude
-        && r.area_id == i.area_id
-        && r.area_matched == i.area_matched
-        && r.source_pcode == i.source_pcode
-        && r.households == i.households
-        && r.individuals == i.individuals
-        && r.reporting_date == i.reporting_date
-        && r.resource_id == i.resource_id
-}
-
-/// Writes sites keyed by (country, site code, round): inserted, updated or left alone.
-pub fn upsert_sites(
-    conn: &mut AnyConnection,
-    run_id: i64,
-    retrieved_at: NaiveDateTime,
-    rows: &[SiteInput],
-) -> Result<WriteCounts, StoreError> {
-    let mut countries: Vec<&str> = rows.iter().map(|r| r.country_iso3.as_str()).collect();
-    countries.sort_unstable();
-    countries.dedup();
-    let existing: HashMap<SiteKey, SiteRow> = sites::table
-        .filter(sites::country_iso3.eq_any(&countries))
-        .select(SiteRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|r| ((r.country_iso3.clone(), r.site_code.clone(), r.round_number), r))
-        .collect();
-    let mut counts = WriteCounts::default();
-    let mut to_insert = Vec::new();
-    for row in rows {
-        let values = (
-            sites::name.eq(&row.name),
-            sites::site_type.eq(&row.site_type),
-            sites::latitude.eq(row.latitude),
-            sites::longitude.eq(row.longitude),
-            sites::area_id.eq(row.area_id),
-            sites::area_matched.eq(row.area_matched),
-            sites::source_pcode.eq(&row.source_pcode),
-            sites::households.eq(row.households),
-            sites::individuals.eq(row.individuals),
-            sites::reporting_date.eq(row.reporting_date),
-            sites::resource_id.eq(row.resource_id),
-        );
-        match existing.get(&(row.country_iso3.clone(), row.site_code.clone(), row.round_number)) {
-            None => to_insert.push((
-                sites::country_iso3.eq(&row.country_iso3),
-                sites::site_code.eq(&row.site_code),
-                sites::round_number.eq(row.round_number),
-                values,
-                sites::run_id.eq(run_id),
-                sites::retrieved_at.eq(retrieved_at),
-            )),
-            Some(current) if same_values(current, row) => counts.unchanged += 1,
-            Some(current) => {
-                diesel::update(sites::table.find(current.id))
-                    .set((values, sites::run_id.eq(run_id), sites::retrieved_at.eq(retrieved_at)))
-                    .execute(conn)?;
-                counts.updated += 1;
-            }
-        }
-    }
-    for chunk in to_insert.chunks(500) {
-        crate::on_backend!(conn, |c| diesel::insert_into(sites::table).values(chunk).execute(c))?;
-    }
-    counts.inserted = to_insert.len() as i64;
-    Ok(counts)
+crate::keyed_table! {
+    SiteInput in sites,
+    id: id: i64,
+    key: (country_iso3: String, site_code: String, round_number: Option<i32>),
+    scope: country_iso3: String,
+    stamp: |s: RunStamp| (sites::run_id.eq(s.run_id), sites::retrieved_at.eq(s.retrieved_at)),
 }
 
 /// Which sites to read: a country's, or those inside some areas.

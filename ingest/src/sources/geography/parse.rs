@@ -7,8 +7,9 @@ use chrono::NaiveDate;
 use store::geography::{AreaInput, CountryInput};
 use store::models::{DatasetInfo, Rejection, ResourceInfo};
 
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::table::{Table, record_text};
+pub use crate::pcode::country_name;
 
 /// Path of the resource on HDX, after the base URL.
 pub const RESOURCE_PATH: &str = "/dataset/cb963915-d7d1-4ffa-90dc-31277e24406f/resource/f65bc260-4d8b-416f-ac07-f2433b4d5142/download/global_pcodes_adm_1_2.csv";
@@ -48,12 +49,6 @@ pub struct CountryAreas {
     /// The country itself (level 0) first, then its areas as listed.
     pub areas: Vec<AreaInput>,
     pub rejections: Vec<Rejection>,
-}
-
-/// The name of a country from its ISO 3166 code, in English.
-pub fn country_name(iso3: &str) -> Option<(String, String)> {
-    let code = isocountry::CountryCode::for_alpha3_caseless(iso3).ok()?;
-    Some((code.name().to_string(), code.alpha2().to_string()))
 }
 
 /// Parses the list; `only` limits it to some countries (ISO3), empty means all.

@@ -15,10 +15,10 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use store::models::Rejection;
 
-use super::hdx::NamePattern;
-use super::sheet::is_missing;
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::cells::{NumberError, date, is_missing, whole_number};
+use crate::kit::hdx::NamePattern;
+use crate::kit::table::{Table, record_text};
 
 /// The HDX dataset and resource holding every country's appeals.
 pub const DATASET: &str = "fts-requirements-and-funding-data";
@@ -70,28 +70,12 @@ pub struct Parsed {
 
 /// A USD amount: a whole number, not negative; `Ok(None)` when empty.
 fn amount(cell: &str, column: &str) -> Result<Option<i64>, String> {
-    if is_missing(cell) {
-        return Ok(None);
-    }
-    let c = cell.trim();
-    let value = c
-        .parse::<i64>()
-        .ok()
-        .or_else(|| c.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
-        .ok_or_else(|| format!("{column} {cell:?} is not a whole number of USD"))?;
-    if value < 0 {
-        return Err(format!("{column} is negative ({value} USD): FTS amounts cannot be below zero"));
-    }
-    Ok(Some(value))
-}
-
-fn date(cell: &str, column: &str) -> Result<Option<NaiveDate>, String> {
-    if is_missing(cell) {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(cell.trim().get(..10).unwrap_or(cell.trim()), "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| format!("{column} {cell:?} is not a YYYY-MM-DD date"))
+    whole_number(cell).map_err(|e| match e {
+        NumberError::NotWhole => format!("{column} {cell:?} is not a whole number of USD"),
+        NumberError::Negative(value) => {
+            format!("{column} is negative ({value} USD): FTS amounts cannot be below zero")
+        }
+    })
 }
 
 /// Parses the CSV and keeps the rows of `only` (ISO3 codes); plan totals are summed over every
@@ -112,6 +96,7 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
     let mut parsed = Parsed::default();
     let mut all_appeals: Vec<AppealRow> = Vec::new();
     let mut seen: HashMap<(String, String, i32), i64> = HashMap::new();
+    let mut seen_outside: HashMap<(String, i32), i64> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let iso3 = cell(c_country).to_uppercase();
@@ -148,7 +133,12 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
                 continue;
             }
             match funding {
+                Some(_) if keep && seen_outside.contains_key(&(iso3.clone(), year)) => {
+                    let first = seen_outside.get(&(iso3.clone(), year)).copied().unwrap_or_default();
+                    rejected(format!("duplicate of line {first} (same country and year outside appeals)"), &mut parsed);
+                }
                 Some(funding) if keep => {
+                    seen_outside.insert((iso3.clone(), year), *line);
                     parsed.outside.push(OutsideRow { row_number: *line, country_iso3: iso3.clone(), year, funding })
                 }
                 Some(_) => {}
@@ -352,6 +342,22 @@ mod tests {
         assert!(p.rejections.is_empty(), "{:?}", p.rejections);
         // Every data row is an appeal or funding outside appeals.
         assert_eq!(p.appeals.len() + p.outside.len(), mali().records.len());
+    }
+
+    /// Funding outside appeals is one figure per country and year: a second "Not specified" row for
+    /// the same pair is rejected with a reason, not summed or silently replaced.
+    #[test]
+    fn a_second_not_specified_row_for_a_country_and_year_is_rejected() {
+        let csv = "countryCode,id,name,code,typeId,typeName,startDate,endDate,year,requirements,funding,percentFunded\n\
+                   MLI,,Not specified,,,,,,2021,,100,\n\
+                   MLI,,Not specified,,,,,,2021,,200,\n\
+                   MLI,,Not specified,,,,,,2022,,300,\n";
+        let p = parse(&Table::parse(csv.as_bytes(), "t").expect("table"), &["MLI".into()], "t").expect("parses");
+        let outside: Vec<(i32, i64)> = p.outside.iter().map(|o| (o.year, o.funding)).collect();
+        assert_eq!(outside, [(2021, 100), (2022, 300)]);
+        let reasons: Vec<&str> = p.rejections["MLI"].iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["duplicate of line 2 (same country and year outside appeals)"]);
+        assert_eq!(p.rejections["MLI"][0].row_number, 3);
     }
 
     #[test]

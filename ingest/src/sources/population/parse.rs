@@ -10,10 +10,11 @@
 use chrono::NaiveDate;
 use store::models::Rejection;
 
-use super::hdx::NamePattern;
-use super::sheet::is_missing;
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::cells::is_missing;
+pub use crate::kit::cells::people;
+use crate::kit::hdx::NamePattern;
+use crate::kit::table::{Table, record_text};
 
 /// How an older edition's code relates to a current area.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,25 +130,6 @@ pub struct Parsed {
     pub level: i32,
     pub rows: Vec<PopulationRow>,
     pub rejections: Vec<Rejection>,
-}
-
-/// A count: a whole number (written `123` or `123.0`), not negative. `Ok(None)` for a missing value.
-pub fn people(cell: &str, column: &str) -> Result<Option<i64>, String> {
-    if is_missing(cell) {
-        return Ok(None);
-    }
-    let c = cell.trim().replace([' ', '\u{a0}'], "");
-    let value = match c.parse::<i64>() {
-        Ok(v) => v,
-        Err(_) => match c.parse::<f64>() {
-            Ok(f) if f.fract() == 0.0 && f.abs() < 1e15 => f as i64,
-            _ => return Err(format!("{column} {cell:?} is not a whole number")),
-        },
-    };
-    if value < 0 {
-        return Err(format!("{column} is negative ({value})"));
-    }
-    Ok(Some(value))
 }
 
 /// Parses one COD-PS table. The level is the deepest `adminNPcode` column. A file without a code or

@@ -1,44 +1,19 @@
 //! DTM site and location lists published on HDX (XLSX or CSV): site id, name, type (host community,
 //! displacement site, collective centre...), coordinates, admin area, IDP households and individuals,
 //! round. Layouts differ per dataset and HXL rows are partial (and sometimes shifted), so each
-//! dataset declares its columns: by HXL tag where the file has that tag, by header name otherwise.
+//! dataset declares its columns ([`Col`]: header names, else HXL tag, as every table is read).
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use store::models::Rejection;
 
-use super::hdx::NamePattern;
-use super::population::people;
-use super::sheet::is_missing;
-use super::table::{Table, record_text};
 use crate::IngestError;
+use crate::kit::cells::{date, decimal, is_missing, people};
+use crate::kit::hdx::NamePattern;
+pub use crate::kit::table::Col;
+use crate::kit::table::{Table, record_text};
 use crate::sources::dtm::CREDIT;
-
-/// Where a field is: its HXL tag (used when the file's HXL row has it), else one of its header names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Col {
-    pub hxl: Option<&'static str>,
-    pub headers: &'static [&'static str],
-}
-
-impl Col {
-    const fn header(headers: &'static [&'static str]) -> Col {
-        Col { hxl: None, headers }
-    }
-    const fn tagged(tag: &'static str, headers: &'static [&'static str]) -> Col {
-        Col { hxl: Some(tag), headers }
-    }
-
-    /// The column index in `table`.
-    pub fn find(&self, table: &Table) -> Option<usize> {
-        let by_tag =
-            self.hxl.and_then(|tag| table.hxl.as_ref()?.iter().position(|t| t.trim().eq_ignore_ascii_case(tag)));
-        by_tag.or_else(|| {
-            table.headers.iter().position(|h| self.headers.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
-        })
-    }
-}
 
 /// The columns of one site list layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,28 +122,16 @@ pub struct Parsed {
 }
 
 fn coordinate(cell: &str, label: &str, limit: f64) -> Result<Option<f64>, String> {
-    if is_missing(cell) {
-        return Ok(None);
+    match decimal(cell, label)? {
+        Some(v) if v.abs() > limit => Err(format!("{label} {v} is out of range (-{limit} to {limit})")),
+        v => Ok(v),
     }
-    let v: f64 = cell.trim().replace(',', ".").parse().map_err(|_| format!("{label} {cell:?} is not a number"))?;
-    if !v.is_finite() || v.abs() > limit {
-        return Err(format!("{label} {v} is out of range (-{limit} to {limit})"));
-    }
-    Ok(Some(v))
 }
 
 /// Parses a site list for `config`. Missing required columns fail the file; bad rows are rejected.
 pub fn parse(table: &Table, config: &SiteConfig, what: &str) -> Result<Parsed, IngestError> {
     let cols = &config.columns;
-    let need = |col: &Col, field: &str| {
-        col.find(table).ok_or_else(|| IngestError::Parse {
-            what: what.to_string(),
-            reason: format!(
-                "no {field} column (HXL {:?} or header {:?}); headers are {:?}",
-                col.hxl, col.headers, table.headers
-            ),
-        })
-    };
+    let need = |col: &Col, field: &str| table.require_col(col, field, what);
     let c_code = need(&cols.code, "site id")?;
     let c_name = need(&cols.name, "site name")?;
     let c_lat = need(&cols.latitude, "latitude")?;
@@ -219,13 +182,7 @@ pub fn parse(table: &Table, config: &SiteConfig, what: &str) -> Result<Parsed, I
                 None => None,
                 Some(r) => Some(r.parse::<i32>().map_err(|_| format!("round {r:?} is not a number"))?),
             };
-            let reporting_date = match c_date.map(cell).filter(|d| !is_missing(d)) {
-                None => None,
-                Some(d) => Some(
-                    NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d")
-                        .map_err(|_| format!("reporting date {d:?} is not YYYY-MM-DD"))?,
-                ),
-            };
+            let reporting_date = c_date.map(|c| date(cell(c), "reporting date")).transpose()?.flatten();
             Ok(SiteRow {
                 row_number: *line,
                 code: code.to_string(),

@@ -9,9 +9,12 @@ use store::models::{DatasetInfo, ResourceInfo};
 
 use crate::{DEFAULT_HDX_URL, IngestError};
 
+/// The path of CKAN's `package_show` action, after the HDX base.
+pub const PACKAGE_SHOW: &str = "/api/3/action/package_show";
+
 /// The URL of the catalog entry of `dataset` (a CKAN name or id).
 pub fn package_show_url(hdx_url: &str, dataset: &str) -> String {
-    format!("{}/api/3/action/package_show?id={dataset}", hdx_url.trim_end_matches('/'))
+    format!("{}{PACKAGE_SHOW}?id={dataset}", hdx_url.trim_end_matches('/'))
 }
 
 /// One resource of a package, as the catalog lists it.

@@ -1,0 +1,291 @@
+//! A DTM run: per country, every admin level fetched (streamed to spooled files), then skipped when
+//! nothing changed since the last applied run, or parsed and staged in batches and merged in one
+//! write transaction. The write goes through the store's staged set-based merge
+//! ([`store::idps::merge_staged_idp_figures`]), not the generic keyed upsert: see `store::idps`.
+
+use std::time::Instant;
+
+use store::geography::{self, CountryInput};
+use store::idps::{self, IdpInput};
+use store::provenance::{self, AppliedPayload, AreaFingerprint};
+use store::{AnyConnection, WriteCounts, with_conn};
+
+use crate::control::RunControl;
+use crate::fetch::Fetched;
+use crate::kit::{CountryOutcome, Outcomes, RunContext, in_transaction};
+use crate::pcode::{AreaMatch, AreaMatcher};
+use crate::runner::Step;
+use crate::sources::{dtm, geography as pcodes};
+use crate::{IngestError, Source};
+
+pub(super) async fn run_dtm(ctx: &RunContext<'_>) -> Result<Outcomes, IngestError> {
+    let (run_id, countries, options, step) = (ctx.run_id, &ctx.countries, ctx.options, &ctx.step);
+    let mut levels = options.dtm_levels.clone();
+    levels.sort_unstable();
+    levels.dedup();
+    if levels.is_empty() || levels.iter().any(|l| *l > 2) {
+        return Err(IngestError::Invalid(format!("DTM admin levels must be 0, 1 or 2, not {levels:?}")));
+    }
+    let base = ctx.config().dtm_url.trim_end_matches('/').to_string();
+    let dataset = dtm::dataset_info(&base);
+    let infos: Vec<_> = levels.iter().map(|l| (*l, dtm::resource_info(&base, *l))).collect();
+    let resources = with_conn(ctx.pool(), move |c| {
+        let d = provenance::upsert_dataset(c, &dataset)?;
+        infos
+            .iter()
+            .map(|(level, info)| provenance::upsert_resource(c, d.id, info).map(|r| (*level, r.id)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    let mut results = Vec::new();
+    for iso3 in countries {
+        step.check()?;
+        let result = dtm_country(ctx, run_id, &base, iso3, &resources, options.dry_run, step).await;
+        results.push((iso3.clone(), result));
+    }
+    Ok(results)
+}
+
+/// One country of a DTM run: fetch every level (streamed to spooled files), then either skip (every
+/// payload is the one last applied and the country's areas did not change since) or parse each level
+/// from its file and stage its rows in batches while parsing, and merge them, all in one write
+/// transaction: any fetch, parse or envelope failure leaves the store as it was for this country.
+async fn dtm_country(
+    ctx: &RunContext<'_>,
+    run_id: i64,
+    base: &str,
+    iso3: &str,
+    resources: &[(u8, i64)],
+    dry_run: bool,
+    step: &Step<'_>,
+) -> Result<CountryOutcome, IngestError> {
+    let headers: Vec<(String, String)> =
+        ctx.config().dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
+    let fetch_started = Instant::now();
+    let mut payloads = Vec::new();
+    for (level, resource_id) in resources {
+        step.check()?;
+        let fetched = ctx.fetch(dtm::request_url(base, *level, iso3), *resource_id, headers.clone()).await?;
+        step.done(&format!("{iso3}: fetched admin{level}"));
+        payloads.push(LevelPayload { level: *level, resource_id: *resource_id, fetched });
+    }
+    let bytes: u64 = payloads.iter().map(|p| p.fetched.body.len()).sum();
+    tracing::info!(run_id, iso3, bytes, ms = millis(fetch_started), "DTM phase: fetch");
+
+    // The fingerprint is read before the areas: should a geography run commit in between, the
+    // recorded fingerprint is the older one, and the next run does the work instead of skipping it.
+    let code = iso3.to_string();
+    let (fingerprint, areas, applied) = with_conn(ctx.pool(), move |c| {
+        let fingerprint = provenance::area_fingerprint(c, &code)?;
+        let areas = geography::areas_of_country(c, &code)?;
+        let applied = provenance::applied_payloads(c, Source::Dtm.name(), &code)?;
+        Ok((fingerprint, areas, applied))
+    })
+    .await?;
+    if let Some(previous) = unchanged_since_applied(&payloads, &applied, &fingerprint) {
+        return skip_unchanged(ctx, run_id, iso3, previous).await;
+    }
+
+    let matcher = AreaMatcher::new(iso3, &areas);
+    drop(areas);
+    let retrieved_at = store::now_utc();
+    let control = step.control.clone();
+    let iso = iso3.to_string();
+    let (written, summaries) = with_conn(ctx.pool(), move |c| {
+        let mut summaries = Vec::new();
+        let written = in_transaction(c, dry_run, &control, |c| {
+            write_dtm_country(c, run_id, &iso, &matcher, payloads, &fingerprint, retrieved_at, &control, &mut summaries)
+        });
+        Ok((written, summaries))
+    })
+    .await?;
+    let written = written?;
+    let (mut fetched_rows, mut rejected) = (0, 0);
+    for (resource_id, sha, summary) in summaries {
+        fetched_rows += summary.fetched();
+        rejected += summary.rejections.len() as i64;
+        ctx.record_rejections(resource_id, sha, summary.rejections).await?;
+    }
+    step.done(&format!("{iso3}: figures written"));
+    Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+}
+
+/// The outcome of a run that found `previous` still current: the rows it stored are counted
+/// unchanged and its rejections recorded again, as a full run over the same bytes would.
+async fn skip_unchanged(
+    ctx: &RunContext<'_>,
+    run_id: i64,
+    iso3: &str,
+    previous: Vec<AppliedPayload>,
+) -> Result<CountryOutcome, IngestError> {
+    let started = Instant::now();
+    let fetched = previous.iter().map(|p| p.fetched_rows).sum();
+    let unchanged = previous.iter().map(|p| p.stored_rows).sum();
+    let rejected = with_conn(ctx.pool(), move |c| {
+        previous.iter().map(|p| provenance::copy_rejections(c, p, run_id)).sum::<Result<i64, _>>()
+    })
+    .await?;
+    tracing::info!(
+        run_id,
+        iso3,
+        unchanged,
+        rejected,
+        ms = millis(started),
+        "DTM: every payload is the one last applied and the areas are unchanged: parse and write skipped"
+    );
+    Ok(CountryOutcome { fetched, written: WriteCounts { unchanged, ..WriteCounts::default() }, rejected })
+}
+
+/// One fetched admin level of a DTM country.
+struct LevelPayload {
+    level: u8,
+    resource_id: i64,
+    fetched: Fetched,
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The applied records that make this fetch a no-op: one per payload, with the same URL, resource and
+/// bytes, recorded with the current fingerprint of the country's areas. `None` when any differs.
+fn unchanged_since_applied(
+    payloads: &[LevelPayload],
+    applied: &[AppliedPayload],
+    areas: &AreaFingerprint,
+) -> Option<Vec<AppliedPayload>> {
+    if payloads.is_empty() {
+        return None;
+    }
+    payloads
+        .iter()
+        .map(|p| {
+            applied
+                .iter()
+                .find(|a| {
+                    a.url == p.fetched.url
+                        && a.resource_id == p.resource_id
+                        && a.payload_sha256 == p.fetched.sha256
+                        && a.areas == *areas
+                })
+                .cloned()
+        })
+        .collect()
+}
+
+/// The write of one DTM country, inside its transaction: each level parsed from its payload, valid
+/// rows matched and staged in batches of [`idps::STAGING_CHUNK`] as they are read, then merged, and
+/// what was applied recorded. Each level's parse summary (rejections) is pushed to `summaries`.
+#[allow(clippy::too_many_arguments)]
+fn write_dtm_country(
+    c: &mut AnyConnection,
+    run_id: i64,
+    iso3: &str,
+    matcher: &AreaMatcher,
+    payloads: Vec<LevelPayload>,
+    areas: &AreaFingerprint,
+    retrieved_at: chrono::NaiveDateTime,
+    control: &RunControl,
+    summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
+) -> Result<WriteCounts, IngestError> {
+    let started = Instant::now();
+    idps::begin_staging(c)?;
+    let mut staged = 0i64;
+    let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
+    let mut country_name = None;
+    let mut applied = Vec::new();
+    for LevelPayload { level, resource_id, fetched } in payloads {
+        let Fetched { url, sha256, body, .. } = fetched;
+        let reader = body.into_reader()?;
+        let summary = dtm::parse_stream(reader, level, iso3, &mut |row| {
+            country_name.get_or_insert_with(|| row.admin0_name.clone());
+            batch.push(idp_input(matcher, iso3, &row, resource_id));
+            if batch.len() >= idps::STAGING_CHUNK {
+                if control.stop_reason().is_some() {
+                    return Err(IngestError::Cancelled);
+                }
+                idps::stage_idp_figures(c, staged, &batch)?;
+                staged += batch.len() as i64;
+                batch.clear();
+            }
+            Ok(())
+        })?;
+        applied.push(AppliedPayload {
+            source: Source::Dtm.name().to_string(),
+            country_iso3: iso3.to_string(),
+            url,
+            payload_sha256: sha256.clone(),
+            run_id,
+            resource_id,
+            fetched_rows: summary.fetched(),
+            stored_rows: summary.valid,
+            rejected_rows: summary.rejections.len() as i64,
+            areas: areas.clone(),
+        });
+        summaries.push((resource_id, sha256, summary));
+    }
+    if !batch.is_empty() {
+        idps::stage_idp_figures(c, staged, &batch)?;
+        staged += batch.len() as i64;
+    }
+    drop(batch);
+    tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
+
+    let started = Instant::now();
+    let country = CountryInput {
+        iso3: iso3.to_string(),
+        iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
+        name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
+    };
+    geography::ensure_country(c, &country)?;
+    let counts = idps::merge_staged_idp_figures(c, run_id, retrieved_at)?;
+    for record in &applied {
+        provenance::record_applied_payload(c, record)?;
+    }
+    tracing::info!(
+        run_id,
+        iso3,
+        inserted = counts.inserted,
+        updated = counts.updated,
+        unchanged = counts.unchanged,
+        ms = millis(started),
+        "DTM phase: merge"
+    );
+    let merged = Instant::now();
+    store::idp_totals::refresh_after_write(c, run_id, iso3, &counts)?;
+    tracing::info!(run_id, iso3, ms = millis(merged), "DTM phase: totals refreshed");
+    Ok(counts)
+}
+
+/// Turns a parsed DTM row into a stored figure, matched to an area or to its nearest matched parent.
+fn idp_input(matcher: &AreaMatcher, iso3: &str, row: &dtm::DtmRow, resource_id: i64) -> IdpInput {
+    let (code, name) = row.area();
+    let level = i32::from(row.admin_level);
+    let parents: Vec<(i32, &str)> = match (level, row.admin1_pcode.as_deref()) {
+        (2, Some(admin1)) => vec![(1, admin1)],
+        _ => Vec::new(),
+    };
+    let (area_id, area_matched) = match matcher.match_code(level, code, &parents) {
+        AreaMatch::Matched { area_id, .. } => (Some(area_id), true),
+        AreaMatch::Unmatched { nearest_parent } => (nearest_parent, false),
+    };
+    IdpInput {
+        country_iso3: iso3.to_string(),
+        admin_level: level,
+        area_id,
+        area_matched,
+        source_pcode: code.to_string(),
+        source_name: name.to_string(),
+        operation: row.operation.clone(),
+        round_number: row.round_number,
+        reporting_date: row.reporting_date,
+        assessment_type: row.assessment_type.clone(),
+        displacement_reason: row.displacement_reason.clone(),
+        origin_pcode: row.origin_pcode.clone(),
+        origin_name: row.origin_name.clone(),
+        individuals: row.individuals,
+        males: row.males,
+        females: row.females,
+        resource_id,
+    }
+}
