@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ingest::{IngestConfig, LeaseSettings, RunOptions, Source, SourceSchedule};
 use serde::Deserialize;
+use store::StoreSettings;
 
 /// Where the embedded default store lives when nothing says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "crisisgraph.db";
@@ -28,6 +29,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Longest a GraphQL request may run.
     pub request_timeout: Duration,
+    /// How the store's connections wait and time out.
+    pub store: StoreSettings,
     pub ingest: IngestConfig,
     pub schedules: Vec<SourceSchedule>,
 }
@@ -50,6 +53,9 @@ struct FileConfig {
     shutdown_grace_seconds: Option<u64>,
     cors_origins: Option<Vec<String>>,
     request_timeout_seconds: Option<u64>,
+    db_pool_wait_seconds: Option<u64>,
+    db_statement_timeout_seconds: Option<u64>,
+    db_client_check_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
 }
@@ -159,6 +165,48 @@ impl Settings {
             }
         }
 
+        let request_timeout = seconds(
+            "CRISISGRAPH_REQUEST_TIMEOUT_SECONDS",
+            var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
+            file.request_timeout_seconds,
+            30,
+        )?;
+        let store_defaults = StoreSettings::default();
+        let store = StoreSettings {
+            pool_wait: seconds(
+                "CRISISGRAPH_DB_POOL_WAIT_SECONDS",
+                var("CRISISGRAPH_DB_POOL_WAIT_SECONDS"),
+                file.db_pool_wait_seconds,
+                store_defaults.pool_wait.as_secs(),
+            )?,
+            read_timeout: seconds(
+                "CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS",
+                var("CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS"),
+                file.db_statement_timeout_seconds,
+                store_defaults.read_timeout.as_secs(),
+            )?,
+            client_check_interval: seconds(
+                "CRISISGRAPH_DB_CLIENT_CHECK_SECONDS",
+                var("CRISISGRAPH_DB_CLIENT_CHECK_SECONDS"),
+                file.db_client_check_seconds,
+                store_defaults.client_check_interval.as_secs(),
+            )?,
+            ..store_defaults
+        };
+        if store.pool_wait.is_zero() || store.read_timeout.is_zero() || store.client_check_interval.is_zero() {
+            bail!("the database waits and timeouts must be at least 1 second");
+        }
+        // A frozen database must be reported as unavailable before the request itself times out.
+        if store.read_timeout + store::READ_MARGIN >= request_timeout {
+            bail!(
+                "CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS ({} s) must be at least {} s less than \
+                 CRISISGRAPH_REQUEST_TIMEOUT_SECONDS ({} s)",
+                store.read_timeout.as_secs(),
+                store::READ_MARGIN.as_secs() + 1,
+                request_timeout.as_secs()
+            );
+        }
+
         Ok(Settings {
             database_url: var("DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             bind: var("CRISISGRAPH_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string()),
@@ -173,12 +221,8 @@ impl Settings {
                 .map(|list| list.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
                 .or(file.cors_origins)
                 .unwrap_or_default(),
-            request_timeout: seconds(
-                "CRISISGRAPH_REQUEST_TIMEOUT_SECONDS",
-                var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
-                file.request_timeout_seconds,
-                30,
-            )?,
+            request_timeout,
+            store,
             ingest,
             schedules,
         })

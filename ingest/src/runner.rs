@@ -16,7 +16,7 @@ use store::leases::{self, StartOutcome};
 use store::provenance::{AppliedPayload, AreaFingerprint};
 use store::{AnyConnection, DbPool, WriteCounts, provenance, with_conn};
 
-use crate::control::{Progress, RunControl, Silent, StopReason};
+use crate::control::{LeaseRef, Progress, RunControl, Silent, StopReason};
 use crate::fetch::{FetchRequest, Fetched};
 use crate::pcode::{AreaMatch, AreaMatcher};
 use crate::sources::{dtm, geography as pcodes};
@@ -159,6 +159,22 @@ impl Ingester {
         }
     }
 
+    /// [`Ingester::run_with`], also saying whether this call started the run (`false`: the run returned
+    /// is another one, in progress, that holds the source).
+    pub async fn run_or_report(
+        &self,
+        source: Source,
+        options: &RunOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<(bool, IngestRun), IngestError> {
+        match self.start(source, options).await? {
+            StartOutcome::Started(run) => {
+                Ok((true, self.execute_leased(run, source, options, RunControl::default(), progress).await?))
+            }
+            StartOutcome::AlreadyRunning(run) => Ok((false, run)),
+        }
+    }
+
     /// Takes the source's lease and records the run, or finds the run in progress.
     pub(crate) async fn start(&self, source: Source, options: &RunOptions) -> Result<StartOutcome, IngestError> {
         let countries = self.countries_for(options);
@@ -191,6 +207,7 @@ impl Ingester {
         control: RunControl,
         progress: Arc<dyn Progress>,
     ) -> Result<IngestRun, IngestError> {
+        control.set_lease(LeaseRef { source: source.name().to_string(), holder: self.holder.clone(), run_id: run.id });
         let heartbeat = self.spawn_heartbeat(source, run.id, control.clone());
         let result = self.execute(&run, source, options, &control, progress.as_ref()).await;
         heartbeat.abort();
@@ -282,6 +299,13 @@ impl Ingester {
         let finished =
             with_conn(&self.pool, move |c| runs::finish_run(c, run_id, final_status, &totals, error.as_deref()))
                 .await?;
+        if finished.status != final_status {
+            // Someone else ended it first (its lease was taken over): their verdict stands.
+            tracing::warn!(
+                run_id, status = %finished.status, would_be = final_status,
+                "the run was ended by someone else meanwhile; its state is left as they set it"
+            );
+        }
         tracing::info!(
             run_id, status = %finished.status, fetched = finished.fetched, inserted = finished.inserted,
             updated = finished.updated, unchanged = finished.unchanged, rejected = finished.rejected,
@@ -717,7 +741,17 @@ where
         if control.stop_reason().is_some() {
             return Err(IngestError::Cancelled);
         }
-        if dry_run { Err(IngestError::DryRunRolledBack(counts)) } else { Ok(counts) }
+        if dry_run {
+            return Err(IngestError::DryRunRolledBack(counts));
+        }
+        // Only the holder of the lease commits: a run whose lease was taken over rolls back.
+        if let Some(lease) = control.lease()
+            && !store::leases::confirm_held(c, &lease.source, &lease.holder, lease.run_id)?
+        {
+            control.stop(StopReason::LostLease);
+            return Err(IngestError::Cancelled);
+        }
+        Ok(counts)
     });
     match result {
         Ok(counts) | Err(IngestError::DryRunRolledBack(counts)) => Ok(counts),

@@ -60,7 +60,9 @@ pub fn start_run(conn: &mut AnyConnection, request: &RunRequest) -> Result<Inges
     Ok(run)
 }
 
-/// Ends a run with its final state, totals and error.
+/// Ends a run with its final state, totals and error, unless someone else ended it first (it was
+/// marked interrupted because its lease expired or its process was taken for dead): a final state is
+/// only ever written over `running`. Returns the run as it now is; the caller compares its status.
 pub fn finish_run(
     conn: &mut AnyConnection,
     run_id: i64,
@@ -68,7 +70,7 @@ pub fn finish_run(
     totals: &RunTotals,
     error: Option<&str>,
 ) -> Result<IngestRun, StoreError> {
-    diesel::update(ingest_runs::table.find(run_id))
+    diesel::update(ingest_runs::table.find(run_id).filter(ingest_runs::status.eq(status::RUNNING)))
         .set((
             ingest_runs::status.eq(final_status),
             ingest_runs::finished_at.eq(Some(now_utc())),
@@ -83,12 +85,47 @@ pub fn finish_run(
     find_run(conn, run_id)
 }
 
+/// Runs by id, as every reader sees them (a run whose holder is gone shows as interrupted).
 pub fn runs_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<IngestRun>, StoreError> {
-    Ok(ingest_runs::table.filter(ingest_runs::id.eq_any(ids)).select(IngestRun::as_select()).load(conn)?)
+    let mut runs = ingest_runs::table.filter(ingest_runs::id.eq_any(ids)).select(IngestRun::as_select()).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }
 
+/// One run, as every reader sees it.
 pub fn find_run(conn: &mut AnyConnection, run_id: i64) -> Result<IngestRun, StoreError> {
-    Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?)
+    let mut run = [ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?];
+    crate::leases::settle(conn, &mut run)?;
+    let [run] = run;
+    Ok(run)
+}
+
+/// One run as stored, if it exists (for the lease logic itself).
+pub(crate) fn find_raw_run(conn: &mut AnyConnection, run_id: i64) -> Result<Option<IngestRun>, StoreError> {
+    Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn).optional()?)
+}
+
+/// The newest `limit` runs as stored, optionally of one source.
+pub(crate) fn list_raw_runs(
+    conn: &mut AnyConnection,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query = ingest_runs::table.select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.order(ingest_runs::id.desc()).limit(limit).load(conn)?)
+}
+
+/// Runs stored as `running` (live or not), oldest first, optionally of one source.
+pub(crate) fn running_raw_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query =
+        ingest_runs::table.filter(ingest_runs::status.eq(status::RUNNING)).select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.order(ingest_runs::id.asc()).load(conn)?)
 }
 
 /// Runs, newest first, optionally of one source; `limit` and `offset` page through them.
@@ -102,7 +139,9 @@ pub fn list_runs(
     if let Some(source) = source {
         query = query.filter(ingest_runs::source.eq(source.to_string()));
     }
-    Ok(query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?)
+    let mut runs = query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }
 
 pub fn count_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<i64, StoreError> {
@@ -152,23 +191,31 @@ pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -
         .load(conn)?)
 }
 
-/// The newest finished (not dry) run of `source` with one of `statuses`.
+/// The newest (not dry) run of `source` with one of `statuses`, as every reader sees it: a run stored
+/// as `running` whose holder is gone counts as interrupted.
 pub fn last_run_with_status(
     conn: &mut AnyConnection,
     source: &str,
     statuses: &[&str],
 ) -> Result<Option<IngestRun>, StoreError> {
-    Ok(ingest_runs::table
+    let mut candidates: Vec<IngestRun> = ingest_runs::table
         .filter(ingest_runs::source.eq(source))
         .filter(ingest_runs::status.eq_any(statuses))
         .filter(ingest_runs::dry_run.eq(false))
         .order(ingest_runs::id.desc())
         .select(IngestRun::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .into_iter()
+        .collect();
+    candidates.extend(running_raw_runs(conn, Some(source))?.into_iter().filter(|r| !r.dry_run));
+    crate::leases::settle(conn, &mut candidates)?;
+    Ok(candidates.into_iter().filter(|r| statuses.contains(&r.status.as_str())).max_by_key(|r| r.id))
 }
 
-/// Runs per (source, status), and rows per (source, outcome), over all recorded runs: for metrics.
+/// Every recorded run, as every reader sees it: for metrics.
 pub fn run_statistics(conn: &mut AnyConnection) -> Result<Vec<IngestRun>, StoreError> {
-    Ok(ingest_runs::table.order(ingest_runs::id.asc()).select(IngestRun::as_select()).load(conn)?)
+    let mut runs = ingest_runs::table.order(ingest_runs::id.asc()).select(IngestRun::as_select()).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }
