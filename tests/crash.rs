@@ -125,6 +125,29 @@ async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(
     .await;
     assert!(child.is_running(), "the ingest finished before it could be killed");
     child.kill9();
+    if backend == Backend::Postgres {
+        // Issue 16, point 10: the server stops the dead client's statement (it checks the client's
+        // socket every 2 s) instead of running it to its end with its locks held.
+        let killed = std::time::Instant::now();
+        let pool = store.pool.clone();
+        wait_for("the killed ingest's backend to stop writing", Duration::from_secs(30), || {
+            let pool = pool.clone();
+            async move { with_conn(&pool, |c| Ok(!writing_figures(c))).await.unwrap_or(false) }
+        })
+        .await;
+        eprintln!("the orphaned backend stopped {:?} after kill -9", killed.elapsed());
+        let interval = with_conn(&store.pool, |c| {
+            #[derive(QueryableByName)]
+            struct Setting {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                client_connection_check_interval: String,
+            }
+            Ok(diesel::sql_query("SHOW client_connection_check_interval").get_result::<Setting>(c)?)
+        })
+        .await
+        .expect("setting");
+        assert_eq!(interval.client_connection_check_interval, "2s", "every session checks for a vanished client");
+    }
 
     assert_eq!(data_checksums(&store.pool).await, before, "a killed run left a trace in the data");
     let runs = with_conn(&store.pool, |c| store::runs::list_runs(c, Some("dtm"), 10, 0)).await.expect("runs");
