@@ -53,6 +53,10 @@ struct FileConfig {
     shutdown_grace_seconds: Option<u64>,
     cors_origins: Option<Vec<String>>,
     request_timeout_seconds: Option<u64>,
+    fetch_connect_timeout_seconds: Option<u64>,
+    fetch_first_byte_timeout_seconds: Option<u64>,
+    fetch_idle_timeout_seconds: Option<u64>,
+    fetch_body_timeout_seconds: Option<u64>,
     db_pool_wait_seconds: Option<u64>,
     db_statement_timeout_seconds: Option<u64>,
     db_client_check_seconds: Option<u64>,
@@ -121,13 +125,43 @@ impl Settings {
         if lease_ttl < Duration::from_secs(2) {
             bail!("CRISISGRAPH_LEASE_SECONDS must be at least 2");
         }
+        let timeout = |name: &str, from_file: Option<u64>, default: Duration| -> Result<Duration> {
+            let value = seconds(name, var(name), from_file, default.as_secs())?;
+            if value.is_zero() {
+                bail!("{name} must be at least 1 second");
+            }
+            Ok(value)
+        };
+        let fetch = ingest::FetchSettings {
+            connect_timeout: timeout(
+                "CRISISGRAPH_FETCH_CONNECT_TIMEOUT_SECONDS",
+                file.fetch_connect_timeout_seconds,
+                defaults.fetch.connect_timeout,
+            )?,
+            first_byte_timeout: timeout(
+                "CRISISGRAPH_FETCH_FIRST_BYTE_TIMEOUT_SECONDS",
+                file.fetch_first_byte_timeout_seconds,
+                defaults.fetch.first_byte_timeout,
+            )?,
+            idle_timeout: timeout(
+                "CRISISGRAPH_FETCH_IDLE_TIMEOUT_SECONDS",
+                file.fetch_idle_timeout_seconds,
+                defaults.fetch.idle_timeout,
+            )?,
+            body_timeout: timeout(
+                "CRISISGRAPH_FETCH_BODY_TIMEOUT_SECONDS",
+                file.fetch_body_timeout_seconds,
+                defaults.fetch.body_timeout,
+            )?,
+            ..defaults.fetch.clone()
+        };
         let ingest = IngestConfig {
             dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
             dtm_key: var("CRISISGRAPH_DTM_KEY").or(file.dtm_key),
             hdx_url: var("CRISISGRAPH_HDX_URL").or(file.hdx_url).unwrap_or(defaults.hdx_url),
             fts_url: var("CRISISGRAPH_FTS_URL").or(file.fts_url).unwrap_or(defaults.fts_url),
             countries,
-            fetch: defaults.fetch,
+            fetch,
             lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
         };
 

@@ -29,6 +29,10 @@ on_both_stores!(
     missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest,
     a_body_over_the_cap_fails_the_run_with_or_without_a_length,
     a_changed_answer_counts_inserted_updated_and_unchanged_exactly,
+    the_subscription_key_never_follows_a_redirect_to_another_origin,
+    a_redirect_to_a_closed_port_names_its_target_and_a_loop_says_so,
+    a_trickle_fails_as_a_timeout_naming_which,
+    an_error_answer_of_any_size_is_read_for_a_kib_only,
 );
 
 const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=TCD";
@@ -45,7 +49,7 @@ fn quick_fetch() -> FetchSettings {
     FetchSettings {
         base_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
-        request_timeout: Duration::from_secs(10),
+        first_byte_timeout: Duration::from_secs(10),
         max_retries: 3,
         ..FetchSettings::default()
     }
@@ -155,7 +159,7 @@ fn individuals(rows: &[serde_json::Map<String, Value>]) -> i64 {
 
 async fn a_timeout_is_retried_then_fails_and_a_slow_first_answer_is_retried_to_success(backend: Backend) {
     let Some(base) = Baseline::new(backend).await else { return };
-    let slow = FetchSettings { request_timeout: Duration::from_millis(800), max_retries: 2, ..quick_fetch() };
+    let slow = FetchSettings { first_byte_timeout: Duration::from_millis(800), max_retries: 2, ..quick_fetch() };
     let changed = body(envelope(&doubled_rows()));
     base.server.script(ADMIN2, vec![], Answer::Delayed(Duration::from_secs(3), changed.clone()));
     let run = base.run_admin2(slow.clone()).await;
@@ -319,4 +323,91 @@ async fn a_changed_answer_counts_inserted_updated_and_unchanged_exactly(backend:
     let figures = with_conn(&base.store.pool, |c| store::idps::figures_of_country(c, "TCD")).await.expect("figures");
     let by_first = figures.iter().filter(|f| f.admin_level == 2 && f.run_id == first).count() as i64;
     assert_eq!(by_first, 40 + updated, "run {first} wrote exactly the new and changed rows");
+}
+
+/// Whether a request head carried the DTM subscription key.
+fn sent_the_key(head: &str) -> bool {
+    head.lines().any(|l| l.to_ascii_lowercase().starts_with("ocp-apim-subscription-key:"))
+}
+
+/// Issue 16, point 2: a redirect to another origin (another port is another origin) is followed
+/// without the subscription key, and the run's error says where it led; a redirect within the same
+/// origin keeps the key and the run succeeds.
+async fn the_subscription_key_never_follows_a_redirect_to_another_origin(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let elsewhere = LoopbackServer::start().expect("second server");
+    let moved = format!("{}/v3/displacement/admin2?Admin0Pcode=TCD", elsewhere.uri());
+    elsewhere.script(ADMIN2, vec![], Answer::Status(401, "missing subscription key".into()));
+    base.server.script(ADMIN2, vec![], Answer::Redirect(301, moved.clone()));
+    let run = base.run_admin2(quick_fetch()).await;
+    base.assert_failed_and_unchanged(&run, &["HTTP 401", &format!("→ {moved}"), "not sent to the other origin"]).await;
+    let heads = elsewhere.heads(ADMIN2);
+    assert_eq!(heads.len(), 1, "the redirect was followed once");
+    assert!(!sent_the_key(&heads[0]), "the key went to another origin:\n{}", heads[0]);
+    assert!(base.server.heads(ADMIN2).iter().all(|h| sent_the_key(h)), "the requested origin gets the key");
+
+    let same_origin = "/v3/displacement/admin2-moved?Admin0Pcode=TCD";
+    base.server.script(ADMIN2, vec![], Answer::Redirect(302, same_origin.into()));
+    base.server.script(same_origin, vec![], Answer::Full(body(envelope(&doubled_rows()))));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    assert!(base.server.heads(same_origin).iter().all(|h| sent_the_key(h)), "same origin: the key is sent");
+    let doubled = doubled_rows();
+    assert_eq!(base.stored_admin2().await, (doubled.len(), individuals(&doubled)));
+}
+
+/// Issue 16, point 7: a redirect to a port nothing listens on fails naming that target, not the
+/// requested URL only; a redirect loop says it is one.
+async fn a_redirect_to_a_closed_port_names_its_target_and_a_loop_says_so(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        format!(
+            "http://127.0.0.1:{}/v3/displacement/admin2?Admin0Pcode=TCD",
+            listener.local_addr().expect("addr").port()
+        )
+    };
+    base.server.script(ADMIN2, vec![], Answer::Redirect(307, closed.clone()));
+    let fetch = FetchSettings { max_retries: 1, ..quick_fetch() };
+    let run = base.run_admin2(fetch.clone()).await;
+    base.assert_failed_and_unchanged(&run, &["connection failed", &format!("→ {closed}"), "refused"]).await;
+
+    let other = "/v3/displacement/admin2-elsewhere?Admin0Pcode=TCD";
+    base.server.script(ADMIN2, vec![], Answer::Redirect(302, other.into()));
+    base.server.script(other, vec![], Answer::Redirect(302, ADMIN2.into()));
+    let run = base.run_admin2(fetch).await;
+    base.assert_failed_and_unchanged(&run, &["redirect loop", other, ADMIN2]).await;
+    assert_eq!(base.server.hits(ADMIN2), 1, "a loop is not retried");
+}
+
+/// Issue 16, point 7: an answer that trickles in fails as a timeout that names itself, the whole-body
+/// timeout for a steady trickle and the idle timeout for a stall, not as "error decoding response body".
+async fn a_trickle_fails_as_a_timeout_naming_which(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let changed = body(envelope(&doubled_rows()));
+    base.server.script(ADMIN2, vec![], Answer::Trickle(Duration::from_millis(20), changed.clone()));
+    let steady = FetchSettings { body_timeout: Duration::from_secs(1), max_retries: 1, ..quick_fetch() };
+    let run = base.run_admin2(steady).await;
+    base.assert_failed_and_unchanged(&run, &["timed out", "longer than 1 s (body timeout)", ADMIN2]).await;
+    assert!(!run.error.unwrap_or_default().contains("decoding"));
+
+    base.server.script(ADMIN2, vec![], Answer::Trickle(Duration::from_millis(1500), changed));
+    let stalled = FetchSettings { idle_timeout: Duration::from_millis(500), max_retries: 0, ..quick_fetch() };
+    let run = base.run_admin2(stalled).await;
+    base.assert_failed_and_unchanged(&run, &["timed out", "no data for 0.5 s", "(idle timeout)"]).await;
+}
+
+/// Issue 16, point 5: an error answer is read for its first KiB (kept in the message) and the
+/// connection dropped: of a 1 GiB 404 only what the sockets buffer ever leaves the server.
+async fn an_error_answer_of_any_size_is_read_for_a_kib_only(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    const GIB: u64 = 1 << 30;
+    base.server.script(ADMIN2, vec![], Answer::Huge(404, GIB));
+    let run = base.run_admin2(quick_fetch()).await;
+    base.assert_failed_and_unchanged(&run, &["HTTP 404", "xxxx…"]).await;
+    let error = run.error.unwrap_or_default();
+    assert!(error.len() < 1024 + 300, "the message keeps the first KiB: {} bytes", error.len());
+    let sent = base.server.sent(ADMIN2);
+    eprintln!("a 1 GiB error answer: {sent} bytes left the server");
+    assert!(sent < 64 << 20, "the client read {sent} bytes of a 1 GiB error answer");
 }
