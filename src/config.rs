@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ingest::{IngestConfig, LeaseSettings, RunOptions, Source, SourceSchedule};
+use ingest::{IngestConfig, LeaseSettings, RowLimits, RunOptions, Source, SourceSchedule};
 use serde::Deserialize;
 use store::StoreSettings;
 
@@ -57,6 +57,11 @@ struct FileConfig {
     fetch_first_byte_timeout_seconds: Option<u64>,
     fetch_idle_timeout_seconds: Option<u64>,
     fetch_body_timeout_seconds: Option<u64>,
+    max_field_bytes: Option<u64>,
+    max_row_bytes: Option<u64>,
+    max_rejected_rows_kept: Option<u64>,
+    max_rejected_share: Option<f64>,
+    rejected_rows_retention_days: Option<u64>,
     db_pool_wait_seconds: Option<u64>,
     db_statement_timeout_seconds: Option<u64>,
     db_client_check_seconds: Option<u64>,
@@ -91,6 +96,49 @@ fn seconds(name: &str, value: Option<String>, fallback: Option<u64>, default: u6
     Ok(Duration::from_secs(secs))
 }
 
+/// A whole number from the environment (`name`) or the file.
+fn number(name: &str, from_file: Option<u64>, default: u64) -> Result<u64> {
+    match var(name) {
+        Some(v) => v.parse::<u64>().with_context(|| format!("{name} must be a whole number, not {v:?}")),
+        None => Ok(from_file.unwrap_or(default)),
+    }
+}
+
+/// The bounds on rows and rejections (`CRISISGRAPH_MAX_FIELD_BYTES`, `CRISISGRAPH_MAX_ROW_BYTES`,
+/// `CRISISGRAPH_MAX_REJECTED_ROWS_KEPT`, `CRISISGRAPH_MAX_REJECTED_SHARE`,
+/// `CRISISGRAPH_REJECTED_ROWS_RETENTION_DAYS`).
+fn row_limits(file: &FileConfig, defaults: &RowLimits) -> Result<RowLimits> {
+    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+    let max_field_bytes =
+        size(number("CRISISGRAPH_MAX_FIELD_BYTES", file.max_field_bytes, defaults.max_field_bytes as u64)?);
+    let max_row_bytes = size(number("CRISISGRAPH_MAX_ROW_BYTES", file.max_row_bytes, defaults.max_row_bytes as u64)?);
+    if max_field_bytes < 64 || max_row_bytes < max_field_bytes {
+        bail!("CRISISGRAPH_MAX_FIELD_BYTES must be at least 64 and CRISISGRAPH_MAX_ROW_BYTES at least as large");
+    }
+    let max_rejected_share = match var("CRISISGRAPH_MAX_REJECTED_SHARE") {
+        Some(v) => {
+            v.parse::<f64>().with_context(|| format!("CRISISGRAPH_MAX_REJECTED_SHARE must be a number, not {v:?}"))?
+        }
+        None => file.max_rejected_share.unwrap_or(defaults.max_rejected_share),
+    };
+    if !(0.0..=1.0).contains(&max_rejected_share) {
+        bail!("CRISISGRAPH_MAX_REJECTED_SHARE must be between 0 and 1 (a share of the rows), not {max_rejected_share}");
+    }
+    let default_days = defaults.rejected_retention.map_or(0, |d| d.as_secs() / 86_400);
+    let days = number("CRISISGRAPH_REJECTED_ROWS_RETENTION_DAYS", file.rejected_rows_retention_days, default_days)?;
+    Ok(RowLimits {
+        max_field_bytes,
+        max_row_bytes,
+        max_rejected_kept: size(number(
+            "CRISISGRAPH_MAX_REJECTED_ROWS_KEPT",
+            file.max_rejected_rows_kept,
+            defaults.max_rejected_kept as u64,
+        )?),
+        max_rejected_share,
+        rejected_retention: (days > 0).then(|| Duration::from_secs(days * 86_400)),
+    })
+}
+
 impl Settings {
     /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
@@ -119,7 +167,7 @@ impl Settings {
         let defaults = IngestConfig::default();
         let countries = var("CRISISGRAPH_COUNTRIES")
             .map(|list| country_list(&list))
-            .or(file.countries.map(|c| c.iter().map(|s| s.to_uppercase()).collect()))
+            .or(file.countries.as_ref().map(|c| c.iter().map(|s| s.to_uppercase()).collect()))
             .unwrap_or_default();
         let lease_ttl = seconds("CRISISGRAPH_LEASE_SECONDS", var("CRISISGRAPH_LEASE_SECONDS"), file.lease_seconds, 60)?;
         if lease_ttl < Duration::from_secs(2) {
@@ -155,6 +203,7 @@ impl Settings {
             )?,
             ..defaults.fetch.clone()
         };
+        let limits = row_limits(&file, &defaults.limits)?;
         let ingest = IngestConfig {
             dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
             dtm_key: var("CRISISGRAPH_DTM_KEY").or(file.dtm_key),
@@ -162,6 +211,7 @@ impl Settings {
             fts_url: var("CRISISGRAPH_FTS_URL").or(file.fts_url).unwrap_or(defaults.fts_url),
             countries,
             fetch,
+            limits,
             lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
         };
 

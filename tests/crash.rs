@@ -85,6 +85,7 @@ async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(
         countries: Vec::new(),
         fetch: FetchSettings { base_backoff: Duration::from_millis(10), ..FetchSettings::default() },
         lease: LeaseSettings { ttl: Duration::from_secs(2), heartbeat: Duration::from_millis(500) },
+        limits: ingest::RowLimits::default(),
     };
     let local = Ingester::new(store.pool.clone(), config, FetchMode::Online).expect("ingester");
     for (source, levels) in [(Source::Geography, vec![]), (Source::Dtm, vec![2])] {
@@ -204,6 +205,7 @@ async fn large_answer(backend: Backend, rows: usize) -> Option<(TestStore, Loopb
         countries: Vec::new(),
         fetch: FetchSettings { base_backoff: Duration::from_millis(10), ..FetchSettings::default() },
         lease: LeaseSettings { ttl: Duration::from_secs(2), heartbeat: Duration::from_millis(500) },
+        limits: ingest::RowLimits::default(),
     };
     let local = Ingester::new(store.pool.clone(), config, FetchMode::Online).expect("ingester");
     let geo = local.run(Source::Geography, &common::options(&["HTI"], &[])).await.expect("geography");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::checksum::data_checksums;
 use common::{Backend, TestStore};
 use crisisgraph_bench::loopback::{Answer, LoopbackServer};
-use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, LeaseSettings, Source};
+use ingest::{FetchMode, FetchSettings, IngestConfig, Ingester, LeaseSettings, RowLimits, Source};
 use serde_json::{Value, json};
 use store::models::IngestRun;
 use store::runs::status;
@@ -33,6 +33,9 @@ on_both_stores!(
     a_redirect_to_a_closed_port_names_its_target_and_a_loop_says_so,
     a_trickle_fails_as_a_timeout_naming_which,
     an_error_answer_of_any_size_is_read_for_a_kib_only,
+    an_oversized_field_or_row_is_rejected_and_never_stored,
+    rejected_rows_kept_are_capped_per_run_and_the_count_stays_exact,
+    a_run_that_rolls_back_leaves_datasets_and_resources_as_they_were,
 );
 
 const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=TCD";
@@ -92,14 +95,24 @@ impl Baseline {
     }
 
     fn ingester(&self, fetch: FetchSettings) -> Ingester {
+        self.ingester_with(fetch, RowLimits::default())
+    }
+
+    fn ingester_with(&self, fetch: FetchSettings, limits: RowLimits) -> Ingester {
+        self.ingester_at(&self.server.uri(), fetch, limits)
+    }
+
+    /// An ingester whose DTM API is at `dtm_url`.
+    fn ingester_at(&self, dtm_url: &str, fetch: FetchSettings, limits: RowLimits) -> Ingester {
         let config = IngestConfig {
-            dtm_url: self.server.uri(),
+            dtm_url: dtm_url.to_string(),
             dtm_key: Some(common::DTM_KEY.into()),
             hdx_url: self.server.uri(),
             fts_url: self.server.uri(),
             countries: Vec::new(),
             fetch,
             lease: LeaseSettings { ttl: Duration::from_secs(5), heartbeat: Duration::from_millis(500) },
+            limits,
         };
         Ingester::new(self.store.pool.clone(), config, FetchMode::Online).expect("ingester")
     }
@@ -222,14 +235,15 @@ async fn a_renamed_row_field_rejects_every_row_with_its_reason(backend: Backend)
     }
     base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
     let run = base.run_admin2(quick_fetch()).await;
-    assert_eq!(run.status, status::SUCCEEDED, "bad rows never stop a run: {:?}", run.error);
-    assert_eq!((run.fetched, run.rejected, run.inserted, run.updated), (rows.len() as i64, rows.len() as i64, 0, 0));
+    // Issue 16, point 5: every row rejected is more than the 50 % allowed: the run fails and says why.
+    let share = format!("{n} of {n} rows rejected (100.0 %), more than the 50 % allowed", n = rows.len());
+    base.assert_failed_and_unchanged(&run, &[&share, "CRISISGRAPH_MAX_REJECTED_SHARE"]).await;
+    assert_eq!(run.rejected, rows.len() as i64, "{run:?}");
     let id = run.id;
     let rejected =
         with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
-    assert_eq!(rejected.len(), rows.len());
+    assert_eq!(rejected.len(), rows.len(), "the rejected rows are kept with their reasons");
     assert!(rejected.iter().all(|r| r.reason == "numPresentIdpInd is missing"), "{:?}", rejected[0]);
-    assert_eq!(data_checksums(&base.store.pool).await, base.before);
 }
 
 async fn missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest(backend: Backend) {
@@ -257,7 +271,13 @@ async fn missing_fields_and_wrong_types_reject_those_rows_and_write_the_rest(bac
         }
     }
     base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
-    let run = base.run_admin2(quick_fetch()).await;
+    // Six rows of seven are bad here, more than the default share allowed: this test is about reasons.
+    let lenient = RowLimits { max_rejected_share: 1.0, ..RowLimits::default() };
+    let run = base
+        .ingester_with(quick_fetch(), lenient)
+        .run(Source::Dtm, &common::options(&["TCD"], &[2]))
+        .await
+        .expect("the run is recorded");
     assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
     let good = rows.len() - expected_reasons.len();
     assert_eq!(run.rejected, expected_reasons.len() as i64);
@@ -410,4 +430,90 @@ async fn an_error_answer_of_any_size_is_read_for_a_kib_only(backend: Backend) {
     let sent = base.server.sent(ADMIN2);
     eprintln!("a 1 GiB error answer: {sent} bytes left the server");
     assert!(sent < 64 << 20, "the client read {sent} bytes of a 1 GiB error answer");
+}
+
+/// Issue 16, point 5: a 2 MiB name and a row of 200 KB (each over its bound: 8 KiB a field, 64 KiB a
+/// row) are rejected with their reasons, only their first KiB kept, and never reach the store; the
+/// other rows are written.
+async fn an_oversized_field_or_row_is_rejected_and_never_stored(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let mut rows = doubled_rows();
+    rows[4].insert("admin2Name".into(), json!("n".repeat(2 << 20)));
+    rows[8].insert("notes".into(), json!((0..20_000).map(|i| format!("note {i}")).collect::<Vec<_>>()));
+    base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
+    let run = base.run_admin2(quick_fetch()).await;
+    assert_eq!((run.status.as_str(), run.rejected), (status::SUCCEEDED, 2), "{run:?}");
+    let id = run.id;
+    let rejected =
+        with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10)).await.expect("rows");
+    let reasons: Vec<(i64, &str)> = rejected.iter().map(|r| (r.row_number, r.reason.as_str())).collect();
+    assert_eq!(
+        reasons[0],
+        (5, "admin2Name is longer than the 8192 bytes a field may have (2097152 bytes)"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, 9);
+    assert!(reasons[1].1.starts_with("the row is larger than the 65536 bytes a row may have"), "{reasons:?}");
+    assert!(rejected.iter().all(|r| r.raw.len() < 1100), "only the start of an oversized row is kept");
+    let longest = with_conn(&base.store.pool, |c| {
+        Ok(store::idps::figures_of_country(c, "TCD")?.iter().map(|f| f.source_name.len()).max())
+    })
+    .await
+    .expect("figures");
+    assert!(longest.is_some_and(|l| l < 200), "a stored name is {longest:?} bytes");
+    // The good rows carry the new figures; the two rejected rows keep their old ones.
+    let (original, doubled) = (admin2_rows(), doubled_rows());
+    let expected: i64 = individuals(&doubled) - individuals(&doubled[4..5]) - individuals(&doubled[8..9])
+        + individuals(&original[4..5])
+        + individuals(&original[8..9]);
+    assert_eq!(base.stored_admin2().await, (original.len(), expected));
+}
+
+/// Issue 16, point 5: with at most 50 rejected rows kept, a run rejecting all 145 rows stores 50 of
+/// them and counts 145; the share of rejected rows fails it, saying which setting.
+async fn rejected_rows_kept_are_capped_per_run_and_the_count_stays_exact(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let mut rows = doubled_rows();
+    for row in &mut rows {
+        row.insert("roundNumber".into(), json!("three"));
+    }
+    base.server.script(ADMIN2, vec![], Answer::Full(body(envelope(&rows))));
+    let capped = RowLimits { max_rejected_kept: 50, ..RowLimits::default() };
+    let run = base
+        .ingester_with(quick_fetch(), capped)
+        .run(Source::Dtm, &common::options(&["TCD"], &[2]))
+        .await
+        .expect("the run is recorded");
+    base.assert_failed_and_unchanged(&run, &["CRISISGRAPH_MAX_REJECTED_SHARE"]).await;
+    assert_eq!(run.rejected, rows.len() as i64);
+    let id = run.id;
+    let kept =
+        with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
+    assert_eq!(kept.len(), 50);
+    assert_eq!(kept.iter().map(|r| r.row_number).collect::<Vec<_>>(), (1..=50).collect::<Vec<_>>());
+}
+
+/// Issue 16, point 11: datasets and resources are written with the data. A dry run, and a failed run,
+/// against a DTM API at another address leave them as they were (the data checksums cover both
+/// tables); a real run there records the new address.
+async fn a_run_that_rolls_back_leaves_datasets_and_resources_as_they_were(backend: Backend) {
+    let Some(base) = Baseline::new(backend).await else { return };
+    let moved = LoopbackServer::start().expect("second server");
+    moved.script(ADMIN2, vec![], Answer::Full(body(envelope(&doubled_rows()))));
+    let there = base.ingester_at(&moved.uri(), quick_fetch(), RowLimits::default());
+    let dry = ingest::RunOptions { dry_run: true, ..common::options(&["TCD"], &[2]) };
+    let run = there.run(Source::Dtm, &dry).await.expect("dry run");
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    assert_eq!(data_checksums(&base.store.pool).await, base.before, "a dry run changed the data or its provenance");
+
+    moved.script(ADMIN2, vec![], Answer::Status(500, "down".into()));
+    let run = there.run(Source::Dtm, &common::options(&["TCD"], &[2])).await.expect("failed run");
+    base.assert_failed_and_unchanged(&run, &["HTTP 500"]).await;
+
+    moved.script(ADMIN2, vec![], Answer::Full(body(envelope(&doubled_rows()))));
+    let run = there.run(Source::Dtm, &common::options(&["TCD"], &[2])).await.expect("real run");
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    let after = data_checksums(&base.store.pool).await;
+    assert_ne!(after["resources"], base.before["resources"], "the committed run records the new address");
+    assert_ne!(after["datasets"], base.before["datasets"]);
 }

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// Another process is doing what was asked (e.g. starting a run of the same source).
     #[error("{0}")]
     Conflict(String),
+    /// A value computed from the store does not fit the API's type (only out-of-range data can cause it).
+    #[error("{0}")]
+    OutOfRange(String),
     /// The store cannot be reached right now; the same query will work once it is back.
     #[error("the data store is unavailable right now; try again shortly")]
     Unavailable,
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::OutOfRange(_) => "OUT_OF_RANGE",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }

@@ -13,7 +13,7 @@ use store::models::{IngestRun, Rejection};
 use store::runs::{self, RunRequest, RunTotals, status};
 
 use store::leases::{self, StartOutcome};
-use store::provenance::{AppliedPayload, AreaFingerprint};
+use store::provenance::{AppliedPayload, AreaFingerprint, PendingProvenance};
 use store::{AnyConnection, DbPool, WriteCounts, provenance, with_conn};
 
 use crate::control::{LeaseRef, Progress, RunControl, Silent, StopReason};
@@ -262,7 +262,7 @@ impl Ingester {
         let outcome = match source {
             Source::Geography => self.run_geography(run.id, &countries, options.dry_run, &step).await,
             Source::Dtm => self.run_dtm(run.id, &countries, options, &step).await,
-            Source::Catalog => self.run_catalog(run.id, &countries, &step).await,
+            Source::Catalog => self.run_catalog(run.id, &countries, options.dry_run, &step).await,
             Source::Population => self.run_population(run.id, &countries, options.dry_run, &step).await,
             Source::Funding => self.run_funding(run.id, &countries, options.dry_run, &step).await,
             Source::Sites => self.run_sites(run.id, &countries, options.dry_run, &step).await,
@@ -279,7 +279,13 @@ impl Ingester {
                             totals.rejected += o.rejected;
                         }
                         Err(IngestError::Cancelled) => {}
-                        Err(e) => errors.push(format!("{country}: {e}")),
+                        Err(e) => {
+                            if let IngestError::TooManyRejected { fetched, rejected, .. } = &e {
+                                totals.fetched += fetched;
+                                totals.rejected += rejected;
+                            }
+                            errors.push(format!("{country}: {e}"));
+                        }
                     }
                 }
             }
@@ -306,12 +312,26 @@ impl Ingester {
                 "the run was ended by someone else meanwhile; its state is left as they set it"
             );
         }
+        self.prune_old_rejections().await;
         tracing::info!(
             run_id, status = %finished.status, fetched = finished.fetched, inserted = finished.inserted,
             updated = finished.updated, unchanged = finished.unchanged, rejected = finished.rejected,
             error = finished.error.as_deref().unwrap_or(""), "ingest run finished"
         );
         Ok(finished)
+    }
+
+    /// Deletes the rejected rows of runs older than the retention setting (those of payloads still
+    /// applied stay); a failure is logged, never the run's.
+    async fn prune_old_rejections(&self) {
+        let Some(retention) = self.config.limits.rejected_retention else { return };
+        let Ok(age) = chrono::Duration::from_std(retention) else { return };
+        let cutoff = store::now_utc() - age;
+        match with_conn(&self.pool, move |c| runs::prune_rejected_rows(c, cutoff)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, %cutoff, "rejected rows of old runs deleted (retention)"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old rejected rows; trying again after the next run"),
+        }
     }
 
     fn countries_for(&self, options: &RunOptions) -> Vec<String> {
@@ -339,6 +359,8 @@ impl Ingester {
         }
     }
 
+    /// Stores rejected rows of a run (their text cut to [`crate::RAW_KEPT_BYTES`]), up to the run's
+    /// limit of rejected rows kept.
     pub(crate) async fn record_rejections(
         &self,
         run_id: i64,
@@ -349,9 +371,19 @@ impl Ingester {
         if rejections.is_empty() {
             return Ok(());
         }
-        with_conn(&self.pool, move |c| runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections))
-            .await?;
+        let keep = i64::try_from(self.config.limits.max_rejected_kept).unwrap_or(i64::MAX);
+        let rejections: Vec<Rejection> =
+            rejections.into_iter().map(|r| Rejection { raw: crate::kept_raw(r.raw), ..r }).collect();
+        with_conn(&self.pool, move |c| {
+            runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections, keep)
+        })
+        .await?;
         Ok(())
+    }
+
+    /// Fails `what` when more of its `fetched` rows were `rejected` than the configured share allows.
+    pub(crate) fn check_rejected_share(&self, what: &str, fetched: i64, rejected: i64) -> Result<(), IngestError> {
+        rejected_share_ok(&self.config.limits, what, fetched, rejected)
     }
 
     async fn run_geography(
@@ -363,14 +395,18 @@ impl Ingester {
     ) -> Result<Vec<(String, Result<CountryOutcome, IngestError>)>, IngestError> {
         let hdx = self.config.hdx_url.trim_end_matches('/').to_string();
         let (dataset, resource) = (pcodes::dataset_info(&hdx), pcodes::resource_info(&hdx));
-        let resource = with_conn(&self.pool, move |c| {
-            let d = provenance::upsert_dataset(c, &dataset)?;
-            provenance::upsert_resource(c, d.id, &resource)
+        let mut pending = PendingProvenance::default();
+        pending.dataset(dataset.clone());
+        let (resource, dataset_id) = with_conn(&self.pool, move |c| {
+            let d = provenance::ensure_dataset(c, &dataset)?;
+            Ok((provenance::ensure_resource(c, d.id, &resource)?, d.id))
         })
         .await?;
+        pending.resource(dataset_id, pcodes::resource_info(&hdx));
         step.check()?;
         let mut fetched = self.fetch(step, resource.url.clone(), run_id, resource.id, Vec::new()).await?;
-        let parsed = pcodes::parse(&fetched.bytes()?, countries)?;
+        let limits = &self.config.limits;
+        let parsed = pcodes::parse_bounded(&fetched.bytes()?, countries, limits.max_field_bytes, limits.max_row_bytes)?;
         step.done("fetched the p-code list");
         let mut results = Vec::new();
         for wanted in countries {
@@ -387,9 +423,17 @@ impl Ingester {
             let fetched_rows = areas.len() as i64 - 1 + rejected;
             let resource_id = resource.id;
             step.check()?;
+            if let Err(e) = self.check_rejected_share(&format!("geography {iso3}"), fetched_rows.max(0), rejected) {
+                self.record_rejections(run_id, resource.id, fetched.sha256.clone(), rejections).await?;
+                step.done(&format!("{iso3}: areas rejected"));
+                results.push((iso3, Err(e)));
+                continue;
+            }
             let control = step.control.clone();
+            let pending = pending.clone();
             let written = with_conn(&self.pool, move |c| {
                 Ok(in_transaction(c, dry_run, &control, |c| {
+                    pending.apply(c)?;
                     let mut counts = geography::upsert_countries(c, std::slice::from_ref(&country))?;
                     counts += geography::upsert_areas(c, run_id, resource_id, &areas)?;
                     Ok(counts)
@@ -432,18 +476,25 @@ impl Ingester {
         let base = self.config.dtm_url.trim_end_matches('/').to_string();
         let dataset = dtm::dataset_info(&base);
         let infos: Vec<_> = levels.iter().map(|l| (*l, dtm::resource_info(&base, *l))).collect();
-        let resources = with_conn(&self.pool, move |c| {
-            let d = provenance::upsert_dataset(c, &dataset)?;
-            infos
+        let mut pending = PendingProvenance::default();
+        pending.dataset(dataset.clone());
+        let (resources, dataset_id) = with_conn(&self.pool, move |c| {
+            let d = provenance::ensure_dataset(c, &dataset)?;
+            let resources = infos
                 .iter()
-                .map(|(level, info)| provenance::upsert_resource(c, d.id, info).map(|r| (*level, r.id)))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|(level, info)| provenance::ensure_resource(c, d.id, info).map(|r| (*level, r.id)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((resources, d.id))
         })
         .await?;
+        for level in &levels {
+            pending.resource(dataset_id, dtm::resource_info(&base, *level));
+        }
+        let endpoints = DtmEndpoints { base, resources, pending };
         let mut results = Vec::new();
         for iso3 in countries {
             step.check()?;
-            let result = self.dtm_country(run_id, &base, iso3, &resources, options.dry_run, step).await;
+            let result = self.dtm_country(run_id, &endpoints, iso3, options.dry_run, step).await;
             results.push((iso3.clone(), result));
         }
         Ok(results)
@@ -456,12 +507,12 @@ impl Ingester {
     async fn dtm_country(
         &self,
         run_id: i64,
-        base: &str,
+        endpoints: &DtmEndpoints,
         iso3: &str,
-        resources: &[(u8, i64)],
         dry_run: bool,
         step: &Step<'_>,
     ) -> Result<CountryOutcome, IngestError> {
+        let (base, resources, pending) = (&endpoints.base, &endpoints.resources, &endpoints.pending);
         let headers: Vec<(String, String)> =
             self.config.dtm_key.iter().map(|k| ("Ocp-Apim-Subscription-Key".to_string(), k.clone())).collect();
         let fetch_started = Instant::now();
@@ -495,9 +546,12 @@ impl Ingester {
         let retrieved_at = store::now_utc();
         let control = step.control.clone();
         let iso = iso3.to_string();
+        let limits = self.config.limits.clone();
+        let pending = pending.clone();
         let (written, summaries) = with_conn(&self.pool, move |c| {
             let mut summaries = Vec::new();
             let written = in_transaction(c, dry_run, &control, |c| {
+                pending.apply(c)?;
                 write_dtm_country(
                     c,
                     run_id,
@@ -507,25 +561,28 @@ impl Ingester {
                     &fingerprint,
                     retrieved_at,
                     &control,
+                    &limits,
                     &mut summaries,
                 )
             });
             Ok((written, summaries))
         })
         .await?;
-        let written = written?;
+        // The rejected rows are kept also when the write failed: they may be why.
         let (mut fetched_rows, mut rejected) = (0, 0);
         for (resource_id, sha, summary) in summaries {
             fetched_rows += summary.fetched();
-            rejected += summary.rejections.len() as i64;
+            rejected += summary.rejected;
             self.record_rejections(run_id, resource_id, sha, summary.rejections).await?;
         }
+        let written = written?;
         step.done(&format!("{iso3}: figures written"));
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
     }
 
     /// The outcome of a run that found `previous` still current: the rows it stored are counted
-    /// unchanged and its rejections recorded again, as a full run over the same bytes would.
+    /// unchanged and its rejections counted again, as a full run over the same bytes would, pointing
+    /// at the rows the applying run stored rather than storing them a second time.
     async fn skip_unchanged(
         &self,
         run_id: i64,
@@ -536,7 +593,7 @@ impl Ingester {
         let fetched = previous.iter().map(|p| p.fetched_rows).sum();
         let unchanged = previous.iter().map(|p| p.stored_rows).sum();
         let rejected = with_conn(&self.pool, move |c| {
-            previous.iter().map(|p| provenance::copy_rejections(c, p, run_id)).sum::<Result<i64, _>>()
+            previous.iter().map(|p| provenance::refer_to_rejections(c, p, run_id)).sum::<Result<i64, _>>()
         })
         .await?;
         tracing::info!(
@@ -549,6 +606,14 @@ impl Ingester {
         );
         Ok(CountryOutcome { fetched, written: WriteCounts { unchanged, ..WriteCounts::default() }, rejected })
     }
+}
+
+/// What a DTM run reads from: the API's base URL, the resource of each admin level (level, id), and
+/// what the run writes about them with each country's data.
+struct DtmEndpoints {
+    base: String,
+    resources: Vec<(u8, i64)>,
+    pending: PendingProvenance,
 }
 
 /// One fetched admin level of a DTM country.
@@ -601,6 +666,7 @@ fn write_dtm_country(
     areas: &AreaFingerprint,
     retrieved_at: chrono::NaiveDateTime,
     control: &RunControl,
+    limits: &crate::RowLimits,
     summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
 ) -> Result<WriteCounts, IngestError> {
     let started = Instant::now();
@@ -612,7 +678,7 @@ fn write_dtm_country(
     for LevelPayload { level, resource_id, fetched } in payloads {
         let Fetched { url, sha256, body, .. } = fetched;
         let reader = body.into_reader()?;
-        let summary = dtm::parse_stream(reader, level, iso3, &mut |row| {
+        let summary = dtm::parse_stream(reader, level, iso3, limits, &mut |row| {
             country_name.get_or_insert_with(|| row.admin0_name.clone());
             batch.push(idp_input(matcher, iso3, &row, resource_id));
             if batch.len() >= idps::STAGING_CHUNK {
@@ -634,7 +700,7 @@ fn write_dtm_country(
             resource_id,
             fetched_rows: summary.fetched(),
             stored_rows: summary.valid,
-            rejected_rows: summary.rejections.len() as i64,
+            rejected_rows: summary.rejected,
             areas: areas.clone(),
         });
         summaries.push((resource_id, sha256, summary));
@@ -645,6 +711,9 @@ fn write_dtm_country(
     }
     drop(batch);
     tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
+    let fetched: i64 = summaries.iter().map(|(_, _, s)| s.fetched()).sum();
+    let rejected: i64 = summaries.iter().map(|(_, _, s)| s.rejected).sum();
+    rejected_share_ok(limits, &format!("DTM {iso3}"), fetched, rejected)?;
 
     let started = Instant::now();
     let country = CountryInput {
@@ -670,6 +739,29 @@ fn write_dtm_country(
     store::idp_totals::refresh_after_write(c, run_id, iso3, &counts)?;
     tracing::info!(run_id, iso3, ms = millis(merged), "DTM phase: totals refreshed");
     Ok(counts)
+}
+
+/// Whether `rejected` of `fetched` rows is within the share the limits allow; the error says how many,
+/// the share allowed and the setting that allows it.
+fn rejected_share_ok(limits: &crate::RowLimits, what: &str, fetched: i64, rejected: i64) -> Result<(), IngestError> {
+    if fetched <= 0 || rejected == 0 {
+        return Ok(());
+    }
+    let share = rejected as f64 / fetched as f64;
+    if share <= limits.max_rejected_share {
+        return Ok(());
+    }
+    Err(IngestError::TooManyRejected {
+        fetched,
+        rejected,
+        message: format!(
+            "{what}: {rejected} of {fetched} rows rejected ({:.1} %), more than the {} % allowed \
+             (CRISISGRAPH_MAX_REJECTED_SHARE = {}); nothing was written for it, the rejected rows are kept",
+            share * 100.0,
+            limits.max_rejected_share * 100.0,
+            limits.max_rejected_share
+        ),
+    })
 }
 
 /// What each step of a run reports to and checks with.

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::models::{IngestRun, RejectedRow, Rejection};
-use crate::schema::{ingest_runs, rejected_rows};
+use crate::schema::{ingest_runs, rejected_rows, rejection_references};
 use crate::{AnyConnection, StoreError, now_utc};
 
 /// Run states, as stored in `ingest_runs.status`.
@@ -152,15 +152,20 @@ pub fn count_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<i64,
     Ok(query.get_result(conn)?)
 }
 
-/// Keeps rejected rows of a run. Called outside the data transaction, so that a rolled back
-/// write still leaves the reasons visible.
+/// Keeps rejected rows of a run, at most `keep` per run in all (the run's `rejected` count stays
+/// exact; beyond `keep` only the count is kept). Called outside the data transaction, so that a rolled
+/// back write still leaves the reasons visible. Returns how many rows were stored.
 pub fn record_rejections(
     conn: &mut AnyConnection,
     run_id: i64,
     resource_id: Option<i64>,
     payload_sha256: Option<&str>,
     rejections: &[Rejection],
-) -> Result<(), StoreError> {
+    keep: i64,
+) -> Result<i64, StoreError> {
+    let stored: i64 = rejected_rows::table.filter(rejected_rows::run_id.eq(run_id)).count().get_result(conn)?;
+    let room = usize::try_from((keep - stored).max(0)).unwrap_or(usize::MAX);
+    let rejections = &rejections[..rejections.len().min(room)];
     let now = now_utc();
     for chunk in rejections.chunks(500) {
         let rows: Vec<_> = chunk
@@ -179,16 +184,62 @@ pub fn record_rejections(
             .collect();
         crate::on_backend!(conn, |c| diesel::insert_into(rejected_rows::table).values(&rows).execute(c))?;
     }
-    Ok(())
+    Ok(rejections.len() as i64)
 }
 
+/// The rows a run refused, oldest first, at most `limit`: its own, then those of the runs it refers
+/// to (a run that skipped an unchanged payload points at the rows of the run that applied it).
 pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
-    Ok(rejected_rows::table
+    let mut rows: Vec<RejectedRow> = rejected_rows::table
         .filter(rejected_rows::run_id.eq(run_id))
         .order(rejected_rows::id.asc())
         .limit(limit)
         .select(RejectedRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let references: Vec<(i64, i64, String)> = rejection_references::table
+        .filter(rejection_references::run_id.eq(run_id))
+        .order((rejection_references::source_run_id, rejection_references::resource_id))
+        .select((
+            rejection_references::source_run_id,
+            rejection_references::resource_id,
+            rejection_references::payload_sha256,
+        ))
+        .load(conn)?;
+    for (source_run, resource, sha) in references {
+        let room = limit - rows.len() as i64;
+        if room <= 0 {
+            break;
+        }
+        rows.extend(
+            rejected_rows::table
+                .filter(rejected_rows::run_id.eq(source_run))
+                .filter(rejected_rows::resource_id.eq(resource))
+                .filter(rejected_rows::payload_sha256.eq(sha))
+                .order(rejected_rows::id.asc())
+                .limit(room)
+                .select(RejectedRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Deletes the rejected rows of runs that finished before `cutoff`, except the rows of payloads still
+/// applied (they explain the data in the store now, and runs that skipped those payloads point at
+/// them). Returns how many rows went.
+pub fn prune_rejected_rows(conn: &mut AnyConnection, cutoff: chrono::NaiveDateTime) -> Result<usize, StoreError> {
+    use crate::schema::applied_payloads;
+    let old_runs = ingest_runs::table.filter(ingest_runs::finished_at.lt(cutoff)).select(ingest_runs::id);
+    let still_applied = applied_payloads::table
+        .filter(applied_payloads::run_id.nullable().eq(rejected_rows::run_id.nullable()))
+        .filter(applied_payloads::resource_id.nullable().eq(rejected_rows::resource_id))
+        .filter(applied_payloads::payload_sha256.nullable().eq(rejected_rows::payload_sha256));
+    Ok(diesel::delete(
+        rejected_rows::table
+            .filter(rejected_rows::run_id.eq_any(old_runs))
+            .filter(diesel::dsl::not(diesel::dsl::exists(still_applied))),
+    )
+    .execute(conn)?)
 }
 
 /// The newest (not dry) run of `source` with one of `statuses`, as every reader sees it: a run stored

@@ -1,11 +1,12 @@
 //! `ingest catalog`: records the HDX datasets behind the configured sources (provenance, licence,
 //! last modified) and the resources each source reads, without downloading them.
 
-use store::{provenance, with_conn};
+use store::provenance::PendingProvenance;
+use store::{WriteCounts, with_conn};
 
 use super::Outcomes;
-use crate::runner::CountryOutcome;
 use crate::runner::Step;
+use crate::runner::{CountryOutcome, in_transaction};
 use crate::sources::{funding, population, sites};
 use crate::{IngestError, Ingester};
 
@@ -14,6 +15,7 @@ impl Ingester {
         &self,
         run_id: i64,
         countries: &[String],
+        dry_run: bool,
         step: &Step<'_>,
     ) -> Result<Outcomes, IngestError> {
         // (dataset, resource pattern, formats, credit)
@@ -28,7 +30,7 @@ impl Ingester {
         let mut results = Vec::new();
         for (dataset, pattern, formats, credit) in wanted {
             let outcome = async {
-                let (recorded, package) = self.catalog_entry(step, run_id, &dataset, credit).await?;
+                let (recorded, package, dataset_info) = self.catalog_entry(step, run_id, &dataset, credit).await?;
                 let infos: Vec<_> = package
                     .pick(&pattern, &formats)
                     .into_iter()
@@ -41,14 +43,19 @@ impl Ingester {
                     )));
                 }
                 let count = infos.len() as i64;
-                let dataset_id = recorded.id;
+                let mut pending = PendingProvenance::default();
+                pending.dataset(dataset_info);
+                for info in infos {
+                    pending.resource(recorded.id, info);
+                }
+                let control = step.control.clone();
                 with_conn(&self.pool, move |c| {
-                    for info in &infos {
-                        provenance::upsert_resource(c, dataset_id, info)?;
-                    }
-                    Ok(())
+                    Ok(in_transaction(c, dry_run, &control, |c| {
+                        pending.apply(c)?;
+                        Ok(WriteCounts::default())
+                    }))
                 })
-                .await?;
+                .await??;
                 Ok(CountryOutcome { fetched: count, ..CountryOutcome::default() })
             }
             .await;

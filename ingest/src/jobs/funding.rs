@@ -4,6 +4,7 @@
 
 use store::appeals::{self as store_appeals, AppealInput, ClusterInput, OutsideFundingInput};
 use store::models::{DatasetInfo, Rejection, ResourceInfo};
+use store::provenance::PendingProvenance;
 use store::{geography, provenance, with_conn};
 
 use super::Outcomes;
@@ -54,6 +55,8 @@ struct CountryWork {
     rejections: Vec<Rejection>,
     clusters: Vec<(usize, Vec<ClusterInput>)>,
     cluster_rejections: Vec<(String, Vec<Rejection>)>,
+    /// The datasets and resources read, written with the country's data.
+    provenance: PendingProvenance,
 }
 
 impl Ingester {
@@ -69,7 +72,7 @@ impl Ingester {
                 "no countries to ingest: pass --country or set CRISISGRAPH_COUNTRIES".into(),
             ));
         }
-        let (dataset, package) = self.catalog_entry(step, run_id, funding::DATASET, None).await?;
+        let (dataset, package, dataset_info) = self.catalog_entry(step, run_id, funding::DATASET, None).await?;
         let resource = package.pick(&funding::resource_pattern(), &["CSV"]).into_iter().next().ok_or_else(|| {
             IngestError::Invalid(format!(
                 "{} lists no resource named {:?}",
@@ -77,18 +80,41 @@ impl Ingester {
                 funding::resource_pattern().0
             ))
         })?;
-        let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
+        let (recorded, mut fetched, resource_info) = self.download(step, run_id, &dataset, resource).await?;
         let what = format!("{} ({})", recorded.name, funding::DATASET);
-        let table = Table::parse(&fetched.bytes()?, &what)?;
+        let mut table = Table::parse(&fetched.bytes()?, &what)?;
+        let oversized = table.set_aside_oversized(self.config.limits.max_field_bytes, self.config.limits.max_row_bytes);
         let mut parsed = funding::parse(&table, countries, &what)?;
+        // An oversized row counts for its country, when that cell is readable and the country wanted.
+        let country_column = table.column(&["countryCode"], "#country+code");
+        for (record, rejection) in oversized {
+            let iso3 = country_column.and_then(|c| record.get(c)).map(|c| c.trim().to_uppercase()).unwrap_or_default();
+            if countries.iter().any(|c| c.eq_ignore_ascii_case(&iso3)) {
+                parsed.rejections.entry(iso3).or_default().push(rejection);
+            }
+        }
 
         let fts = self.config.fts_url.trim_end_matches('/').to_string();
         let (api_dataset, api_resource) = (fts_api_dataset(&fts), fts_api_resource(&fts));
-        let api_resource = with_conn(&self.pool, move |c| {
-            let d = provenance::upsert_dataset(c, &api_dataset)?;
-            provenance::upsert_resource(c, d.id, &api_resource)
+        let mut pending = PendingProvenance::default();
+        pending.dataset(dataset_info);
+        pending.resource(dataset.id, resource_info);
+        pending.dataset(api_dataset.clone());
+        let (api_resource, api_dataset_id) = with_conn(&self.pool, move |c| {
+            let d = provenance::ensure_dataset(c, &api_dataset)?;
+            Ok((provenance::ensure_resource(c, d.id, &api_resource)?, d.id))
         })
         .await?;
+        pending.resource(
+            api_dataset_id,
+            ResourceInfo {
+                hdx_id: api_resource.hdx_id.clone(),
+                name: api_resource.name.clone(),
+                url: api_resource.url.clone(),
+                format: api_resource.format.clone(),
+                last_modified: api_resource.last_modified,
+            },
+        );
 
         let mut results = Vec::new();
         for iso3 in countries {
@@ -106,8 +132,14 @@ impl Ingester {
                 .collect();
             let rejections = parsed.rejections.remove(iso3).unwrap_or_default();
             let work = async {
-                let mut work =
-                    CountryWork { appeals, outside, rejections, clusters: Vec::new(), cluster_rejections: Vec::new() };
+                let mut work = CountryWork {
+                    appeals,
+                    outside,
+                    rejections,
+                    clusters: Vec::new(),
+                    cluster_rejections: Vec::new(),
+                    provenance: pending.clone(),
+                };
                 self.fetch_clusters(step, run_id, &fts, api_resource.id, &mut work).await?;
                 Ok::<_, IngestError>(work)
             }
@@ -190,12 +222,22 @@ impl Ingester {
             .collect();
         let fetched_rows = (work.appeals.len() + work.outside.len() + work.rejections.len()) as i64
             + work.clusters.iter().map(|(_, c)| c.len() as i64).sum::<i64>();
-        let (outside, clusters) = (work.outside, work.clusters);
+        let rejected =
+            work.rejections.len() as i64 + work.cluster_rejections.iter().map(|(_, r)| r.len() as i64).sum::<i64>();
+        if let Err(e) = self.check_rejected_share(&format!("funding {iso3}"), fetched_rows, rejected) {
+            self.record_rejections(run_id, resource_id, sha.to_string(), work.rejections).await?;
+            for (sha, rejections) in work.cluster_rejections {
+                self.record_rejections(run_id, api_resource_id, sha, rejections).await?;
+            }
+            return Err(e);
+        }
+        let (outside, clusters, pending) = (work.outside, work.clusters, work.provenance);
         let country = country_input(iso3);
         let retrieved_at = store::now_utc();
         let control = step.control.clone();
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
+                pending.apply(c)?;
                 geography::ensure_country(c, &country)?;
                 let (mut counts, ids) = store_appeals::upsert_appeals(c, run_id, retrieved_at, &inputs)?;
                 counts += store_appeals::upsert_outside_funding(c, run_id, retrieved_at, &outside)?;
@@ -208,10 +250,8 @@ impl Ingester {
             }))
         })
         .await??;
-        let mut rejected = work.rejections.len() as i64;
         self.record_rejections(run_id, resource_id, sha.to_string(), work.rejections).await?;
         for (sha, rejections) in work.cluster_rejections {
-            rejected += rejections.len() as i64;
             self.record_rejections(run_id, api_resource_id, sha, rejections).await?;
         }
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })

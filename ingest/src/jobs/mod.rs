@@ -7,7 +7,7 @@ mod funding;
 mod population;
 mod sites;
 
-use store::models::{Dataset, Resource};
+use store::models::{Dataset, DatasetInfo, Resource, ResourceInfo};
 use store::provenance::{self, FetchRecord};
 use store::{catalog as store_catalog, with_conn};
 
@@ -20,14 +20,16 @@ use crate::{FetchMode, IngestError, Ingester};
 pub(crate) type Outcomes = Vec<(String, Result<crate::runner::CountryOutcome, IngestError>)>;
 
 impl Ingester {
-    /// Reads `dataset`'s catalog entry and records the dataset; `credit` overrides the default credit line.
+    /// Reads `dataset`'s catalog entry; `credit` overrides the default credit line. The dataset is
+    /// recorded if new; what the catalog says of it is returned for the run's data transaction to
+    /// apply ([`provenance::PendingProvenance`]).
     pub(crate) async fn catalog_entry(
         &self,
         step: &Step<'_>,
         run_id: i64,
         dataset: &str,
         credit: Option<&'static str>,
-    ) -> Result<(Dataset, Package), IngestError> {
+    ) -> Result<(Dataset, Package, DatasetInfo), IngestError> {
         let hdx_url = self.config.hdx_url.trim_end_matches('/').to_string();
         let url = hdx::package_show_url(&hdx_url, dataset);
         step.check()?;
@@ -38,11 +40,13 @@ impl Ingester {
         };
         let package = hdx::parse_package(&fetched.bytes()?, dataset)?;
         let info = package.dataset_info(&hdx_url, credit);
-        let recorded = with_conn(&self.pool, move |c| provenance::upsert_dataset(c, &info)).await?;
-        Ok((recorded, package))
+        let pending = info.clone();
+        let recorded = with_conn(&self.pool, move |c| provenance::ensure_dataset(c, &info)).await?;
+        Ok((recorded, package, pending))
     }
 
-    /// Records `resource` of `dataset` and returns its bytes. When the catalog says the resource last
+    /// Records `resource` of `dataset` if new and returns its bytes, and its description for the data
+    /// transaction (see [`Ingester::catalog_entry`]). When the catalog says the resource last
     /// changed before our last full download of it, the archived copy is used and nothing is
     /// requested; otherwise the fetcher asks, conditionally (ETag / Last-Modified).
     pub(crate) async fn download(
@@ -51,12 +55,13 @@ impl Ingester {
         run_id: i64,
         dataset: &Dataset,
         resource: &HdxResource,
-    ) -> Result<(Resource, Fetched), IngestError> {
+    ) -> Result<(Resource, Fetched, ResourceInfo), IngestError> {
         let info = resource.resource_info(&self.config.hdx_url);
         let dataset_id = dataset.id;
         let catalog_modified = info.last_modified;
+        let pending = info.clone();
         let (recorded, last) = with_conn(&self.pool, move |c| {
-            let recorded = provenance::upsert_resource(c, dataset_id, &info)?;
+            let recorded = provenance::ensure_resource(c, dataset_id, &info)?;
             let last = store_catalog::last_download(c, &recorded.url)?;
             Ok((recorded, last))
         })
@@ -83,9 +88,9 @@ impl Ingester {
             with_conn(&self.pool, move |c| provenance::record_fetch(c, &record)).await?;
             tracing::info!(url = %recorded.url, "the catalog says unchanged since the last download: using the archived copy");
             let fetched = Fetched { url: recorded.url.clone(), sha256: sha, body, not_modified: true };
-            return Ok((recorded, fetched));
+            return Ok((recorded, fetched, pending));
         }
         let fetched = self.fetch(step, recorded.url.clone(), run_id, recorded.id, Vec::new()).await?;
-        Ok((recorded, fetched))
+        Ok((recorded, fetched, pending))
     }
 }

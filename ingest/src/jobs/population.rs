@@ -7,6 +7,7 @@ use chrono::Datelike;
 use store::geography::{self, CountryInput};
 use store::models::AdminArea;
 use store::population::{self as store_population, AliasInput, PopulationInput};
+use store::provenance::PendingProvenance;
 use store::with_conn;
 
 use super::Outcomes;
@@ -48,7 +49,9 @@ impl Ingester {
         dry_run: bool,
     ) -> Result<CountryOutcome, IngestError> {
         let config = population::config_for(iso3);
-        let (dataset, package) = self.catalog_entry(step, run_id, &config.dataset, None).await?;
+        let (dataset, package, dataset_info) = self.catalog_entry(step, run_id, &config.dataset, None).await?;
+        let mut pending = PendingProvenance::default();
+        pending.dataset(dataset_info);
         let mut picked: Vec<(i32, _)> = package
             .pick(&config.resources, &["CSV"])
             .into_iter()
@@ -71,10 +74,15 @@ impl Ingester {
         // Fetch and parse every file first: any failure leaves the store as it was for this country.
         let mut parsed = Vec::new();
         for (_, resource) in picked {
-            let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
+            let (recorded, mut fetched, resource_info) = self.download(step, run_id, &dataset, resource).await?;
+            pending.resource(dataset.id, resource_info);
             let what = format!("{} ({})", recorded.name, config.dataset);
-            let table = Table::parse(&fetched.bytes()?, &what)?;
-            parsed.push((recorded.id, fetched.sha256, population::parse(&table, &what)?));
+            let mut table = Table::parse(&fetched.bytes()?, &what)?;
+            let oversized =
+                table.set_aside_oversized(self.config.limits.max_field_bytes, self.config.limits.max_row_bytes);
+            let mut rows = population::parse(&table, &what)?;
+            rows.rejections.extend(oversized.into_iter().map(|(_, rejection)| rejection));
+            parsed.push((recorded.id, fetched.sha256, rows));
         }
 
         let code = iso3.to_string();
@@ -90,11 +98,19 @@ impl Ingester {
                 inputs.extend(population_inputs(&config, &matcher, &areas, row, reference_year, *resource_id));
             }
         }
+        let rejected: i64 = parsed.iter().map(|(_, _, p)| p.rejections.len() as i64).sum();
+        if let Err(e) = self.check_rejected_share(&format!("population {iso3}"), fetched_rows, rejected) {
+            for (resource_id, sha, p) in parsed {
+                self.record_rejections(run_id, resource_id, sha, p.rejections).await?;
+            }
+            return Err(e);
+        }
         let country = country_input(iso3);
         let retrieved_at = store::now_utc();
         let control = step.control.clone();
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
+                pending.apply(c)?;
                 geography::ensure_country(c, &country)?;
                 let mut counts = store_population::upsert_population(c, run_id, retrieved_at, &inputs)?;
                 counts += store_population::upsert_aliases(c, &aliases)?;
@@ -102,9 +118,7 @@ impl Ingester {
             }))
         })
         .await??;
-        let mut rejected = 0;
         for (resource_id, sha, p) in parsed {
-            rejected += p.rejections.len() as i64;
             self.record_rejections(run_id, resource_id, sha, p.rejections).await?;
         }
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })

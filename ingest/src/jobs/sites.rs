@@ -1,6 +1,7 @@
 //! `ingest sites`: DTM site and location lists (XLSX or CSV on HDX), matched to admin areas.
 
 use store::geography;
+use store::provenance::PendingProvenance;
 use store::sites::{self as store_sites, SiteInput};
 use store::with_conn;
 
@@ -47,7 +48,8 @@ impl Ingester {
         dry_run: bool,
     ) -> Result<CountryOutcome, IngestError> {
         let iso3 = config.country_iso3;
-        let (dataset, package) = self.catalog_entry(step, run_id, config.dataset, Some(config.credit)).await?;
+        let (dataset, package, dataset_info) =
+            self.catalog_entry(step, run_id, config.dataset, Some(config.credit)).await?;
         // The catalog lists the newest resource first.
         let resource = package.pick(&config.resources, config.formats).into_iter().next().ok_or_else(|| {
             IngestError::Invalid(format!(
@@ -55,14 +57,19 @@ impl Ingester {
                 config.dataset, config.formats, config.resources.0
             ))
         })?;
-        let (recorded, mut fetched) = self.download(step, run_id, &dataset, resource).await?;
+        let (recorded, mut fetched, resource_info) = self.download(step, run_id, &dataset, resource).await?;
+        let mut pending = PendingProvenance::default();
+        pending.dataset(dataset_info);
+        pending.resource(dataset.id, resource_info);
         let what = format!("{} ({})", recorded.name, config.dataset);
-        let table = if recorded.format.eq_ignore_ascii_case("XLSX") {
+        let mut table = if recorded.format.eq_ignore_ascii_case("XLSX") {
             xlsx_table(&fetched.bytes()?, config.sheet, &what)?
         } else {
             Table::parse(&fetched.bytes()?, &what)?
         };
-        let parsed = sites::parse(&table, config, &what)?;
+        let oversized = table.set_aside_oversized(self.config.limits.max_field_bytes, self.config.limits.max_row_bytes);
+        let mut parsed = sites::parse(&table, config, &what)?;
+        parsed.rejections.extend(oversized.into_iter().map(|(_, rejection)| rejection));
 
         let code = iso3.to_string();
         let areas = with_conn(&self.pool, move |c| geography::areas_of_country(c, &code)).await?;
@@ -102,17 +109,22 @@ impl Ingester {
             })
             .collect();
         let fetched_rows = (parsed.rows.len() + parsed.rejections.len()) as i64;
+        let rejected = parsed.rejections.len() as i64;
+        if let Err(e) = self.check_rejected_share(&format!("sites {iso3}"), fetched_rows, rejected) {
+            self.record_rejections(run_id, recorded.id, fetched.sha256, parsed.rejections).await?;
+            return Err(e);
+        }
         let country = country_input(iso3);
         let retrieved_at = store::now_utc();
         let control = step.control.clone();
         let written = with_conn(&self.pool, move |c| {
             Ok(in_transaction(c, dry_run, &control, |c| {
+                pending.apply(c)?;
                 geography::ensure_country(c, &country)?;
                 Ok(store_sites::upsert_sites(c, run_id, retrieved_at, &inputs)?)
             }))
         })
         .await??;
-        let rejected = parsed.rejections.len() as i64;
         self.record_rejections(run_id, recorded.id, fetched.sha256, parsed.rejections).await?;
         Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
     }

@@ -82,7 +82,7 @@ fn amount(cell: &str, column: &str) -> Result<Option<i64>, String> {
     if value < 0 {
         return Err(format!("{column} is negative ({value} USD): FTS amounts cannot be below zero"));
     }
-    Ok(Some(value))
+    super::bounds::usd(column, value).map(Some)
 }
 
 fn date(cell: &str, column: &str) -> Result<Option<NaiveDate>, String> {
@@ -111,7 +111,7 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
     let wanted = |iso3: &str| only.iter().any(|c| c.eq_ignore_ascii_case(iso3));
     let mut parsed = Parsed::default();
     let mut all_appeals: Vec<AppealRow> = Vec::new();
-    let mut seen: HashMap<(String, String, i32), i64> = HashMap::new();
+    let mut seen: HashMap<(String, String, i32), (i64, Option<i64>)> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let iso3 = cell(c_country).to_uppercase();
@@ -177,10 +177,20 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
                 continue;
             }
         };
-        if let Some(first) = seen.insert((iso3.clone(), code.clone(), year), *line) {
-            rejected(format!("duplicate of line {first} (same country, appeal code and year)"), &mut parsed);
+        if let Some((first, before)) = seen.get(&(iso3.clone(), code.clone(), year)) {
+            let reason = match differences(&[
+                ("requirements", *before, requirements),
+                ("funding", before_funding(&all_appeals, *first), funding),
+            ]) {
+                None => format!("duplicate of line {first} (same country, appeal code and year)"),
+                Some(diff) => {
+                    format!("conflicting duplicate of line {first} (same country, appeal code and year): {diff}")
+                }
+            };
+            rejected(reason, &mut parsed);
             continue;
         }
+        seen.insert((iso3.clone(), code.clone(), year), (*line, requirements));
         all_appeals.push(AppealRow {
             row_number: *line,
             country_iso3: iso3.clone(),
@@ -209,6 +219,23 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
         parsed.appeals.push(a);
     }
     Ok(parsed)
+}
+
+/// The funding of the appeal first read at `line`.
+fn before_funding(appeals: &[AppealRow], line: i64) -> Option<i64> {
+    appeals.iter().rev().find(|a| a.row_number == line).and_then(|a| a.funding)
+}
+
+/// "requirements 120 here, 100 there; ..." for the figures that differ between a duplicate and the
+/// row it repeats: (name, there, here). `None` when they all agree.
+pub(crate) fn differences(figures: &[(&str, Option<i64>, Option<i64>)]) -> Option<String> {
+    let show = |v: Option<i64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
+    let parts: Vec<String> = figures
+        .iter()
+        .filter(|(_, there, here)| there != here)
+        .map(|(name, there, here)| format!("{name} {} here, {} there", show(*here), show(*there)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -262,7 +289,14 @@ pub fn parse_clusters(bytes: &[u8], plan_id: i64) -> Result<ParsedClusters, Inge
             });
             Err(())
         }
-        v => Ok(v),
+        Some(v) => match super::bounds::usd(label, v) {
+            Ok(v) => Ok(Some(v)),
+            Err(reason) => {
+                rejections.push(Rejection { row_number: n, reason, raw: raw.to_string() });
+                Err(())
+            }
+        },
+        None => Ok(None),
     };
     let requirement_objects =
         data.pointer("/requirements/objects").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);

@@ -1,5 +1,7 @@
 //! One module per source: what to fetch and how to parse it into validated rows and rejections.
 
+pub mod bounded_rows;
+pub mod bounds;
 pub mod dtm;
 pub mod funding;
 pub mod geography;

@@ -147,7 +147,7 @@ pub fn people(cell: &str, column: &str) -> Result<Option<i64>, String> {
     if value < 0 {
         return Err(format!("{column} is negative ({value})"));
     }
-    Ok(Some(value))
+    super::bounds::people(column, value).map(Some)
 }
 
 /// Parses one COD-PS table. The level is the deepest `adminNPcode` column. A file without a code or
