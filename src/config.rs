@@ -144,8 +144,11 @@ impl Settings {
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
     /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, `CRISISGRAPH_CORS_ORIGINS`,
-    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
-    /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
+    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, the database's `CRISISGRAPH_DB_POOL_WAIT_SECONDS`,
+    /// `CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS`, `CRISISGRAPH_DB_CLIENT_CHECK_SECONDS`, the fetcher's
+    /// `CRISISGRAPH_FETCH_{CONNECT,FIRST_BYTE,IDLE,BODY}_TIMEOUT_SECONDS`, the row bounds (see
+    /// [`row_limits`]), and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or `off`) and
+    /// `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
     pub fn load(config_path: Option<&Path>) -> Result<Settings> {
         let path: Option<PathBuf> = match config_path {
             Some(p) => Some(p.to_path_buf()),
@@ -325,6 +328,21 @@ mod tests {
         assert_eq!(dtm.cron.as_deref(), Some("0 0 3 * * Mon"));
         assert_eq!(dtm.cadence, Duration::from_secs(8 * 24 * 3600));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(settings.store.pool_wait, Duration::from_secs(5));
+        assert_eq!(settings.ingest.fetch.body_timeout, Duration::from_secs(900));
+        assert_eq!(settings.ingest.limits.max_rejected_share, 0.5);
+        assert_eq!(settings.ingest.limits.rejected_retention, Some(Duration::from_secs(90 * 86_400)));
+    }
+
+    #[test]
+    fn a_statement_timeout_must_leave_room_before_the_request_timeout() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("timeouts.toml");
+        std::fs::write(&file, "request_timeout_seconds = 10\ndb_statement_timeout_seconds = 9\n").expect("write");
+        let error = Settings::load(Some(&file)).expect_err("too close");
+        assert!(format!("{error:#}").contains("CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS"), "{error:#}");
+        std::fs::write(&file, "max_rejected_share = 1.5\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
     }
 
     #[test]
