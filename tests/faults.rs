@@ -491,6 +491,26 @@ async fn rejected_rows_kept_are_capped_per_run_and_the_count_stays_exact(backend
         with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
     assert_eq!(kept.len(), 50);
     assert_eq!(kept.iter().map(|r| r.row_number).collect::<Vec<_>>(), (1..=50).collect::<Vec<_>>());
+
+    // Point 6: the same bytes again fail again; their rejected rows are not stored a second time, the
+    // new run points at them.
+    let again = base
+        .ingester_with(quick_fetch(), RowLimits { max_rejected_kept: 50, ..RowLimits::default() })
+        .run(Source::Dtm, &common::options(&["TCD"], &[2]))
+        .await
+        .expect("the run is recorded");
+    assert_eq!((again.status.as_str(), again.rejected), (status::FAILED, rows.len() as i64));
+    let id = again.id;
+    let shown =
+        with_conn(&base.store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10_000)).await.expect("rows");
+    assert_eq!(shown.len(), 50);
+    let stored = with_conn(&base.store.pool, |c| {
+        use diesel::prelude::*;
+        Ok(store::schema::rejected_rows::table.count().get_result::<i64>(c)?)
+    })
+    .await
+    .expect("count");
+    assert_eq!(stored, 50, "the second run stored its rejected rows again");
 }
 
 /// Issue 16, point 11: datasets and resources are written with the data. A dry run, and a failed run,

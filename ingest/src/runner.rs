@@ -381,6 +381,34 @@ impl Ingester {
         Ok(())
     }
 
+    /// The rejected rows of one DTM payload (one country and level), which had `total` of them, of
+    /// which `rejections` were kept. They are stored once: when an earlier run (one that failed, or
+    /// was rolled back) stored them for the same bytes, this run points at them instead. (Payloads
+    /// shared by countries, such as the p-code list, are not: each country's rows are its own.)
+    pub(crate) async fn record_payload_rejections(
+        &self,
+        run_id: i64,
+        resource_id: i64,
+        sha: String,
+        rejections: Vec<Rejection>,
+        total: i64,
+    ) -> Result<(), IngestError> {
+        if total == 0 {
+            return Ok(());
+        }
+        let keep = i64::try_from(self.config.limits.max_rejected_kept).unwrap_or(i64::MAX);
+        let rejections: Vec<Rejection> =
+            rejections.into_iter().map(|r| Rejection { raw: crate::kept_raw(r.raw), ..r }).collect();
+        with_conn(&self.pool, move |c| match runs::first_stored_rejections(c, resource_id, &sha)? {
+            Some((earlier, _)) if earlier != run_id => {
+                runs::refer_to_rejections(c, run_id, earlier, resource_id, &sha, total)
+            }
+            _ => runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections, keep).map(|_| ()),
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Fails `what` when more of its `fetched` rows were `rejected` than the configured share allows.
     pub(crate) fn check_rejected_share(&self, what: &str, fetched: i64, rejected: i64) -> Result<(), IngestError> {
         rejected_share_ok(&self.config.limits, what, fetched, rejected)
@@ -573,7 +601,7 @@ impl Ingester {
         for (resource_id, sha, summary) in summaries {
             fetched_rows += summary.fetched();
             rejected += summary.rejected;
-            self.record_rejections(run_id, resource_id, sha, summary.rejections).await?;
+            self.record_payload_rejections(run_id, resource_id, sha, summary.rejections, summary.rejected).await?;
         }
         let written = written?;
         step.done(&format!("{iso3}: figures written"));

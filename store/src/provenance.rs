@@ -459,18 +459,15 @@ pub fn record_applied_payload(conn: &mut AnyConnection, applied: &AppliedPayload
 /// rejected (instead of storing them again) and returns how many it rejected, which the skipping run
 /// reports as its own.
 pub fn refer_to_rejections(conn: &mut AnyConnection, applied: &AppliedPayload, run_id: i64) -> Result<i64, StoreError> {
-    use crate::schema::rejection_references;
     if applied.rejected_rows > 0 {
-        crate::on_backend!(conn, |c| diesel::insert_into(rejection_references::table)
-            .values((
-                rejection_references::run_id.eq(run_id),
-                rejection_references::source_run_id.eq(applied.run_id),
-                rejection_references::resource_id.eq(applied.resource_id),
-                rejection_references::payload_sha256.eq(&applied.payload_sha256),
-                rejection_references::rejected.eq(applied.rejected_rows),
-            ))
-            .on_conflict_do_nothing()
-            .execute(c))?;
+        crate::runs::refer_to_rejections(
+            conn,
+            run_id,
+            applied.run_id,
+            applied.resource_id,
+            &applied.payload_sha256,
+            applied.rejected_rows,
+        )?;
     }
     Ok(applied.rejected_rows)
 }

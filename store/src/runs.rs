@@ -187,6 +187,50 @@ pub fn record_rejections(
     Ok(rejections.len() as i64)
 }
 
+/// The first run that stored rejected rows of payload `sha256` of `resource_id`, and how many it stored.
+pub fn first_stored_rejections(
+    conn: &mut AnyConnection,
+    resource_id: i64,
+    sha256: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let first: Option<i64> = rejected_rows::table
+        .filter(rejected_rows::resource_id.eq(resource_id))
+        .filter(rejected_rows::payload_sha256.eq(sha256))
+        .select(diesel::dsl::min(rejected_rows::run_id))
+        .first(conn)?;
+    let Some(run_id) = first else { return Ok(None) };
+    let stored: i64 = rejected_rows::table
+        .filter(rejected_rows::run_id.eq(run_id))
+        .filter(rejected_rows::resource_id.eq(resource_id))
+        .filter(rejected_rows::payload_sha256.eq(sha256))
+        .count()
+        .get_result(conn)?;
+    Ok(Some((run_id, stored)))
+}
+
+/// Records that run `run_id` rejected `rejected` rows of a payload whose rows run `source_run_id`
+/// stored: the rows are shown for both runs and stored once.
+pub fn refer_to_rejections(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    source_run_id: i64,
+    resource_id: i64,
+    sha256: &str,
+    rejected: i64,
+) -> Result<(), StoreError> {
+    crate::on_backend!(conn, |c| diesel::insert_into(rejection_references::table)
+        .values((
+            rejection_references::run_id.eq(run_id),
+            rejection_references::source_run_id.eq(source_run_id),
+            rejection_references::resource_id.eq(resource_id),
+            rejection_references::payload_sha256.eq(sha256),
+            rejection_references::rejected.eq(rejected),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
 /// The rows a run refused, oldest first, at most `limit`: its own, then those of the runs it refers
 /// to (a run that skipped an unchanged payload points at the rows of the run that applied it).
 pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
@@ -225,21 +269,33 @@ pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -
 }
 
 /// Deletes the rejected rows of runs that finished before `cutoff`, except the rows of payloads still
-/// applied (they explain the data in the store now, and runs that skipped those payloads point at
-/// them). Returns how many rows went.
+/// applied (they explain the data in the store now) and rows a run finished since (or still running)
+/// points at; and the references of old runs. Returns how many rows went.
 pub fn prune_rejected_rows(conn: &mut AnyConnection, cutoff: chrono::NaiveDateTime) -> Result<usize, StoreError> {
     use crate::schema::applied_payloads;
-    let old_runs = ingest_runs::table.filter(ingest_runs::finished_at.lt(cutoff)).select(ingest_runs::id);
+    let old_runs = || ingest_runs::table.filter(ingest_runs::finished_at.lt(cutoff)).select(ingest_runs::id);
     let still_applied = applied_payloads::table
         .filter(applied_payloads::run_id.nullable().eq(rejected_rows::run_id.nullable()))
         .filter(applied_payloads::resource_id.nullable().eq(rejected_rows::resource_id))
         .filter(applied_payloads::payload_sha256.nullable().eq(rejected_rows::payload_sha256));
-    Ok(diesel::delete(
+    let recent_runs = ingest_runs::table
+        .filter(ingest_runs::finished_at.is_null().or(ingest_runs::finished_at.ge(cutoff)))
+        .select(ingest_runs::id);
+    let referred_to = rejection_references::table
+        .filter(rejection_references::source_run_id.nullable().eq(rejected_rows::run_id.nullable()))
+        .filter(rejection_references::resource_id.nullable().eq(rejected_rows::resource_id))
+        .filter(rejection_references::payload_sha256.nullable().eq(rejected_rows::payload_sha256))
+        .filter(rejection_references::run_id.eq_any(recent_runs));
+    let deleted = diesel::delete(
         rejected_rows::table
-            .filter(rejected_rows::run_id.eq_any(old_runs))
-            .filter(diesel::dsl::not(diesel::dsl::exists(still_applied))),
+            .filter(rejected_rows::run_id.eq_any(old_runs()))
+            .filter(diesel::dsl::not(diesel::dsl::exists(still_applied)))
+            .filter(diesel::dsl::not(diesel::dsl::exists(referred_to))),
     )
-    .execute(conn)?)
+    .execute(conn)?;
+    diesel::delete(rejection_references::table.filter(rejection_references::run_id.eq_any(old_runs())))
+        .execute(conn)?;
+    Ok(deleted)
 }
 
 /// The newest (not dry) run of `source` with one of `statuses`, as every reader sees it: a run stored
