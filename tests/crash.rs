@@ -272,6 +272,19 @@ async fn a_second_ingest_during_a_long_write_is_told_the_run_in_progress_and_not
         .expect("joined")
         .expect("the second ingest ran");
     let stderr = String::from_utf8_lossy(&second.stderr);
+    // Told at once: while the first run's data transaction still holds its locks (before, on SQLite,
+    // the second waited for that transaction to end, or 10 s, whichever came first).
+    let path = store.url.clone();
+    let still_writing = with_conn(&store.pool, move |c| {
+        Ok(match backend {
+            Backend::Postgres => writing_figures(c),
+            Backend::Sqlite => sqlite_writing_figures(c, &path),
+        })
+    })
+    .await
+    .expect("probe");
+    assert!(still_writing, "the second ingest answered only after the first one's write: {stderr}");
+    let told = std::time::Instant::now();
     assert!(first.is_running(), "the first ingest ended before the second was told: raise LONG_WRITE_ROWS");
     assert_eq!(second.status.code(), Some(3), "non-zero, 'already running': {stderr}");
     assert!(stderr.contains(&format!("dtm is already running (run {run_id}")), "{stderr}");
@@ -286,6 +299,7 @@ async fn a_second_ingest_during_a_long_write_is_told_the_run_in_progress_and_not
     assert_eq!(scheduled.map(|r| r.id), Some(run_id), "the scheduler sees the run in progress");
 
     let status_of_first = tokio::task::spawn_blocking(move || first.0.wait()).await.expect("joined").expect("wait");
+    eprintln!("the first ingest ran on for {:?} after the second was told", told.elapsed());
     assert!(status_of_first.success(), "the first ingest succeeds");
     let runs = with_conn(&store.pool, |c| store::runs::list_runs(c, Some("dtm"), 10, 0)).await.expect("runs");
     assert_eq!(runs.len(), 1, "exactly one run of dtm: {runs:?}");
