@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ingest::{IngestConfig, LeaseSettings, RunOptions, Source, SourceSchedule};
+use ingest::{IngestConfig, LeaseSettings, RowLimits, RunOptions, Source, SourceSchedule};
 use serde::Deserialize;
+use store::StoreSettings;
 
 /// Where the embedded default store lives when nothing says otherwise.
 pub const DEFAULT_DATABASE_URL: &str = "crisisgraph.db";
@@ -30,6 +31,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Longest a client may take to send a request body.
     pub body_timeout: Duration,
+    /// How the store's connections wait and time out.
+    pub store: StoreSettings,
     pub ingest: IngestConfig,
     pub schedules: Vec<SourceSchedule>,
 }
@@ -53,6 +56,18 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     request_timeout_seconds: Option<u64>,
     body_timeout_seconds: Option<u64>,
+    fetch_connect_timeout_seconds: Option<u64>,
+    fetch_first_byte_timeout_seconds: Option<u64>,
+    fetch_idle_timeout_seconds: Option<u64>,
+    fetch_body_timeout_seconds: Option<u64>,
+    max_field_bytes: Option<u64>,
+    max_row_bytes: Option<u64>,
+    max_rejected_rows_kept: Option<u64>,
+    max_rejected_share: Option<f64>,
+    rejected_rows_retention_days: Option<u64>,
+    db_pool_wait_seconds: Option<u64>,
+    db_statement_timeout_seconds: Option<u64>,
+    db_client_check_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
 }
@@ -84,13 +99,59 @@ fn seconds(name: &str, value: Option<String>, fallback: Option<u64>, default: u6
     Ok(Duration::from_secs(secs))
 }
 
+/// A whole number from the environment (`name`) or the file.
+fn number(name: &str, from_file: Option<u64>, default: u64) -> Result<u64> {
+    match var(name) {
+        Some(v) => v.parse::<u64>().with_context(|| format!("{name} must be a whole number, not {v:?}")),
+        None => Ok(from_file.unwrap_or(default)),
+    }
+}
+
+/// The bounds on rows and rejections (`CRISISGRAPH_MAX_FIELD_BYTES`, `CRISISGRAPH_MAX_ROW_BYTES`,
+/// `CRISISGRAPH_MAX_REJECTED_ROWS_KEPT`, `CRISISGRAPH_MAX_REJECTED_SHARE`,
+/// `CRISISGRAPH_REJECTED_ROWS_RETENTION_DAYS`).
+fn row_limits(file: &FileConfig, defaults: &RowLimits) -> Result<RowLimits> {
+    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+    let max_field_bytes =
+        size(number("CRISISGRAPH_MAX_FIELD_BYTES", file.max_field_bytes, defaults.max_field_bytes as u64)?);
+    let max_row_bytes = size(number("CRISISGRAPH_MAX_ROW_BYTES", file.max_row_bytes, defaults.max_row_bytes as u64)?);
+    if max_field_bytes < 64 || max_row_bytes < max_field_bytes {
+        bail!("CRISISGRAPH_MAX_FIELD_BYTES must be at least 64 and CRISISGRAPH_MAX_ROW_BYTES at least as large");
+    }
+    let max_rejected_share = match var("CRISISGRAPH_MAX_REJECTED_SHARE") {
+        Some(v) => {
+            v.parse::<f64>().with_context(|| format!("CRISISGRAPH_MAX_REJECTED_SHARE must be a number, not {v:?}"))?
+        }
+        None => file.max_rejected_share.unwrap_or(defaults.max_rejected_share),
+    };
+    if !(0.0..=1.0).contains(&max_rejected_share) {
+        bail!("CRISISGRAPH_MAX_REJECTED_SHARE must be between 0 and 1 (a share of the rows), not {max_rejected_share}");
+    }
+    let default_days = defaults.rejected_retention.map_or(0, |d| d.as_secs() / 86_400);
+    let days = number("CRISISGRAPH_REJECTED_ROWS_RETENTION_DAYS", file.rejected_rows_retention_days, default_days)?;
+    Ok(RowLimits {
+        max_field_bytes,
+        max_row_bytes,
+        max_rejected_kept: size(number(
+            "CRISISGRAPH_MAX_REJECTED_ROWS_KEPT",
+            file.max_rejected_rows_kept,
+            defaults.max_rejected_kept as u64,
+        )?),
+        max_rejected_share,
+        rejected_retention: (days > 0).then(|| Duration::from_secs(days * 86_400)),
+    })
+}
+
 impl Settings {
     /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
     /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, `CRISISGRAPH_CORS_ORIGINS`,
-    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, `CRISISGRAPH_BODY_TIMEOUT_SECONDS`, and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or
-    /// `off`) and `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
+    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, `CRISISGRAPH_BODY_TIMEOUT_SECONDS`, the database's `CRISISGRAPH_DB_POOL_WAIT_SECONDS`,
+    /// `CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS`, `CRISISGRAPH_DB_CLIENT_CHECK_SECONDS`, the fetcher's
+    /// `CRISISGRAPH_FETCH_{CONNECT,FIRST_BYTE,IDLE,BODY}_TIMEOUT_SECONDS`, the row bounds (see
+    /// [`row_limits`]), and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or `off`) and
+    /// `CRISISGRAPH_CADENCE_<SOURCE>` (e.g. `8d`).
     pub fn load(config_path: Option<&Path>) -> Result<Settings> {
         let path: Option<PathBuf> = match config_path {
             Some(p) => Some(p.to_path_buf()),
@@ -112,19 +173,51 @@ impl Settings {
         let defaults = IngestConfig::default();
         let countries = var("CRISISGRAPH_COUNTRIES")
             .map(|list| country_list(&list))
-            .or(file.countries.map(|c| c.iter().map(|s| s.to_uppercase()).collect()))
+            .or(file.countries.as_ref().map(|c| c.iter().map(|s| s.to_uppercase()).collect()))
             .unwrap_or_default();
         let lease_ttl = seconds("CRISISGRAPH_LEASE_SECONDS", var("CRISISGRAPH_LEASE_SECONDS"), file.lease_seconds, 60)?;
         if lease_ttl < Duration::from_secs(2) {
             bail!("CRISISGRAPH_LEASE_SECONDS must be at least 2");
         }
+        let timeout = |name: &str, from_file: Option<u64>, default: Duration| -> Result<Duration> {
+            let value = seconds(name, var(name), from_file, default.as_secs())?;
+            if value.is_zero() {
+                bail!("{name} must be at least 1 second");
+            }
+            Ok(value)
+        };
+        let fetch = ingest::FetchSettings {
+            connect_timeout: timeout(
+                "CRISISGRAPH_FETCH_CONNECT_TIMEOUT_SECONDS",
+                file.fetch_connect_timeout_seconds,
+                defaults.fetch.connect_timeout,
+            )?,
+            first_byte_timeout: timeout(
+                "CRISISGRAPH_FETCH_FIRST_BYTE_TIMEOUT_SECONDS",
+                file.fetch_first_byte_timeout_seconds,
+                defaults.fetch.first_byte_timeout,
+            )?,
+            idle_timeout: timeout(
+                "CRISISGRAPH_FETCH_IDLE_TIMEOUT_SECONDS",
+                file.fetch_idle_timeout_seconds,
+                defaults.fetch.idle_timeout,
+            )?,
+            body_timeout: timeout(
+                "CRISISGRAPH_FETCH_BODY_TIMEOUT_SECONDS",
+                file.fetch_body_timeout_seconds,
+                defaults.fetch.body_timeout,
+            )?,
+            ..defaults.fetch.clone()
+        };
+        let limits = row_limits(&file, &defaults.limits)?;
         let ingest = IngestConfig {
             dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
             dtm_key: var("CRISISGRAPH_DTM_KEY").or(file.dtm_key),
             hdx_url: var("CRISISGRAPH_HDX_URL").or(file.hdx_url).unwrap_or(defaults.hdx_url),
             fts_url: var("CRISISGRAPH_FTS_URL").or(file.fts_url).unwrap_or(defaults.fts_url),
             countries,
-            fetch: defaults.fetch,
+            fetch,
+            limits,
             lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
         };
 
@@ -162,6 +255,48 @@ impl Settings {
             }
         }
 
+        let request_timeout = seconds(
+            "CRISISGRAPH_REQUEST_TIMEOUT_SECONDS",
+            var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
+            file.request_timeout_seconds,
+            30,
+        )?;
+        let store_defaults = StoreSettings::default();
+        let store = StoreSettings {
+            pool_wait: seconds(
+                "CRISISGRAPH_DB_POOL_WAIT_SECONDS",
+                var("CRISISGRAPH_DB_POOL_WAIT_SECONDS"),
+                file.db_pool_wait_seconds,
+                store_defaults.pool_wait.as_secs(),
+            )?,
+            read_timeout: seconds(
+                "CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS",
+                var("CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS"),
+                file.db_statement_timeout_seconds,
+                store_defaults.read_timeout.as_secs(),
+            )?,
+            client_check_interval: seconds(
+                "CRISISGRAPH_DB_CLIENT_CHECK_SECONDS",
+                var("CRISISGRAPH_DB_CLIENT_CHECK_SECONDS"),
+                file.db_client_check_seconds,
+                store_defaults.client_check_interval.as_secs(),
+            )?,
+            ..store_defaults
+        };
+        if store.pool_wait.is_zero() || store.read_timeout.is_zero() || store.client_check_interval.is_zero() {
+            bail!("the database waits and timeouts must be at least 1 second");
+        }
+        // A frozen database must be reported as unavailable before the request itself times out.
+        if store.read_timeout + store::READ_MARGIN >= request_timeout {
+            bail!(
+                "CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS ({} s) must be at least {} s less than \
+                 CRISISGRAPH_REQUEST_TIMEOUT_SECONDS ({} s)",
+                store.read_timeout.as_secs(),
+                store::READ_MARGIN.as_secs() + 1,
+                request_timeout.as_secs()
+            );
+        }
+
         Ok(Settings {
             database_url: var("DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             bind: var("CRISISGRAPH_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string()),
@@ -176,18 +311,14 @@ impl Settings {
                 .map(|list| list.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
                 .or(file.cors_origins)
                 .unwrap_or_default(),
-            request_timeout: seconds(
-                "CRISISGRAPH_REQUEST_TIMEOUT_SECONDS",
-                var("CRISISGRAPH_REQUEST_TIMEOUT_SECONDS"),
-                file.request_timeout_seconds,
-                30,
-            )?,
+            request_timeout,
             body_timeout: seconds(
                 "CRISISGRAPH_BODY_TIMEOUT_SECONDS",
                 var("CRISISGRAPH_BODY_TIMEOUT_SECONDS"),
                 file.body_timeout_seconds,
                 10,
             )?,
+            store,
             ingest,
             schedules,
         })
@@ -206,6 +337,21 @@ mod tests {
         assert_eq!(dtm.cron.as_deref(), Some("0 0 3 * * Mon"));
         assert_eq!(dtm.cadence, Duration::from_secs(8 * 24 * 3600));
         assert_eq!(settings.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(settings.store.pool_wait, Duration::from_secs(5));
+        assert_eq!(settings.ingest.fetch.body_timeout, Duration::from_secs(900));
+        assert_eq!(settings.ingest.limits.max_rejected_share, 0.5);
+        assert_eq!(settings.ingest.limits.rejected_retention, Some(Duration::from_secs(90 * 86_400)));
+    }
+
+    #[test]
+    fn a_statement_timeout_must_leave_room_before_the_request_timeout() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("timeouts.toml");
+        std::fs::write(&file, "request_timeout_seconds = 10\ndb_statement_timeout_seconds = 9\n").expect("write");
+        let error = Settings::load(Some(&file)).expect_err("too close");
+        assert!(format!("{error:#}").contains("CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS"), "{error:#}");
+        std::fs::write(&file, "max_rejected_share = 1.5\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
     }
 
     #[test]

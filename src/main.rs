@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use ingest::status::SourceStatus;
 use ingest::{Coordinator, FetchMode, Ingester, RunOptions, Scheduler, Source};
 use store::models::IngestRun;
-use store::{DbPool, build_pool, run_migrations, with_conn};
+use store::{DbPool, build_pool_with, run_migrations, with_conn};
 
 use crate::config::Settings;
 
@@ -160,16 +160,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let options =
                     RunOptions { countries, dtm_levels, dry_run, trigger: "cli".into(), ..RunOptions::default() };
                 let progress = progress::for_terminal(source);
-                let run = ingester.run_with(source, &options, progress.clone()).await?;
+                let (started, run) = ingester.run_or_report(source, &options, progress.clone()).await?;
                 progress.finish();
-                if run.status == store::runs::status::RUNNING {
-                    println!(
-                        "{source} is already running (run {}, started {}): not starting another",
+                if !started {
+                    eprintln!(
+                        "error: {source} is already running (run {}, started {}): not starting another",
                         run.id,
                         api::scalars::utc_rfc3339(run.started_at)
                     );
                     print_runs(std::slice::from_ref(&run));
-                    continue;
+                    return Ok(ExitCode::from(EXIT_ALREADY_RUNNING));
                 }
                 print_runs(std::slice::from_ref(&run));
                 if run.status != store::runs::status::SUCCEEDED {
@@ -243,10 +243,14 @@ fn level_groups(
     }
 }
 
-/// Opens the pool and applies pending migrations.
+/// Exit status of `ingest` when another run of the source is in progress (a failed run exits 1).
+const EXIT_ALREADY_RUNNING: u8 = 3;
+
+/// Opens the pool and applies pending migrations. A store that cannot be reached fails here at once,
+/// with its cause on one line.
 async fn open_store(settings: &Settings) -> Result<DbPool> {
-    let url = settings.database_url.clone();
-    let pool = tokio::task::spawn_blocking(move || build_pool(&url))
+    let (url, store_settings) = (settings.database_url.clone(), settings.store.clone());
+    let pool = tokio::task::spawn_blocking(move || build_pool_with(&url, &store_settings))
         .await?
         .with_context(|| format!("opening the store at {}", describe(&settings.database_url)))?;
     let applied = with_conn(&pool, run_migrations).await.context("migrating the store")?;
@@ -303,12 +307,14 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
 
     let scheduler =
         if with_scheduler { Some(Scheduler::start(coordinator.clone(), &settings.schedules).await?) } else { None };
+    let sweeper = coordinator.spawn_sweeper(settings.ingest.lease.heartbeat);
 
     let signal = shutdown_signal().await;
     tracing::info!(signal, grace_seconds = settings.shutdown_grace.as_secs(), "shutting down");
     if let Some(scheduler) = scheduler {
         scheduler.shutdown().await;
     }
+    sweeper.abort();
     let (_, ()) = tokio::join!(handle.stop(true), coordinator.shutdown(settings.shutdown_grace));
     match server_task.await {
         Ok(Ok(())) => {}

@@ -13,13 +13,22 @@ use serde_json::Value;
 on_both_stores!(
     haiti_admin1_rolled_up_from_admin2_equals_dtms_admin1_figures,
     latest_round_series_share_and_coverage_for_mali,
+    an_absurd_count_is_rejected_and_haitis_totals_still_add_up,
 );
 
 /// (admin1 p-code as DTM sends it, operation, round, date, assessment type) → IDPs, from a file.
 fn sums(file: &str) -> BTreeMap<(String, String, i64, String, String), i64> {
-    let body: Value = serde_json::from_slice(&common::read(file)).expect("JSON");
+    sums_of(&common::read(file), &[])
+}
+
+/// As [`sums`], of a DTM answer's bytes, leaving out the rows at `skip` (0-based).
+fn sums_of(bytes: &[u8], skip: &[usize]) -> BTreeMap<(String, String, i64, String, String), i64> {
+    let body: Value = serde_json::from_slice(bytes).expect("JSON");
     let mut out = BTreeMap::new();
-    for r in body["result"].as_array().expect("rows") {
+    for (i, r) in body["result"].as_array().expect("rows").iter().enumerate() {
+        if skip.contains(&i) {
+            continue;
+        }
         let key = (
             r["admin1Pcode"].as_str().expect("pcode").to_string(),
             r["operation"].as_str().expect("operation").to_string(),
@@ -172,4 +181,80 @@ async fn latest_round_series_share_and_coverage_for_mali(backend: Backend) {
     .round()
         / 10.0;
     assert_eq!(coverage["percentFunded"].as_f64(), Some(computed));
+}
+
+/// Issue 16, point 3: a count of 2^63-1 (and one of 2^64-1) is rejected with its reason, and every
+/// Haiti total still answers, equal to the admin-2 file's sums without those rows. A store that
+/// already holds such a figure (written before figures were bounded; forced here) still answers
+/// every other total: the sums cannot overflow in SQL, and the one that does not fit 64 bits is an
+/// error on that field only (OUT_OF_RANGE), not INTERNAL for the whole query.
+async fn an_absurd_count_is_rejected_and_haitis_totals_still_add_up(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let Some(store) = TestStore::new(backend).await else { return };
+    let file = "sample/dtm/v3/displacement-admin2-admin0pcode-hti.json";
+    let mut body: Value = serde_json::from_slice(&common::read(file)).expect("JSON");
+    let rows = body["result"].as_array_mut().expect("rows");
+    let (absurd, also_absurd) = (3, 10);
+    rows[absurd]["numPresentIdpInd"] = Value::from(i64::MAX);
+    rows[also_absurd]["numberMales"] = Value::from(u64::MAX);
+    let bytes = serde_json::to_vec(&body).expect("JSON");
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(ingest::sources::geography::RESOURCE_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(common::read(common::PCODES_FILE)))
+        .mount(&server)
+        .await;
+    common::mount_dtm(&server, "HTI", 2, ResponseTemplate::new(200).set_body_bytes(bytes.clone())).await;
+    let ingester = ingester(&store, &server);
+    ingester.run(Source::Geography, &options(&["HTI"], &[])).await.expect("geography");
+    let run = ingester.run(Source::Dtm, &options(&["HTI"], &[2])).await.expect("admin 2");
+    assert_eq!((run.status.as_str(), run.rejected), ("succeeded", 2), "{run:?}");
+    let id = run.id;
+    let rejected =
+        store::with_conn(&store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10)).await.expect("rows");
+    let reasons: Vec<(i64, &str)> = rejected.iter().map(|r| (r.row_number, r.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, absurd as i64 + 1);
+    assert!(
+        reasons[0].1.starts_with("numPresentIdpInd is 9223372036854775807, more people than live on Earth"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, also_absurd as i64 + 1);
+    assert!(reasons[1].1.starts_with("numberMales is 18446744073709551615, more people"), "{reasons:?}");
+
+    let expected = sums_of(&bytes, &[absurd, also_absurd]);
+    for key in expected.keys() {
+        let t = &totals_for(&store.pool, key).await[0];
+        assert_eq!(t["individuals"].as_i64(), Some(expected[key]), "{key:?}");
+    }
+
+    // Forced: one admin-2 total of the first key's region holds 2^63-1, as a store filled before the
+    // bounds might.
+    let key = expected.keys().next().expect("a key").clone();
+    let (pcode, operation, round, kind) = (key.0.clone(), key.1.clone(), key.2, key.4.clone());
+    store::with_conn(&store.pool, move |c| {
+        use diesel::RunQueryDsl;
+        let sql = format!(
+            "UPDATE idp_totals SET individuals = 9223372036854775807 WHERE id = (SELECT MIN(t.id) FROM idp_totals t \
+             JOIN admin_areas a ON a.id = t.area_id JOIN admin_areas p ON p.id = a.parent_id \
+             WHERE t.admin_level = 2 AND p.pcode = '{pcode}' AND t.operation = '{operation}' \
+             AND t.round_number = {round} AND t.assessment_type = '{kind}')"
+        );
+        Ok(diesel::sql_query(sql).execute(c)?)
+    })
+    .await
+    .expect("forced");
+    let query = format!(
+        r#"{{ adminArea(pcode: "{}") {{ idpTotals(operation: "{}", round: {}, assessmentType: "{}") {{ individuals method }} }} }}"#,
+        key.0, key.1, key.2, key.4
+    );
+    let answer = common::graphql_response(&store.pool, &query).await;
+    assert_eq!(answer["errors"].as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "OUT_OF_RANGE", "{answer}");
+    assert!(answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains("beyond a 64-bit count")), "{answer}");
+    for other in expected.keys().filter(|k| k.0 != key.0).step_by(5) {
+        let t = &totals_for(&store.pool, other).await[0];
+        assert_eq!(t["individuals"].as_i64(), Some(expected[other]), "{other:?}");
+    }
 }

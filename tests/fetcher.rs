@@ -24,7 +24,7 @@ fn settings() -> FetchSettings {
     FetchSettings {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_secs(3),
-        request_timeout: Duration::from_secs(5),
+        first_byte_timeout: Duration::from_secs(5),
         ..FetchSettings::default()
     }
 }

@@ -31,6 +31,7 @@ on_both_stores!(
     sigterm_stops_serve_cleanly_and_interrupts_a_running_ingest,
     triggers_say_when_a_run_is_already_going_and_refuse_bad_ones,
     metrics_report_staleness_failures_and_http_requests,
+    a_final_status_never_overwrites_another_verdict,
 );
 
 async fn all_runs(pool: &store::DbPool, source: &str) -> Vec<IngestRun> {
@@ -219,20 +220,65 @@ async fn a_killed_run_is_interrupted_and_the_next_run_succeeds(backend: Backend)
     let _ = child.0.wait();
     let dead = all_runs(&store.pool, "dtm").await.remove(0);
 
+    // Issue 16, point 4: every reader shows the dead run interrupted once its lease is gone (at once
+    // on SQLite, whose lock the kernel freed; after the 2 s lease on PostgreSQL), before anything is
+    // started again: the run list, GraphQL, metrics and the CLI.
+    let pool = store.pool.clone();
+    wait_for("the killed run to read as interrupted", Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move { all_runs(&pool, "dtm").await[0].status == status::INTERRUPTED }
+    })
+    .await;
+    let data = graphql(&store.pool, &format!("{{ ingestRun(id: {}) {{ status error }} }}", dead.id)).await;
+    assert_eq!(data["ingestRun"]["status"], "interrupted", "{data}");
+    let app = awtest::init_service(actix_web::App::new().configure(api::server::configure(
+        api::build_schema(store.pool.clone(), app_operations(None, None)),
+        store.pool.clone(),
+    )))
+    .await;
+    let metrics = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains(r#"crisisgraph_ingest_runs_total{source="dtm",status="interrupted"} 1"#), "{metrics}");
+    assert!(!metrics.contains(r#"status="running""#), "{metrics}");
+    let listed =
+        crisisgraph(&store, &hanging, &["runs", "--source", "dtm"]).stdout(Stdio::piped()).output().expect("runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let statuses: Vec<&str> = listed.lines().skip(1).filter_map(|l| l.split_whitespace().nth(2)).collect();
+    assert_eq!(statuses, ["interrupted"], "{listed}");
+    // Nobody has written it down yet; a running `serve` does, by itself.
+    assert_eq!(stored_status(&store.pool, dead.id).await, status::RUNNING);
+    let port = free_port();
+    let mut serve = Child(
+        crisisgraph(&store, &hanging, &["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .env("CRISISGRAPH_LEASE_SECONDS", "2")
+            .spawn()
+            .expect("serve starts"),
+    );
+    let pool = store.pool.clone();
+    wait_for("serve to mark the killed run interrupted", Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move { stored_status(&pool, dead.id).await == status::INTERRUPTED }
+    })
+    .await;
+    assert!(serve.terminate().success());
+
     let server = fixture_server().await;
     let local = ingester(&store, &server);
-    // While its lease lives, the dead run still counts as running: no second run starts.
-    let early = local.run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("trigger");
-    if early.id == dead.id {
-        assert_eq!(early.status, status::RUNNING);
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-    }
     let next = local.run(Source::Dtm, &options(&["TCD"], &[0])).await.expect("next run");
     assert_ne!(next.id, dead.id);
     assert_eq!(next.status, status::SUCCEEDED, "{:?}", next.error);
     let dead = with_conn(&store.pool, move |c| store::runs::find_run(c, dead.id)).await.expect("dead run");
     assert_eq!(dead.status, status::INTERRUPTED);
     assert!(dead.error.unwrap_or_default().contains("interrupted"));
+}
+
+/// A run's status as stored, without the readers' view of dead runs.
+async fn stored_status(pool: &store::DbPool, id: i64) -> String {
+    use diesel::prelude::*;
+    use store::schema::ingest_runs;
+    with_conn(pool, move |c| Ok(ingest_runs::table.find(id).select(ingest_runs::status).first::<String>(c)?))
+        .await
+        .expect("stored status")
 }
 
 fn app_operations(coordinator: Option<Coordinator>, token: Option<&str>) -> api::Operations {
@@ -526,4 +572,42 @@ async fn metrics_scenario(backend: Backend) {
     assert_eq!(get(&format!("crisisgraph_http_request_duration_seconds_count{graphql}")), Some(1.0), "{text}");
     let export = r#"{method="GET",route="/export/{name}",status="400"}"#;
     assert_eq!(get(&format!("crisisgraph_http_requests_total{export}")), Some(1.0), "{text}");
+}
+
+/// Issue 16, point 1: a run's final state is written only over `running`. A run that someone else
+/// marked interrupted (its lease expired and was taken over, or a sweep found its process gone) keeps
+/// that verdict when its own process later reports success.
+async fn a_final_status_never_overwrites_another_verdict(backend: Backend) {
+    use diesel::prelude::*;
+    use store::schema::ingest_runs;
+    let Some(store) = TestStore::new(backend).await else { return };
+    let request = store::runs::RunRequest {
+        source: "dtm".into(),
+        params: "{}".into(),
+        trigger: "test".into(),
+        requested_by: None,
+        dry_run: false,
+    };
+    let run = with_conn(&store.pool, move |c| {
+        store::leases::start_exclusive_run(c, &request, "holder-a", chrono::Duration::seconds(60))
+    })
+    .await
+    .expect("started");
+    let StartOutcome::Started(run) = run else { panic!("the lease was free: {run:?}") };
+    let id = run.id;
+    let verdict = "interrupted: the lease expired and was taken over";
+    with_conn(&store.pool, move |c| {
+        Ok(diesel::update(ingest_runs::table.find(id))
+            .set((ingest_runs::status.eq(status::INTERRUPTED), ingest_runs::error.eq(Some(verdict))))
+            .execute(c)?)
+    })
+    .await
+    .expect("marked by someone else");
+    let totals = store::runs::RunTotals { fetched: 5, inserted: 5, ..Default::default() };
+    let finished = with_conn(&store.pool, move |c| store::runs::finish_run(c, id, status::SUCCEEDED, &totals, None))
+        .await
+        .expect("finish");
+    assert_eq!((finished.status.as_str(), finished.error.as_deref()), (status::INTERRUPTED, Some(verdict)));
+    assert_eq!(stored_status(&store.pool, id).await, status::INTERRUPTED);
+    with_conn(&store.pool, |c| store::leases::release(c, "dtm", "holder-a")).await.expect("release");
 }

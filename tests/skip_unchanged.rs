@@ -14,7 +14,10 @@ use store::with_conn;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-on_both_stores!(unchanged_payloads_are_skipped_until_the_areas_or_the_payload_change);
+on_both_stores!(
+    unchanged_payloads_are_skipped_until_the_areas_or_the_payload_change,
+    old_rejected_rows_go_after_the_retention_except_those_of_payloads_still_applied,
+);
 
 const ADMIN1: &str = "sample/dtm/v3/displacement-admin1-admin0pcode-hti.json";
 const ADMIN2: &str = "sample/dtm/v3/displacement-admin2-admin0pcode-hti.json";
@@ -38,6 +41,71 @@ fn rows_of(body: &[u8]) -> Vec<Value> {
 /// (fetched, inserted, updated, unchanged, rejected) of a run.
 fn counts(run: &IngestRun) -> (i64, i64, i64, i64, i64) {
     (run.fetched, run.inserted, run.updated, run.unchanged, run.rejected)
+}
+
+/// Rejected rows stored, of every run.
+async fn stored_rejected_rows(store: &TestStore) -> i64 {
+    use diesel::prelude::*;
+    with_conn(&store.pool, |c| Ok(store::schema::rejected_rows::table.count().get_result::<i64>(c)?))
+        .await
+        .expect("count")
+}
+
+/// Haiti's admin2 answer with one bad row (count `bad`) added.
+fn with_bad_row(admin2: &[u8], bad: i64) -> Vec<u8> {
+    let mut rows = rows_of(admin2);
+    let mut extra = rows[1].clone();
+    extra["numPresentIdpInd"] = Value::from(bad);
+    rows.push(extra);
+    serde_json::to_vec(&serde_json::json!({"result": rows, "isSuccess": true})).expect("JSON")
+}
+
+/// Issue 16, point 6: with a retention of 30 days, the rejected rows of runs finished longer ago are
+/// deleted at the end of the next run, except those of the payloads still applied (the data in the
+/// store rests on them, and runs that skipped those payloads point at them).
+async fn old_rejected_rows_go_after_the_retention_except_those_of_payloads_still_applied(backend: Backend) {
+    use diesel::prelude::*;
+    use store::schema::{ingest_runs, rejected_rows};
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = MockServer::start().await;
+    let admin2 = common::read(ADMIN2);
+    serve(&server, common::read(common::PCODES_FILE), with_bad_row(&admin2, -1)).await;
+    let limits = ingest::RowLimits {
+        rejected_retention: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
+        ..ingest::RowLimits::default()
+    };
+    let ingester =
+        Ingester::new(store.pool.clone(), ingest::IngestConfig { limits, ..config_for(&server) }, FetchMode::Online)
+            .expect("ingester");
+    let options = common::options(&["HTI"], &[1, 2]);
+    ingester.run(Source::Geography, &common::options(&["HTI"], &[])).await.expect("geography");
+    let superseded = ingester.run(Source::Dtm, &options).await.expect("first run");
+    serve(&server, common::read(common::PCODES_FILE), with_bad_row(&admin2, -2)).await;
+    let applied = ingester.run(Source::Dtm, &options).await.expect("second run");
+    assert_eq!((superseded.rejected, applied.rejected), (1, 1));
+    // Both finished 100 days ago.
+    let long_ago = store::now_utc() - chrono::Duration::days(100);
+    let ids = [superseded.id, applied.id];
+    with_conn(&store.pool, move |c| {
+        Ok(diesel::update(ingest_runs::table.filter(ingest_runs::id.eq_any(ids)))
+            .set(ingest_runs::finished_at.eq(Some(long_ago)))
+            .execute(c)?)
+    })
+    .await
+    .expect("aged");
+
+    let skipping = ingester.run(Source::Dtm, &options).await.expect("third run");
+    assert_eq!((skipping.inserted + skipping.updated, skipping.rejected), (0, 1), "{skipping:?}");
+    let left: Vec<i64> = with_conn(&store.pool, |c| {
+        Ok(rejected_rows::table.select(rejected_rows::run_id).order(rejected_rows::id).load(c)?)
+    })
+    .await
+    .expect("rows");
+    assert_eq!(left, vec![applied.id], "the superseded run's row went; the applied payload's stayed");
+    let id = skipping.id;
+    let shown = with_conn(&store.pool, move |c| store::runs::rejected_rows_of_run(c, id, 10)).await.expect("shown");
+    assert_eq!(shown.len(), 1);
+    assert!(shown[0].reason.contains("negative (-2)"), "{}", shown[0].reason);
 }
 
 /// The run that last applied each Haiti DTM payload, by URL.
@@ -119,6 +187,8 @@ async fn unchanged_payloads_are_skipped_until_the_areas_or_the_payload_change(ba
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].row_number, rows_of(&admin2).len() as i64 + 1);
     assert!(rejected[0].reason.contains("negative"), "{}", rejected[0].reason);
+    // Issue 16, point 6: the skipping run points at the fourth run's rejected row; it is stored once.
+    assert_eq!(stored_rejected_rows(&store).await, 1, "an unchanged re-run stored its rejected rows again");
 
     // A dry run records nothing as applied.
     let geo = ingester.run(Source::Geography, &common::options(&["HTI"], &[])).await.expect("geography");

@@ -64,7 +64,8 @@ pub enum RoundRule {
 #[derive(Debug, Clone)]
 pub struct Aggregate {
     pub key: FigureKey,
-    pub individuals: i64,
+    /// In 128 bits: a roll-up adds up many figures, and must not overflow whatever they are.
+    pub individuals: i128,
     pub method: IdpMethod,
     pub round_rule: RoundRule,
     /// Admin level of the figures that were used.
@@ -151,7 +152,7 @@ impl Subtree {
                 FigureKey::of(t),
                 Aggregate {
                     key: FigureKey::of(t),
-                    individuals: t.individuals,
+                    individuals: i128::from(t.individuals),
                     method: IdpMethod::ReportedAtLevel,
                     round_rule: RoundRule::EveryRound,
                     level_used: self.level,
@@ -265,7 +266,7 @@ mod tests {
             round_number: t.round_number,
             reporting_date: t.reporting_date,
             assessment_type: t.assessment_type,
-            individuals: t.individuals,
+            individuals: i128::from(t.individuals),
             totals: 1,
             resource_id: t.resource_id,
             run_id: t.run_id,

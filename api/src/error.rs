@@ -13,6 +13,12 @@ pub enum ApiError {
     LimitExceeded(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Another process is doing what was asked (e.g. starting a run of the same source).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value computed from the store does not fit the API's type (only out-of-range data can cause it).
+    #[error("{0}")]
+    OutOfRange(String),
     /// The store cannot be reached right now; the same query will work once it is back.
     #[error("the data store is unavailable right now; try again shortly")]
     Unavailable,
@@ -32,6 +38,8 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::OutOfRange(_) => "OUT_OF_RANGE",
             ApiError::Unavailable => "UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }
@@ -50,6 +58,8 @@ impl From<ingest::IngestError> for ApiError {
             ingest::IngestError::UnknownSource(_) | ingest::IngestError::Invalid(_) => {
                 ApiError::BadUserInput(e.to_string())
             }
+            ingest::IngestError::Store(store::StoreError::Busy(message)) => ApiError::Conflict(message),
+            ingest::IngestError::Store(store) => store.into(),
             other => {
                 tracing::error!(error = %other, "ingest error while answering a mutation");
                 ApiError::Internal
@@ -60,8 +70,26 @@ impl From<ingest::IngestError> for ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
+        classify(&e)
+    }
+}
+
+/// What a store error means to a client: unavailable (the store is down or did not answer; the store
+/// logs the outage itself, once, so each request only logs at debug level), a question too expensive
+/// for the statement timeout, or an internal error (logged).
+fn classify(e: &store::StoreError) -> ApiError {
+    if e.is_unavailable() {
+        tracing::debug!(error = %e, "store unavailable while answering");
+        ApiError::Unavailable
+    } else if e.is_statement_timeout() {
+        ApiError::LimitExceeded(
+            "the query ran longer than the database allows a statement to; ask for less (smaller pages, fewer \
+             nested lists)"
+                .into(),
+        )
+    } else {
         tracing::error!(error = %e, "store error while answering a query");
-        if e.is_unavailable() { ApiError::Unavailable } else { ApiError::Internal }
+        ApiError::Internal
     }
 }
 
@@ -81,6 +109,5 @@ impl<T, E: Into<ApiError>> IntoGraphql<T> for Result<T, E> {
 pub type SharedStoreError = std::sync::Arc<store::StoreError>;
 
 pub fn shared(e: SharedStoreError) -> async_graphql::Error {
-    tracing::error!(error = %e, "store error while loading");
-    if e.is_unavailable() { ApiError::Unavailable.extend() } else { ApiError::Internal.extend() }
+    classify(&e).extend()
 }

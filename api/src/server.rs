@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use store::{DbPool, with_conn};
+use store::{DbPool, with_read_conn};
 
 use crate::CrisisSchema;
 
@@ -111,20 +111,20 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     origins.iter().fold(base, |cors, origin| cors.allowed_origin(origin))
 }
 
-/// Alive and able to reach the store.
+/// Alive and able to reach the store, within [`READY_TIMEOUT`].
 async fn healthz(pool: web::Data<DbPool>) -> HttpResponse {
     let pool = pool.get_ref().clone();
-    let ping = with_conn(&pool, |c| {
+    let ping = with_read_conn(&pool, |c| {
         use store::SimpleConnection;
         c.batch_execute("SELECT 1").map_err(store::StoreError::Query)
-    })
-    .await;
-    match ping {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
+    });
+    match tokio::time::timeout(READY_TIMEOUT, ping).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "health check failed");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"}))
         }
+        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unavailable"})),
     }
 }
 
@@ -136,14 +136,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// when it comes back (the pool opens new connections), so it must not be restarted for this.
 async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
     let pool = pool.get_ref().clone();
-    let ping = with_conn(&pool, |c| {
+    let ping = with_read_conn(&pool, |c| {
         use store::SimpleConnection;
         c.batch_execute("SELECT 1").map_err(store::StoreError::Query)
     });
     let reason = match tokio::time::timeout(READY_TIMEOUT, ping).await {
         Ok(Ok(())) => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::debug!(error = %e, "readiness check failed");
             if e.is_unavailable() { "the store is unreachable" } else { "the store answered with an error" }
         }
         Err(_) => "the store did not answer in time",
@@ -156,7 +156,7 @@ async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
 async fn metrics(pool: web::Data<DbPool>, options: web::Data<ServerOptions>) -> HttpResponse {
     let pool = pool.get_ref().clone();
     let schedules = options.schedules.clone();
-    let read = with_conn(&pool, move |c| {
+    let read = with_read_conn(&pool, move |c| {
         let runs = store::runs::run_statistics(c)?;
         let sources = ingest::status::source_statuses_on(c, &schedules)?;
         Ok((runs, sources))

@@ -1,6 +1,8 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 whose answers are scripted per request target, including the
-//! faults real networks produce: slow answers, connections reset or closed mid-body, bodies without a
-//! length, chunked bodies. One thread per connection, one request per connection (`Connection: close`).
+//! faults real networks and servers produce: slow answers, connections reset or closed mid-body,
+//! bodies without a length, chunked bodies, trickles, redirects, huge error answers. One thread per
+//! connection, one request per connection (`Connection: close`). It records each request's head and
+//! how many body bytes each answer got out before the client hung up.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -30,6 +32,12 @@ pub enum Answer {
     Chunked(Body),
     /// Any status with a short text body.
     Status(u16, String),
+    /// 200 with `Content-Length`, one byte every `every`.
+    Trickle(Duration, Body),
+    /// A redirect (301, 302, 307, 308) to `location`.
+    Redirect(u16, String),
+    /// `status` with a body of `bytes` bytes (`Content-Length` announced), generated as it is sent.
+    Huge(u16, u64),
 }
 
 #[derive(Default)]
@@ -38,6 +46,10 @@ struct Script {
     first: VecDeque<Answer>,
     then: Option<Answer>,
     hits: usize,
+    /// The head (request line and headers) of every request received.
+    heads: Vec<String>,
+    /// Body bytes written, over all answers, before the client went away.
+    sent: u64,
 }
 
 type Scripts = Arc<Mutex<HashMap<String, Script>>>;
@@ -76,12 +88,22 @@ impl LoopbackServer {
     /// `first` once, then `then` forever. Resets its hit count.
     pub fn script(&self, target: &str, first: Vec<Answer>, then: Answer) {
         let mut scripts = self.scripts.lock().unwrap_or_else(PoisonError::into_inner);
-        scripts.insert(target.to_string(), Script { first: first.into(), then: Some(then), hits: 0 });
+        scripts.insert(target.to_string(), Script { first: first.into(), then: Some(then), ..Script::default() });
     }
 
     /// How many requests `target` received since it was last scripted.
     pub fn hits(&self, target: &str) -> usize {
         self.scripts.lock().unwrap_or_else(PoisonError::into_inner).get(target).map_or(0, |s| s.hits)
+    }
+
+    /// The heads (request line and headers, as sent) of the requests `target` received.
+    pub fn heads(&self, target: &str) -> Vec<String> {
+        self.scripts.lock().unwrap_or_else(PoisonError::into_inner).get(target).map_or(Vec::new(), |s| s.heads.clone())
+    }
+
+    /// Body bytes of [`Answer::Huge`] answers to `target` that got out before the client hung up.
+    pub fn sent(&self, target: &str) -> u64 {
+        self.scripts.lock().unwrap_or_else(PoisonError::into_inner).get(target).map_or(0, |s| s.sent)
     }
 }
 
@@ -103,13 +125,38 @@ fn serve(mut stream: TcpStream, scripts: &Scripts) -> std::io::Result<()> {
         match scripts.get_mut(&target) {
             Some(script) => {
                 script.hits += 1;
+                script.heads.push(head.to_string());
                 script.first.pop_front().or_else(|| script.then.clone())
             }
             None => None,
         }
     };
     let answer = answer.unwrap_or_else(|| Answer::Status(404, format!("nothing scripted for {target}")));
+    if let Answer::Huge(status, bytes) = answer {
+        let sent = send_huge(&mut stream, status, bytes);
+        if let Some(script) = scripts.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&target) {
+            script.sent += sent;
+        }
+        return Ok(());
+    }
     answer_with(&mut stream, answer)
+}
+
+/// Sends `bytes` bytes of body in 64 KiB pieces until done or the client goes away; returns how many got out.
+fn send_huge(stream: &mut TcpStream, status: u16, bytes: u64) -> u64 {
+    if stream.write_all(&head(status, &format!("Content-Length: {bytes}\r\n"))).is_err() {
+        return 0;
+    }
+    let piece = vec![b'x'; 64 * 1024];
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = piece.len().min(usize::try_from(bytes - sent).unwrap_or(piece.len()));
+        if stream.write_all(&piece[..n]).is_err() {
+            break;
+        }
+        sent += n as u64;
+    }
+    sent
 }
 
 fn head(status: u16, extra: &str) -> Vec<u8> {
@@ -151,6 +198,20 @@ fn answer_with(stream: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
                 stream.write_all(b"\r\n")?;
             }
             stream.write_all(b"0\r\n\r\n")?;
+        }
+        Answer::Trickle(every, body) => {
+            stream.write_all(&head(200, &format!("Content-Length: {}\r\n", body.len())))?;
+            for byte in body.iter() {
+                stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+                std::thread::sleep(every);
+            }
+        }
+        Answer::Redirect(status, location) => {
+            stream.write_all(&head(status, &format!("Location: {location}\r\nContent-Length: 0\r\n")))?;
+        }
+        Answer::Huge(status, bytes) => {
+            send_huge(stream, status, bytes);
         }
         Answer::Status(status, text) => {
             stream.write_all(&head(status, &format!("Content-Length: {}\r\n", text.len())))?;

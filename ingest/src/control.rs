@@ -1,8 +1,8 @@
 //! How a running ingest is steered from outside: asked to stop (cancel, shutdown, lost lease) and
 //! observed (progress).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Why a run was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +19,26 @@ pub enum StopReason {
 /// before every commit, so a stop always rolls back the transaction in progress; a fetch in flight
 /// is abandoned at once ([`RunControl::stopped`]).
 #[derive(Debug, Clone, Default)]
-pub struct RunControl(Arc<(AtomicU8, tokio::sync::Notify)>);
+pub struct RunControl(Arc<(AtomicU8, tokio::sync::Notify, OnceLock<LeaseRef>)>);
+
+/// The lease a run holds: checked inside its write transactions just before they commit.
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseRef {
+    pub(crate) source: String,
+    pub(crate) holder: String,
+    pub(crate) run_id: i64,
+}
 
 impl RunControl {
+    /// Records the lease the run holds (once, when it starts).
+    pub(crate) fn set_lease(&self, lease: LeaseRef) {
+        let _ = self.0.2.set(lease);
+    }
+
+    pub(crate) fn lease(&self) -> Option<&LeaseRef> {
+        self.0.2.get()
+    }
+
     pub fn stop(&self, reason: StopReason) {
         let code = match reason {
             StopReason::Cancelled => 1,

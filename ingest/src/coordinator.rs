@@ -106,6 +106,24 @@ impl Coordinator {
         Ok(found)
     }
 
+    /// Marks, every `every`, the runs whose holder is gone (killed, hung past its lease) as
+    /// interrupted, so that the store says so without waiting for the next start of their source.
+    /// Readers already show them interrupted; this writes it down. Stops with the runtime.
+    pub fn spawn_sweeper(&self, every: Duration) -> JoinHandle<()> {
+        let pool = self.ingester.pool().clone();
+        self.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match with_conn(&pool, leases::interrupt_dead_runs).await {
+                    Ok(0) => {}
+                    Ok(marked) => tracing::warn!(marked, "runs whose process is gone marked interrupted"),
+                    // An outage is logged by the store itself, once.
+                    Err(e) => tracing::debug!(error = %e, "sweeping dead runs failed; trying again later"),
+                }
+            }
+        })
+    }
+
     /// How many runs this process has going on.
     pub fn running_count(&self) -> usize {
         self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()

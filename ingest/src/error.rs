@@ -30,6 +30,10 @@ pub enum IngestError {
     Invalid(String),
     #[error("run cancelled")]
     Cancelled,
+    /// Too large a share of a country's rows was rejected (the message says which share and setting);
+    /// the counts go into the run's totals.
+    #[error("too many rows rejected: {message}")]
+    TooManyRejected { fetched: i64, rejected: i64, message: String },
     /// Not a failure: a dry run rolls its transaction back on purpose, carrying what it would have written.
     #[error("dry run: nothing committed")]
     DryRunRolledBack(store::WriteCounts),

@@ -20,11 +20,17 @@ use tempfile::SpooledTempFile;
 
 use crate::IngestError;
 
-/// How the fetcher behaves on the network.
+/// How the fetcher behaves on the network. Each timeout names itself in the error it causes.
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
+    /// Longest wait for the TCP (and TLS) connection.
     pub connect_timeout: Duration,
-    pub request_timeout: Duration,
+    /// Longest wait, once connected, for the answer's status and headers.
+    pub first_byte_timeout: Duration,
+    /// Longest gap between two pieces of the body.
+    pub idle_timeout: Duration,
+    /// Longest the whole body may take: what stops a trickle that never pauses long enough to be idle.
+    pub body_timeout: Duration,
     /// Retries after the first attempt, on 429, 5xx, timeouts and connection errors.
     pub max_retries: u32,
     /// First backoff; doubled on every retry.
@@ -33,20 +39,28 @@ pub struct FetchSettings {
     pub max_backoff: Duration,
     /// Largest body accepted.
     pub max_body_bytes: u64,
+    /// Redirects followed per request.
+    pub max_redirects: usize,
 }
 
 impl Default for FetchSettings {
     fn default() -> Self {
         FetchSettings {
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(900),
             max_retries: 3,
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             max_body_bytes: 512 * 1024 * 1024,
+            max_redirects: 10,
         }
     }
 }
+
+/// How much of an error answer's body is read, for the error message; the rest is never downloaded.
+pub const ERROR_BODY_BYTES: usize = 1024;
 
 /// Where payloads come from: the network, or only the archive (offline replay, the bundled sample).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,9 +214,11 @@ impl Fetcher {
     pub fn new(pool: DbPool, settings: FetchSettings, mode: FetchMode) -> Result<Self, IngestError> {
         // reqwest is built without a default crypto provider; install ring once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Redirects are followed by hand (see [`Fetcher::attempt`]): reqwest would send every header,
+        // the subscription key too, to whatever host a redirect names.
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("crisisgraph/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| IngestError::Invalid(format!("cannot build HTTP client: {e}")))?;
@@ -223,14 +239,16 @@ impl Fetcher {
             return Ok(Fetched { url: request.url.clone(), sha256: cached.payload_sha256, body, not_modified: true });
         }
 
-        let mut headers = HeaderMap::new();
+        // The caller's headers (the subscription key) go to the requested origin only.
+        let mut credentials = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| IngestError::Invalid(format!("bad header name {name}: {e}")))?;
             let value =
                 HeaderValue::from_str(value).map_err(|e| IngestError::Invalid(format!("bad header value: {e}")))?;
-            headers.insert(name, value);
+            credentials.insert(name, value);
         }
+        let mut headers = HeaderMap::new();
         if let Some(c) = &cached {
             if let Some(etag) = c.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
                 headers.insert(IF_NONE_MATCH, etag);
@@ -242,7 +260,7 @@ impl Fetcher {
 
         let mut attempt = 0u32;
         let (status, response_headers, body) = loop {
-            let outcome = self.attempt(&request.url, headers.clone()).await;
+            let outcome = self.attempt(&request.url, &headers, &credentials).await;
             match outcome {
                 Attempt::Done { status, headers, body } => break (status, headers, body),
                 Attempt::Fail(e) => {
@@ -335,39 +353,128 @@ impl Fetcher {
         Ok(Fetched { url: request.url.clone(), sha256, body, not_modified })
     }
 
-    async fn attempt(&self, url: &str, headers: HeaderMap) -> Attempt {
-        let result = self.client.get(url).headers(headers).send().await;
-        let resp = match result {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Attempt::Retry { wait: None, reason: format!("timed out: {e}") },
-            Err(e) if e.is_connect() || e.is_request() => {
-                return Attempt::Retry { wait: None, reason: format!("connection failed: {e}") };
-            }
-            Err(e) => return Attempt::Fail(IngestError::Fetch { url: url.to_string(), reason: e.to_string() }),
+    /// One attempt: the request, following redirects by hand. The caller's `credentials` are sent
+    /// only while the URL has the requested origin (scheme, host, port); a redirect loop, too many
+    /// redirects or a failure after a redirect say where the redirects led.
+    async fn attempt(&self, url: &str, headers: &HeaderMap, credentials: &HeaderMap) -> Attempt {
+        let fail = |reason: String| Attempt::Fail(IngestError::Fetch { url: url.to_string(), reason });
+        let mut current = match reqwest::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return fail(format!("not a URL: {e}")),
         };
+        let origin = current.origin();
+        let mut chain: Vec<reqwest::Url> = vec![current.clone()];
+        let resp = loop {
+            let mut sent = headers.clone();
+            if current.origin() == origin {
+                sent.extend(credentials.clone());
+            }
+            let via = redirect_note(&chain);
+            let send = self.client.get(current.clone()).headers(sent).send();
+            let resp = match tokio::time::timeout(self.settings.first_byte_timeout, send).await {
+                Err(_) => {
+                    let seconds = self.settings.first_byte_timeout.as_secs_f64();
+                    return Attempt::Retry {
+                        wait: None,
+                        reason: format!("timed out: no answer within {seconds} s (first-byte timeout){via}"),
+                    };
+                }
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) if e.is_connect() && e.is_timeout() => {
+                    let seconds = self.settings.connect_timeout.as_secs_f64();
+                    return Attempt::Retry {
+                        wait: None,
+                        reason: format!("timed out: could not connect within {seconds} s (connect timeout){via}"),
+                    };
+                }
+                Ok(Err(e)) if e.is_timeout() => {
+                    return Attempt::Retry { wait: None, reason: format!("timed out: {}{via}", error_chain(&e)) };
+                }
+                Ok(Err(e)) if e.is_connect() || e.is_request() => {
+                    return Attempt::Retry {
+                        wait: None,
+                        reason: format!("connection failed: {}{via}", error_chain(&e)),
+                    };
+                }
+                Ok(Err(e)) => return fail(format!("{}{via}", error_chain(&e))),
+            };
+            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+                break resp;
+            }
+            let Some(location) = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()) else {
+                break resp;
+            };
+            let next = match current.join(location) {
+                Ok(next) if matches!(next.scheme(), "http" | "https") => next,
+                _ => {
+                    return fail(format!(
+                        "HTTP {} redirects to {location:?}, which is not an HTTP URL{via}",
+                        resp.status().as_u16()
+                    ));
+                }
+            };
+            if chain.contains(&next) {
+                chain.push(next);
+                return fail(format!(
+                    "redirect loop: {}",
+                    chain.iter().map(reqwest::Url::as_str).collect::<Vec<_>>().join(" → ")
+                ));
+            }
+            chain.push(next.clone());
+            if chain.len() > self.settings.max_redirects + 1 {
+                return fail(format!("more than {} redirects{}", self.settings.max_redirects, redirect_note(&chain)));
+            }
+            tracing::info!(from = %current, to = %next, status = resp.status().as_u16(), "following a redirect");
+            current = next;
+        };
+        let via = redirect_note(&chain);
         let status = resp.status();
         if status == StatusCode::NOT_MODIFIED {
             return Attempt::Done { status, headers: resp.headers().clone(), body: None };
         }
         if status.is_success() {
             let headers = resp.headers().clone();
-            // A body cut off by the network (reset, truncated) is as transient as a refused connection.
+            // A body cut off by the network (reset, truncated, timed out) is as transient as a refused connection.
             return match self.read_body(url, resp).await {
                 Ok(body) => Attempt::Done { status, headers, body: Some(body) },
-                Err(IngestError::Fetch { reason, .. }) => Attempt::Retry { wait: None, reason },
+                Err(IngestError::Fetch { reason, .. }) => {
+                    Attempt::Retry { wait: None, reason: format!("{reason}{via}") }
+                }
                 Err(e) => Attempt::Fail(e),
             };
         }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             let wait = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-            return Attempt::Retry { wait, reason: format!("HTTP {}", status.as_u16()) };
+            return Attempt::Retry { wait, reason: format!("HTTP {}{via}", status.as_u16()) };
         }
-        let body = resp.text().await.unwrap_or_default();
-        Attempt::Fail(IngestError::Http { url: url.to_string(), status: status.as_u16(), body: snippet(&body) })
+        let start = self.error_body_start(resp).await;
+        let credentials_dropped =
+            chain.len() > 1 && !credentials.is_empty() && chain.last().is_some_and(|last| last.origin() != origin);
+        let note = if credentials_dropped { " (the credentials were not sent to the other origin)" } else { "" };
+        Attempt::Fail(IngestError::Http {
+            url: url.to_string(),
+            status: status.as_u16(),
+            body: format!("{start}{via}{note}"),
+        })
+    }
+
+    /// The first [`ERROR_BODY_BYTES`] of an error answer, for its message; the connection is dropped
+    /// after that, so an error answer of any size costs a KiB.
+    async fn error_body_start(&self, mut response: reqwest::Response) -> String {
+        let mut start = Vec::new();
+        while start.len() < ERROR_BODY_BYTES {
+            match tokio::time::timeout(self.settings.idle_timeout, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    start.extend_from_slice(&chunk[..chunk.len().min(ERROR_BODY_BYTES - start.len())])
+                }
+                _ => break,
+            }
+        }
+        snippet(&String::from_utf8_lossy(&start), start.len())
     }
 
     /// Streams the body into a payload (hashed and spooled on a blocking thread), enforcing the size cap
-    /// as it arrives.
+    /// as it arrives, and the idle and whole-body timeouts.
     async fn read_body(&self, url: &str, mut response: reqwest::Response) -> Result<(Payload, String), IngestError> {
         let limit = self.settings.max_body_bytes;
         if response.content_length().is_some_and(|len| len > limit) {
@@ -376,8 +483,28 @@ impl Fetcher {
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         let spooler = tokio::task::spawn_blocking(move || spool(receiver));
         let mut received = 0u64;
+        let (idle, whole) = (self.settings.idle_timeout, self.settings.body_timeout);
+        let deadline = tokio::time::Instant::now() + whole;
+        let failed = |reason: String| IngestError::Fetch { url: url.to_string(), reason };
         let outcome = loop {
-            match response.chunk().await {
+            let now = tokio::time::Instant::now();
+            let wait = idle.min(deadline.saturating_duration_since(now));
+            let next = match tokio::time::timeout(wait, response.chunk()).await {
+                Ok(next) => next,
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    break Err(failed(format!(
+                        "timed out: the body took longer than {} s (body timeout) after {received} bytes",
+                        whole.as_secs_f64()
+                    )));
+                }
+                Err(_) => {
+                    break Err(failed(format!(
+                        "timed out: no data for {} s while reading the body (idle timeout) after {received} bytes",
+                        idle.as_secs_f64()
+                    )));
+                }
+            };
+            match next {
                 Ok(Some(chunk)) => {
                     received += chunk.len() as u64;
                     if received > limit {
@@ -389,12 +516,7 @@ impl Fetcher {
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => {
-                    break Err(IngestError::Fetch {
-                        url: url.to_string(),
-                        reason: format!("reading the body failed: {e}"),
-                    });
-                }
+                Err(e) => break Err(failed(format!("reading the body failed: {}", error_chain(&e)))),
             }
         };
         drop(sender);
@@ -447,10 +569,32 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
-/// The start of a body, for an error message.
-fn snippet(body: &str) -> String {
-    let trimmed: String = body.chars().take(300).collect();
-    if trimmed.len() < body.len() { format!("{trimmed}…") } else { trimmed }
+/// An error with its causes: reqwest's own message ("error sending request") hides what happened.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// " (redirected A → B)" when the request was redirected, for messages about what happened next.
+fn redirect_note(chain: &[reqwest::Url]) -> String {
+    if chain.len() < 2 {
+        return String::new();
+    }
+    format!(" (redirected {})", chain.iter().map(reqwest::Url::as_str).collect::<Vec<_>>().join(" → "))
+}
+
+/// The start of an error body as read (at most [`ERROR_BODY_BYTES`]), marked when there was more.
+fn snippet(start: &str, bytes_read: usize) -> String {
+    let text = start.trim_end();
+    if bytes_read >= ERROR_BODY_BYTES { format!("{text}…") } else { text.to_string() }
 }
 
 #[cfg(test)]

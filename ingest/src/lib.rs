@@ -48,6 +48,52 @@ pub struct IngestConfig {
     pub countries: Vec<String>,
     pub fetch: FetchSettings,
     pub lease: LeaseSettings,
+    pub limits: RowLimits,
+}
+
+/// Bounds on a source's rows and on how many bad ones a run accepts.
+#[derive(Debug, Clone)]
+pub struct RowLimits {
+    /// Longest text one field may hold, in bytes; a longer one rejects its row.
+    pub max_field_bytes: usize,
+    /// Largest one row may be, in bytes as the source sent it; a larger one is rejected.
+    pub max_row_bytes: usize,
+    /// Rejected rows a run stores (reason and row, the row cut to [`RAW_KEPT_BYTES`]); the run's
+    /// `rejected` count includes the rest.
+    pub max_rejected_kept: usize,
+    /// Largest share (0 to 1) of a country's rows that may be rejected: beyond it the country's
+    /// write is rolled back and the run fails, saying so.
+    pub max_rejected_share: f64,
+    /// How long the rejected rows of finished runs are kept (those of payloads still applied stay);
+    /// `None`: forever.
+    pub rejected_retention: Option<std::time::Duration>,
+}
+
+/// How much of a rejected row's text is stored with it.
+pub const RAW_KEPT_BYTES: usize = 2048;
+
+/// A rejected row's text as stored: whole up to [`RAW_KEPT_BYTES`], else its start and its size.
+pub(crate) fn kept_raw(raw: String) -> String {
+    if raw.len() <= RAW_KEPT_BYTES {
+        return raw;
+    }
+    let mut end = RAW_KEPT_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &raw[..end], raw.len())
+}
+
+impl Default for RowLimits {
+    fn default() -> Self {
+        RowLimits {
+            max_field_bytes: 8 * 1024,
+            max_row_bytes: 64 * 1024,
+            max_rejected_kept: 10_000,
+            max_rejected_share: 0.5,
+            rejected_retention: Some(std::time::Duration::from_secs(90 * 24 * 3600)),
+        }
+    }
 }
 
 /// How long a run's lease lives without a heartbeat, and how often the heartbeat renews it. A run
@@ -74,6 +120,7 @@ impl Default for IngestConfig {
             countries: Vec::new(),
             fetch: FetchSettings::default(),
             lease: LeaseSettings::default(),
+            limits: RowLimits::default(),
         }
     }
 }

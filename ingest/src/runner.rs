@@ -5,13 +5,13 @@
 //! [`crate::kit::RunContext`].
 
 use std::sync::Arc;
-use store::models::{IngestRun, Rejection};
+use store::models::IngestRun;
 use store::runs::{self, RunRequest, RunTotals, status};
 
 use store::leases::{self, StartOutcome};
 use store::{DbPool, with_conn};
 
-use crate::control::{Progress, RunControl, Silent, StopReason};
+use crate::control::{LeaseRef, Progress, RunControl, Silent, StopReason};
 use crate::kit::{RunContext, no_countries};
 use crate::{FetchMode, Fetcher, IngestConfig, IngestError, Source};
 
@@ -95,6 +95,22 @@ impl Ingester {
         }
     }
 
+    /// [`Ingester::run_with`], also saying whether this call started the run (`false`: the run returned
+    /// is another one, in progress, that holds the source).
+    pub async fn run_or_report(
+        &self,
+        source: Source,
+        options: &RunOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<(bool, IngestRun), IngestError> {
+        match self.start(source, options).await? {
+            StartOutcome::Started(run) => {
+                Ok((true, self.execute_leased(run, source, options, RunControl::default(), progress).await?))
+            }
+            StartOutcome::AlreadyRunning(run) => Ok((false, run)),
+        }
+    }
+
     /// Takes the source's lease and records the run, or finds the run in progress.
     pub(crate) async fn start(&self, source: Source, options: &RunOptions) -> Result<StartOutcome, IngestError> {
         let countries = self.countries_for(options);
@@ -126,6 +142,7 @@ impl Ingester {
         control: RunControl,
         progress: Arc<dyn Progress>,
     ) -> Result<IngestRun, IngestError> {
+        control.set_lease(LeaseRef { source: source.name().to_string(), holder: self.holder.clone(), run_id: run.id });
         let heartbeat = self.spawn_heartbeat(source, run.id, control.clone());
         let result = self.execute(&run, source, options, &control, progress.as_ref()).await;
         heartbeat.abort();
@@ -165,7 +182,7 @@ impl Ingester {
     ) -> Result<IngestRun, IngestError> {
         let countries = self.countries_for(options);
         tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, trigger = %options.trigger, "ingest run started");
-        let ctx = RunContext::new(self, run.id, countries, options, Step { control, progress });
+        let ctx = RunContext::new(self, source.name(), run.id, countries, options, Step { control, progress });
         progress.begin(source.steps(&ctx));
 
         let mut totals = RunTotals::default();
@@ -187,7 +204,13 @@ impl Ingester {
                             totals.rejected += o.rejected;
                         }
                         Err(IngestError::Cancelled) => {}
-                        Err(e) => errors.push(format!("{country}: {e}")),
+                        Err(e) => {
+                            if let IngestError::TooManyRejected { fetched, rejected, .. } = &e {
+                                totals.fetched += fetched;
+                                totals.rejected += rejected;
+                            }
+                            errors.push(format!("{country}: {e}"));
+                        }
                     }
                 }
             }
@@ -207,6 +230,14 @@ impl Ingester {
         let finished =
             with_conn(&self.pool, move |c| runs::finish_run(c, run_id, final_status, &totals, error.as_deref()))
                 .await?;
+        if finished.status != final_status {
+            // Someone else ended it first (its lease was taken over): their verdict stands.
+            tracing::warn!(
+                run_id, status = %finished.status, would_be = final_status,
+                "the run was ended by someone else meanwhile; its state is left as they set it"
+            );
+        }
+        self.prune_old_rejections().await;
         tracing::info!(
             run_id, status = %finished.status, fetched = finished.fetched, inserted = finished.inserted,
             updated = finished.updated, unchanged = finished.unchanged, rejected = finished.rejected,
@@ -215,27 +246,25 @@ impl Ingester {
         Ok(finished)
     }
 
+    /// Deletes the rejected rows of runs older than the retention setting (those of payloads still
+    /// applied stay); a failure is logged, never the run's.
+    async fn prune_old_rejections(&self) {
+        let Some(retention) = self.config.limits.rejected_retention else { return };
+        let Ok(age) = chrono::Duration::from_std(retention) else { return };
+        let cutoff = store::now_utc() - age;
+        match with_conn(&self.pool, move |c| runs::prune_rejected_rows(c, cutoff)).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, %cutoff, "rejected rows of old runs deleted (retention)"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old rejected rows; trying again after the next run"),
+        }
+    }
+
     fn countries_for(&self, options: &RunOptions) -> Vec<String> {
         let list = if options.countries.is_empty() { &self.config.countries } else { &options.countries };
         let mut out: Vec<String> = list.iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect();
         out.sort();
         out.dedup();
         out
-    }
-
-    pub(crate) async fn record_rejections(
-        &self,
-        run_id: i64,
-        resource_id: i64,
-        sha: String,
-        rejections: Vec<Rejection>,
-    ) -> Result<(), IngestError> {
-        if rejections.is_empty() {
-            return Ok(());
-        }
-        with_conn(&self.pool, move |c| runs::record_rejections(c, run_id, Some(resource_id), Some(&sha), &rejections))
-            .await?;
-        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Timelike, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
-use store::leases;
+use store::leases::{self, StartOutcome};
 use store::with_conn;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
@@ -102,19 +102,35 @@ impl Scheduler {
     }
 }
 
-/// One firing: claim the slot (the scheduled time), then trigger the run.
+/// One firing: unless the source is running already (then it says which run, at once, and claims
+/// nothing: on SQLite a claim would wait for that run's write lock), claim the slot (the scheduled
+/// time), then trigger the run.
 async fn fire(coordinator: &Coordinator, schedule: &SourceSchedule, cron: &Cron) {
     let now = Utc::now().with_timezone(&schedule.timezone);
     let slot = cron.find_previous_occurrence(&now, true).unwrap_or(now).naive_utc();
     let slot = chrono::Timelike::with_nanosecond(&slot, 0).unwrap_or(slot);
     let holder = format!("scheduler:{}", std::process::id());
     let source = schedule.source;
+    match with_conn(coordinator.ingester().pool(), move |c| leases::running_run(c, source.name())).await {
+        Ok(Some(run)) => {
+            tracing::info!(%source, run_id = run.id, %slot, "already running (run {}): this firing starts nothing", run.id);
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(%source, error = %e, "could not check for a run in progress");
+            return;
+        }
+    }
     let claimed =
         with_conn(coordinator.ingester().pool(), move |c| leases::claim_schedule_slot(c, source.name(), slot, &holder))
             .await;
     match claimed {
         Ok(true) => match coordinator.trigger(source, schedule.options.clone()).await {
-            Ok(outcome) => tracing::info!(%source, run_id = outcome.run().id, %slot, "scheduled run"),
+            Ok(StartOutcome::Started(run)) => tracing::info!(%source, run_id = run.id, %slot, "scheduled run"),
+            Ok(StartOutcome::AlreadyRunning(run)) => {
+                tracing::info!(%source, run_id = run.id, %slot, "already running (run {}): this firing starts nothing", run.id)
+            }
             Err(e) => tracing::error!(%source, error = %e, "scheduled run could not start"),
         },
         Ok(false) => tracing::debug!(%source, %slot, "another replica took this firing"),

@@ -1,12 +1,20 @@
 //! The two-backend connection, the pool and the embedded migrations.
+//!
+//! The pool knows whether the store is reachable ([`crate::health`]): while connecting fails, or a
+//! read got no answer, requests fail at once as unavailable instead of each waiting out the pool's
+//! timeout, and the cause is logged once (then at most once a minute), not per attempt.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::StoreError;
+use crate::health::Health;
 
 /// A connection to either backend. Most queries run on it directly; statements that `MultiBackend`
 /// cannot express (ON CONFLICT, batch inserts on SQLite) match on the variant.
@@ -33,34 +41,185 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url)
 }
 
-pub type DbPool = Pool<ConnectionManager<AnyConnection>>;
+/// How the store's connections behave; every field is an operator setting (src/config.rs).
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Longest wait for a connection of the pool before the store counts as unavailable.
+    pub pool_wait: Duration,
+    /// PostgreSQL: longest a read (a GraphQL request's or export's statement, a health check) may
+    /// run on the server (`statement_timeout`); a read that gets no answer at all within this plus
+    /// [`READ_MARGIN`] means the server is frozen or unreachable.
+    pub read_timeout: Duration,
+    /// PostgreSQL: how often the server checks, during a long statement, that the client is still
+    /// there (`client_connection_check_interval`): a killed ingest's statement stops instead of
+    /// running to its end while holding its locks.
+    pub client_check_interval: Duration,
+    /// SQLite: how long a writer waits for the database's write lock (`busy_timeout`).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            pool_wait: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(20),
+            client_check_interval: Duration::from_secs(2),
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a read may take beyond the server's own statement timeout (the server's answer that it
+/// cancelled the statement) before the client stops waiting for it.
+pub const READ_MARGIN: Duration = Duration::from_secs(2);
+
+/// Opens connections of one backend and sets up each session; records whether connecting works.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    /// The URL as connected to: for PostgreSQL with `connect_timeout` added, for SQLite the file path.
+    target: String,
+    settings: StoreSettings,
+    health: Arc<Health>,
+}
+
+impl Manager {
+    fn establish(&self) -> Result<AnyConnection, StoreError> {
+        let mut conn = match self.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.target).map(AnyConnection::Postgresql),
+            Backend::Sqlite => diesel::SqliteConnection::establish(&self.target).map(AnyConnection::Sqlite),
+        }
+        .map_err(|e| StoreError::Unreachable(one_line(&e.to_string())))?;
+        self.set_up_session(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// SQLite needs foreign keys switched on and a busy timeout so that a writer waits instead of
+    /// failing; PostgreSQL sessions read time in UTC and stop a statement whose client is gone.
+    fn set_up_session(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        match conn {
+            AnyConnection::Sqlite(_) => conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                self.settings.busy_timeout.as_millis()
+            ))?,
+            AnyConnection::Postgresql(_) => {
+                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                let check = format!(
+                    "SET client_connection_check_interval = {}",
+                    self.settings.client_check_interval.as_millis().max(1)
+                );
+                // PostgreSQL 14 and later; older servers simply cannot notice a vanished client.
+                if let Err(e) = conn.batch_execute(&check) {
+                    tracing::debug!(error = %e, "client_connection_check_interval is not supported here");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<AnyConnection, StoreError> {
+        match self.establish() {
+            Ok(conn) => {
+                self.health.record_success();
+                Ok(conn)
+            }
+            Err(e) => {
+                self.health.record_failure(&e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A database error on one line: libpq spreads its messages over several, with hints.
+pub(crate) fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A connection checked out of the pool.
+pub(crate) type Pooled = PooledConnection<Manager>;
+
+/// The store's connection pool, with what it knows about the store's health. Cheap to clone.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: Pool<Manager>,
+    shared: Arc<PoolShared>,
+}
+
+struct PoolShared {
+    backend: Backend,
+    settings: StoreSettings,
+    health: Arc<Health>,
+}
+
+impl DbPool {
+    pub fn backend(&self) -> Backend {
+        self.shared.backend
+    }
+
+    pub fn settings(&self) -> &StoreSettings {
+        &self.shared.settings
+    }
+
+    pub fn max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    pub(crate) fn health(&self) -> &Health {
+        &self.shared.health
+    }
+
+    /// A connection, waiting up to the pool's wait; at once unavailable while the store is known to be
+    /// down (then only an idle connection, which is tested first, is taken).
+    pub(crate) fn checkout(&self) -> Result<Pooled, StoreError> {
+        if let Some(cause) = self.health().failing(self.shared.settings.pool_wait) {
+            return self.pool.try_get().ok_or(StoreError::Unavailable(cause));
+        }
+        self.pool.get().map_err(|e| match self.health().failing(self.shared.settings.pool_wait) {
+            Some(cause) => StoreError::Unavailable(cause),
+            None => StoreError::Pool(e),
+        })
+    }
+
+    /// How long a read may go unanswered before the client gives up on it: on PostgreSQL its
+    /// statement timeout plus [`READ_MARGIN`]; `None` on SQLite, which has no server to lose.
+    pub(crate) fn read_bound(&self) -> Option<Duration> {
+        match self.shared.backend {
+            Backend::Postgres => Some(self.shared.settings.read_timeout + READ_MARGIN),
+            Backend::Sqlite => None,
+        }
+    }
+}
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 
-/// Per-connection settings: SQLite needs foreign keys switched on, WAL for concurrent readers
-/// and a busy timeout so that a writer waits instead of failing.
-#[derive(Debug)]
-struct SessionSettings;
-
-impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        let sql = match conn {
-            AnyConnection::Sqlite(_) => {
-                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-            }
-            AnyConnection::Postgresql(_) => "SET TIME ZONE 'UTC';",
-        };
-        conn.batch_execute(sql).map_err(diesel::r2d2::Error::QueryError)
-    }
+/// [`build_pool_with`] with the default settings.
+pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
+    build_pool_with(url, &StoreSettings::default())
 }
 
-/// Builds the pool for `url`. SQLite gets fewer connections (one writer at a time anyway; WAL lets
-/// the readers go on side by side).
-pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
+/// Builds the pool for `url`, after one connection made directly: a store that cannot be reached
+/// fails here at once with its real cause (refused, unknown database, unknown role...) on one line,
+/// instead of after the pool's wait with a generic message. SQLite gets fewer connections (one
+/// writer at a time anyway; WAL lets the readers go on side by side).
+pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, StoreError> {
     let backend = backend_of(url);
     let target = match backend {
-        Backend::Postgres => url.to_string(),
+        Backend::Postgres => with_connect_timeout(url, settings.pool_wait),
         Backend::Sqlite => sqlite_path(url).to_string(),
     };
     // Each GraphQL request or export holds one connection for its snapshot, including while its
@@ -69,19 +228,49 @@ pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
         Backend::Postgres => 16,
         Backend::Sqlite => 8,
     };
-    if backend == Backend::Sqlite {
+    let health = Arc::new(Health::default());
+    let manager = Manager { backend, target, settings: settings.clone(), health: health.clone() };
+    let mut first = manager.establish()?;
+    if let AnyConnection::Sqlite(_) = first {
         // WAL is a property of the file: switch it on once, before connections race for the lock.
-        use diesel::Connection;
-        let mut conn = diesel::SqliteConnection::establish(&target)?;
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+        first.batch_execute("PRAGMA journal_mode = WAL;")?;
     }
-    let manager = ConnectionManager::<AnyConnection>::new(target);
-    Pool::builder()
+    drop(first);
+    let pool = Pool::builder()
         .max_size(size)
-        .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(SessionSettings))
-        .build(manager)
-        .map_err(StoreError::Pool)
+        .connection_timeout(settings.pool_wait.max(Duration::from_millis(100)))
+        // Connection failures are recorded (and logged, rate-limited) by the manager's health.
+        .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
+        .build_unchecked(manager);
+    Ok(DbPool { pool, shared: Arc::new(PoolShared { backend, settings: settings.clone(), health }) })
+}
+
+/// libpq's own connect timeout (`connect_timeout`, seconds) unless the URL sets one: a server that
+/// accepts the TCP connection but never answers must not hold a connection attempt forever.
+fn with_connect_timeout(url: &str, wait: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let seconds = wait.as_secs().max(2);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
+}
+
+/// The file of a SQLite connection's main database, as SQLite opened it.
+pub(crate) fn sqlite_file(conn: &mut diesel::SqliteConnection) -> Result<PathBuf, StoreError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct DatabaseEntry {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        file: String,
+    }
+    let entries: Vec<DatabaseEntry> = diesel::sql_query("PRAGMA database_list").load(conn)?;
+    match entries.into_iter().find(|e| e.name == "main") {
+        Some(main) if !main.file.is_empty() => Ok(PathBuf::from(main.file)),
+        _ => Err(StoreError::Invalid("an in-memory SQLite database cannot hold source leases".into())),
+    }
 }
 
 /// Applies pending migrations of the connection's backend; a second call does nothing.
@@ -93,7 +282,8 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, StoreError> {
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// Runs one unit of DB work on a pooled connection, on tokio's blocking threads.
+/// Runs one unit of DB work on a pooled connection, on tokio's blocking threads. For ingest work,
+/// which may legitimately run for minutes; reads use [`with_read_conn`].
 pub async fn with_conn<T, F>(pool: &DbPool, work: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
@@ -101,10 +291,27 @@ where
 {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
+        let mut conn = pool.checkout()?;
         work(&mut conn)
     })
     .await?
+}
+
+/// Runs one short read on a pooled connection: like [`with_conn`], but on PostgreSQL it gives up
+/// (unavailable) when the server does not answer within its read bound, and marks the store down.
+pub async fn with_read_conn<T, F>(pool: &DbPool, work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+{
+    let read = with_conn(pool, work);
+    match pool.read_bound() {
+        None => read.await,
+        Some(bound) => match tokio::time::timeout(bound, read).await {
+            Ok(result) => result,
+            Err(_) => Err(pool.health().unanswered(bound)),
+        },
+    }
 }
 
 /// Executes a statement on the concrete backend: for statements `MultiBackend` cannot express.
@@ -126,7 +333,6 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    use diesel::Connection;
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     if let AnyConnection::Sqlite(inner) = conn {
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
@@ -142,5 +348,34 @@ where
             <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_has_one() {
+        let wait = Duration::from_secs(5);
+        assert_eq!(with_connect_timeout("postgres://h/db", wait), "postgres://h/db?connect_timeout=5");
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=disable", wait),
+            "postgres://h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=1", wait),
+            "postgres://h/db?connect_timeout=1"
+        );
+    }
+
+    #[test]
+    fn libpq_messages_become_one_line() {
+        let message =
+            "connection to server at \"127.0.0.1\", port 9 failed: Connection refused\n\tIs the server running?\n";
+        assert_eq!(
+            one_line(message),
+            "connection to server at \"127.0.0.1\", port 9 failed: Connection refused Is the server running?"
+        );
     }
 }

@@ -627,13 +627,14 @@ pub fn count_idp_totals_by_area(conn: &mut AnyConnection, filter: &IdpFilter) ->
 
 /// Totals of several areas added up per (operation, round, reporting date, assessment type): what
 /// a roll-up from the areas below another one needs, read as one row per key instead of one per area.
-#[derive(Debug, Clone, PartialEq, Queryable)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IdpSum {
     pub operation: String,
     pub round_number: i32,
     pub reporting_date: NaiveDate,
     pub assessment_type: String,
-    pub individuals: i64,
+    /// Wider than a stored figure: a sum can exceed what one figure may be.
+    pub individuals: i128,
     /// How many totals (one per area reporting the key) were added.
     pub totals: i64,
     /// The lowest resource id among them (one resource per level in practice).
@@ -652,6 +653,9 @@ pub fn idp_sums_by_ancestor(
 ) -> Result<Vec<(i64, IdpSum)>, StoreError> {
     let ancestor = ancestor_of_area(depth);
     // Plain SQL for the grouped columns: diesel cannot check a GROUP BY on an expression.
+    // The sum in two parts, billions and the rest, each a 64-bit sum that cannot overflow in SQL
+    // (neither SQLite, which fails on an integer overflow, nor PostgreSQL's cast back to BIGINT)
+    // until a billion totals are added; put together in 128 bits.
     let grouped = idp_totals::table
         .group_by(sql::<Nullable<BigInt>>(&format!(
             "{ancestor}, operation, round_number, reporting_date, assessment_type"
@@ -663,7 +667,8 @@ pub fn idp_sums_by_ancestor(
                 sql::<Integer>("round_number"),
                 sql::<Date>("reporting_date"),
                 sql::<Text>("assessment_type"),
-                sql::<BigInt>("CAST(SUM(individuals) AS BIGINT)"),
+                sql::<BigInt>(&format!("CAST(SUM(individuals / {SPLIT}) AS BIGINT)")),
+                sql::<BigInt>(&format!("CAST(SUM(individuals % {SPLIT}) AS BIGINT)")),
                 sql::<BigInt>("COUNT(*)"),
                 sql::<BigInt>("MIN(resource_id)"),
                 sql::<BigInt>("MAX(run_id)"),
@@ -671,9 +676,29 @@ pub fn idp_sums_by_ancestor(
             ),
         ))
         .into_boxed();
-    let rows: Vec<(Option<i64>, IdpSum)> = apply_filter!(grouped, filter).load(conn)?;
-    Ok(rows.into_iter().filter_map(|(ancestor, sum)| ancestor.map(|a| (a, sum))).collect())
+    type Parts = (String, i32, NaiveDate, String, i64, i64, i64, i64, i64, NaiveDateTime);
+    let rows: Vec<(Option<i64>, Parts)> = apply_filter!(grouped, filter).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(ancestor, p)| {
+            let sum = IdpSum {
+                operation: p.0,
+                round_number: p.1,
+                reporting_date: p.2,
+                assessment_type: p.3,
+                individuals: i128::from(p.4) * i128::from(SPLIT) + i128::from(p.5),
+                totals: p.6,
+                resource_id: p.7,
+                run_id: p.8,
+                retrieved_at: p.9,
+            };
+            ancestor.map(|a| (a, sum))
+        })
+        .collect())
 }
+
+/// Where a sum is split in two (see [`idp_sums_by_ancestor`]).
+const SPLIT: i64 = 1_000_000_000;
 
 /// SQL for the id of the area `depth` (at least 1) parent links above a total's area.
 fn ancestor_of_area(depth: usize) -> String {

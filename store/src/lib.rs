@@ -12,6 +12,7 @@ pub mod catalog;
 mod connection;
 mod error;
 pub mod geography;
+mod health;
 pub mod idp_totals;
 pub mod idps;
 pub mod leases;
@@ -22,10 +23,12 @@ pub mod runs;
 pub mod schema;
 pub mod sites;
 mod snapshot;
+mod source_lock;
 pub mod upsert;
 
 pub use connection::{
-    AnyConnection, Backend, DbPool, backend_of, build_pool, run_migrations, with_conn, write_transaction,
+    AnyConnection, Backend, DbPool, READ_MARGIN, StoreSettings, backend_of, build_pool, build_pool_with,
+    run_migrations, with_conn, with_read_conn, write_transaction,
 };
 pub use diesel::Connection;
 pub use diesel::connection::SimpleConnection;

@@ -6,9 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::models::{Dataset, DatasetInfo, Resource, ResourceInfo};
-use crate::schema::{
-    admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, rejected_rows, resources,
-};
+use crate::schema::{admin_areas, applied_payloads, datasets, fetches, raw_payload_chunks, raw_payloads, resources};
 use crate::upsert::upsert;
 use crate::{AnyConnection, StoreError, now_utc};
 
@@ -62,6 +60,96 @@ pub fn upsert_resource(conn: &mut AnyConnection, dataset_id: i64, info: &Resourc
         .filter(resources::name.eq(&info.name))
         .select(Resource::as_select())
         .first(conn)?)
+}
+
+/// The dataset keyed by `info.source_key`, inserted if the store has none, and as `info` describes it.
+/// An existing row is not changed here: a run applies `info` in its data transaction
+/// ([`PendingProvenance`]), so that a run that fails or is rolled back changes nothing.
+pub fn ensure_dataset(conn: &mut AnyConnection, info: &DatasetInfo) -> Result<Dataset, StoreError> {
+    let find = |conn: &mut AnyConnection| {
+        datasets::table.filter(datasets::source_key.eq(&info.source_key)).select(Dataset::as_select()).first(conn)
+    };
+    let stored = match find(conn).optional()? {
+        Some(d) => d,
+        None => {
+            diesel::insert_into(datasets::table).values(info).execute(conn)?;
+            find(conn)?
+        }
+    };
+    Ok(Dataset {
+        hdx_id: info.hdx_id.clone(),
+        title: info.title.clone(),
+        organisation: info.organisation.clone(),
+        url: info.url.clone(),
+        licence_id: info.licence_id.clone(),
+        licence_title: info.licence_title.clone(),
+        licence_url: info.licence_url.clone(),
+        licence_other: info.licence_other.clone(),
+        credit: info.credit.clone(),
+        methodology: info.methodology.clone(),
+        update_frequency_days: info.update_frequency_days,
+        last_modified: info.last_modified,
+        ..stored
+    })
+}
+
+/// The resource (dataset, `info.name`), inserted if the store has none, and as `info` describes it;
+/// an existing row is not changed here (see [`ensure_dataset`]).
+pub fn ensure_resource(conn: &mut AnyConnection, dataset_id: i64, info: &ResourceInfo) -> Result<Resource, StoreError> {
+    let find = |conn: &mut AnyConnection| {
+        resources::table
+            .filter(resources::dataset_id.eq(dataset_id))
+            .filter(resources::name.eq(&info.name))
+            .select(Resource::as_select())
+            .first(conn)
+    };
+    let stored = match find(conn).optional()? {
+        Some(r) => r,
+        None => {
+            upsert_resource(conn, dataset_id, info)?;
+            find(conn)?
+        }
+    };
+    Ok(Resource {
+        hdx_id: info.hdx_id.clone(),
+        url: info.url.clone(),
+        format: info.format.clone(),
+        last_modified: info.last_modified,
+        ..stored
+    })
+}
+
+/// What a run learnt about its datasets and resources, written with its data: inside the data
+/// transaction, so that it is kept exactly when the data is (not for dry, failed or cancelled runs).
+#[derive(Debug, Clone, Default)]
+pub struct PendingProvenance {
+    datasets: Vec<DatasetInfo>,
+    resources: Vec<(i64, ResourceInfo)>,
+}
+
+impl PendingProvenance {
+    pub fn dataset(&mut self, info: DatasetInfo) {
+        if !self.datasets.contains(&info) {
+            self.datasets.push(info);
+        }
+    }
+
+    pub fn resource(&mut self, dataset_id: i64, info: ResourceInfo) {
+        if !self.resources.iter().any(|(d, r)| *d == dataset_id && *r == info) {
+            self.resources.push((dataset_id, info));
+        }
+    }
+
+    /// Brings the datasets and resources up to date; call it in the run's data transaction.
+    pub fn apply(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        for info in &self.datasets {
+            upsert_dataset(conn, info)?;
+        }
+        for (dataset_id, info) in &self.resources {
+            upsert_resource(conn, *dataset_id, info)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn datasets_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Dataset>, StoreError> {
@@ -347,27 +435,19 @@ pub fn record_applied_payload(conn: &mut AnyConnection, applied: &AppliedPayload
     Ok(())
 }
 
-/// Records again, for `run_id`, the rows `applied` rejected when it was applied: a run that skips an
-/// unchanged payload reports the same rejections a full run would. Returns how many were copied.
-pub fn copy_rejections(conn: &mut AnyConnection, applied: &AppliedPayload, run_id: i64) -> Result<i64, StoreError> {
-    let rows: Vec<(i64, String, String)> = rejected_rows::table
-        .filter(rejected_rows::run_id.eq(applied.run_id))
-        .filter(rejected_rows::resource_id.eq(applied.resource_id))
-        .filter(rejected_rows::payload_sha256.eq(&applied.payload_sha256))
-        .order(rejected_rows::id)
-        .select((rejected_rows::row_number, rejected_rows::reason, rejected_rows::raw))
-        .load(conn)?;
-    let copied = rows.len() as i64;
-    let rejections: Vec<crate::models::Rejection> = rows
-        .into_iter()
-        .map(|(row_number, reason, raw)| crate::models::Rejection { row_number, reason, raw })
-        .collect();
-    crate::runs::record_rejections(
-        conn,
-        run_id,
-        Some(applied.resource_id),
-        Some(&applied.payload_sha256),
-        &rejections,
-    )?;
-    Ok(copied)
+/// For a run that skipped the unchanged payload of `applied`: points at the rows `applied`'s run
+/// rejected (instead of storing them again) and returns how many it rejected, which the skipping run
+/// reports as its own.
+pub fn refer_to_rejections(conn: &mut AnyConnection, applied: &AppliedPayload, run_id: i64) -> Result<i64, StoreError> {
+    if applied.rejected_rows > 0 {
+        crate::runs::refer_to_rejections(
+            conn,
+            run_id,
+            applied.run_id,
+            applied.resource_id,
+            &applied.payload_sha256,
+            applied.rejected_rows,
+        )?;
+    }
+    Ok(applied.rejected_rows)
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::models::{IngestRun, RejectedRow, Rejection};
-use crate::schema::{ingest_runs, rejected_rows};
+use crate::schema::{ingest_runs, rejected_rows, rejection_references};
 use crate::{AnyConnection, StoreError, now_utc};
 
 /// Run states, as stored in `ingest_runs.status`.
@@ -60,7 +60,9 @@ pub fn start_run(conn: &mut AnyConnection, request: &RunRequest) -> Result<Inges
     Ok(run)
 }
 
-/// Ends a run with its final state, totals and error.
+/// Ends a run with its final state, totals and error, unless someone else ended it first (it was
+/// marked interrupted because its lease expired or its process was taken for dead): a final state is
+/// only ever written over `running`. Returns the run as it now is; the caller compares its status.
 pub fn finish_run(
     conn: &mut AnyConnection,
     run_id: i64,
@@ -68,7 +70,7 @@ pub fn finish_run(
     totals: &RunTotals,
     error: Option<&str>,
 ) -> Result<IngestRun, StoreError> {
-    diesel::update(ingest_runs::table.find(run_id))
+    diesel::update(ingest_runs::table.find(run_id).filter(ingest_runs::status.eq(status::RUNNING)))
         .set((
             ingest_runs::status.eq(final_status),
             ingest_runs::finished_at.eq(Some(now_utc())),
@@ -83,12 +85,47 @@ pub fn finish_run(
     find_run(conn, run_id)
 }
 
+/// Runs by id, as every reader sees them (a run whose holder is gone shows as interrupted).
 pub fn runs_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<IngestRun>, StoreError> {
-    Ok(ingest_runs::table.filter(ingest_runs::id.eq_any(ids)).select(IngestRun::as_select()).load(conn)?)
+    let mut runs = ingest_runs::table.filter(ingest_runs::id.eq_any(ids)).select(IngestRun::as_select()).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }
 
+/// One run, as every reader sees it.
 pub fn find_run(conn: &mut AnyConnection, run_id: i64) -> Result<IngestRun, StoreError> {
-    Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?)
+    let mut run = [ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn)?];
+    crate::leases::settle(conn, &mut run)?;
+    let [run] = run;
+    Ok(run)
+}
+
+/// One run as stored, if it exists (for the lease logic itself).
+pub(crate) fn find_raw_run(conn: &mut AnyConnection, run_id: i64) -> Result<Option<IngestRun>, StoreError> {
+    Ok(ingest_runs::table.find(run_id).select(IngestRun::as_select()).first(conn).optional()?)
+}
+
+/// The newest `limit` runs as stored, optionally of one source.
+pub(crate) fn list_raw_runs(
+    conn: &mut AnyConnection,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query = ingest_runs::table.select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.order(ingest_runs::id.desc()).limit(limit).load(conn)?)
+}
+
+/// Runs stored as `running` (live or not), oldest first, optionally of one source.
+pub(crate) fn running_raw_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<Vec<IngestRun>, StoreError> {
+    let mut query =
+        ingest_runs::table.filter(ingest_runs::status.eq(status::RUNNING)).select(IngestRun::as_select()).into_boxed();
+    if let Some(source) = source {
+        query = query.filter(ingest_runs::source.eq(source.to_string()));
+    }
+    Ok(query.order(ingest_runs::id.asc()).load(conn)?)
 }
 
 /// Runs, newest first, optionally of one source; `limit` and `offset` page through them.
@@ -102,7 +139,9 @@ pub fn list_runs(
     if let Some(source) = source {
         query = query.filter(ingest_runs::source.eq(source.to_string()));
     }
-    Ok(query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?)
+    let mut runs = query.order(ingest_runs::id.desc()).limit(limit).offset(offset).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }
 
 /// Runs older than run `before` (all when `None`), newest first, optionally of one source: a page that
@@ -131,15 +170,20 @@ pub fn count_runs(conn: &mut AnyConnection, source: Option<&str>) -> Result<i64,
     Ok(query.get_result(conn)?)
 }
 
-/// Keeps rejected rows of a run. Called outside the data transaction, so that a rolled back
-/// write still leaves the reasons visible.
+/// Keeps rejected rows of a run, at most `keep` per run in all (the run's `rejected` count stays
+/// exact; beyond `keep` only the count is kept). Called outside the data transaction, so that a rolled
+/// back write still leaves the reasons visible. Returns how many rows were stored.
 pub fn record_rejections(
     conn: &mut AnyConnection,
     run_id: i64,
     resource_id: Option<i64>,
     payload_sha256: Option<&str>,
     rejections: &[Rejection],
-) -> Result<(), StoreError> {
+    keep: i64,
+) -> Result<i64, StoreError> {
+    let stored: i64 = rejected_rows::table.filter(rejected_rows::run_id.eq(run_id)).count().get_result(conn)?;
+    let room = usize::try_from((keep - stored).max(0)).unwrap_or(usize::MAX);
+    let rejections = &rejections[..rejections.len().min(room)];
     let now = now_utc();
     for chunk in rejections.chunks(500) {
         let rows: Vec<_> = chunk
@@ -158,35 +202,145 @@ pub fn record_rejections(
             .collect();
         crate::on_backend!(conn, |c| diesel::insert_into(rejected_rows::table).values(&rows).execute(c))?;
     }
+    Ok(rejections.len() as i64)
+}
+
+/// The first run that stored rejected rows of payload `sha256` of `resource_id`, and how many it stored.
+pub fn first_stored_rejections(
+    conn: &mut AnyConnection,
+    resource_id: i64,
+    sha256: &str,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let first: Option<i64> = rejected_rows::table
+        .filter(rejected_rows::resource_id.eq(resource_id))
+        .filter(rejected_rows::payload_sha256.eq(sha256))
+        .select(diesel::dsl::min(rejected_rows::run_id))
+        .first(conn)?;
+    let Some(run_id) = first else { return Ok(None) };
+    let stored: i64 = rejected_rows::table
+        .filter(rejected_rows::run_id.eq(run_id))
+        .filter(rejected_rows::resource_id.eq(resource_id))
+        .filter(rejected_rows::payload_sha256.eq(sha256))
+        .count()
+        .get_result(conn)?;
+    Ok(Some((run_id, stored)))
+}
+
+/// Records that run `run_id` rejected `rejected` rows of a payload whose rows run `source_run_id`
+/// stored: the rows are shown for both runs and stored once.
+pub fn refer_to_rejections(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    source_run_id: i64,
+    resource_id: i64,
+    sha256: &str,
+    rejected: i64,
+) -> Result<(), StoreError> {
+    crate::on_backend!(conn, |c| diesel::insert_into(rejection_references::table)
+        .values((
+            rejection_references::run_id.eq(run_id),
+            rejection_references::source_run_id.eq(source_run_id),
+            rejection_references::resource_id.eq(resource_id),
+            rejection_references::payload_sha256.eq(sha256),
+            rejection_references::rejected.eq(rejected),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 
+/// The rows a run refused, oldest first, at most `limit`: its own, then those of the runs it refers
+/// to (a run that skipped an unchanged payload points at the rows of the run that applied it).
 pub fn rejected_rows_of_run(conn: &mut AnyConnection, run_id: i64, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
-    Ok(rejected_rows::table
+    let mut rows: Vec<RejectedRow> = rejected_rows::table
         .filter(rejected_rows::run_id.eq(run_id))
         .order(rejected_rows::id.asc())
         .limit(limit)
         .select(RejectedRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let references: Vec<(i64, i64, String)> = rejection_references::table
+        .filter(rejection_references::run_id.eq(run_id))
+        .order((rejection_references::source_run_id, rejection_references::resource_id))
+        .select((
+            rejection_references::source_run_id,
+            rejection_references::resource_id,
+            rejection_references::payload_sha256,
+        ))
+        .load(conn)?;
+    for (source_run, resource, sha) in references {
+        let room = limit - rows.len() as i64;
+        if room <= 0 {
+            break;
+        }
+        rows.extend(
+            rejected_rows::table
+                .filter(rejected_rows::run_id.eq(source_run))
+                .filter(rejected_rows::resource_id.eq(resource))
+                .filter(rejected_rows::payload_sha256.eq(sha))
+                .order(rejected_rows::id.asc())
+                .limit(room)
+                .select(RejectedRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
-/// The newest finished (not dry) run of `source` with one of `statuses`.
+/// Deletes the rejected rows of runs that finished before `cutoff`, except the rows of payloads still
+/// applied (they explain the data in the store now) and rows a run finished since (or still running)
+/// points at; and the references of old runs. Returns how many rows went.
+pub fn prune_rejected_rows(conn: &mut AnyConnection, cutoff: chrono::NaiveDateTime) -> Result<usize, StoreError> {
+    use crate::schema::applied_payloads;
+    let old_runs = || ingest_runs::table.filter(ingest_runs::finished_at.lt(cutoff)).select(ingest_runs::id);
+    let still_applied = applied_payloads::table
+        .filter(applied_payloads::run_id.nullable().eq(rejected_rows::run_id.nullable()))
+        .filter(applied_payloads::resource_id.nullable().eq(rejected_rows::resource_id))
+        .filter(applied_payloads::payload_sha256.nullable().eq(rejected_rows::payload_sha256));
+    let recent_runs = ingest_runs::table
+        .filter(ingest_runs::finished_at.is_null().or(ingest_runs::finished_at.ge(cutoff)))
+        .select(ingest_runs::id);
+    let referred_to = rejection_references::table
+        .filter(rejection_references::source_run_id.nullable().eq(rejected_rows::run_id.nullable()))
+        .filter(rejection_references::resource_id.nullable().eq(rejected_rows::resource_id))
+        .filter(rejection_references::payload_sha256.nullable().eq(rejected_rows::payload_sha256))
+        .filter(rejection_references::run_id.eq_any(recent_runs));
+    let deleted = diesel::delete(
+        rejected_rows::table
+            .filter(rejected_rows::run_id.eq_any(old_runs()))
+            .filter(diesel::dsl::not(diesel::dsl::exists(still_applied)))
+            .filter(diesel::dsl::not(diesel::dsl::exists(referred_to))),
+    )
+    .execute(conn)?;
+    diesel::delete(rejection_references::table.filter(rejection_references::run_id.eq_any(old_runs())))
+        .execute(conn)?;
+    Ok(deleted)
+}
+
+/// The newest (not dry) run of `source` with one of `statuses`, as every reader sees it: a run stored
+/// as `running` whose holder is gone counts as interrupted.
 pub fn last_run_with_status(
     conn: &mut AnyConnection,
     source: &str,
     statuses: &[&str],
 ) -> Result<Option<IngestRun>, StoreError> {
-    Ok(ingest_runs::table
+    let mut candidates: Vec<IngestRun> = ingest_runs::table
         .filter(ingest_runs::source.eq(source))
         .filter(ingest_runs::status.eq_any(statuses))
         .filter(ingest_runs::dry_run.eq(false))
         .order(ingest_runs::id.desc())
         .select(IngestRun::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?
+        .into_iter()
+        .collect();
+    candidates.extend(running_raw_runs(conn, Some(source))?.into_iter().filter(|r| !r.dry_run));
+    crate::leases::settle(conn, &mut candidates)?;
+    Ok(candidates.into_iter().filter(|r| statuses.contains(&r.status.as_str())).max_by_key(|r| r.id))
 }
 
-/// Runs per (source, status), and rows per (source, outcome), over all recorded runs: for metrics.
+/// Every recorded run, as every reader sees it: for metrics.
 pub fn run_statistics(conn: &mut AnyConnection) -> Result<Vec<IngestRun>, StoreError> {
-    Ok(ingest_runs::table.order(ingest_runs::id.asc()).select(IngestRun::as_select()).load(conn)?)
+    let mut runs = ingest_runs::table.order(ingest_runs::id.asc()).select(IngestRun::as_select()).load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
 }

@@ -115,6 +115,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    rejection_references (run_id, source_run_id, resource_id, payload_sha256) {
+        run_id -> BigInt,
+        source_run_id -> BigInt,
+        resource_id -> BigInt,
+        payload_sha256 -> Text,
+        rejected -> BigInt,
+    }
+}
+
+diesel::table! {
     fetches (id) {
         id -> BigInt,
         run_id -> Nullable<BigInt>,
@@ -348,6 +358,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     raw_payloads,
     raw_payload_chunks,
     applied_payloads,
+    rejection_references,
     fetches,
     rejected_rows,
     countries,

@@ -16,13 +16,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
+use crate::connection::Pooled;
 use crate::{AnyConnection, DbPool, StoreError};
-
-type Pooled = PooledConnection<ConnectionManager<AnyConnection>>;
 
 /// Hands out read snapshots over a pool, at most `permits` of them holding a connection at once.
 #[derive(Clone)]
@@ -117,18 +116,50 @@ impl Drop for Held {
     }
 }
 
-/// Opens the read-only transaction on a fresh connection.
-fn begin_read(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    use diesel::connection::AnsiTransactionManager;
+/// Opens the read-only transaction on a fresh connection; on PostgreSQL each of its statements may
+/// run for at most `statement_timeout` (then the server cancels it: the question was too expensive).
+fn begin_read(conn: &mut AnyConnection, statement_timeout: Duration) -> Result<(), StoreError> {
+    use diesel::connection::{AnsiTransactionManager, SimpleConnection};
     match conn {
-        AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction_sql(
-            c,
-            "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-        )?,
+        AnyConnection::Postgresql(c) => {
+            AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            )?;
+            c.batch_execute(&format!("SET LOCAL statement_timeout = {}", statement_timeout.as_millis().max(1)))?;
+        }
         // Deferred: the snapshot is taken at the first read and kept until the end (WAL mode).
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
     }
     Ok(())
+}
+
+/// A permit of the gate, given up (unavailable) as soon as the store is known to be down, or when
+/// none frees up within `bound` (the store holds every permitted connection without answering).
+async fn permit(
+    pool: &DbPool,
+    permits: &Arc<Semaphore>,
+    bound: Option<Duration>,
+) -> Result<OwnedSemaphorePermit, StoreError> {
+    let window = pool.settings().pool_wait;
+    let wait = async {
+        loop {
+            let failure = pool.health().next_failure();
+            if let Some(cause) = pool.health().failing(window) {
+                return Err(StoreError::Unavailable(cause));
+            }
+            tokio::select! {
+                permit = permits.clone().acquire_owned() => return permit.map_err(closed),
+                () = failure => {}
+            }
+        }
+    };
+    match bound {
+        None => wait.await,
+        Some(bound) => tokio::time::timeout(bound, wait).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!("no connection to the database freed up within {} s", bound.as_secs())))
+        }),
+    }
 }
 
 impl ReadSnapshot {
@@ -146,22 +177,32 @@ impl ReadSnapshot {
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = &self.inner;
-        let mut state = inner.state.clone().lock_owned().await;
+        let bound = inner.pool.read_bound();
+        // Another statement of this request holds the connection; should it never get an answer, this
+        // one gives up after the same bound.
+        let lock = inner.state.clone().lock_owned();
+        let mut state = match bound {
+            None => lock.await,
+            Some(bound) => tokio::time::timeout(bound, lock).await.map_err(|_| {
+                StoreError::Unavailable(format!("the database did not answer within {} s", bound.as_secs()))
+            })?,
+        };
         if !inner.pinned.load(Ordering::SeqCst) && matches!(*state, State::Idle) {
             drop(state);
-            let _permit = inner.permits.clone().acquire_owned().await.map_err(closed)?;
-            return crate::with_conn(&inner.pool, work).await;
+            let _permit = permit(&inner.pool, &inner.permits, bound).await?;
+            return crate::with_read_conn(&inner.pool, work).await;
         }
         let permit = match *state {
-            State::Idle => Some(inner.permits.clone().acquire_owned().await.map_err(closed)?),
+            State::Idle => Some(permit(&inner.pool, &inner.permits, bound).await?),
             State::Open(_) => None,
             State::Closed => return Err(StoreError::Invalid("the request's read snapshot has ended".into())),
         };
         let pool = inner.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        let statement_timeout = pool.settings().read_timeout;
+        let read = tokio::task::spawn_blocking(move || {
             if let Some(permit) = permit {
-                let mut conn = pool.get()?;
-                begin_read(&mut conn)?;
+                let mut conn = pool.checkout()?;
+                begin_read(&mut conn, statement_timeout)?;
                 *state = State::Open(Box::new(Held { conn: Some(conn), permit: Some(permit) }));
             }
             match &mut *state {
@@ -171,13 +212,33 @@ impl ReadSnapshot {
                 },
                 _ => Err(StoreError::Invalid("the request's read snapshot has no connection".into())),
             }
-        })
-        .await?
+        });
+        let result = match bound {
+            None => read.await?,
+            // The blocking thread stays with the unanswered statement; the request stops waiting for it.
+            Some(bound) => match tokio::time::timeout(bound, read).await {
+                Ok(joined) => joined?,
+                Err(_) => return Err(inner.pool.health().unanswered(bound)),
+            },
+        };
+        if result.is_ok() {
+            inner.pool.health().record_success();
+        }
+        result
     }
 
     /// Ends the transaction and gives the connection back; later statements fail. Idempotent.
     pub async fn finish(&self) {
-        let mut state = self.inner.state.lock().await;
+        let lock = self.inner.state.lock();
+        let mut state = match self.inner.pool.read_bound() {
+            None => lock.await,
+            Some(bound) => match tokio::time::timeout(bound, lock).await {
+                Ok(state) => state,
+                // A statement that never got its answer holds the connection; it is given back (and
+                // its transaction ended) when that statement returns and the snapshot is dropped.
+                Err(_) => return,
+            },
+        };
         if let State::Open(mut held) = std::mem::replace(&mut *state, State::Closed) {
             drop(state);
             if let Err(e) = tokio::task::spawn_blocking(move || held.release()).await {

@@ -171,10 +171,11 @@ pub fn config_for(server: &MockServer) -> IngestConfig {
         fetch: FetchSettings {
             base_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(200),
-            request_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(5),
             ..FetchSettings::default()
         },
         lease: LeaseSettings { ttl: Duration::from_secs(3), heartbeat: Duration::from_millis(500) },
+        limits: ingest::RowLimits::default(),
     }
 }
 

@@ -34,8 +34,15 @@ impl IdpAggregate {
         &self.0.key.assessment_type
     }
     /// IDPs present: number of individuals.
-    async fn individuals(&self) -> i64 {
-        self.0.individuals
+    async fn individuals(&self) -> async_graphql::Result<i64> {
+        i64::try_from(self.0.individuals).map_err(|_| {
+            crate::ApiError::OutOfRange(format!(
+                "these figures add up to {}, beyond a 64-bit count: the store holds an out-of-range figure \
+                 from before figures were bounded at ingest",
+                self.0.individuals
+            ))
+            .into_gql()
+        })
     }
     /// Reported for the area itself, or summed from the areas below it.
     async fn method(&self) -> IdpMethod {

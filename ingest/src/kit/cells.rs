@@ -5,6 +5,8 @@
 
 use chrono::NaiveDate;
 
+use super::bounds;
+
 /// Texts that stand for "no value" in published files: empty, `NA`, `N/A`, `<Null>`, `Not available`,
 /// and spreadsheet error values such as `#N/A`.
 pub fn is_missing(cell: &str) -> bool {
@@ -43,12 +45,14 @@ pub fn whole_number(cell: &str) -> Result<Option<i64>, NumberError> {
     Ok(Some(value))
 }
 
-/// A count of people (or households) in column `label`, with the reason a bad one is rejected.
+/// A count of people (or households) in column `label`, at most [`bounds::MAX_PEOPLE`], with the
+/// reason a bad one is rejected.
 pub fn people(cell: &str, label: &str) -> Result<Option<i64>, String> {
-    whole_number(cell).map_err(|e| match e {
+    let value = whole_number(cell).map_err(|e| match e {
         NumberError::NotWhole => format!("{label} {cell:?} is not a whole number"),
         NumberError::Negative(value) => format!("{label} is negative ({value})"),
-    })
+    })?;
+    value.map(|v| bounds::people(label, v)).transpose()
 }
 
 /// A decimal number, with `.` or `,` as decimal mark.
@@ -74,6 +78,19 @@ pub fn date(cell: &str, label: &str) -> Result<Option<NaiveDate>, String> {
         .map_err(|_| format!("{label} {cell:?} is not a YYYY-MM-DD date"))
 }
 
+/// "requirements 120 here, 100 there; ..." for the figures that differ between a duplicate row and
+/// the row it repeats, given as (name, there, here): a repeat that disagrees is a conflicting
+/// duplicate, rejected with both values. `None` when they all agree (a plain duplicate).
+pub fn differences(figures: &[(&str, Option<i64>, Option<i64>)]) -> Option<String> {
+    let show = |v: Option<i64>| v.map_or_else(|| "empty".to_string(), |v| v.to_string());
+    let parts: Vec<String> = figures
+        .iter()
+        .filter(|(_, there, here)| there != here)
+        .map(|(name, there, here)| format!("{name} {} here, {} there", show(*here), show(*there)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +113,13 @@ mod tests {
         assert_eq!(whole_number("12.5"), Err(NumberError::NotWhole));
         assert_eq!(whole_number("-3"), Err(NumberError::Negative(-3)));
         assert!(people("x", "T_TL").is_err_and(|m| m.contains("T_TL") && m.contains("not a whole number")));
+        assert_eq!(people("10000000000", "T_TL"), Ok(Some(bounds::MAX_PEOPLE)));
+        assert!(people("9223372036854775807", "T_TL").is_err_and(|m| m.contains("more people than live on Earth")));
+        assert_eq!(differences(&[("a", Some(1), Some(1)), ("b", None, None)]), None);
+        assert_eq!(
+            differences(&[("a", Some(1), Some(2)), ("b", None, Some(3))]).as_deref(),
+            Some("a 2 here, 1 there; b 3 here, empty there")
+        );
         assert_eq!(decimal("4,5", "lat"), Ok(Some(4.5)));
         assert!(decimal("inf", "lat").is_err());
         assert_eq!(date("2024-01-31T00:00:00", "d"), Ok(NaiveDate::from_ymd_opt(2024, 1, 31)));

@@ -7,9 +7,15 @@
 //! - [`context`]: the run context: fetch, HDX catalog and downloads, tables, area matching, the
 //!   one-transaction write, rejected rows.
 //! - [`table`]: CSV and XLSX files as one [`table::Table`], with one HXL detection and one column lookup.
-//! - [`cells`]: missing markers, whole numbers, decimals and dates.
+//!   Rows over the configured field or row size are set aside as rejections when a table is read.
+//! - [`cells`]: missing markers, whole numbers (bounded by [`bounds`]), decimals, dates, and what
+//!   differs between a row and its conflicting duplicate.
+//! - [`bounds`]: the largest figure a row may carry (people, US dollars).
+//! - [`bounded_rows`]: the same size bounds on a streamed JSON answer, before any parser holds a row.
 //! - [`hdx`]: HDX's CKAN catalog (`package_show`): provenance and the resources a source picks.
 
+pub mod bounded_rows;
+pub mod bounds;
 pub mod cells;
 pub(crate) mod context;
 pub mod hdx;
@@ -17,7 +23,7 @@ pub mod table;
 
 use store::{AnyConnection, StoreError, WriteCounts};
 
-pub(crate) use context::{RunContext, in_transaction};
+pub(crate) use context::{PayloadRejections, RunContext, rejected_share_ok};
 
 use crate::{IngestConfig, IngestError, RunOptions};
 

@@ -7,10 +7,15 @@
 //! or shifted (South Sudan's DTM location list carries `#adm1+code` on its county column), and on
 //! every file crisisgraph reads where both are present they agree. The tag is the fallback that keeps
 //! a file readable when a publisher renames a header (FTS renamed `requirements` once).
+//!
+//! Size bounds: [`Table::set_aside_oversized`] takes out the rows with a field or a row over the
+//! configured size (`CRISISGRAPH_MAX_FIELD_BYTES`, `CRISISGRAPH_MAX_ROW_BYTES`) as rejections with
+//! their reason; [`crate::kit::RunContext::read_table`] does so for every table a source reads.
 
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
+use store::models::Rejection;
 
 use crate::IngestError;
 
@@ -134,6 +139,41 @@ impl Table {
         Ok(Table { headers, hxl, records })
     }
 
+    /// Takes out the records with a cell longer than `max_field` bytes or larger than `max_row` bytes
+    /// in all, and returns them as rejections with their reason and first KiB, so that no parser keeps
+    /// (and no table stores) a 100 MB name. With each comes the record with its oversized cells
+    /// emptied, so that a source can still tell whose row it was (e.g. its country).
+    pub fn set_aside_oversized(&mut self, max_field: usize, max_row: usize) -> Vec<(csv::StringRecord, Rejection)> {
+        let mut out = Vec::new();
+        self.records.retain(|(line, record)| {
+            let size = record.as_slice().len();
+            let reason = match record.iter().enumerate().find(|(_, cell)| cell.len() > max_field) {
+                Some((i, cell)) => {
+                    let name =
+                        self.headers.get(i).filter(|h| !h.is_empty()).cloned().unwrap_or(format!("column {}", i + 1));
+                    Some(format!("{name} is longer than the {max_field} bytes a field may have ({} bytes)", cell.len()))
+                }
+                None if size > max_row => {
+                    Some(format!("the row is larger than the {max_row} bytes a row may have ({size} bytes)"))
+                }
+                None => None,
+            };
+            match reason {
+                None => true,
+                Some(reason) => {
+                    let mut raw: String = record_text(record).chars().take(super::bounded_rows::SAMPLE_BYTES).collect();
+                    raw.push('…');
+                    let short = csv::StringRecord::from(
+                        record.iter().map(|c| if c.len() > max_field { "" } else { c }).collect::<Vec<_>>(),
+                    );
+                    out.push((short, Rejection { row_number: *line, reason, raw }));
+                    false
+                }
+            }
+        });
+        out
+    }
+
     /// The index of the column with one of `names` as header (case-insensitive), or else with `tag`
     /// as HXL tag: the one column lookup (see the module documentation).
     pub fn column(&self, names: &[&str], tag: &str) -> Option<usize> {
@@ -222,6 +262,20 @@ mod tests {
         assert_eq!(t.records.len(), 1);
         assert_eq!(t.records[0].0, 3);
         assert_eq!(t.column(&["zz"], "#x"), Some(0));
+    }
+
+    #[test]
+    fn oversized_cells_and_rows_are_set_aside_with_their_reason() {
+        let long = "n".repeat(300);
+        let wide = vec!["xx"; 60].join(",");
+        let csv = format!("code,name\nA,short\nB,{long}\nC,{wide}\n");
+        let mut t = Table::parse(csv.as_bytes(), "t").expect("parses");
+        let set_aside = t.set_aside_oversized(100, 100);
+        assert_eq!(t.records.len(), 1, "only the row within the bounds stays");
+        let reasons: Vec<(i64, &str)> = set_aside.iter().map(|(_, r)| (r.row_number, r.reason.as_str())).collect();
+        assert_eq!(reasons[0], (3, "name is longer than the 100 bytes a field may have (300 bytes)"));
+        assert_eq!(reasons[1], (4, "the row is larger than the 100 bytes a row may have (121 bytes)"));
+        assert_eq!(set_aside[0].0.get(0), Some("B"), "the short cells stay readable");
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! modified) and the resources each source reads, without downloading them. Which datasets those are
 //! comes from each source's [`SourceJob::hdx_datasets`].
 
-use store::{provenance, with_conn};
-
 use crate::kit::{CountryOutcome, HdxDataset, Outcomes, RunContext, SourceJob, SourceSpec};
 use crate::{IngestError, Source};
 
@@ -38,31 +36,29 @@ impl SourceJob for Job {
     async fn run(&self, ctx: &RunContext<'_>) -> Result<Outcomes, IngestError> {
         let mut results = Vec::new();
         for HdxDataset { dataset, resources: pattern, formats, credit } in wanted(&ctx.countries) {
-            let outcome = async {
-                let (recorded, package) = ctx.catalog_entry(&dataset, credit).await?;
-                let infos: Vec<_> = package
-                    .pick(&pattern, &formats)
-                    .into_iter()
-                    .map(|r| r.resource_info(&ctx.config().hdx_url))
-                    .collect();
-                if infos.is_empty() {
-                    return Err(IngestError::Invalid(format!(
-                        "{dataset} lists no {formats:?} resource named like {:?}",
-                        pattern.0
-                    )));
-                }
-                let count = infos.len() as i64;
-                let dataset_id = recorded.id;
-                with_conn(ctx.pool(), move |c| {
-                    for info in &infos {
-                        provenance::upsert_resource(c, dataset_id, info)?;
+            let outcome = ctx
+                .unit(async {
+                    let (recorded, package) = ctx.catalog_entry(&dataset, credit).await?;
+                    let infos: Vec<_> = package
+                        .pick(&pattern, &formats)
+                        .into_iter()
+                        .map(|r| r.resource_info(&ctx.config().hdx_url))
+                        .collect();
+                    if infos.is_empty() {
+                        return Err(IngestError::Invalid(format!(
+                            "{dataset} lists no {formats:?} resource named like {:?}",
+                            pattern.0
+                        )));
                     }
-                    Ok(())
+                    let count = infos.len() as i64;
+                    for info in infos {
+                        ctx.learn_resource(recorded.id, info);
+                    }
+                    // The entry and its resources are written in one transaction (which a dry run rolls back).
+                    ctx.write_provenance().await?;
+                    Ok(CountryOutcome { fetched: count, ..CountryOutcome::default() })
                 })
-                .await?;
-                Ok(CountryOutcome { fetched: count, ..CountryOutcome::default() })
-            }
-            .await;
+                .await;
             ctx.step.done(&format!("{dataset}: done"));
             results.push((dataset, outcome));
         }

@@ -10,7 +10,9 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use store::models::{DatasetInfo, Rejection, ResourceInfo};
 
-use crate::IngestError;
+use crate::kit::bounded_rows::{BoundedRows, OversizedQueue};
+use crate::kit::bounds;
+use crate::{IngestError, RowLimits};
 
 /// IOM's mandatory credit line, carried by every DTM figure.
 pub const CREDIT: &str = "International Organization for Migration (IOM), Displacement Tracking Matrix (DTM)";
@@ -98,11 +100,12 @@ pub struct Parsed {
     pub rejections: Vec<Rejection>,
 }
 
-/// Parses one response for `iso3` at `level` held in memory. A malformed envelope or `isSuccess: false`
-/// is an error (the run fails, nothing is written); a malformed row is a rejection.
+/// Parses one response for `iso3` at `level` held in memory, with the default [`RowLimits`]. A
+/// malformed envelope or `isSuccess: false` is an error (the run fails, nothing is written); a
+/// malformed row is a rejection.
 pub fn parse(bytes: &[u8], level: u8, iso3: &str) -> Result<Parsed, IngestError> {
     let mut rows = Vec::new();
-    let summary = parse_stream(bytes, level, iso3, &mut |row| {
+    let summary = parse_stream(bytes, level, iso3, &RowLimits::default(), &mut |row| {
         rows.push(row);
         Ok(())
     })?;
@@ -114,33 +117,43 @@ pub fn parse(bytes: &[u8], level: u8, iso3: &str) -> Result<Parsed, IngestError>
 pub struct ParseSummary {
     /// Valid rows handed to the sink.
     pub valid: i64,
+    /// Rows rejected, all of them.
+    pub rejected: i64,
+    /// The first rejected rows (up to the limit of rejected rows kept), with their reasons.
     pub rejections: Vec<Rejection>,
 }
 
 impl ParseSummary {
     /// Rows in the response, valid or not.
     pub fn fetched(&self) -> i64 {
-        self.valid + self.rejections.len() as i64
+        self.valid + self.rejected
     }
 }
 
 /// Parses one response for `iso3` at `level` from `reader`, handing each valid row to `sink` as soon as
-/// it is read, so that neither the response nor its rows are ever all in memory. Errors as [`parse`];
-/// an error of `sink` stops the parse and is returned. The envelope is only known to be good at the
-/// end: a caller that wrote rows must undo them when this fails (one transaction).
+/// it is read, so that neither the response nor its rows are ever all in memory: a row larger than
+/// `limits.max_row_bytes`, or with a field longer than `limits.max_field_bytes`, is rejected without
+/// being held (see [`BoundedRows`]), and only the first `limits.max_rejected_kept` rejections are
+/// kept (all are counted). Errors as [`parse`]; an error of `sink` stops the parse and is returned.
+/// The envelope is only known to be good at the end: a caller that wrote rows must undo them when
+/// this fails (one transaction).
 pub fn parse_stream<R: std::io::Read>(
     reader: R,
     level: u8,
     iso3: &str,
+    limits: &RowLimits,
     sink: &mut dyn FnMut(DtmRow) -> Result<(), IngestError>,
 ) -> Result<ParseSummary, IngestError> {
     let what = format!("DTM admin{level} response for {iso3}");
     let parse_error = |reason: String| IngestError::Parse { what: what.clone(), reason };
+    let (reader, oversized) = BoundedRows::new(reader, limits.max_row_bytes, limits.max_field_bytes);
     let mut state = RowsState {
         level,
         iso3,
         next_row: 1,
         summary: ParseSummary::default(),
+        keep: limits.max_rejected_kept,
+        oversized,
         first_seen: HashMap::new(),
         hashers: (RandomState::new(), RandomState::new()),
         sink,
@@ -176,14 +189,19 @@ struct Envelope {
     result_array: bool,
 }
 
-/// The parse so far: counts, rejections, and per 128-bit hash of a valid row's key the number of the
-/// first row with that key (a duplicate is found without keeping the rows).
+/// The parse so far: counts, rejections, and per 128-bit hash of a valid row's key the number and
+/// counts of the first row with that key (a duplicate, and whether it disagrees, is found without
+/// keeping the rows).
 struct RowsState<'a> {
     level: u8,
     iso3: &'a str,
     next_row: i64,
     summary: ParseSummary,
-    first_seen: HashMap<u128, i64>,
+    /// Rejections kept at most.
+    keep: usize,
+    /// Rows the byte-level bounds replaced by `null`, with why.
+    oversized: OversizedQueue,
+    first_seen: HashMap<u128, FirstSeen>,
     /// Two independently keyed hashers: together a 128-bit hash, where a collision is not a concern.
     hashers: (RandomState, RandomState),
     sink: &'a mut dyn FnMut(DtmRow) -> Result<(), IngestError>,
@@ -199,34 +217,82 @@ impl RowsState<'_> {
         (u128::from(self.hashers.0.hash_one(key)) << 64) | u128::from(self.hashers.1.hash_one(key))
     }
 
-    /// Validates one raw row: handed on, or rejected with its reason (also as a duplicate of an earlier
-    /// row). Fails only when the sink failed.
+    /// Counts a rejection, and keeps it while fewer than `keep` are kept.
+    fn reject(&mut self, row_number: i64, reason: String, raw: impl FnOnce() -> String) {
+        self.summary.rejected += 1;
+        if self.summary.rejections.len() < self.keep {
+            self.summary.rejections.push(Rejection { row_number, reason, raw: crate::kept_raw(raw()) });
+        }
+    }
+
+    /// Validates one raw row: handed on, or rejected with its reason (also when it was too large, and
+    /// as a duplicate of an earlier row: a conflicting one when its counts differ). Fails only when
+    /// the sink failed.
     fn push(&mut self, raw: Value) -> Result<(), ()> {
         let row_number = self.next_row;
         self.next_row += 1;
+        if raw.is_null() {
+            let index = u64::try_from(row_number - 1).unwrap_or(u64::MAX);
+            let oversized = {
+                let mut queue = self.oversized.borrow_mut();
+                if queue.front().is_some_and(|o| o.index == index) { queue.pop_front() } else { None }
+            };
+            if let Some(o) = oversized {
+                self.reject(row_number, o.reason, || o.sample);
+                return Ok(());
+            }
+        }
         match parse_row(&raw, self.level, self.iso3, row_number) {
             Ok(row) => {
                 let hash = self.key_hash(&row);
                 if let Some(first) = self.first_seen.get(&hash) {
-                    self.summary.rejections.push(Rejection {
-                        row_number,
-                        reason: format!(
-                            "duplicate row: same area, operation, round, date, assessment type, reason and origin as row {first}"
-                        ),
-                        raw: raw.to_string(),
-                    });
+                    let same = "same area, operation, round, date, assessment type, reason and origin";
+                    let reason = match first.differences(&row) {
+                        None => format!("duplicate row: {same} as row {}", first.row),
+                        Some(diff) => format!("conflicting duplicate of row {}: {same}, but {diff}", first.row),
+                    };
+                    self.reject(row_number, reason, || raw.to_string());
                     return Ok(());
                 }
-                self.first_seen.insert(hash, row_number);
+                self.first_seen.insert(hash, FirstSeen::of(&row));
                 self.summary.valid += 1;
                 if let Err(e) = (self.sink)(row) {
                     self.sink_error = Some(e);
                     return Err(());
                 }
             }
-            Err(reason) => self.summary.rejections.push(Rejection { row_number, reason, raw: raw.to_string() }),
+            Err(reason) => self.reject(row_number, reason, || raw.to_string()),
         }
         Ok(())
+    }
+}
+
+/// The first row with a key: its number and counts (-1 for a missing count), to tell a plain
+/// duplicate from a conflicting one.
+struct FirstSeen {
+    row: i64,
+    counts: [i64; 3],
+}
+
+impl FirstSeen {
+    fn counts(row: &DtmRow) -> [i64; 3] {
+        [row.individuals, row.males.unwrap_or(-1), row.females.unwrap_or(-1)]
+    }
+
+    fn of(row: &DtmRow) -> FirstSeen {
+        FirstSeen { row: row.row_number, counts: Self::counts(row) }
+    }
+
+    /// "numPresentIdpInd 120 here and 100 there; ..." when `row`'s counts differ from these.
+    fn differences(&self, row: &DtmRow) -> Option<String> {
+        let show = |v: i64| if v < 0 { "missing".to_string() } else { v.to_string() };
+        let parts: Vec<String> = ["numPresentIdpInd", "numberMales", "numberFemales"]
+            .iter()
+            .zip(Self::counts(row).iter().zip(self.counts.iter()))
+            .filter(|(_, (here, there))| here != there)
+            .map(|(field, (here, there))| format!("{field} {} here and {} there", show(*here), show(*there)))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -325,13 +391,16 @@ fn required_text(row: &serde_json::Map<String, Value>, field: &str) -> Result<St
     text(row, field).ok_or_else(|| format!("{field} is missing or empty"))
 }
 
-/// A people count: a whole number, not negative.
+/// A people count: a whole number, not negative, at most [`bounds::MAX_PEOPLE`].
 fn count(row: &serde_json::Map<String, Value>, field: &str) -> Result<Option<i64>, String> {
     match row.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {
             Some(v) if v < 0 => Err(format!("{field} is negative ({v})")),
-            Some(v) => Ok(Some(v)),
+            Some(v) => bounds::people(field, v).map(Some),
+            None if n.as_u64().is_some() => {
+                Err(format!("{field} is {n}, more people than live on Earth (at most {})", bounds::MAX_PEOPLE))
+            }
             None => Err(format!("{field} is not a whole number ({n})")),
         },
         Some(other) => Err(format!("{field} is not a number ({other})")),
@@ -409,6 +478,30 @@ mod tests {
         assert!(reasons[1].contains("not a number"));
         assert!(reasons[2].contains("duplicate row"));
         assert_eq!(parsed.rejections[2].row_number, 4);
+    }
+
+    #[test]
+    fn a_duplicate_with_other_counts_is_a_conflict_showing_both() {
+        let row = |n: i64, males: &str| {
+            format!(
+                r#"{{"operation":"Op","admin0Pcode":"TCD","admin0Name":"Chad","numPresentIdpInd":{n},"numberMales":{males},"reportingDate":"2020-01-31T00:00:00","roundNumber":3,"assessmentType":"BA"}}"#
+            )
+        };
+        let body = format!(r#"{{"result":[{},{},{},{}]}}"#, row(10, "4"), row(10, "4"), row(12, "null"), row(10, "4"));
+        let parsed = parse(body.as_bytes(), 0, "TCD").expect("parses");
+        assert_eq!(parsed.rows.len(), 1);
+        let reasons: Vec<(i64, &str)> = parsed.rejections.iter().map(|r| (r.row_number, r.reason.as_str())).collect();
+        assert_eq!(reasons.len(), 3);
+        assert!(reasons[0].1.starts_with("duplicate row: same area"), "{reasons:?}");
+        assert_eq!(
+            reasons[1],
+            (
+                3,
+                "conflicting duplicate of row 1: same area, operation, round, date, assessment type, reason and \
+                 origin, but numPresentIdpInd 12 here and 10 there; numberMales missing here and 4 there"
+            )
+        );
+        assert!(reasons[2].1.starts_with("duplicate row:"), "{reasons:?}");
     }
 
     #[test]

@@ -12,11 +12,11 @@ use store::{AnyConnection, WriteCounts, with_conn};
 
 use crate::control::RunControl;
 use crate::fetch::Fetched;
-use crate::kit::{CountryOutcome, Outcomes, RunContext, in_transaction};
+use crate::kit::{CountryOutcome, Outcomes, RunContext, rejected_share_ok};
 use crate::pcode::{AreaMatch, AreaMatcher};
 use crate::runner::Step;
 use crate::sources::{dtm, geography as pcodes};
-use crate::{IngestError, Source};
+use crate::{IngestError, RowLimits, Source};
 
 pub(super) async fn run_dtm(ctx: &RunContext<'_>) -> Result<Outcomes, IngestError> {
     let (run_id, countries, options, step) = (ctx.run_id, &ctx.countries, ctx.options, &ctx.step);
@@ -28,19 +28,13 @@ pub(super) async fn run_dtm(ctx: &RunContext<'_>) -> Result<Outcomes, IngestErro
     }
     let base = ctx.config().dtm_url.trim_end_matches('/').to_string();
     let dataset = dtm::dataset_info(&base);
-    let infos: Vec<_> = levels.iter().map(|l| (*l, dtm::resource_info(&base, *l))).collect();
-    let resources = with_conn(ctx.pool(), move |c| {
-        let d = provenance::upsert_dataset(c, &dataset)?;
-        infos
-            .iter()
-            .map(|(level, info)| provenance::upsert_resource(c, d.id, info).map(|r| (*level, r.id)))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await?;
+    let infos: Vec<_> = levels.iter().map(|l| dtm::resource_info(&base, *l)).collect();
+    let recorded = ctx.record_source(dataset, infos).await?;
+    let resources: Vec<(u8, i64)> = levels.iter().zip(&recorded).map(|(level, r)| (*level, r.id)).collect();
     let mut results = Vec::new();
     for iso3 in countries {
         step.check()?;
-        let result = dtm_country(ctx, run_id, &base, iso3, &resources, options.dry_run, step).await;
+        let result = dtm_country(ctx, run_id, &base, iso3, &resources, step).await;
         results.push((iso3.clone(), result));
     }
     Ok(results)
@@ -56,7 +50,6 @@ async fn dtm_country(
     base: &str,
     iso3: &str,
     resources: &[(u8, i64)],
-    dry_run: bool,
     step: &Step<'_>,
 ) -> Result<CountryOutcome, IngestError> {
     let headers: Vec<(String, String)> =
@@ -89,29 +82,43 @@ async fn dtm_country(
     let matcher = AreaMatcher::new(iso3, &areas);
     drop(areas);
     let retrieved_at = store::now_utc();
-    let control = step.control.clone();
+    let scope = ctx.write_scope();
     let iso = iso3.to_string();
+    let limits = ctx.limits().clone();
     let (written, summaries) = with_conn(ctx.pool(), move |c| {
         let mut summaries = Vec::new();
-        let written = in_transaction(c, dry_run, &control, |c| {
-            write_dtm_country(c, run_id, &iso, &matcher, payloads, &fingerprint, retrieved_at, &control, &mut summaries)
+        let written = scope.run(c, |c| {
+            write_dtm_country(
+                c,
+                run_id,
+                &iso,
+                &matcher,
+                payloads,
+                &fingerprint,
+                retrieved_at,
+                scope.control(),
+                &limits,
+                &mut summaries,
+            )
         });
         Ok((written, summaries))
     })
     .await?;
-    let written = written?;
+    // The rejected rows are kept also when the write failed: they may be why.
     let (mut fetched_rows, mut rejected) = (0, 0);
     for (resource_id, sha, summary) in summaries {
         fetched_rows += summary.fetched();
-        rejected += summary.rejections.len() as i64;
-        ctx.record_rejections(resource_id, sha, summary.rejections).await?;
+        rejected += summary.rejected;
+        ctx.record_payload_rejections(resource_id, sha, summary.rejections, summary.rejected).await?;
     }
+    let written = written?;
     step.done(&format!("{iso3}: figures written"));
     Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
 }
 
 /// The outcome of a run that found `previous` still current: the rows it stored are counted
-/// unchanged and its rejections recorded again, as a full run over the same bytes would.
+/// unchanged and its rejections counted again, as a full run over the same bytes would, pointing
+/// at the rows the applying run stored rather than storing them a second time.
 async fn skip_unchanged(
     ctx: &RunContext<'_>,
     run_id: i64,
@@ -122,7 +129,7 @@ async fn skip_unchanged(
     let fetched = previous.iter().map(|p| p.fetched_rows).sum();
     let unchanged = previous.iter().map(|p| p.stored_rows).sum();
     let rejected = with_conn(ctx.pool(), move |c| {
-        previous.iter().map(|p| provenance::copy_rejections(c, p, run_id)).sum::<Result<i64, _>>()
+        previous.iter().map(|p| provenance::refer_to_rejections(c, p, run_id)).sum::<Result<i64, _>>()
     })
     .await?;
     tracing::info!(
@@ -186,6 +193,7 @@ fn write_dtm_country(
     areas: &AreaFingerprint,
     retrieved_at: chrono::NaiveDateTime,
     control: &RunControl,
+    limits: &RowLimits,
     summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
 ) -> Result<WriteCounts, IngestError> {
     let started = Instant::now();
@@ -197,7 +205,7 @@ fn write_dtm_country(
     for LevelPayload { level, resource_id, fetched } in payloads {
         let Fetched { url, sha256, body, .. } = fetched;
         let reader = body.into_reader()?;
-        let summary = dtm::parse_stream(reader, level, iso3, &mut |row| {
+        let summary = dtm::parse_stream(reader, level, iso3, limits, &mut |row| {
             country_name.get_or_insert_with(|| row.admin0_name.clone());
             batch.push(idp_input(matcher, iso3, &row, resource_id));
             if batch.len() >= idps::STAGING_CHUNK {
@@ -219,7 +227,7 @@ fn write_dtm_country(
             resource_id,
             fetched_rows: summary.fetched(),
             stored_rows: summary.valid,
-            rejected_rows: summary.rejections.len() as i64,
+            rejected_rows: summary.rejected,
             areas: areas.clone(),
         });
         summaries.push((resource_id, sha256, summary));
@@ -230,6 +238,9 @@ fn write_dtm_country(
     }
     drop(batch);
     tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
+    let fetched: i64 = summaries.iter().map(|(_, _, s)| s.fetched()).sum();
+    let rejected: i64 = summaries.iter().map(|(_, _, s)| s.rejected).sum();
+    rejected_share_ok(limits, &format!("dtm {iso3}"), fetched, rejected)?;
 
     let started = Instant::now();
     let country = CountryInput {

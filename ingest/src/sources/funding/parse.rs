@@ -16,7 +16,8 @@ use serde_json::Value;
 use store::models::Rejection;
 
 use crate::IngestError;
-use crate::kit::cells::{NumberError, date, is_missing, whole_number};
+use crate::kit::bounds;
+use crate::kit::cells::{NumberError, date, differences, is_missing, whole_number};
 use crate::kit::hdx::NamePattern;
 use crate::kit::table::{Table, record_text};
 
@@ -68,14 +69,15 @@ pub struct Parsed {
     pub rejections: HashMap<String, Vec<Rejection>>,
 }
 
-/// A USD amount: a whole number, not negative; `Ok(None)` when empty.
+/// A USD amount: a whole number, not negative, at most [`bounds::MAX_USD`]; `Ok(None)` when empty.
 fn amount(cell: &str, column: &str) -> Result<Option<i64>, String> {
-    whole_number(cell).map_err(|e| match e {
+    let value = whole_number(cell).map_err(|e| match e {
         NumberError::NotWhole => format!("{column} {cell:?} is not a whole number of USD"),
         NumberError::Negative(value) => {
             format!("{column} is negative ({value} USD): FTS amounts cannot be below zero")
         }
-    })
+    })?;
+    value.map(|v| bounds::usd(column, v)).transpose()
 }
 
 /// Parses the CSV and keeps the rows of `only` (ISO3 codes); plan totals are summed over every
@@ -95,8 +97,9 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
     let wanted = |iso3: &str| only.iter().any(|c| c.eq_ignore_ascii_case(iso3));
     let mut parsed = Parsed::default();
     let mut all_appeals: Vec<AppealRow> = Vec::new();
-    let mut seen: HashMap<(String, String, i32), i64> = HashMap::new();
-    let mut seen_outside: HashMap<(String, i32), i64> = HashMap::new();
+    // Per key: the first line, and its requirements (appeals) or funding (outside appeals).
+    let mut seen: HashMap<(String, String, i32), (i64, Option<i64>)> = HashMap::new();
+    let mut seen_outside: HashMap<(String, i32), (i64, i64)> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let iso3 = cell(c_country).to_uppercase();
@@ -133,12 +136,17 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
                 continue;
             }
             match funding {
-                Some(_) if keep && seen_outside.contains_key(&(iso3.clone(), year)) => {
-                    let first = seen_outside.get(&(iso3.clone(), year)).copied().unwrap_or_default();
-                    rejected(format!("duplicate of line {first} (same country and year outside appeals)"), &mut parsed);
+                Some(funding) if keep && seen_outside.contains_key(&(iso3.clone(), year)) => {
+                    let (first, before) = seen_outside.get(&(iso3.clone(), year)).copied().unwrap_or_default();
+                    let same = "same country and year outside appeals";
+                    let reason = match differences(&[("funding", Some(before), Some(funding))]) {
+                        None => format!("duplicate of line {first} ({same})"),
+                        Some(diff) => format!("conflicting duplicate of line {first} ({same}): {diff}"),
+                    };
+                    rejected(reason, &mut parsed);
                 }
                 Some(funding) if keep => {
-                    seen_outside.insert((iso3.clone(), year), *line);
+                    seen_outside.insert((iso3.clone(), year), (*line, funding));
                     parsed.outside.push(OutsideRow { row_number: *line, country_iso3: iso3.clone(), year, funding })
                 }
                 Some(_) => {}
@@ -167,10 +175,20 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
                 continue;
             }
         };
-        if let Some(first) = seen.insert((iso3.clone(), code.clone(), year), *line) {
-            rejected(format!("duplicate of line {first} (same country, appeal code and year)"), &mut parsed);
+        if let Some((first, before)) = seen.get(&(iso3.clone(), code.clone(), year)) {
+            let reason = match differences(&[
+                ("requirements", *before, requirements),
+                ("funding", before_funding(&all_appeals, *first), funding),
+            ]) {
+                None => format!("duplicate of line {first} (same country, appeal code and year)"),
+                Some(diff) => {
+                    format!("conflicting duplicate of line {first} (same country, appeal code and year): {diff}")
+                }
+            };
+            rejected(reason, &mut parsed);
             continue;
         }
+        seen.insert((iso3.clone(), code.clone(), year), (*line, requirements));
         all_appeals.push(AppealRow {
             row_number: *line,
             country_iso3: iso3.clone(),
@@ -199,6 +217,11 @@ pub fn parse(table: &Table, only: &[String], what: &str) -> Result<Parsed, Inges
         parsed.appeals.push(a);
     }
     Ok(parsed)
+}
+
+/// The funding of the appeal first read at `line`.
+fn before_funding(appeals: &[AppealRow], line: i64) -> Option<i64> {
+    appeals.iter().rev().find(|a| a.row_number == line).and_then(|a| a.funding)
 }
 
 fn add(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -252,7 +275,14 @@ pub fn parse_clusters(bytes: &[u8], plan_id: i64) -> Result<ParsedClusters, Inge
             });
             Err(())
         }
-        v => Ok(v),
+        Some(v) => match bounds::usd(label, v) {
+            Ok(v) => Ok(Some(v)),
+            Err(reason) => {
+                rejections.push(Rejection { row_number: n, reason, raw: raw.to_string() });
+                Err(())
+            }
+        },
+        None => Ok(None),
     };
     let requirement_objects =
         data.pointer("/requirements/objects").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
@@ -351,13 +381,22 @@ mod tests {
         let csv = "countryCode,id,name,code,typeId,typeName,startDate,endDate,year,requirements,funding,percentFunded\n\
                    MLI,,Not specified,,,,,,2021,,100,\n\
                    MLI,,Not specified,,,,,,2021,,200,\n\
-                   MLI,,Not specified,,,,,,2022,,300,\n";
+                   MLI,,Not specified,,,,,,2022,,300,\n\
+                   MLI,,Not specified,,,,,,2021,,100,\n";
         let p = parse(&Table::parse(csv.as_bytes(), "t").expect("table"), &["MLI".into()], "t").expect("parses");
         let outside: Vec<(i32, i64)> = p.outside.iter().map(|o| (o.year, o.funding)).collect();
         assert_eq!(outside, [(2021, 100), (2022, 300)]);
         let reasons: Vec<&str> = p.rejections["MLI"].iter().map(|r| r.reason.as_str()).collect();
-        assert_eq!(reasons, ["duplicate of line 2 (same country and year outside appeals)"]);
+        // A repeat with another amount is a conflict showing both (issue 16); a plain repeat is a duplicate.
+        assert_eq!(
+            reasons,
+            [
+                "conflicting duplicate of line 2 (same country and year outside appeals): funding 200 here, 100 there",
+                "duplicate of line 2 (same country and year outside appeals)"
+            ]
+        );
         assert_eq!(p.rejections["MLI"][0].row_number, 3);
+        assert_eq!(p.rejections["MLI"][1].row_number, 5);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use store::models::{DatasetInfo, Rejection, ResourceInfo};
 use store::upsert::upsert;
 
 use crate::IngestError;
-use crate::kit::{CountryOutcome, Outcomes, RunContext};
+use crate::kit::{CountryOutcome, Outcomes, PayloadRejections, RunContext};
 use crate::sources::funding::{self, AppealRow};
 
 /// The FTS API as a dataset: where per-cluster figures come from.
@@ -64,8 +64,16 @@ pub(super) async fn run_funding(ctx: &RunContext<'_>) -> Result<Outcomes, Ingest
         ))
     })?;
     let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
-    let (table, what) = RunContext::read_table(&recorded, &mut fetched, None, funding::DATASET)?;
-    let mut parsed = funding::parse(&table, &ctx.countries, &what)?;
+    let read = ctx.read_table(&recorded, &mut fetched, None, funding::DATASET)?;
+    let mut parsed = funding::parse(&read.table, &ctx.countries, &read.what)?;
+    // An oversized row counts for its country, when that cell is readable and the country wanted.
+    let country_column = read.table.column(&["countryCode"], "#country+code");
+    for (record, rejection) in read.oversized {
+        let iso3 = country_column.and_then(|c| record.get(c)).map(|c| c.trim().to_uppercase()).unwrap_or_default();
+        if ctx.countries.contains(&iso3) {
+            parsed.rejections.entry(iso3).or_default().push(rejection);
+        }
+    }
 
     let fts = ctx.config().fts_url.trim_end_matches('/').to_string();
     let api_resource = ctx.record_source(fts_api_dataset(&fts), vec![fts_api_resource(&fts)]).await?.remove(0);
@@ -160,25 +168,27 @@ async fn write_funding(
         .collect();
     let fetched_rows = (work.appeals.len() + work.outside.len() + work.rejections.len()) as i64
         + work.clusters.iter().map(|(_, c)| c.len() as i64).sum::<i64>();
+    // Both payloads may be shared: the global file by every country, a regional plan's clusters by
+    // the countries it covers. Each country's rows are its own.
+    let mut rejections =
+        vec![PayloadRejections { resource_id, sha256: sha.to_string(), rows: work.rejections, own: false }];
+    rejections.extend(work.cluster_rejections.into_iter().map(|(sha256, rows)| PayloadRejections {
+        resource_id: api_resource_id,
+        sha256,
+        rows,
+        own: false,
+    }));
     let (outside, clusters) = (work.outside, work.clusters);
     let (stamp, run_id) = (ctx.stamp(), ctx.run_id);
-    let written = ctx
-        .write(iso3, move |c| {
-            let (mut counts, ids) = store_appeals::upsert_appeals(c, &stamp, &inputs)?;
-            counts += upsert(c, &outside, &stamp)?;
-            for (index, rows) in &clusters {
-                if let Some(appeal_id) = ids.get(*index) {
-                    counts += store_appeals::upsert_clusters(c, run_id, api_resource_id, *appeal_id, rows)?;
-                }
+    ctx.write_checked(iso3, fetched_rows, rejections, move |c| {
+        let (mut counts, ids) = store_appeals::upsert_appeals(c, &stamp, &inputs)?;
+        counts += upsert(c, &outside, &stamp)?;
+        for (index, rows) in &clusters {
+            if let Some(appeal_id) = ids.get(*index) {
+                counts += store_appeals::upsert_clusters(c, run_id, api_resource_id, *appeal_id, rows)?;
             }
-            Ok(counts)
-        })
-        .await?;
-    let mut rejected = work.rejections.len() as i64;
-    ctx.record_rejections(resource_id, sha.to_string(), work.rejections).await?;
-    for (sha, rejections) in work.cluster_rejections {
-        rejected += rejections.len() as i64;
-        ctx.record_rejections(api_resource_id, sha, rejections).await?;
-    }
-    Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+        }
+        Ok(counts)
+    })
+    .await
 }

@@ -51,10 +51,23 @@ pub struct CountryAreas {
     pub rejections: Vec<Rejection>,
 }
 
-/// Parses the list; `only` limits it to some countries (ISO3), empty means all.
+/// Parses the list; `only` limits it to some countries (ISO3), empty means all. Rows within the
+/// default [`crate::RowLimits`].
 pub fn parse(bytes: &[u8], only: &[String]) -> Result<BTreeMap<String, CountryAreas>, IngestError> {
+    let limits = crate::RowLimits::default();
+    parse_bounded(bytes, only, limits.max_field_bytes, limits.max_row_bytes)
+}
+
+/// [`parse`], rejecting rows with a cell over `max_field` bytes or over `max_row` bytes in all.
+pub fn parse_bounded(
+    bytes: &[u8],
+    only: &[String],
+    max_field: usize,
+    max_row: usize,
+) -> Result<BTreeMap<String, CountryAreas>, IngestError> {
     let what = "global p-codes CSV";
-    let table = Table::parse(bytes, what)?;
+    let mut table = Table::parse(bytes, what)?;
+    let oversized = table.set_aside_oversized(max_field, max_row);
     let c_country = table.require(&["Location"], "#country+code", what)?;
     let c_level = table.require(&["Admin Level"], "#geo+admin_level", what)?;
     let c_pcode = table.require(&["P-Code"], "#adm+code", what)?;
@@ -128,6 +141,13 @@ pub fn parse(bytes: &[u8], only: &[String]) -> Result<BTreeMap<String, CountryAr
                 valid_from: start,
             };
             country.areas.insert(0, national);
+        }
+    }
+    // An oversized row counts for its country, when that cell is readable and the country is listed.
+    for (record, rejection) in oversized {
+        let iso3 = record.get(c_country).map(|c| c.trim().to_uppercase()).unwrap_or_default();
+        if let Some(country) = out.get_mut(&iso3) {
+            country.rejections.push(rejection);
         }
     }
     Ok(out)

@@ -9,7 +9,7 @@ use store::population::{AliasInput, PopulationInput};
 use store::upsert::upsert;
 
 use crate::IngestError;
-use crate::kit::{CountryOutcome, RunContext};
+use crate::kit::{CountryOutcome, PayloadRejections, RunContext};
 use crate::pcode::country_name;
 use crate::pcode::{AreaMatch, AreaMatcher};
 use crate::sources::population::{self, PopulationConfig, PopulationRow};
@@ -41,8 +41,10 @@ pub(super) async fn population_country(ctx: &RunContext<'_>, iso3: &str) -> Resu
     let mut parsed = Vec::new();
     for (_, resource) in picked {
         let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
-        let (table, what) = RunContext::read_table(&recorded, &mut fetched, None, &config.dataset)?;
-        parsed.push((recorded.id, fetched.sha256, population::parse(&table, &what)?));
+        let mut read = ctx.read_table(&recorded, &mut fetched, None, &config.dataset)?;
+        let mut rows = population::parse(&read.table, &read.what)?;
+        rows.rejections.extend(read.oversized_rejections());
+        parsed.push((recorded.id, fetched.sha256, rows));
     }
 
     let (matcher, areas) = ctx.areas(iso3).await?;
@@ -56,20 +58,17 @@ pub(super) async fn population_country(ctx: &RunContext<'_>, iso3: &str) -> Resu
             inputs.extend(population_inputs(&config, &matcher, &areas, row, reference_year, *resource_id));
         }
     }
+    let rejections = parsed
+        .into_iter()
+        .map(|(resource_id, sha256, p)| PayloadRejections { resource_id, sha256, rows: p.rejections, own: true })
+        .collect();
     let stamp = ctx.stamp();
-    let written = ctx
-        .write(iso3, move |c| {
-            let mut counts = upsert(c, &inputs, &stamp)?;
-            counts += upsert(c, &aliases, &())?;
-            Ok(counts)
-        })
-        .await?;
-    let mut rejected = 0;
-    for (resource_id, sha, p) in parsed {
-        rejected += p.rejections.len() as i64;
-        ctx.record_rejections(resource_id, sha, p.rejections).await?;
-    }
-    Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+    ctx.write_checked(iso3, fetched_rows, rejections, move |c| {
+        let mut counts = upsert(c, &inputs, &stamp)?;
+        counts += upsert(c, &aliases, &())?;
+        Ok(counts)
+    })
+    .await
 }
 
 fn current_area<'a>(areas: &'a [AdminArea], pcode: &str) -> Option<&'a AdminArea> {

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use store::models::Rejection;
 
 use crate::IngestError;
-use crate::kit::cells::{date, decimal, is_missing, people};
+use crate::kit::cells::{date, decimal, differences, is_missing, people};
 use crate::kit::hdx::NamePattern;
 pub use crate::kit::table::Col;
 use crate::kit::table::{Table, record_text};
@@ -146,7 +146,9 @@ pub fn parse(table: &Table, config: &SiteConfig, what: &str) -> Result<Parsed, I
     let bounds = bounding_box(config.country_iso3);
 
     let mut parsed = Parsed::default();
-    let mut seen: HashMap<(String, Option<i32>), i64> = HashMap::new();
+    // Per site id and round: the first line, and its households and individuals.
+    type FirstLine = (i64, Option<i64>, Option<i64>);
+    let mut seen: HashMap<(String, Option<i32>), FirstLine> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
         let optional = |c: Option<usize>| c.map(cell).filter(|v| !is_missing(v)).map(str::to_string);
@@ -200,13 +202,17 @@ pub fn parse(table: &Table, config: &SiteConfig, what: &str) -> Result<Parsed, I
         })();
         match result {
             Ok(row) => {
-                if let Some(first) = seen.insert((row.code.clone(), row.round), *line) {
-                    parsed.rejections.push(Rejection {
-                        row_number: *line,
-                        reason: format!("duplicate of line {first} (same site id and round)"),
-                        raw: record_text(record),
-                    });
+                if let Some((first, households, individuals)) = seen.get(&(row.code.clone(), row.round)) {
+                    let reason = match differences(&[
+                        ("IDP households", *households, row.households),
+                        ("IDP individuals", *individuals, row.individuals),
+                    ]) {
+                        None => format!("duplicate of line {first} (same site id and round)"),
+                        Some(diff) => format!("conflicting duplicate of line {first} (same site id and round): {diff}"),
+                    };
+                    parsed.rejections.push(Rejection { row_number: *line, reason, raw: record_text(record) });
                 } else {
+                    seen.insert((row.code.clone(), row.round), (*line, row.households, row.individuals));
                     parsed.rows.push(row);
                 }
             }
@@ -255,7 +261,9 @@ mod tests {
                    d,D,Host Community,NA,NA,SS0101,NA,NA,16\n\
                    e,E,Host Community,4.6,31.3,SS0101,-2,5,16\n\
                    f,F,Host Community,0,0,SS0101,1,5,16\n\
-                   a,A again,Host Community,4.6,31.3,SS0101,1,5,16\n";
+                   a,A again,Host Community,4.6,31.3,SS0101,1,5,16\n\
+                   a,A changed,Host Community,4.6,31.3,SS0101,1,7,16\n\
+                   g,G,Host Community,4.6,31.3,SS0101,1,20000000000,16\n";
         let p = parse(&Table::parse(csv.as_bytes(), "t").expect("table"), &south_sudan(), "t").expect("parses");
         let codes: Vec<&str> = p.rows.iter().map(|r| r.code.as_str()).collect();
         assert_eq!(codes, ["a", "d"]);
@@ -265,6 +273,11 @@ mod tests {
         assert!(reasons[1].contains("out of range"), "{reasons:?}");
         assert!(reasons[2].contains("negative"), "{reasons:?}");
         assert!(reasons[3].contains("placeholder"), "{reasons:?}");
-        assert!(reasons[4].contains("duplicate"), "{reasons:?}");
+        assert!(reasons[4].starts_with("duplicate of line 2"), "{reasons:?}");
+        assert_eq!(
+            reasons[5], "conflicting duplicate of line 2 (same site id and round): IDP individuals 7 here, 5 there",
+            "{reasons:?}"
+        );
+        assert!(reasons[6].contains("more people than live on Earth"), "{reasons:?}");
     }
 }

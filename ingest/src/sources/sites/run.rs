@@ -4,7 +4,7 @@ use store::sites::SiteInput;
 use store::upsert::upsert;
 
 use crate::IngestError;
-use crate::kit::{CountryOutcome, RunContext};
+use crate::kit::{CountryOutcome, PayloadRejections, RunContext};
 use crate::pcode::AreaMatch;
 use crate::sources::sites;
 
@@ -22,8 +22,9 @@ pub(super) async fn sites_country(
         ))
     })?;
     let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
-    let (table, what) = RunContext::read_table(&recorded, &mut fetched, config.sheet, config.dataset)?;
-    let parsed = sites::parse(&table, config, &what)?;
+    let mut read = ctx.read_table(&recorded, &mut fetched, config.sheet, config.dataset)?;
+    let mut parsed = sites::parse(&read.table, config, &read.what)?;
+    parsed.rejections.extend(read.oversized_rejections());
 
     let (matcher, _) = ctx.areas(iso3).await?;
     let (level, parent_level) = (config.columns.area.0, config.columns.parent_area.as_ref().map(|(l, _)| *l));
@@ -61,9 +62,12 @@ pub(super) async fn sites_country(
         })
         .collect();
     let fetched_rows = (parsed.rows.len() + parsed.rejections.len()) as i64;
+    let rejections = vec![PayloadRejections {
+        resource_id: recorded.id,
+        sha256: fetched.sha256,
+        rows: parsed.rejections,
+        own: true,
+    }];
     let stamp = ctx.stamp();
-    let written = ctx.write(iso3, move |c| Ok(upsert(c, &inputs, &stamp)?)).await?;
-    let rejected = parsed.rejections.len() as i64;
-    ctx.record_rejections(recorded.id, fetched.sha256, parsed.rejections).await?;
-    Ok(CountryOutcome { fetched: fetched_rows, written, rejected })
+    ctx.write_checked(iso3, fetched_rows, rejections, move |c| Ok(upsert(c, &inputs, &stamp)?)).await
 }

@@ -1,0 +1,1 @@
+DROP TABLE rejection_references;
