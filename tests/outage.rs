@@ -219,7 +219,7 @@ async fn graphql_says_unavailable_while_postgres_is_down_or_frozen_and_recovers_
         assert_eq!(status_of(&client, &base, path).await, Some(503), "{path} while the store is down");
         assert!(started.elapsed() < Duration::from_secs(10), "{path} took {:?}", started.elapsed());
     }
-    let trigger = json!({ "query": r#"mutation { triggerIngest(source: "dtm", countries: ["MLI"]) { id } }"# });
+    let trigger = json!({ "query": r#"mutation { triggerIngest(source: "dtm", countries: ["MLI"]) { alreadyRunning run { id } } }"# });
     let triggered = post(&client, &base, &trigger, Some(TOKEN)).await;
     assert_eq!(triggered["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{triggered}");
     tokio::time::sleep(Duration::from_secs(3)).await;

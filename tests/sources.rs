@@ -21,6 +21,7 @@ on_both_stores!(
     null_total_and_negative_amount_are_rejected_and_nothing_else_lost,
     missing_hxl_row_and_bom_still_parse_renamed_column_without_hxl_fails_cleanly,
     bad_coordinates_are_rejected_with_reasons,
+    an_oversized_field_of_an_hdx_file_is_rejected_and_rejected_rows_are_stored_once,
     failed_download_leaves_the_store_as_it_was,
     datasets_show_resources_licence_and_runs,
     sample_answers_the_issue_query,
@@ -457,6 +458,59 @@ async fn bad_coordinates_are_rejected_with_reasons(backend: Backend) {
     let rows = rejected(&store, r.id).await;
     assert!(rows[0]["reason"].as_str().is_some_and(|m| m.contains("bounding box")), "{rows:?}");
     assert!(rows[0]["raw"].as_str().is_some_and(|m| m.contains("ssid_SS0101_0020")));
+}
+
+async fn stored_rejected_rows(store: &TestStore) -> i64 {
+    use diesel::prelude::*;
+    store::with_conn(&store.pool, |c| Ok(store::schema::rejected_rows::table.count().get_result::<i64>(c)?))
+        .await
+        .expect("count")
+}
+
+/// The kit reads every HDX table with the field bound (`CRISISGRAPH_MAX_FIELD_BYTES`, 8 KiB by default):
+/// a site whose name is 20,000 bytes is rejected with its reason and only its first KiB kept, the other
+/// 39 sites are written. A second run over the same bytes reports the same rejection and points at the
+/// row the first run stored: the site list is South Sudan's alone, so its rejected rows are stored once.
+async fn an_oversized_field_of_an_hdx_file_is_rejected_and_rejected_rows_are_stored_once(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let list = String::from_utf8(read(
+        "sample/dtm/hdx_xlsx_extract/ssd-dtm-mobility-tracking-r16-baseline-locations.first40rows.csv",
+    ))
+    .expect("utf-8");
+    let line = list.lines().position(|l| l.contains(",ssid_SS0101_0020,Mahad,")).expect("Mahad") + 1;
+    let huge = list.replace(",ssid_SS0101_0020,Mahad,", &format!(",ssid_SS0101_0020,{},", "M".repeat(20_000)));
+    let server = server_with(&[(SITES_PATH, huge.into_bytes())]).await;
+    let ingester = ingester(&store, &server);
+    assert_eq!(run(&ingester, Source::Geography, &["SSD"], &[]).await.status, status::SUCCEEDED);
+    let before = stored_rejected_rows(&store).await;
+    let first = run(&ingester, Source::Sites, &["SSD"], &[]).await;
+    assert_eq!(
+        (first.status.as_str(), first.rejected, first.inserted),
+        (status::SUCCEEDED, 1, 39),
+        "{:?}",
+        first.error
+    );
+    let rows = rejected(&store, first.id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["rowNumber"].as_i64(), Some(line as i64));
+    assert_eq!(
+        rows[0]["reason"].as_str(),
+        Some("village_idp_settlement_name is longer than the 8192 bytes a field may have (20000 bytes)")
+    );
+    let raw = rows[0]["raw"].as_str().unwrap_or_default();
+    assert!(raw.starts_with("South Sudan,SSD,SS01") && raw.chars().count() <= 1025, "{} chars", raw.len());
+    let sites =
+        graphql(&store.pool, r#"{ country(iso3:"SSD") { sites(first: 100) { edges { node { name } } } } }"#).await;
+    let names = sites["country"]["sites"]["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(names.len(), 39, "{sites}");
+    let longest = names.iter().filter_map(|e| e["node"]["name"].as_str()).map(str::len).max();
+    assert!(longest.is_some_and(|l| l < 200), "no oversized name stored: {longest:?}");
+    assert_eq!(stored_rejected_rows(&store).await, before + 1);
+
+    let second = run(&ingester, Source::Sites, &["SSD"], &[]).await;
+    assert_eq!((second.status.as_str(), second.rejected, second.unchanged), (status::SUCCEEDED, 1, 39));
+    assert_eq!(rejected(&store, second.id).await, rows, "the same rejected row, shown for the second run");
+    assert_eq!(stored_rejected_rows(&store).await, before + 1, "and stored once");
 }
 
 async fn failed_download_leaves_the_store_as_it_was(backend: Backend) {
