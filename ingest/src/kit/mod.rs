@@ -13,12 +13,14 @@
 //! - [`bounds`]: the largest figure a row may carry (people, US dollars).
 //! - [`bounded_rows`]: the same size bounds on a streamed JSON answer, before any parser holds a row.
 //! - [`hdx`]: HDX's CKAN catalog (`package_show`): provenance and the resources a source picks.
+//! - [`reference`]: the sector list every theme normalises its codes to.
 
 pub mod bounded_rows;
 pub mod bounds;
 pub mod cells;
 pub(crate) mod context;
 pub mod hdx;
+pub mod reference;
 pub mod table;
 
 use store::{AnyConnection, StoreError, WriteCounts};
