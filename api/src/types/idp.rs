@@ -26,7 +26,7 @@ pub struct IdpFigure(pub IdpTotal);
 impl IdpFigure {
     /// Where the figure comes from; its reference date is the reporting date.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of(self.0.reporting_date)
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.reporting_date)
     }
 }
 

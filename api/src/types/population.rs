@@ -35,7 +35,7 @@ impl PopulationFigure {
                 && r.age_range == "all"
         });
         let provenance = Provenance::new(best.resource_id, best.run_id, best.retrieved_at)
-            .as_of(chrono::NaiveDate::from_ymd_opt(best.reference_year, 1, 1));
+            .dated(chrono::NaiveDate::from_ymd_opt(best.reference_year, 1, 1));
         Some(PopulationFigure { rows, provenance })
     }
 

@@ -20,7 +20,7 @@ pub struct Site(pub SiteRow);
 impl Site {
     /// Where the site's figures come from; their reference date is the list's reporting date, if any.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of(self.0.reporting_date)
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.reporting_date)
     }
 }
 
