@@ -677,14 +677,18 @@ fn fingerprint(text: &str) -> String {
 /// Creates or replaces every entity's view where its definition changed, in one transaction: after the
 /// migrations (which created the first versions; their view SQL is history). PostgreSQL replaces a view
 /// in place (its grants to a BI role stay) and comments each view and column with its description;
-/// SQLite drops and creates it.
+/// SQLite drops and creates it. The views are first compared outside any transaction, so that a
+/// process starting while another holds SQLite's write lock (a long ingest) is not blocked when
+/// nothing changed.
 pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
-    #[derive(QueryableByName)]
-    struct Text {
-        #[diesel(sql_type = st::Nullable<st::Text>)]
-        text: Option<String>,
-    }
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let mut any_stale = false;
+    for entity in crate::BI_ENTITIES {
+        any_stale |= !view_is_current(conn, entity, postgres)?;
+    }
+    if !any_stale {
+        return Ok(0);
+    }
     crate::write_transaction(conn, |conn| {
         let mut replaced = 0;
         if postgres {
@@ -692,29 +696,18 @@ pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
             conn.batch_execute("SELECT pg_advisory_xact_lock(4242011)")?;
         }
         for entity in crate::BI_ENTITIES {
-            let backend = if postgres { Backend::Postgres } else { Backend::Sqlite };
-            let sql = entity.view_sql(backend);
-            let (query, wanted) = if postgres {
-                let mut comments = String::new();
-                for column in entity.columns {
-                    let _ = write!(comments, ";{}={}", column.name, column.doc);
-                }
-                let marker = format!("[definition {}]", fingerprint(&format!("{sql}{}{comments}", entity.doc)));
-                (
-                    "SELECT obj_description(c.oid, 'pg_class') AS text FROM pg_class c \
-                     WHERE c.relname = $1 AND c.relkind = 'v' AND pg_table_is_visible(c.oid)",
-                    format!("{} {marker}", entity.doc.trim()),
-                )
-            } else {
-                ("SELECT sql AS text FROM sqlite_master WHERE type = 'view' AND name = ?", sql.clone())
-            };
-            let found: Vec<Text> = load_by_name(conn, query, &[Bind::Text(entity.view.to_string())])?;
-            if found.first().and_then(|t| t.text.as_deref()) == Some(wanted.as_str()) {
+            if view_is_current(conn, entity, postgres)? {
                 continue;
             }
+            let backend = if postgres { Backend::Postgres } else { Backend::Sqlite };
+            let sql = entity.view_sql(backend);
             if postgres {
                 conn.batch_execute(&sql)?;
-                conn.batch_execute(&format!("COMMENT ON VIEW {} IS {}", entity.view, quote(&wanted)))?;
+                conn.batch_execute(&format!(
+                    "COMMENT ON VIEW {} IS {}",
+                    entity.view,
+                    quote(&postgres_view_comment(entity, &sql))
+                ))?;
                 for column in entity.columns {
                     conn.batch_execute(&format!(
                         "COMMENT ON COLUMN {}.{} IS {}",
@@ -731,6 +724,38 @@ pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
         }
         Ok(replaced)
     })
+}
+
+/// The comment a PostgreSQL view carries: the entity's description and the fingerprint of its
+/// definition and column descriptions (how [`create_views`] knows it is current).
+fn postgres_view_comment(entity: &Entity, sql: &str) -> String {
+    let mut comments = String::new();
+    for column in entity.columns {
+        let _ = write!(comments, ";{}={}", column.name, column.doc);
+    }
+    let marker = format!("[definition {}]", fingerprint(&format!("{sql}{}{comments}", entity.doc)));
+    format!("{} {marker}", entity.doc.trim())
+}
+
+/// Whether the store's view of `entity` is the one its declaration defines (a read only).
+fn view_is_current(conn: &mut AnyConnection, entity: &Entity, postgres: bool) -> Result<bool, StoreError> {
+    #[derive(QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = st::Nullable<st::Text>)]
+        text: Option<String>,
+    }
+    let (query, wanted) = if postgres {
+        let sql = entity.view_sql(Backend::Postgres);
+        (
+            "SELECT obj_description(c.oid, 'pg_class') AS text FROM pg_class c \
+             WHERE c.relname = $1 AND c.relkind = 'v' AND pg_table_is_visible(c.oid)",
+            postgres_view_comment(entity, &sql),
+        )
+    } else {
+        ("SELECT sql AS text FROM sqlite_master WHERE type = 'view' AND name = ?", entity.view_sql(Backend::Sqlite))
+    };
+    let found: Vec<Text> = load_by_name(conn, query, &[Bind::Text(entity.view.to_string())])?;
+    Ok(found.first().and_then(|t| t.text.as_deref()) == Some(wanted.as_str()))
 }
 
 /// An SQL string literal.
