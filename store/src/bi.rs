@@ -97,11 +97,45 @@ pub struct Filter {
     /// The view's column it applies to (unused by [`FilterKind::Flag`]).
     pub column: &'static str,
     pub kind: FilterKind,
+    /// What it does, for the docs, when the kind and column do not say it (a [`FilterKind::Flag`] must).
+    pub about: &'static str,
 }
 
 impl Filter {
     pub const fn new(param: &'static str, column: &'static str, kind: FilterKind) -> Filter {
-        Filter { param, column, kind }
+        Filter { param, column, kind, about: "" }
+    }
+
+    /// The same filter, described in the docs by `about`.
+    pub const fn about(self, about: &'static str) -> Filter {
+        Filter { about, ..self }
+    }
+
+    /// What the parameter does, for the docs.
+    pub fn describe(&self) -> String {
+        if !self.about.is_empty() {
+            return self.about.to_string();
+        }
+        let column = self.column;
+        match self.kind {
+            FilterKind::Countries => "ISO3 codes, comma-separated".into(),
+            FilterKind::AdminLevel => "0 (country), 1, 2, ... (at most 5)".into(),
+            FilterKind::Within => "p-codes, comma-separated: each area and every area inside it".into(),
+            FilterKind::OnOrAfter => format!("`{column}` on or after this date (`YYYY-MM-DD`)"),
+            FilterKind::OnOrBefore => format!("`{column}` on or before this date (`YYYY-MM-DD`)"),
+            FilterKind::Equals => format!("`{column}` equal to this"),
+            FilterKind::EqualsUpper => format!("`{column}` equal to this (any case)"),
+            FilterKind::EqualsNumber => format!("`{column}` equal to this whole number"),
+            FilterKind::Flag(sql) => format!("`true`: only rows where `{sql}`"),
+            FilterKind::Breakdown(allowed) => {
+                let values = if allowed.is_empty() {
+                    "a value as the source names it".to_string()
+                } else {
+                    allowed.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                };
+                format!("`{column}`: {values}, or `*` for every row; by default `all` only (the totals)")
+            }
+        }
     }
 }
 
@@ -767,6 +801,10 @@ pub fn markdown_tables() -> String {
         for line in entity.doc.lines() {
             let _ = writeln!(out, "{}", line.trim());
         }
+        out.push_str("\nParameters (besides `limit`, `offset`, `hxl` and `bom`):\n");
+        for filter in entity.filters {
+            let _ = writeln!(out, "- `{}`: {}", filter.param, filter.describe());
+        }
         out.push_str("\n| column | type | HXL | description |\n|---|---|---|---|\n");
         for column in entity.columns {
             let kind = if column.nullable {
@@ -831,6 +869,12 @@ mod tests {
                 assert!(
                     matches!(filter.kind, FilterKind::Flag(_)) || has(filter.column),
                     "{}: filter {} names a declared column",
+                    entity.view,
+                    filter.param
+                );
+                assert!(
+                    !matches!(filter.kind, FilterKind::Flag(_)) || !filter.about.is_empty(),
+                    "{}: flag {} says what it does (`.about(...)`)",
                     entity.view,
                     filter.param
                 );
