@@ -732,44 +732,23 @@ fn fingerprint(text: &str) -> String {
 /// Creates or replaces every entity's view where its definition changed, in one transaction: after the
 /// migrations (which created the first versions; their view SQL is history). PostgreSQL replaces a view
 /// in place (its grants to a BI role stay) and comments each view and column with its description;
-/// SQLite drops and creates it.
+/// SQLite drops and creates it. When nothing changed (every start but the first after an upgrade) it
+/// only reads: no write lock, so a start never waits for another process's long write.
 pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
-    #[derive(QueryableByName)]
-    struct Text {
-        #[diesel(sql_type = st::Nullable<st::Text>)]
-        text: Option<String>,
+    if stale_views(conn)?.is_empty() {
+        return Ok(0);
     }
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
     crate::write_transaction(conn, |conn| {
-        let mut replaced = 0;
         if postgres {
             // Two replicas starting at once would otherwise race on the same catalog rows.
             conn.batch_execute("SELECT pg_advisory_xact_lock(4242011)")?;
         }
-        for entity in crate::BI_ENTITIES {
-            let backend = if postgres { Backend::Postgres } else { Backend::Sqlite };
-            let sql = entity.view_sql(backend);
-            let (query, wanted) = if postgres {
-                let mut comments = String::new();
-                for column in entity.columns {
-                    let _ = write!(comments, ";{}={}", column.name, column.doc);
-                }
-                let marker = format!("[definition {}]", fingerprint(&format!("{sql}{}{comments}", entity.doc)));
-                (
-                    "SELECT obj_description(c.oid, 'pg_class') AS text FROM pg_class c \
-                     WHERE c.relname = $1 AND c.relkind = 'v' AND pg_table_is_visible(c.oid)",
-                    format!("{} {marker}", entity.doc.trim()),
-                )
-            } else {
-                ("SELECT sql AS text FROM sqlite_master WHERE type = 'view' AND name = ?", sql.clone())
-            };
-            let found: Vec<Text> = load_by_name(conn, query, &[Bind::Text(entity.view.to_string())])?;
-            if found.first().and_then(|t| t.text.as_deref()) == Some(wanted.as_str()) {
-                continue;
-            }
+        let stale = stale_views(conn)?;
+        for (entity, sql, marker) in &stale {
             if postgres {
-                conn.batch_execute(&sql)?;
-                conn.batch_execute(&format!("COMMENT ON VIEW {} IS {}", entity.view, quote(&wanted)))?;
+                conn.batch_execute(sql)?;
+                conn.batch_execute(&format!("COMMENT ON VIEW {} IS {}", entity.view, quote(marker)))?;
                 for column in entity.columns {
                     conn.batch_execute(&format!(
                         "COMMENT ON COLUMN {}.{} IS {}",
@@ -780,12 +759,47 @@ pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
                 }
             } else {
                 conn.batch_execute(&format!("DROP VIEW IF EXISTS {}", entity.view))?;
-                conn.batch_execute(&sql)?;
+                conn.batch_execute(sql)?;
             }
-            replaced += 1;
         }
-        Ok(replaced)
+        Ok(stale.len())
     })
+}
+
+/// The entities whose view differs from their declaration, with the statement that creates the view and
+/// what the database keeps to tell (PostgreSQL: the view's comment, its description and a fingerprint
+/// of the definition; SQLite: the statement itself, as `sqlite_master` keeps it).
+fn stale_views(conn: &mut AnyConnection) -> Result<Vec<(&'static Entity, String, String)>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Kept {
+        #[diesel(sql_type = st::Nullable<st::Text>)]
+        text: Option<String>,
+    }
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let mut stale = Vec::new();
+    for entity in crate::BI_ENTITIES.iter().copied() {
+        let backend = if postgres { Backend::Postgres } else { Backend::Sqlite };
+        let sql = entity.view_sql(backend);
+        let (query, wanted) = if postgres {
+            let mut comments = String::new();
+            for column in entity.columns {
+                let _ = write!(comments, ";{}={}", column.name, column.doc);
+            }
+            let marker = format!("[definition {}]", fingerprint(&format!("{sql}{}{comments}", entity.doc)));
+            (
+                "SELECT obj_description(c.oid, 'pg_class') AS text FROM pg_class c \
+                 WHERE c.relname = $1 AND c.relkind = 'v' AND pg_table_is_visible(c.oid)",
+                format!("{} {marker}", entity.doc.trim()),
+            )
+        } else {
+            ("SELECT sql AS text FROM sqlite_master WHERE type = 'view' AND name = ?", sql.clone())
+        };
+        let found: Vec<Kept> = load_by_name(conn, query, &[Bind::Text(entity.view.to_string())])?;
+        if found.first().and_then(|k| k.text.as_deref()) != Some(wanted.as_str()) {
+            stale.push((entity, sql, wanted));
+        }
+    }
+    Ok(stale)
 }
 
 /// An SQL string literal.
