@@ -17,6 +17,7 @@ pub mod idp_totals;
 pub mod idps;
 pub mod leases;
 pub mod models;
+pub mod needs;
 pub mod population;
 pub mod provenance;
 pub mod runs;
