@@ -94,14 +94,14 @@ crate::keyed_table! {
 #[derive(Debug, Clone, Default)]
 pub struct NeedFilter {
     pub country_iso3: Option<String>,
-    /// Figures whose area is one of these (the caller passes an area and its descendants).
+    /// Figures whose area is one of these (the caller passes an area and its descendants); with
+    /// `source_pcode`, also the figures the source gave under that code (an unmatched code is kept).
     pub area_ids: Option<Vec<i64>>,
     pub year: Option<i32>,
     /// A sector code (already normalised).
     pub sector: Option<String>,
     pub admin_level: Option<i32>,
-    /// The source's code of the area, or the matched area's p-code (the caller resolves the latter
-    /// into `area_ids`).
+    /// The source's code of the area (alone, or besides `area_ids`: see there).
     pub source_pcode: Option<String>,
 }
 
@@ -112,8 +112,14 @@ macro_rules! need_filter {
         if let Some(iso3) = &filter.country_iso3 {
             query = query.filter(needs::country_iso3.eq(iso3.clone()));
         }
-        if let Some(ids) = &filter.area_ids {
-            query = query.filter(needs::area_id.eq_any(ids.clone()));
+        match (&filter.area_ids, &filter.source_pcode) {
+            (Some(ids), Some(code)) => {
+                query =
+                    query.filter(needs::area_id.eq_any(ids.clone()).or(needs::source_pcode.eq(code.clone()).nullable()))
+            }
+            (Some(ids), None) => query = query.filter(needs::area_id.eq_any(ids.clone())),
+            (None, Some(code)) => query = query.filter(needs::source_pcode.eq(code.clone())),
+            (None, None) => {}
         }
         if let Some(year) = filter.year {
             query = query.filter(needs::year.eq(year));
@@ -123,9 +129,6 @@ macro_rules! need_filter {
         }
         if let Some(level) = filter.admin_level {
             query = query.filter(needs::admin_level.eq(level));
-        }
-        if let Some(code) = &filter.source_pcode {
-            query = query.filter(needs::source_pcode.eq(code.clone()));
         }
         query
     }};
@@ -189,4 +192,9 @@ pub fn totals_of_areas(
 /// How many figure sets the store holds (for the sources' status).
 pub fn count_needs(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(needs::table.count().get_result(conn)?)
+}
+
+/// Figure sets by their row ids.
+pub fn needs_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<NeedRow>, StoreError> {
+    Ok(needs::table.filter(needs::id.eq_any(ids)).select(NeedRow::as_select()).load(conn)?)
 }
