@@ -70,7 +70,7 @@ pub struct NeedsRow {
 
 impl NeedsRow {
     /// What makes two rows of a file the same figure set.
-    fn key(&self) -> (Option<String>, String, String, String, String, String, String) {
+    fn key(&self) -> RowKey {
         (
             self.pcode.clone(),
             self.sector.clone(),
@@ -82,7 +82,7 @@ impl NeedsRow {
         )
     }
 
-    fn figures(&self) -> [(&'static str, Option<i64>); 5] {
+    fn figures(&self) -> Figures {
         [
             ("population", self.population),
             ("in need", self.in_need),
@@ -92,6 +92,12 @@ impl NeedsRow {
         ]
     }
 }
+
+/// A row's area code, sector, category, population group, gender, age range and disability.
+type RowKey = (Option<String>, String, String, String, String, String, String);
+
+/// A row's five figures, named.
+type Figures = [(&'static str, Option<i64>); 5];
 
 /// What one table held for a country.
 #[derive(Debug, Default)]
@@ -152,7 +158,8 @@ pub fn parse(table: &Table, iso3: &str, intersectoral_only: bool, what: &str) ->
     let reached = columns::REACHED.find(table);
 
     let mut parsed = Parsed::default();
-    let mut seen: HashMap<_, (i64, [(&'static str, Option<i64>); 5])> = HashMap::new();
+    // Per key: the first line and its figures.
+    let mut seen: HashMap<RowKey, (i64, Figures)> = HashMap::new();
     for (line, record) in &table.records {
         let cell = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("");
         if country.is_some() && !cell(country).eq_ignore_ascii_case(iso3) {
