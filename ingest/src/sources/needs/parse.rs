@@ -19,7 +19,7 @@ use store::models::Rejection;
 use store::needs::ALL;
 
 use crate::IngestError;
-use crate::kit::cells::{NumberError, decimal, differences, is_missing};
+use crate::kit::cells::{NumberError, differences, is_missing};
 use crate::kit::reference::{INTERSECTORAL, sector};
 use crate::kit::table::{Col, Table, record_text};
 use crate::kit::{bounds, cells};
@@ -112,7 +112,11 @@ fn people(cell: &str, label: &str) -> Result<Option<i64>, String> {
     match cells::whole_number(cell) {
         Ok(_) | Err(NumberError::Negative(_)) => cells::people(cell, label),
         Err(NumberError::NotWhole) => {
-            let Some(value) = decimal(cell, label)? else { return Ok(None) };
+            // A decimal point only: `1,234` may be a thousands separator, never guessed at.
+            let value: f64 = match cell.trim().parse() {
+                Ok(v) if f64::is_finite(v) => v,
+                _ => return Err(format!("{label} {cell:?} is not a number")),
+            };
             if value < 0.0 {
                 return Err(format!("{label} is negative ({value})"));
             }
@@ -412,10 +416,11 @@ mod tests {
                    ML05,,FSC,a,ALL,,,a,ALL,,100,50,,\n\
                    ML05,,fsc,a,ALL,,,a,ALL,,120,50,,\n\
                    ML05,,HEA,a,ALL,,,a,ALL,,,,,\n\
-                   ML05,,HEA,f,0-17,0,17,a,IDP,,10.6,NA,,\n";
+                   ML05,,HEA,f,0-17,0,17,a,IDP,,10.6,NA,,\n\
+                   ML06,,HEA,a,ALL,,,a,ALL,,\"1,234\",,,\n";
         let p = parse(&Table::parse(csv.as_bytes(), "t").expect("table"), "MLI", false, "t").expect("parses");
         let reasons: Vec<&str> = p.rejections.iter().map(|r| r.reason.as_str()).collect();
-        assert_eq!(reasons.len(), 8, "{reasons:?}");
+        assert_eq!(reasons.len(), 9, "{reasons:?}");
         assert_eq!(reasons[0], "unknown sector \"XYZ\"");
         assert!(reasons[1].contains("negative"), "{reasons:?}");
         assert!(reasons[2].contains("not a number"), "{reasons:?}");
@@ -427,6 +432,7 @@ mod tests {
             "conflicting duplicate of line 3 (same area, sector and group): in need 120 here, 100 there"
         );
         assert!(reasons[7].starts_with("no figure"), "{reasons:?}");
+        assert_eq!(reasons[8], "people in need \"1,234\" is not a number");
         assert_eq!(p.rows.len(), 2);
         let idp = &p.rows[1];
         assert_eq!((idp.gender.as_str(), idp.age_range.as_str(), idp.population_group.as_str()), ("f", "0-17", "IDP"));
