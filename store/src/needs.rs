@@ -198,3 +198,54 @@ pub fn count_needs(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 pub fn needs_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<NeedRow>, StoreError> {
     Ok(needs::table.filter(needs::id.eq_any(ids)).select(NeedRow::as_select()).load(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row per set of humanitarian needs figures as the source reports it: plan year, area, sector and
+    /// population group (gender, age range, disability, or the global file's category). Never add sectors
+    /// up (`ALL` is the source's own intersectoral figure), nor a group to its own total (`all`).
+    pub struct BiNeed as NEEDS_BI {
+        view: "bi_needs",
+        export: "needs",
+        from: "needs n\nJOIN countries c ON c.iso3 = n.country_iso3\nJOIN resources r ON r.id = n.resource_id\n\
+               JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = n.area_id",
+        order: [
+            "country_iso3", "year", "source_pcode", "sector_code", "category", "population_group", "gender",
+            "age_range", "disabled_marker",
+        ],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("pcode", "area_pcode", Within),
+            Filter::new("year", "year", EqualsNumber),
+            Filter::new("sector", "sector_code", Equals),
+        ],
+        columns: {
+            country_iso3: Text = "n.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            year: Integer = "n.year", "#date+year", "The plan year the figures are for.";
+            admin_level: Integer = "n.admin_level", "#adm+level", "0 for the country, 1 and 2 for its areas, as the source places the row.";
+            area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area (the nearest enclosing one when `area_matched` is false).";
+            area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_matched: Bool = "n.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
+            source_pcode: Text = "n.source_pcode", "#adm+code+provider", "The area's code as the source gives it (the ISO3 code for a national row).";
+            sector_code: Text = "n.sector", "#sector+code", "The sector: a global coordination group code, `ALL` intersectoral, `MS` multi-sector.";
+            category: Text = "n.category", "#category", "The global HPC file's free-text category (`Children - Female - IDP`); empty otherwise.";
+            population_group: Text = "n.population_group", "#population_group+code", "`all`, or the source's group code (`IDP`, `RRI`); empty where only the category says.";
+            gender: Text = "n.gender", "#gender+code", "`all`, `f` or `m`; empty where only the category says.";
+            age_range: Text = "n.age_range", "#age+range", "`all`, or a range such as `0-17`; empty where only the category says.";
+            disabled_marker: Text = "n.disabled_marker", "#is_disabled", "`all`, `y` or `n`; empty where only the category says.";
+            population: Nullable<BigInt> = "n.population", "#population", "The group's population as the plan counts it.";
+            in_need: Nullable<BigInt> = "n.in_need", "#inneed", "People in need (rounded to the nearest person).";
+            targeted: Nullable<BigInt> = "n.targeted", "#targeted", "People targeted.";
+            affected: Nullable<BigInt> = "n.affected", "#affected", "People affected.";
+            reached: Nullable<BigInt> = "n.reached", "#reached", "People reached.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "n.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "n.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

@@ -20,6 +20,8 @@ crate::on_both_stores!(
     chad_needs_equal_the_workbook,
     bad_numbers_and_unknown_sectors_are_rejected_and_the_rest_kept,
     rerun_writes_nothing,
+    mali_graphql_answers_the_check_figures,
+    mali_needs_export_follows_the_file,
 );
 
 const MALI_FILE: &str = "sample/hno/hpc_hno_mli.download-hno-data-mli.csv";
@@ -269,4 +271,192 @@ async fn rerun_writes_nothing(backend: Backend) {
         .filter(|r| r["Country ISO3"] == "SDN" && r["Cluster"].is_empty())
         .count();
     assert_eq!(sudan.len(), raw_sudan - no_cluster);
+}
+
+/// The figures the issue names, asked through GraphQL and computed here from Mali's raw file.
+async fn mali_graphql_answers_the_check_figures(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = server_with(&[]).await;
+    let r = ingest(&store, &server, &["MLI"]).await;
+    assert_eq!(r.status, status::SUCCEEDED, "{:?}", r.error);
+    let raw = csv_rows(&read(MALI_FILE));
+    let whole =
+        |r: &&HashMap<String, String>| r["Gender"] == "a" && r["Age Range"] == "ALL" && r["Population Group"] == "ALL";
+    let raw_at = |adm1: &str, adm2: &str, sector: &str| {
+        raw.iter()
+            .filter(whole)
+            .find(|r| r["Admin 1 PCode"] == adm1 && r["Admin 2 PCode"] == adm2 && r["Sector"] == sector)
+            .cloned()
+            .unwrap_or_else(|| panic!("{adm1} {adm2} {sector}"))
+    };
+    let whole_node = |nodes: &serde_json::Value| {
+        nodes
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["gender"] == "all" && n["ageRange"] == "all" && n["populationGroup"] == "all")
+            .cloned()
+            .expect("the whole-population figure set")
+    };
+
+    // National intersectoral.
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { humanitarianNeeds(year: 2024, sector: "ALL", adminLevel: 0, first: 100) {
+             totalCount nodes { adminLevel sourcePcode sector { code name } populationGroup gender ageRange
+               population inNeed targeted affected reached
+               provenance { licence credit sourceUrl dataAsOf dataset { key } } } } } }"#,
+    )
+    .await;
+    let conn = &data["country"]["humanitarianNeeds"];
+    let national_rows = raw.iter().filter(|r| r["Admin 1 PCode"].is_empty() && r["Sector"] == "ALL").count();
+    assert_eq!(conn["totalCount"].as_u64(), Some(national_rows as u64));
+    let national = whole_node(&conn["nodes"]);
+    let expected = raw_at("", "", "ALL");
+    assert_eq!(national["inNeed"].as_i64(), figure(&expected["In Need"]));
+    assert_eq!(national["targeted"].as_i64(), figure(&expected["Targeted"]));
+    assert_eq!(national["affected"].as_i64(), figure(&expected["Affected"]));
+    assert_eq!((national["inNeed"].as_i64(), national["targeted"].as_i64()), (Some(7_107_194), Some(4_081_412)));
+    assert_eq!(national["sector"]["name"], "Intersectoral");
+    assert_eq!(national["sourcePcode"], "MLI");
+    let provenance = &national["provenance"];
+    assert_eq!(provenance["licence"], "Creative Commons Attribution for Intergovernmental Organisations");
+    assert_eq!(provenance["dataset"]["key"], "hdx:hno-data-for-mli");
+    assert_eq!(provenance["dataAsOf"], "2024-01-01");
+    assert!(provenance["sourceUrl"].as_str().is_some_and(|u| u.ends_with("/download/hno_data_mli.csv")));
+
+    // Bandiagara, intersectoral, in its own area's list.
+    let data = graphql(
+        &store.pool,
+        r#"{ adminArea(pcode:"ML0501") { humanitarianNeeds(year: 2024, sector: "ALL") {
+             nodes { area { pcode } sourcePcode gender ageRange populationGroup inNeed targeted } } } }"#,
+    )
+    .await;
+    let bandiagara = whole_node(&data["adminArea"]["humanitarianNeeds"]["nodes"]);
+    let expected = raw_at("ML05", "ML0501", "ALL");
+    assert_eq!(bandiagara["inNeed"].as_i64(), figure(&expected["In Need"]));
+    assert_eq!(bandiagara["inNeed"].as_i64(), Some(187_366));
+    assert_eq!(bandiagara["area"]["pcode"], "ML0501");
+
+    // Mopti: food security as reported; intersectoral summed from its cercles.
+    let data = graphql(
+        &store.pool,
+        r#"{ adminArea(pcode:"ML05") {
+             fsc: needsTotal(year: 2024, sector: "FSC") { inNeed targeted method areasCounted sector { code } }
+             all: needsTotal(year: 2024) { inNeed targeted method areasCounted areasAtLevel sector { code } }
+             none: needsTotal(year: 2019) { inNeed } } }"#,
+    )
+    .await;
+    let mopti = &data["adminArea"];
+    let fsc = raw_at("ML05", "", "FSC");
+    assert_eq!(mopti["fsc"]["inNeed"].as_i64(), figure(&fsc["In Need"]));
+    assert_eq!(mopti["fsc"]["inNeed"].as_i64(), Some(473_916));
+    assert_eq!(mopti["fsc"]["method"], "REPORTED_AT_LEVEL");
+    let cercles: Vec<_> = raw
+        .iter()
+        .filter(whole)
+        .filter(|r| r["Admin 1 PCode"] == "ML05" && !r["Admin 2 PCode"].is_empty() && r["Sector"] == "ALL")
+        .collect();
+    let sum = |f: &str| cercles.iter().filter_map(|r| figure(&r[f])).sum::<i64>();
+    assert_eq!(mopti["all"]["inNeed"].as_i64(), Some(sum("In Need")));
+    assert_eq!(mopti["all"]["inNeed"].as_i64(), Some(1_300_197));
+    assert_eq!(mopti["all"]["targeted"].as_i64(), Some(sum("Targeted")));
+    assert_eq!(mopti["all"]["method"], "SUMMED_FROM_CHILDREN");
+    assert_eq!(mopti["all"]["areasCounted"].as_u64(), Some(cercles.len() as u64));
+    assert_eq!(mopti["all"]["sector"]["code"], "ALL");
+    assert!(mopti["none"].is_null());
+
+    // The odd code: kept, unmatched, under its own code.
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { humanitarianNeeds(pcode: "ML011") { totalCount
+             nodes { sourcePcode areaMatched adminLevel sector { code } inNeed } } } }"#,
+    )
+    .await;
+    let odd = &data["country"]["humanitarianNeeds"];
+    let raw_odd: Vec<_> = raw.iter().filter(|r| r["Admin 1 PCode"] == "ML011").collect();
+    assert_eq!(odd["totalCount"].as_u64(), Some(raw_odd.len() as u64));
+    assert_eq!(odd["nodes"][0]["areaMatched"], false);
+    assert_eq!(odd["nodes"][0]["sourcePcode"], "ML011");
+    assert_eq!(odd["nodes"][0]["inNeed"].as_i64(), figure(&raw_odd[0]["In Need"]));
+
+    // Paging through everything gives every row once.
+    let mut seen = 0;
+    let mut after = String::new();
+    loop {
+        let q = format!(
+            r#"{{ country(iso3:"MLI") {{ humanitarianNeeds(first: 400{after}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ sourcePcode }} }} }} }}"#
+        );
+        let data = graphql(&store.pool, &q).await;
+        let conn = &data["country"]["humanitarianNeeds"];
+        assert_eq!(conn["totalCount"].as_u64(), Some(raw.len() as u64));
+        seen += conn["nodes"].as_array().map(Vec::len).unwrap_or(0);
+        if conn["pageInfo"]["hasNextPage"] != serde_json::Value::Bool(true) {
+            break;
+        }
+        after = format!(r#", after: "{}""#, conn["pageInfo"]["endCursor"].as_str().expect("cursor"));
+    }
+    assert_eq!(seen, raw.len());
+
+    // A sector no list has is a clear error.
+    let response = common::graphql_response(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { humanitarianNeeds(sector: "NOPE") { totalCount } } }"#,
+    )
+    .await;
+    assert!(response["errors"][0]["message"].as_str().is_some_and(|m| m.contains("unknown sector")), "{response}");
+}
+
+/// `/export/needs.csv`: the `bi_needs` view's rows, filtered, with the raw file's figures.
+async fn mali_needs_export_follows_the_file(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(export_scenario(backend)).await;
+}
+
+async fn export_scenario(backend: Backend) {
+    use actix_web::test as awtest;
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = server_with(&[]).await;
+    let r = ingest(&store, &server, &["MLI"]).await;
+    assert_eq!(r.status, status::SUCCEEDED, "{:?}", r.error);
+    let schema = api::build_schema(store.pool.clone(), api::Operations::default());
+    let app =
+        awtest::init_service(actix_web::App::new().configure(api::server::configure(schema, store.pool.clone()))).await;
+    let get = |uri: &str| awtest::TestRequest::get().uri(uri).to_request();
+    let response = awtest::call_service(&app, get("/export/needs.csv?country=MLI&year=2024&sector=ALL")).await;
+    assert_eq!(response.status(), 200);
+    let exported = csv_rows(&awtest::read_body(response).await);
+    let raw = csv_rows(&read(MALI_FILE));
+    let raw_all: Vec<_> = raw.iter().filter(|r| r["Sector"] == "ALL").collect();
+    assert_eq!(exported.len(), raw_all.len());
+    for row in &raw_all {
+        let code = [&row["Admin 2 PCode"], &row["Admin 1 PCode"]].into_iter().find(|c| !c.is_empty()).cloned();
+        let code = code.unwrap_or_else(|| "MLI".into());
+        let gender = if row["Gender"] == "a" { "all".to_string() } else { row["Gender"].clone() };
+        let age = if row["Age Range"] == "ALL" { "all".to_string() } else { row["Age Range"].clone() };
+        let group = if row["Population Group"] == "ALL" { "all".to_string() } else { row["Population Group"].clone() };
+        let ours = exported
+            .iter()
+            .find(|e| {
+                e["source_pcode"] == code
+                    && e["gender"] == gender
+                    && e["age_range"] == age
+                    && e["population_group"] == group
+            })
+            .unwrap_or_else(|| panic!("{row:?}"));
+        assert_eq!(figure(&ours["in_need"]), figure(&row["In Need"]), "{row:?}");
+        assert_eq!(figure(&ours["targeted"]), figure(&row["Targeted"]), "{row:?}");
+        assert_eq!(ours["licence"], "Creative Commons Attribution for Intergovernmental Organisations");
+        assert_eq!(ours["sector_code"], "ALL");
+    }
+    // The area filter keeps Mopti and its cercles.
+    let response = awtest::call_service(&app, get("/export/needs.json?pcode=ML05&year=2024&sector=FSC")).await;
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = serde_json::from_slice(&awtest::read_body(response).await).expect("JSON");
+    let rows = json.as_array().expect("array");
+    let raw_mopti = raw.iter().filter(|r| r["Admin 1 PCode"] == "ML05" && r["Sector"] == "FSC").count();
+    assert_eq!(rows.len(), raw_mopti);
+    assert!(
+        rows.iter()
+            .all(|r| r["sector_code"] == "FSC" && r["area_pcode"].as_str().is_some_and(|p| p.starts_with("ML05")))
+    );
 }
