@@ -329,7 +329,7 @@ async fn mali_graphql_answers_the_check_figures(backend: Backend) {
     let data = graphql(
         &store.pool,
         r#"{ adminArea(pcode:"ML0501") { humanitarianNeeds(year: 2024, sector: "ALL") {
-             nodes { area { pcode } sourcePcode gender ageRange populationGroup inNeed targeted } } } }"#,
+             nodes { id area { pcode } sourcePcode gender ageRange populationGroup inNeed targeted } } } }"#,
     )
     .await;
     let bandiagara = whole_node(&data["adminArea"]["humanitarianNeeds"]["nodes"]);
@@ -337,6 +337,13 @@ async fn mali_graphql_answers_the_check_figures(backend: Backend) {
     assert_eq!(bandiagara["inNeed"].as_i64(), figure(&expected["In Need"]));
     assert_eq!(bandiagara["inNeed"].as_i64(), Some(187_366));
     assert_eq!(bandiagara["area"]["pcode"], "ML0501");
+    let id = bandiagara["id"].as_str().expect("id");
+    let node = graphql(
+        &store.pool,
+        &format!(r#"{{ node(id: "{id}") {{ ... on HumanitarianNeed {{ inNeed sourcePcode }} }} }}"#),
+    )
+    .await;
+    assert_eq!(node["node"]["inNeed"], bandiagara["inNeed"]);
 
     // Mopti: food security as reported; intersectoral summed from its cercles.
     let data = graphql(
