@@ -373,6 +373,43 @@ async fn mali_graphql_answers_the_check_figures(backend: Backend) {
     assert_eq!(mopti["all"]["sector"]["code"], "ALL");
     assert!(mopti["none"].is_null());
 
+    // Every region at once (one batched read): its own figure, else its cercles' sum, from the file.
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { adminAreas(level: 1) { pcode needsTotal(year: 2024) { inNeed method } } } }"#,
+    )
+    .await;
+    let regions = data["country"]["adminAreas"].as_array().expect("regions");
+    assert!(regions.len() >= 9, "{regions:?}");
+    for region in regions {
+        let pcode = region["pcode"].as_str().expect("pcode");
+        let own = raw
+            .iter()
+            .filter(whole)
+            .find(|r| r["Admin 1 PCode"] == pcode && r["Admin 2 PCode"].is_empty() && r["Sector"] == "ALL");
+        let cercles: Vec<_> = raw
+            .iter()
+            .filter(whole)
+            .filter(|r| r["Admin 1 PCode"] == pcode && !r["Admin 2 PCode"].is_empty() && r["Sector"] == "ALL")
+            .collect();
+        let total = &region["needsTotal"];
+        match own {
+            Some(own) => {
+                assert_eq!(total["inNeed"].as_i64(), figure(&own["In Need"]), "{pcode}");
+                assert_eq!(total["method"], "REPORTED_AT_LEVEL", "{pcode}");
+            }
+            None if cercles.is_empty() => assert!(total.is_null(), "{pcode}: {total}"),
+            None => {
+                assert_eq!(
+                    total["inNeed"].as_i64(),
+                    Some(cercles.iter().filter_map(|r| figure(&r["In Need"])).sum()),
+                    "{pcode}"
+                );
+                assert_eq!(total["method"], "SUMMED_FROM_CHILDREN", "{pcode}");
+            }
+        }
+    }
+
     // The odd code: kept, unmatched, under its own code.
     let data = graphql(
         &store.pool,

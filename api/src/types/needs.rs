@@ -4,6 +4,9 @@
 //! "All" is the same code whatever the source: sector `ALL` (the intersectoral figure, never a sum of
 //! sectors), and `all` for population group, gender, age range and disability.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::NaiveDate;
 use store::ReadSnapshot;
@@ -12,10 +15,9 @@ use store::needs::{NeedFilter, NeedRow};
 use super::connection::Connection;
 use super::{AdminArea, Provenance};
 use crate::ApiError;
-use crate::error::{IntoGraphql, shared};
+use crate::error::{IntoGraphql, SharedStoreError, shared};
 use crate::loaders::AreaLoader;
 use crate::pagination::PageArgs;
-use async_graphql::dataloader::DataLoader;
 
 /// One set of humanitarian needs figures as the source reports it: for a plan year, an area, a
 /// sector and a population group (by gender, age range and disability), the population, people in
@@ -160,6 +162,7 @@ pub enum NeedsMethod {
 
 /// An area's people in need and targeted for one plan year and sector, for everyone (every group,
 /// gender, age and disability), with the rule that produced it.
+#[derive(Clone)]
 pub struct NeedsAggregate {
     year: i32,
     sector: String,
@@ -262,37 +265,69 @@ async fn needs_page(
     Ok(Connection::keyset(rows, LIST, |r: &NeedRow| r.id, HumanitarianNeed, after.is_some(), has_next, total))
 }
 
-/// The area's own total for `year` and `sector`, else the sum of the areas directly below it.
-async fn needs_total(reads: ReadSnapshot, area_id: i64, year: i32, sector: String) -> Result<Option<NeedsAggregate>> {
-    let (own, children, below) = reads
-        .run(move |c| {
-            let own = store::needs::totals_of_areas(c, &[area_id], year, &sector)?;
-            if !own.is_empty() {
-                return Ok((own, 0, Vec::new()));
-            }
-            let children: Vec<i64> =
-                store::geography::current_children_of(c, &[area_id])?.into_iter().map(|a| a.id).collect();
-            let below = store::needs::totals_of_areas(c, &children, year, &sector)?;
-            Ok((own, children.len(), below))
-        })
-        .await
-        .gql()?;
-    let aggregate = |rows: Vec<NeedRow>, method, areas_at_level| {
-        let first = rows.first()?.clone();
-        Some(NeedsAggregate {
-            year: first.year,
-            sector: first.sector.clone(),
-            in_need: sum(rows.iter().map(|r| r.in_need)),
-            targeted: sum(rows.iter().map(|r| r.targeted)),
-            method,
-            areas_counted: rows.iter().filter_map(|r| r.area_id).collect::<std::collections::BTreeSet<_>>().len(),
-            areas_at_level,
-            first,
-        })
-    };
-    Ok(match own.is_empty() {
-        false => aggregate(own, NeedsMethod::ReportedAtLevel, 1),
-        true => aggregate(below, NeedsMethod::SummedFromChildren, children),
+/// (area id, plan year, sector) → the area's own total, else the sum of the areas directly below it:
+/// one batched read per plan year and sector, however many areas a query asks for.
+pub struct NeedsTotalLoader(pub ReadSnapshot);
+
+/// An area, a plan year and a sector code.
+type TotalKey = (i64, i32, String);
+
+impl Loader<TotalKey> for NeedsTotalLoader {
+    type Value = NeedsAggregate;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[TotalKey]) -> Result<HashMap<TotalKey, NeedsAggregate>, Self::Error> {
+        let keys = keys.to_vec();
+        let found = self
+            .0
+            .run(move |c| {
+                let mut groups: BTreeMap<(i32, String), Vec<i64>> = BTreeMap::new();
+                for (area, year, sector) in &keys {
+                    groups.entry((*year, sector.clone())).or_default().push(*area);
+                }
+                let mut out = HashMap::new();
+                for ((year, sector), areas) in groups {
+                    let own = store::needs::totals_of_areas(c, &areas, year, &sector)?;
+                    let lacking: Vec<i64> =
+                        areas.iter().copied().filter(|a| !own.iter().any(|r| r.area_id == Some(*a))).collect();
+                    let children = store::geography::current_children_of(c, &lacking)?;
+                    let child_ids: Vec<i64> = children.iter().map(|a| a.id).collect();
+                    let below = store::needs::totals_of_areas(c, &child_ids, year, &sector)?;
+                    for area in areas {
+                        let mine: Vec<NeedRow> = own.iter().filter(|r| r.area_id == Some(area)).cloned().collect();
+                        let total = if mine.is_empty() {
+                            let kids: Vec<i64> =
+                                children.iter().filter(|a| a.parent_id == Some(area)).map(|a| a.id).collect();
+                            let rows: Vec<NeedRow> =
+                                below.iter().filter(|r| r.area_id.is_some_and(|a| kids.contains(&a))).cloned().collect();
+                            aggregate(rows, NeedsMethod::SummedFromChildren, kids.len())
+                        } else {
+                            aggregate(mine, NeedsMethod::ReportedAtLevel, 1)
+                        };
+                        if let Some(total) = total {
+                            out.insert((area, year, sector.clone()), total);
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(found)
+    }
+}
+
+/// The total of `rows` (one per area), obtained by `method`; none without rows.
+fn aggregate(rows: Vec<NeedRow>, method: NeedsMethod, areas_at_level: usize) -> Option<NeedsAggregate> {
+    let first = rows.first()?.clone();
+    Some(NeedsAggregate {
+        year: first.year,
+        sector: first.sector.clone(),
+        in_need: sum(rows.iter().map(|r| r.in_need)),
+        targeted: sum(rows.iter().map(|r| r.targeted)),
+        method,
+        areas_counted: rows.iter().filter_map(|r| r.area_id).collect::<BTreeSet<_>>().len(),
+        areas_at_level,
+        first,
     })
 }
 
@@ -304,6 +339,10 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryNeeds;
     type AreaFields = AreaNeeds;
+
+    fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
+        request.data(crate::loaders::loader(NeedsTotalLoader(snapshot.clone())))
+    }
 }
 
 /// A country's humanitarian needs (HNO).
@@ -382,8 +421,8 @@ impl AreaNeeds {
         #[graphql(desc = "The sector (default `ALL`, the intersectoral figure).", default = "ALL")] sector: String,
     ) -> Result<Option<NeedsAggregate>> {
         let sector = sector_code(Some(sector)).gql()?.unwrap_or_else(|| "ALL".into());
-        let reads = crate::read::snapshot(ctx)?.clone();
-        needs_total(reads, self.0.id, year, sector).await
+        let loader = ctx.data::<DataLoader<NeedsTotalLoader>>()?;
+        Ok(loader.load_one((self.0.id, year, sector)).await.map_err(shared)?)
     }
 }
 
