@@ -422,7 +422,7 @@ impl AreaNeeds {
     ) -> Result<Option<NeedsAggregate>> {
         let sector = sector_code(Some(sector)).gql()?.unwrap_or_else(|| "ALL".into());
         let loader = ctx.data::<DataLoader<NeedsTotalLoader>>()?;
-        Ok(loader.load_one((self.0.id, year, sector)).await.map_err(shared)?)
+        loader.load_one((self.0.id, year, sector)).await.map_err(shared)
     }
 }
 
