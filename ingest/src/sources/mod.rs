@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod dtm;
 pub mod funding;
 pub mod geography;
+pub mod needs;
 pub mod population;
 pub mod sites;
 
@@ -88,6 +89,7 @@ sources! {
     Population => population::Job,
     Funding => funding::Job,
     Sites => sites::Job,
+    Needs => needs::Job,
 }
 
 impl Source {
