@@ -18,6 +18,7 @@ pub mod idps;
 pub mod leases;
 pub mod models;
 pub mod population;
+pub mod presence;
 pub mod provenance;
 pub mod runs;
 pub mod schema;

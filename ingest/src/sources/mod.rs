@@ -8,6 +8,7 @@ pub mod dtm;
 pub mod funding;
 pub mod geography;
 pub mod population;
+pub mod presence;
 pub mod sites;
 
 /// Paths kept from before the kit, for callers of `ingest::sources::{hdx, table, sheet}`.
@@ -88,6 +89,7 @@ sources! {
     Population => population::Job,
     Funding => funding::Job,
     Sites => sites::Job,
+    Presence => presence::Job,
 }
 
 impl Source {
