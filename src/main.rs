@@ -65,6 +65,8 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print the BI guide's column tables (docs/bi.md), from the BI entities' declarations.
+    BiColumns,
     /// Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz, /readyz and /metrics, and run the schedules.
     Serve {
         /// Load the bundled offline sample (Mali, Chad, Haiti, Afghanistan) before serving.
@@ -137,6 +139,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         print!("{}", api::schema::sdl());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::BiColumns = cli.command {
+        print!("{}", store::bi::markdown_tables());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Sources { markdown: true } = cli.command {
         print!("{}", ingest::sources::markdown_table());
         return Ok(ExitCode::SUCCESS);
@@ -184,7 +190,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print_runs(&runs);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sources { markdown: true } => Ok(ExitCode::SUCCESS),
+        Command::Sources { markdown: true } | Command::BiColumns => Ok(ExitCode::SUCCESS),
         Command::Sources { markdown: false } => {
             let pool = open_store(&settings).await?;
             let statuses = ingest::status::source_statuses(&pool, &settings.schedules).await?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use actix_web::test as awtest;
 use common::{Backend, TestStore, fixture_server, ingester, mount_dtm, options};
+use diesel::Connection;
 use ingest::Source;
 use serde_json::Value;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -20,6 +21,7 @@ on_both_stores!(
     conditional_requests_and_bad_parameters,
     population_appeals_and_sites_exports_follow_the_files,
     bi_tools_can_trust_the_exports,
+    export_errors_carry_the_codes_graphql_uses,
 );
 
 async fn population_appeals_and_sites_exports_follow_the_files(backend: Backend) {
@@ -365,4 +367,54 @@ async fn trust_scenario(backend: Backend) {
     let at = chrono::DateTime::parse_from_rfc2822(&last_modified.replace("GMT", "+0000")).expect("an HTTP date");
     let earlier = (at - chrono::Duration::days(1)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     assert_eq!(awtest::call_service(&app, since(earlier)).await.status(), 200, "modified since the day before");
+}
+
+async fn export_errors_carry_the_codes_graphql_uses(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(error_scenario(backend)).await;
+}
+
+/// An export's error has the status and code of `ApiError`, as GraphQL's `extensions.code` does: as
+/// text (`CODE: message`) for CSV, as GraphQL's `errors` shape for JSON; 503 `UNAVAILABLE` when the
+/// store is gone (PostgreSQL: its database is dropped under the server).
+async fn error_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let app = app(&store).await;
+    let body = |response: actix_web::dev::ServiceResponse| async move {
+        String::from_utf8(awtest::read_body(response).await.to_vec()).expect("UTF-8")
+    };
+    let csv = get(&app, "/export/idps.csv?year=2020").await;
+    assert_eq!(csv.status(), 400);
+    let text = body(csv).await;
+    assert!(text.starts_with("BAD_USER_INPUT: parameter \"year\""), "{text}");
+    let json = get(&app, "/export/appeals.json?year=twenty").await;
+    assert_eq!(json.status(), 400);
+    assert_eq!(json.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    let json: Value = serde_json::from_str(&body(json).await).expect("JSON");
+    assert_eq!(json["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{json}");
+    assert!(json["errors"][0]["message"].as_str().is_some_and(|m| m.contains("year")), "{json}");
+    let unknown = get(&app, "/export/weather.json").await;
+    assert_eq!(unknown.status(), 400);
+    let unknown: Value = serde_json::from_str(&body(unknown).await).expect("JSON");
+    assert!(unknown["errors"][0]["message"].as_str().is_some_and(|m| m.contains("idps, population")), "{unknown}");
+
+    if backend == Backend::Postgres {
+        let admin = common::postgres_url().expect("PostgreSQL URL");
+        let database = store.url.rsplit('/').next().and_then(|d| d.split('?').next()).expect("database").to_string();
+        let mut conn = diesel::PgConnection::establish(&admin).expect("connect");
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            &format!("DROP DATABASE \"{database}\" WITH (FORCE)"),
+        )
+        .expect("drop the store's database");
+        let gone = get(&app, "/export/idps.csv?country=MLI").await;
+        assert_eq!(gone.status(), 503);
+        let text = body(gone).await;
+        assert!(text.starts_with("UNAVAILABLE: "), "{text}");
+        let gone = get(&app, "/export/idps.json?country=MLI").await;
+        assert_eq!(gone.status(), 503);
+        let json: Value = serde_json::from_str(&body(gone).await).expect("JSON");
+        let graphql = common::graphql_response(&store.pool, "{ countries { iso3 } }").await;
+        assert_eq!(json["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{json}");
+        assert_eq!(graphql["errors"][0]["extensions"]["code"], "UNAVAILABLE", "GraphQL says the same: {graphql}");
+    }
 }

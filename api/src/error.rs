@@ -1,3 +1,5 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
 use async_graphql::ErrorExtensions;
 use thiserror::Error;
 
@@ -32,6 +34,19 @@ impl ApiError {
         self.extend()
     }
 
+    /// The HTTP status an export (or any plain HTTP answer) gives this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadUserInput(_) | ApiError::LimitExceeded(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::OutOfRange(_) | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients match on: GraphQL's `extensions.code`, and the export's error body.
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
@@ -49,6 +64,20 @@ impl ApiError {
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+    }
+}
+
+/// Plain HTTP answers (the exports): the status of [`ApiError::status`] and a text body
+/// `CODE: message`, the code GraphQL would give.
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status())
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{}: {self}", self.code()))
     }
 }
 
@@ -110,4 +139,35 @@ pub type SharedStoreError = std::sync::Arc<store::StoreError>;
 
 pub fn shared(e: SharedStoreError) -> async_graphql::Error {
     classify(&e).extend()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One mapping: the GraphQL extension code, the export's status and the export's body agree.
+    #[test]
+    fn each_error_has_one_status_and_one_code_everywhere() {
+        let cases = [
+            (ApiError::BadUserInput("bad".into()), 400, "BAD_USER_INPUT"),
+            (ApiError::NotFound("gone".into()), 404, "NOT_FOUND"),
+            (ApiError::LimitExceeded("too much".into()), 400, "LIMIT_EXCEEDED"),
+            (ApiError::Unauthenticated("who".into()), 401, "UNAUTHENTICATED"),
+            (ApiError::Conflict("busy".into()), 409, "CONFLICT"),
+            (ApiError::OutOfRange("big".into()), 500, "OUT_OF_RANGE"),
+            (ApiError::Unavailable, 503, "UNAVAILABLE"),
+            (ApiError::Internal, 500, "INTERNAL"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status().as_u16(), error.code()), (status, code), "{error:?}");
+            let gql = error.extend();
+            let extension = gql.extensions.as_ref().and_then(|e| e.get("code")).cloned();
+            assert_eq!(extension, Some(async_graphql::Value::from(code)), "{error:?}");
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status);
+            let body = actix_web::body::to_bytes(response.into_body());
+            let body = futures_util::FutureExt::now_or_never(body).expect("ready").expect("body");
+            assert_eq!(String::from_utf8_lossy(&body), format!("{code}: {error}"));
+        }
+    }
 }

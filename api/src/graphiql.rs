@@ -24,7 +24,7 @@ query MaliIdpsPerRound {
   country(iso3: "MLI") {
     name
     idps(adminLevel: 0, first: 50) {
-      nodes { round reportingDate individuals dataset { title credit } }
+      nodes { round reportingDate individuals provenance { credit dataset { title } } }
     }
   }
 }"#,
@@ -49,7 +49,7 @@ query MaliRegions {
         r#"# How much of the 2021 humanitarian appeal is funded?
 query MaliAppeal2021 {
   country(iso3: "MLI") {
-    appeals(year: 2021) { code name requirementsUsd fundingUsd percentFunded dataset { title licence } }
+    appeals(year: 2021) { code name requirementsUsd fundingUsd percentFunded provenance { licence dataset { title } } }
   }
 }"#,
     ),

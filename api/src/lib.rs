@@ -18,6 +18,7 @@ mod read;
 pub mod scalars;
 pub mod schema;
 pub mod server;
+mod themes;
 mod types;
 
 pub use error::ApiError;

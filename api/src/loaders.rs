@@ -224,17 +224,12 @@ impl Loader<i64> for RunLoader {
     }
 }
 
-// --- population, appeals, sites and the catalog ---
+// --- appeals and the catalog ---
 
 use store::appeals::{AppealClusterRow, AppealCountryRow, AppealRow};
 use store::models::Resource;
-use store::population::PopulationRow;
-use store::{appeals, catalog, population};
+use store::{appeals, catalog};
 
-/// Area id → the area's population figures (every sex and edition), newest reference year first.
-pub struct AreaPopulationLoader(pub ReadSnapshot);
-/// Country ISO3 → the national (level 0) population figures, newest reference year first.
-pub struct CountryPopulationLoader(pub ReadSnapshot);
 /// (country ISO3, year or none) → the appeals the country has a share of.
 pub struct CountryAppealsLoader(pub ReadSnapshot);
 /// Appeal id → its per-cluster figures.
@@ -245,38 +240,6 @@ pub struct AppealSharesLoader(pub ReadSnapshot);
 pub struct DatasetResourcesLoader(pub ReadSnapshot);
 /// Dataset id → the ingest runs that read it, newest first.
 pub struct DatasetRunsLoader(pub ReadSnapshot);
-
-impl Loader<i64> for AreaPopulationLoader {
-    type Value = Vec<PopulationRow>;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PopulationRow>>, Self::Error> {
-        let ids = keys.to_vec();
-        let rows = self.0.run(move |c| population::population_of_areas(c, &ids)).await?;
-        let mut out: HashMap<i64, Vec<PopulationRow>> = HashMap::new();
-        for row in rows {
-            if let Some(area) = row.area_id {
-                out.entry(area).or_default().push(row);
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl Loader<String> for CountryPopulationLoader {
-    type Value = Vec<PopulationRow>;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PopulationRow>>, Self::Error> {
-        let codes = keys.to_vec();
-        let rows = self.0.run(move |c| population::national_population(c, &codes)).await?;
-        let mut out: HashMap<String, Vec<PopulationRow>> = HashMap::new();
-        for row in rows {
-            out.entry(row.country_iso3.clone()).or_default().push(row);
-        }
-        Ok(out)
-    }
-}
 
 impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
     type Value = Vec<AppealRow>;
@@ -468,52 +431,6 @@ impl Loader<i64> for AreaAliasesLoader {
     }
 }
 
-/// Area id → the sites in the area or any area inside it, by site id (one batched walk down the
-/// areas and one query for all sites, whatever the number of areas asked for).
-pub struct AreaSitesLoader(pub ReadSnapshot);
-
-impl Loader<i64> for AreaSitesLoader {
-    type Value = Vec<store::sites::SiteRow>;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<store::sites::SiteRow>>, Self::Error> {
-        let roots = keys.to_vec();
-        let out = self
-            .0
-            .run(move |c| {
-                // area id → the root it belongs to
-                let mut root_of: HashMap<i64, i64> = roots.iter().map(|r| (*r, *r)).collect();
-                let mut frontier: Vec<i64> = roots.clone();
-                for _ in 0..5 {
-                    if frontier.is_empty() {
-                        break;
-                    }
-                    let children = geography::current_children_of(c, &frontier)?;
-                    frontier = Vec::new();
-                    for child in children {
-                        let Some(root) = child.parent_id.and_then(|p| root_of.get(&p)).copied() else { continue };
-                        if let std::collections::hash_map::Entry::Vacant(e) = root_of.entry(child.id) {
-                            e.insert(root);
-                            frontier.push(child.id);
-                        }
-                    }
-                }
-                let ids: Vec<i64> = root_of.keys().copied().collect();
-                let filter = store::sites::SiteFilter { country_iso3: None, area_ids: Some(ids) };
-                let mut out: HashMap<i64, Vec<store::sites::SiteRow>> =
-                    roots.iter().map(|r| (*r, Vec::new())).collect();
-                for site in store::sites::list_sites(c, &filter, i64::MAX / 2, 0)? {
-                    if let Some(root) = site.area_id.and_then(|a| root_of.get(&a)) {
-                        out.entry(*root).or_default().push(site);
-                    }
-                }
-                Ok(out)
-            })
-            .await?;
-        Ok(out)
-    }
-}
-
 /// Resource id → the resource (file or endpoint) a figure was read from.
 pub struct ResourceLoader(pub ReadSnapshot);
 
@@ -541,7 +458,7 @@ pub async fn resource_of(
 /// sibling may first await another read before it asks for its key). Loaders live for one request,
 /// and the wait holds the request's snapshot connection idle: 5 ms, half of what it was when loaders
 /// were shared between requests.
-fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
+pub(crate) fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
@@ -554,7 +471,7 @@ where
 /// request anyway, so nothing is lost by not sharing them between requests).
 pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
     let s = || snapshot.clone();
-    request
+    crate::types::theme_loaders(request, snapshot)
         .data(loader(AreaLoader(s())))
         .data(loader(ChildrenLoader(s())))
         .data(loader(CountryLoader(s())))
@@ -564,10 +481,7 @@ pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnaps
         .data(loader(RunLoader(s())))
         .data(loader(SubtreeIdpsLoader(s())))
         .data(loader(AreaAliasesLoader(s())))
-        .data(loader(AreaSitesLoader(s())))
         .data(loader(ResourceLoader(s())))
-        .data(loader(AreaPopulationLoader(s())))
-        .data(loader(CountryPopulationLoader(s())))
         .data(loader(CountryAppealsLoader(s())))
         .data(loader(AppealClustersLoader(s())))
         .data(loader(AppealSharesLoader(s())))

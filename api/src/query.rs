@@ -23,13 +23,13 @@ impl QueryRoot {
         let reads = crate::read::snapshot(ctx)?.clone();
         let code = vec![iso3.trim().to_uppercase()];
         let found = reads.run(move |c| geography::countries_by_iso3(c, &code)).await.gql()?;
-        Ok(found.into_iter().next().map(Country))
+        Ok(found.into_iter().next().map(Country::of))
     }
     /// Every country in the store, by ISO3 code.
     async fn countries(&self, ctx: &Context<'_>) -> Result<Vec<Country>> {
         let reads = crate::read::snapshot(ctx)?.clone();
         let all = reads.run(geography::all_countries).await.gql()?;
-        Ok(all.into_iter().map(Country).collect())
+        Ok(all.into_iter().map(Country::of).collect())
     }
     /// The admin area a p-code denotes today (or its latest edition, if retired), e.g. `ML05`.
     async fn admin_area(
@@ -40,7 +40,7 @@ impl QueryRoot {
         let reads = crate::read::snapshot(ctx)?.clone();
         let code = pcode.trim().to_uppercase();
         let area = reads.run(move |c| geography::area_by_pcode(c, &code)).await.gql()?;
-        Ok(area.map(AdminArea))
+        Ok(area.map(AdminArea::of))
     }
     /// Ingest runs, newest first, optionally of one source.
     #[graphql(complexity = "crate::pagination::page_cost(first, None, child_complexity)")]
@@ -92,46 +92,10 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "A global id, as an `id` field gives it.")] id: ID,
     ) -> Result<Option<crate::types::Node>> {
-        use crate::types::{Node, NodeKey};
+        use crate::types::NodeKey;
         let key = NodeKey::parse(&id).gql()?;
         let reads = crate::read::snapshot(ctx)?.clone();
-        let node = reads
-            .run(move |c| {
-                Ok(match key {
-                    NodeKey::Country(iso3) => store::geography::countries_by_iso3(c, &[iso3])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::Country(Country(x))),
-                    NodeKey::AdminArea(id) => store::geography::areas_by_ids(c, &[id])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::AdminArea(AdminArea(x))),
-                    NodeKey::Dataset(id) => store::provenance::datasets_by_ids(c, &[id])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::Dataset(crate::types::Dataset(x))),
-                    NodeKey::Resource(id) => store::provenance::resources_by_ids(c, &[id])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::Resource(crate::types::Resource(x))),
-                    NodeKey::IngestRun(id) => {
-                        store::runs::runs_by_ids(c, &[id])?.into_iter().next().map(|x| Node::IngestRun(IngestRun(x)))
-                    }
-                    NodeKey::Appeal(id) => store::appeals::appeals_by_ids(c, &[id])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::Appeal(crate::types::Appeal(x))),
-                    NodeKey::Site(id) => store::sites::sites_by_ids(c, &[id])?
-                        .into_iter()
-                        .next()
-                        .map(|x| Node::Site(crate::types::Site(x))),
-                    NodeKey::IdpFigure(key) => {
-                        store::idps::idp_total_by_key(c, &key)?.map(|x| Node::IdpFigure(crate::types::IdpFigure(x)))
-                    }
-                })
-            })
-            .await
-            .gql()?;
+        let node = reads.run(move |c| key.load(c)).await.gql()?;
         Ok(node)
     }
     /// One ingest run by id (`IngestRun:7`, or the run number `7`).

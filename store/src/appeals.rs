@@ -320,3 +320,47 @@ mod tests {
         assert_eq!(percent_funded(Some(10), None), Some(0.0));
     }
 }
+
+crate::bi::bi_entity! {
+    /// One row per appeal and country (the country's share of a multi-country appeal); `percent_funded`
+    /// is computed from the two amounts, and `plan_*` are the whole appeal's.
+    pub struct BiAppeal as APPEALS_BI {
+        view: "bi_appeals",
+        export: "appeals",
+        from: "appeal_countries ac\nJOIN appeals ap ON ap.id = ac.appeal_id\nJOIN countries c ON c.iso3 = ac.country_iso3\n\
+               JOIN resources r ON r.id = ap.resource_id\nJOIN datasets d ON d.id = r.dataset_id",
+        view_appended: ["licence_url"],
+        order: ["country_iso3", "year DESC", "appeal_code"],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("year", "year", EqualsNumber),
+        ],
+        columns: {
+            country_iso3: Text = "ac.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            appeal_code: Text = "ap.code", "#activity+appeal+id+external", "The appeal's code (e.g. `HMLI21`).";
+            fts_id: Nullable<BigInt> = "ap.fts_id", "#activity+appeal+id+fts_internal", "FTS's own id of the plan.";
+            appeal_name: Text = "ap.name", "#activity+appeal+name", "The appeal's name.";
+            appeal_type: Nullable<Text> = "ap.appeal_type", "#activity+appeal+type+name", "The kind of appeal (humanitarian response plan, flash appeal, ...).";
+            year: Integer = "ap.year", "#date+year", "The appeal's year.";
+            start_date: Nullable<Date> = "ap.start_date", "#date+start", "When the appeal starts.";
+            end_date: Nullable<Date> = "ap.end_date", "#date+end", "When it ends.";
+            requirements_usd: Nullable<BigInt> = "ac.requirements_usd", "#value+funding+required+usd", "What the country's share requires, in US dollars.";
+            funding_usd: Nullable<BigInt> = "ac.funding_usd", "#value+funding+total+usd", "Funding received for the country's share, in US dollars.";
+            percent_funded: Nullable<Double> =
+                "CASE WHEN ac.requirements_usd > 0 THEN CAST(ROUND(CAST(ac.funding_usd AS NUMERIC) * 100 / ac.requirements_usd, 1) AS DOUBLE PRECISION) END"
+                | sqlite "CASE WHEN ac.requirements_usd > 0 THEN ROUND(CAST(ac.funding_usd AS REAL) * 100 / ac.requirements_usd, 1) END",
+                "#value+funding+pct", "Funding over requirements, in percent with one decimal.";
+            plan_requirements_usd: Nullable<BigInt> = "ap.requirements_usd", "#value+funding+required+usd+plan", "What the whole appeal requires, in US dollars.";
+            plan_funding_usd: Nullable<BigInt> = "ap.funding_usd", "#value+funding+total+usd+plan", "Funding received for the whole appeal, in US dollars.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "ap.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "ap.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

@@ -1,320 +1,763 @@
-//! The BI views (`bi_idps`, `bi_admin_areas`, `bi_population`, `bi_appeals`, `bi_sites`): flat rows with
-//! codes and names side by side, the licence's title and URL, the same columns in SQL (for Metabase,
-//! Superset) and in the CSV/JSON export, which reads them here.
+//! The BI entities: flat rows with codes and names side by side and the licence's title and URL, served
+//! as SQL views (`bi_*`, for Metabase, Superset) and as the CSV/JSON export, documented in docs/bi.md.
+//!
+//! Each entity is declared once, with [`bi_entity!`], in its theme's own module (`idps.rs`, `sites.rs`,
+//! ...) and listed once in [`crate::BI_ENTITIES`]. Everything else derives from that declaration: the
+//! view (created or replaced after the migrations, [`create_views`]), the row the export reads, its CSV
+//! header, JSON keys and cells, the export's filters and order, and the docs' column tables
+//! ([`markdown_tables`]). Nothing here names a theme.
+
+use std::fmt::Write as _;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::dsl::sql;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Date, Integer, Text};
+use diesel::sql_types as st;
 
-use crate::{AnyConnection, StoreError};
+use crate::{AnyConnection, Backend, StoreError};
 
-diesel::table! {
-    /// View: IDPs per area, operation, round, date and assessment type (summed over reasons and origins).
-    bi_idps (country_iso3, admin_level, source_pcode, operation, round_number, reporting_date, assessment_type, dataset) {
-        country_iso3 -> Text,
-        country_name -> Text,
-        admin_level -> Integer,
-        area_pcode -> Nullable<Text>,
-        area_name -> Nullable<Text>,
-        area_matched -> Bool,
-        parent_pcode -> Nullable<Text>,
-        parent_name -> Nullable<Text>,
-        source_pcode -> Text,
-        source_name -> Text,
-        operation -> Text,
-        round_number -> Integer,
-        reporting_date -> Date,
-        assessment_type -> Text,
-        idps -> BigInt,
-        dataset -> Text,
-        dataset_title -> Text,
-        licence -> Text,
-        licence_url -> Nullable<Text>,
-        credit -> Text,
-        resource_url -> Text,
-        ingest_run_id -> BigInt,
-        retrieved_at -> Timestamp,
+/// The SQL types a BI column can have (diesel's names, so that a declaration reads like a `table!`).
+pub mod sql_types {
+    pub use diesel::sql_types::{BigInt, Bool, Date, Double, Integer, Nullable, Text, Timestamp};
+}
+
+/// A column's SQL type, for the docs and for binding a value of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Text,
+    Integer,
+    BigInt,
+    Double,
+    Bool,
+    Date,
+    Timestamp,
+}
+
+impl SqlType {
+    /// How the docs name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SqlType::Text => "text",
+            SqlType::Integer => "whole number",
+            SqlType::BigInt => "whole number",
+            SqlType::Double => "decimal",
+            SqlType::Bool => "true/false",
+            SqlType::Date => "date",
+            SqlType::Timestamp => "instant (UTC)",
+        }
     }
 }
 
-diesel::table! {
-    /// View: admin areas of every boundary edition.
-    bi_admin_areas (pcode, valid_from) {
-        country_iso3 -> Text,
-        country_name -> Text,
-        admin_level -> Integer,
-        pcode -> Text,
-        name -> Text,
-        parent_pcode -> Nullable<Text>,
-        parent_name -> Nullable<Text>,
-        valid_from -> Date,
-        valid_to -> Nullable<Date>,
-        dataset -> Nullable<Text>,
-        dataset_title -> Nullable<Text>,
-        licence -> Nullable<Text>,
-        licence_url -> Nullable<Text>,
-        credit -> Nullable<Text>,
+/// One column of an entity: the same name in the view, the CSV header and the JSON keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub sql_type: SqlType,
+    pub nullable: bool,
+    /// The SQL expression over the entity's `FROM` clause, the same on both backends...
+    pub sql: &'static str,
+    /// ...unless SQLite needs its own.
+    pub sqlite: Option<&'static str>,
+    /// The HXL hashtag of the export's optional second header row.
+    pub hxl: &'static str,
+    pub doc: &'static str,
+}
+
+/// What an export parameter does to the rows. Each entity lists the ones it takes; any other
+/// parameter is refused.
+#[derive(Debug, Clone, Copy)]
+pub enum FilterKind {
+    /// Comma-separated ISO3 codes; the column is one of them.
+    Countries,
+    /// An admin level, 0 to 5.
+    AdminLevel,
+    /// Comma-separated p-codes: each area and every area inside it (any boundary edition).
+    Within,
+    /// A date `YYYY-MM-DD`: rows on or after it.
+    OnOrAfter,
+    /// A date `YYYY-MM-DD`: rows on or before it.
+    OnOrBefore,
+    /// Text equal to the column.
+    Equals,
+    /// Text equal to the column, compared in capitals.
+    EqualsUpper,
+    /// A whole number equal to the column.
+    EqualsNumber,
+    /// `true`: only the rows where this SQL condition (on the view's columns) holds.
+    Flag(&'static str),
+    /// A breakdown of figures (sex, age group) whose totals are the rows `all`: by default only
+    /// those, `*` for every row, else one value (one of the list, when it is not empty).
+    Breakdown(&'static [&'static str]),
+}
+
+/// An export parameter an entity takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter {
+    pub param: &'static str,
+    /// The view's column it applies to (unused by [`FilterKind::Flag`]).
+    pub column: &'static str,
+    pub kind: FilterKind,
+}
+
+impl Filter {
+    pub const fn new(param: &'static str, column: &'static str, kind: FilterKind) -> Filter {
+        Filter { param, column, kind }
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = bi_idps)]
-pub struct BiIdp {
-    pub country_iso3: String,
-    pub country_name: String,
-    pub admin_level: i32,
-    pub area_pcode: Option<String>,
-    pub area_name: Option<String>,
-    pub area_matched: bool,
-    pub parent_pcode: Option<String>,
-    pub parent_name: Option<String>,
-    pub source_pcode: String,
-    pub source_name: String,
-    pub operation: String,
-    pub round_number: i32,
-    pub reporting_date: NaiveDate,
-    pub assessment_type: String,
-    pub idps: i64,
-    pub dataset: String,
-    pub dataset_title: String,
-    pub licence: String,
-    pub licence_url: Option<String>,
-    pub credit: String,
-    pub resource_url: String,
-    pub ingest_run_id: i64,
-    pub retrieved_at: NaiveDateTime,
+/// One BI entity, as [`bi_entity!`] declares it.
+#[derive(Debug)]
+pub struct Entity {
+    /// The SQL view, `bi_<something>`.
+    pub view: &'static str,
+    /// The export's name: `/export/<export>.csv`.
+    pub export: &'static str,
+    /// What one row is, and how (not) to add rows up: the docs' paragraph.
+    pub doc: &'static str,
+    /// The view's `FROM` clause (tables and joins), without the keyword.
+    pub from: &'static str,
+    pub columns: &'static [Column],
+    /// Columns the view has last, in this order, because they were added to it after it was
+    /// published: PostgreSQL can only append columns to a view it replaces (which keeps its grants).
+    pub view_appended: &'static [&'static str],
+    /// The export's order: column names, each optionally followed by ` DESC`. It must tell every
+    /// row apart, so that pages never overlap.
+    pub order: &'static [&'static str],
+    /// How many leading columns of `order` page by key (each page continues after the last key
+    /// sent: one index range scan however far the export has got); 0 pages by `OFFSET` (small tables).
+    pub keyset: usize,
+    pub filters: &'static [Filter],
+    /// Reads rows from a `SELECT` of every column (generated by [`bi_entity!`]: the row type's cells).
+    pub load: LoadRows,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = bi_admin_areas)]
-pub struct BiAdminArea {
-    pub country_iso3: String,
-    pub country_name: String,
-    pub admin_level: i32,
-    pub pcode: String,
-    pub name: String,
-    pub parent_pcode: Option<String>,
-    pub parent_name: Option<String>,
-    pub valid_from: NaiveDate,
-    pub valid_to: Option<NaiveDate>,
-    pub dataset: Option<String>,
-    pub dataset_title: Option<String>,
-    pub licence: Option<String>,
-    pub licence_url: Option<String>,
-    pub credit: Option<String>,
+/// How an entity reads its rows: the connection, the `SELECT` of every column and its bound values.
+pub type LoadRows = fn(&mut AnyConnection, &str, &[Bind]) -> Result<Vec<Vec<Cell>>, StoreError>;
+
+/// One value of an exported row (and of a keyset cursor).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Bool(Option<bool>),
+    Date(Option<NaiveDate>),
+    Time(Option<NaiveDateTime>),
 }
 
-/// Filters the exports share (each applies where it makes sense).
-#[derive(Debug, Clone, Default)]
-pub struct ExportFilter {
-    pub countries: Vec<String>,
-    pub admin_level: Option<i32>,
-    /// Areas (by p-code) whose rows to keep: an area and all its descendants.
-    pub pcodes: Option<Vec<String>>,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    pub operation: Option<String>,
-    pub round: Option<i32>,
-    pub assessment_type: Option<String>,
-    pub latest_round_only: bool,
-    /// Only areas valid today (admin-areas export).
-    pub current_only: bool,
-    /// Appeal year, or population reference year.
-    pub year: Option<i32>,
-    /// Site type, as the source names it.
-    pub site_type: Option<String>,
-    /// Population rows of this sex (`all`, `f`, `m`); `None` keeps every row.
-    pub sex: Option<String>,
-    /// Population rows of this age group (`all` for every age); `None` keeps every row.
-    pub age_range: Option<String>,
+/// A Rust value of a BI row, as a [`Cell`].
+pub trait ToCell {
+    fn to_cell(&self) -> Cell;
+    /// The cell of a missing value of this type.
+    fn null() -> Cell;
 }
 
-/// Where the next page of an export starts. Every export but `idps` skips `offset` rows (their
-/// tables are small); the IDP export continues after the sort key of the last row it sent (keyset
-/// paging), so each page is one range scan of an index however far the export has got.
+macro_rules! to_cell {
+    ($rust:ty, $variant:ident, |$v:ident| $convert:expr) => {
+        impl ToCell for $rust {
+            fn to_cell(&self) -> Cell {
+                let $v = self;
+                Cell::$variant(Some($convert))
+            }
+            fn null() -> Cell {
+                Cell::$variant(None)
+            }
+        }
+    };
+}
+to_cell!(String, Text, |v| v.clone());
+to_cell!(i32, Int, |v| i64::from(*v));
+to_cell!(i64, Int, |v| *v);
+to_cell!(f64, Float, |v| *v);
+to_cell!(bool, Bool, |v| *v);
+to_cell!(NaiveDate, Date, |v| *v);
+to_cell!(NaiveDateTime, Time, |v| *v);
+
+impl<T: ToCell> ToCell for Option<T> {
+    fn to_cell(&self) -> Cell {
+        match self {
+            Some(v) => v.to_cell(),
+            None => T::null(),
+        }
+    }
+    fn null() -> Cell {
+        T::null()
+    }
+}
+
+/// The Rust type a BI column's SQL type is read into.
+pub trait RustType {
+    type Rust;
+}
+impl RustType for st::Text {
+    type Rust = String;
+}
+impl RustType for st::Integer {
+    type Rust = i32;
+}
+impl RustType for st::BigInt {
+    type Rust = i64;
+}
+impl RustType for st::Double {
+    type Rust = f64;
+}
+impl RustType for st::Bool {
+    type Rust = bool;
+}
+impl RustType for st::Date {
+    type Rust = NaiveDate;
+}
+impl RustType for st::Timestamp {
+    type Rust = NaiveDateTime;
+}
+impl<T: RustType> RustType for st::Nullable<T> {
+    type Rust = Option<T::Rust>;
+}
+
+/// Declares a BI entity: its row type, and a `pub const` [`Entity`] from which the view, the export and
+/// the docs derive. Each column reads `name: SqlType = "SQL expression", "#hxl+tag", "description";`
+/// (`= "postgres" | sqlite "sqlite"` when the backends need different SQL). List the constant in
+/// [`crate::BI_ENTITIES`].
+///
+/// ```ignore
+/// crate::bi::bi_entity! {
+///     /// One row per site and round.
+///     pub struct BiSite as SITES_BI {
+///         view: "bi_sites",
+///         export: "sites",
+///         from: "sites s JOIN countries c ON c.iso3 = s.country_iso3",
+///         order: ["country_iso3", "site_code"],
+///         filters: [Filter::new("country", "country_iso3", FilterKind::Countries)],
+///         columns: {
+///             country_iso3: Text = "s.country_iso3", "#country+code", "ISO3 code of the country.";
+///             households: Nullable<BigInt> = "s.households", "#affected+idps+hh", "Households.";
+///         }
+///     }
+/// }
+/// ```
+macro_rules! bi_entity {
+    (
+        $(#[doc = $doc:literal])*
+        $vis:vis struct $row:ident as $entity:ident {
+            view: $view:literal,
+            export: $export:literal,
+            from: $from:expr,
+            $(view_appended: [$($appended:literal),* $(,)?],)?
+            order: [$($order:literal),* $(,)?],
+            $(keyset: $keyset:literal,)?
+            filters: [$($filter:expr),* $(,)?],
+            columns: {
+                $(
+                    $col:ident : $sql_ty:ident $(<$inner:ident>)? = $sql:literal $(| sqlite $sqlite:literal)?,
+                    $hxl:literal, $coldoc:expr;
+                )*
+            }
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, diesel::QueryableByName)]
+        $vis struct $row {
+            $(
+                #[diesel(sql_type = $crate::bi::sql_types::$sql_ty $(<$crate::bi::sql_types::$inner>)?)]
+                pub $col: <$crate::bi::sql_types::$sql_ty $(<$crate::bi::sql_types::$inner>)? as $crate::bi::RustType>::Rust,
+            )*
+        }
+
+        impl $row {
+            /// The row's cells, in column order.
+            pub fn cells(&self) -> Vec<$crate::bi::Cell> {
+                vec![$($crate::bi::ToCell::to_cell(&self.$col)),*]
+            }
+        }
+
+        $(#[doc = $doc])*
+        $vis const $entity: $crate::bi::Entity = $crate::bi::Entity {
+            view: $view,
+            export: $export,
+            doc: concat!($($doc, "\n"),*),
+            from: $from,
+            columns: &[$(
+                $crate::bi::Column {
+                    name: stringify!($col),
+                    sql_type: $crate::bi::bi_entity!(@type $sql_ty $(<$inner>)?).0,
+                    nullable: $crate::bi::bi_entity!(@type $sql_ty $(<$inner>)?).1,
+                    sql: $sql,
+                    sqlite: $crate::bi::bi_entity!(@some $($sqlite)?),
+                    hxl: $hxl,
+                    doc: $coldoc,
+                }
+            ),*],
+            view_appended: &[$($($appended),*)?],
+            order: &[$($order),*],
+            keyset: $crate::bi::bi_entity!(@or_zero $($keyset)?),
+            filters: {
+                #[allow(unused_imports)]
+                use $crate::bi::{Filter, FilterKind::*};
+                &[$($filter),*]
+            },
+            load: |conn, sql, binds| {
+                let rows: Vec<$row> = $crate::bi::load_by_name(conn, sql, binds)?;
+                Ok(rows.iter().map($row::cells).collect())
+            },
+        };
+    };
+    (@type Nullable<$inner:ident>) => { ($crate::bi::SqlType::$inner, true) };
+    (@type $sql_ty:ident) => { ($crate::bi::SqlType::$sql_ty, false) };
+    (@some) => { None };
+    (@some $value:literal) => { Some($value) };
+    (@or_zero) => { 0 };
+    (@or_zero $value:literal) => { $value };
+}
+pub(crate) use bi_entity;
+
+/// Descriptions of the provenance columns every figure entity ends with (the same words everywhere).
+pub mod provenance {
+    pub const DATASET: &str = "The dataset's key (`Dataset.key` in GraphQL).";
+    pub const DATASET_TITLE: &str = "The dataset's title as its publisher gives it.";
+    pub const LICENCE: &str = "The licence's title (as GraphQL's `Dataset.licence`).";
+    pub const LICENCE_URL: &str = "Where the licence's terms are published, when known.";
+    pub const CREDIT: &str = "Who to credit when showing the figure.";
+    pub const RESOURCE_URL: &str = "The file or API address the row was read from.";
+    pub const INGEST_RUN_ID: &str = "The ingest run that last wrote the row.";
+    pub const RETRIEVED_AT: &str = "When that run fetched the file (UTC).";
+}
+
+/// A value bound to a statement's placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(String),
+    Integer(i32),
+    BigInt(i64),
+    Date(NaiveDate),
+    /// A list of texts: `= ANY($n)` on PostgreSQL (one array), `IN (?, ?, ...)` on SQLite.
+    Texts(Vec<String>),
+}
+
+/// Runs a `SELECT` whose placeholders are bound to `binds`, reading rows by column name.
+pub fn load_by_name<R>(conn: &mut AnyConnection, sql: &str, binds: &[Bind]) -> Result<Vec<R>, StoreError>
+where
+    R: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    Ok(crate::on_backend!(conn, |c| {
+        let mut query = diesel::sql_query(sql).into_boxed();
+        for bind in binds {
+            query = match bind.clone() {
+                Bind::Text(v) => query.bind::<st::Text, _>(v),
+                Bind::Integer(v) => query.bind::<st::Integer, _>(v),
+                Bind::BigInt(v) => query.bind::<st::BigInt, _>(v),
+                Bind::Date(v) => query.bind::<st::Date, _>(v),
+                Bind::Texts(values) => bind_texts(query, values),
+            };
+        }
+        query.load::<R>(c)
+    })?)
+}
+
+/// A text list: one array on PostgreSQL, one placeholder per value on SQLite.
+trait BindTexts: Sized {
+    fn bind_texts(self, values: Vec<String>) -> Self;
+}
+impl<'f> BindTexts for diesel::query_builder::BoxedSqlQuery<'f, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    fn bind_texts(self, values: Vec<String>) -> Self {
+        self.bind::<st::Array<st::Text>, _>(values)
+    }
+}
+impl<'f> BindTexts
+    for diesel::query_builder::BoxedSqlQuery<'f, diesel::sqlite::Sqlite, diesel::query_builder::SqlQuery>
+{
+    fn bind_texts(mut self, values: Vec<String>) -> Self {
+        for v in values {
+            self = self.bind::<st::Text, _>(v);
+        }
+        self
+    }
+}
+fn bind_texts<Q: BindTexts>(query: Q, values: Vec<String>) -> Q {
+    query.bind_texts(values)
+}
+
+/// A statement being written, with its placeholders in the backend's syntax.
+struct Statement {
+    postgres: bool,
+    text: String,
+    binds: Vec<Bind>,
+    placeholders: usize,
+}
+
+impl Statement {
+    fn new(conn: &AnyConnection) -> Statement {
+        let postgres = matches!(conn, AnyConnection::Postgresql(_));
+        Statement { postgres, text: String::new(), binds: Vec::new(), placeholders: 0 }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Self {
+        let count = match &value {
+            Bind::Texts(values) if !self.postgres => values.len(),
+            _ => 1,
+        };
+        for i in 0..count {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.placeholders += 1;
+            if self.postgres {
+                let _ = write!(self.text, "${}", self.placeholders);
+            } else {
+                self.text.push('?');
+            }
+        }
+        self.binds.push(value);
+        self
+    }
+}
+
+/// A condition on an entity's rows, from one export parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The column is one of these texts.
+    In(&'static str, Vec<String>),
+    /// The column compared (`=`, `>=`, `<=`) with a value.
+    Compare(&'static str, &'static str, Bind),
+    /// SQL of the entity's own declaration.
+    Sql(&'static str),
+    /// The column is the p-code of one of these areas or of an area inside one: resolved by [`resolve`].
+    Within(&'static str, Vec<String>),
+}
+
+impl Filter {
+    /// The condition for the parameter's value (`None`: not given; empty values count as not given).
+    pub fn condition(&self, value: Option<&str>) -> Result<Option<Condition>, String> {
+        let (param, column) = (self.param, self.column);
+        let list = |v: &str| -> Vec<String> {
+            v.split(',').map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()).collect()
+        };
+        let number = |v: &str| v.parse::<i32>().map_err(|_| format!("{param} must be a whole number, not {v:?}"));
+        let date = |v: &str| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| format!("{param} must be a date YYYY-MM-DD, not {v:?}"))
+        };
+        if let FilterKind::Breakdown(allowed) = self.kind {
+            // Figures are per sex and age group, besides their totals (`all`): by default only the
+            // totals, so that a sum over one admin level is the figure. `*` keeps every row.
+            return match value.map(str::to_lowercase) {
+                None => Ok(Some(Condition::Compare(column, "=", Bind::Text("all".into())))),
+                Some(v) if v == "*" => Ok(None),
+                Some(v) if allowed.is_empty() || allowed.contains(&v.as_str()) => {
+                    Ok(Some(Condition::Compare(column, "=", Bind::Text(v))))
+                }
+                Some(v) => Err(format!("{param} must be one of {} or *, not {v:?}", allowed.join(", "))),
+            };
+        }
+        let Some(value) = value else { return Ok(None) };
+        Ok(match self.kind {
+            FilterKind::Countries => {
+                let countries = list(value);
+                if let Some(bad) =
+                    countries.iter().find(|c| c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+                {
+                    return Err(format!("{param} {bad:?} is not an ISO3 code"));
+                }
+                (!countries.is_empty()).then_some(Condition::In(column, countries))
+            }
+            FilterKind::AdminLevel => {
+                let level = number(value)?;
+                if !(0..=5).contains(&level) {
+                    return Err(format!("{param} must be between 0 and 5"));
+                }
+                Some(Condition::Compare(column, "=", Bind::Integer(level)))
+            }
+            FilterKind::Within => {
+                let pcodes = list(value);
+                (!pcodes.is_empty()).then_some(Condition::Within(column, pcodes))
+            }
+            FilterKind::OnOrAfter => Some(Condition::Compare(column, ">=", Bind::Date(date(value)?))),
+            FilterKind::OnOrBefore => Some(Condition::Compare(column, "<=", Bind::Date(date(value)?))),
+            FilterKind::Equals => Some(Condition::Compare(column, "=", Bind::Text(value.to_string()))),
+            FilterKind::EqualsUpper => Some(Condition::Compare(column, "=", Bind::Text(value.to_uppercase()))),
+            FilterKind::EqualsNumber => Some(Condition::Compare(column, "=", Bind::Integer(number(value)?))),
+            FilterKind::Flag(sql) => match value {
+                "true" | "1" | "yes" => Some(Condition::Sql(sql)),
+                "false" | "0" | "no" => None,
+                other => return Err(format!("{param} must be true or false, not {other:?}")),
+            },
+            FilterKind::Breakdown(_) => None,
+        })
+    }
+}
+
+/// Turns [`Condition::Within`] into the p-codes of the areas and of every area below them (all editions).
+pub fn resolve(conn: &mut AnyConnection, conditions: &mut [Condition]) -> Result<(), StoreError> {
+    for condition in conditions.iter_mut() {
+        if let Condition::Within(column, roots) = condition {
+            *condition = Condition::In(column, pcodes_within(conn, roots)?);
+        }
+    }
+    Ok(())
+}
+
+/// Where the next page of an export starts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cursor {
     /// Rows to skip (the first page of a request that asked for an `offset`).
     pub offset: i64,
-    /// The key of the last IDP row sent, and how many rows with exactly that key were sent.
-    pub after: Option<(IdpSortKey, i64)>,
+    /// For keyset paging: the key of the last row sent, and how many rows with exactly that key were sent.
+    pub after: Option<(Vec<Cell>, i64)>,
 }
 
-/// The leading columns of the IDP export's order (and of the `idp_totals_listing` index).
-#[derive(Debug, Clone, PartialEq)]
-pub struct IdpSortKey {
-    pub country_iso3: String,
-    pub admin_level: i32,
-    pub reporting_date: NaiveDate,
-    pub operation: String,
-    pub round_number: i32,
-    pub assessment_type: String,
-    pub source_pcode: String,
-}
+impl Entity {
+    /// The view's columns in the view's order (see [`Entity::view_appended`]).
+    pub fn view_columns(&self) -> Vec<&Column> {
+        let mut columns: Vec<&Column> = self.columns.iter().filter(|c| !self.view_appended.contains(&c.name)).collect();
+        columns.extend(self.view_appended.iter().filter_map(|name| self.columns.iter().find(|c| c.name == *name)));
+        columns
+    }
 
-impl IdpSortKey {
-    fn of(row: &BiIdp) -> IdpSortKey {
-        IdpSortKey {
-            country_iso3: row.country_iso3.clone(),
-            admin_level: row.admin_level,
-            reporting_date: row.reporting_date,
-            operation: row.operation.clone(),
-            round_number: row.round_number,
-            assessment_type: row.assessment_type.clone(),
-            source_pcode: row.source_pcode.clone(),
-        }
-    }
-}
-
-type Backend = <AnyConnection as diesel::Connection>::Backend;
-
-/// `bi_idps` narrowed to what `filter` asks for.
-fn filtered_idps(filter: &ExportFilter) -> bi_idps::BoxedQuery<'static, Backend> {
-    let mut query = bi_idps::table.into_boxed();
-    if !filter.countries.is_empty() {
-        query = query.filter(bi_idps::country_iso3.eq_any(filter.countries.clone()));
-    }
-    if let Some(level) = filter.admin_level {
-        query = query.filter(bi_idps::admin_level.eq(level));
-    }
-    if let Some(pcodes) = &filter.pcodes {
-        query = query.filter(bi_idps::area_pcode.eq_any(pcodes.clone()));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(bi_idps::reporting_date.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(bi_idps::reporting_date.le(to));
-    }
-    if let Some(operation) = &filter.operation {
-        query = query.filter(bi_idps::operation.eq(operation.clone()));
-    }
-    if let Some(round) = filter.round {
-        query = query.filter(bi_idps::round_number.eq(round));
-    }
-    if let Some(kind) = &filter.assessment_type {
-        query = query.filter(bi_idps::assessment_type.eq(kind.clone()));
-    }
-    if filter.latest_round_only {
-        // The flag the ingest keeps on the totals, found through the index on each area's rounds.
-        query = query.filter(sql::<Bool>(
-            "EXISTS (SELECT 1 FROM idp_totals l WHERE l.is_latest_round AND l.country_iso3 = bi_idps.country_iso3 \
-             AND l.admin_level = bi_idps.admin_level AND l.source_pcode = bi_idps.source_pcode \
-             AND l.operation = bi_idps.operation AND l.round_number = bi_idps.round_number)",
-        ));
-    }
-    query
-}
-
-/// The IDP export's order: the sort key (an index range), then columns that tell apart the rare
-/// rows sharing it (one area reported through two resources), so that pages never overlap.
-macro_rules! idp_order {
-    ($query:expr) => {
-        $query.order((
-            bi_idps::country_iso3,
-            bi_idps::admin_level,
-            bi_idps::reporting_date,
-            bi_idps::operation,
-            bi_idps::round_number,
-            bi_idps::assessment_type,
-            bi_idps::source_pcode,
-            (
-                bi_idps::dataset,
-                bi_idps::resource_url,
-                bi_idps::area_matched,
-                bi_idps::area_pcode,
-                bi_idps::idps,
-                bi_idps::ingest_run_id,
-                bi_idps::retrieved_at,
-            ),
-        ))
-    };
-}
-
-/// The next `limit` rows of the IDP export from `cursor`, which moves past them.
-pub fn idp_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    cursor: &mut Cursor,
-) -> Result<Vec<BiIdp>, StoreError> {
-    let mut query = filtered_idps(filter).select(BiIdp::as_select());
-    let skip = match &cursor.after {
-        Some((key, sent)) => {
-            query = query.filter(
-                sql::<Bool>(
-                    "(country_iso3, admin_level, reporting_date, operation, round_number, assessment_type, source_pcode) >= (",
-                )
-                .bind::<Text, _>(key.country_iso3.clone())
-                .sql(", ")
-                .bind::<Integer, _>(key.admin_level)
-                .sql(", ")
-                .bind::<Date, _>(key.reporting_date)
-                .sql(", ")
-                .bind::<Text, _>(key.operation.clone())
-                .sql(", ")
-                .bind::<Integer, _>(key.round_number)
-                .sql(", ")
-                .bind::<Text, _>(key.assessment_type.clone())
-                .sql(", ")
-                .bind::<Text, _>(key.source_pcode.clone())
-                .sql(")"),
-            );
-            *sent
-        }
-        None => cursor.offset,
-    };
-    let rows: Vec<BiIdp> = idp_order!(query).limit(limit).offset(skip).load(conn)?;
-    if let Some(last) = rows.last() {
-        let key = IdpSortKey::of(last);
-        let trailing = rows.iter().rev().take_while(|r| IdpSortKey::of(r) == key).count() as i64;
-        let sent = match &cursor.after {
-            Some((previous, sent)) if *previous == key && trailing == rows.len() as i64 => sent + trailing,
-            _ => trailing,
+    /// The statement that creates the view (`CREATE OR REPLACE` on PostgreSQL, which keeps its grants).
+    pub fn view_sql(&self, backend: Backend) -> String {
+        let select: Vec<String> = self
+            .view_columns()
+            .iter()
+            .map(|c| {
+                let sql = match backend {
+                    Backend::Sqlite => c.sqlite.unwrap_or(c.sql),
+                    Backend::Postgres => c.sql,
+                };
+                format!("    {sql} AS {}", c.name)
+            })
+            .collect();
+        let create = match backend {
+            Backend::Postgres => "CREATE OR REPLACE VIEW",
+            Backend::Sqlite => "CREATE VIEW",
         };
-        cursor.after = Some((key, sent));
+        format!("{create} {} AS\nSELECT\n{}\nFROM {}", self.view, select.join(",\n"), self.from)
     }
-    cursor.offset += rows.len() as i64;
-    Ok(rows)
+
+    fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The filter an export parameter names, if the entity takes it.
+    pub fn filter(&self, param: &str) -> Option<&Filter> {
+        self.filters.iter().find(|f| f.param == param)
+    }
+
+    fn select(&self, conn: &AnyConnection, what: &str, conditions: &[Condition]) -> Statement {
+        let mut statement = Statement::new(conn);
+        statement.push(&format!("SELECT {what} FROM {}", self.view));
+        for (i, condition) in conditions.iter().enumerate() {
+            statement.push(if i == 0 { " WHERE " } else { " AND " });
+            match condition {
+                Condition::In(_, values) if values.is_empty() => {
+                    statement.push("1 = 0");
+                }
+                Condition::In(column, values) => {
+                    if statement.postgres {
+                        statement.push(&format!("{column} = ANY("));
+                    } else {
+                        statement.push(&format!("{column} IN ("));
+                    }
+                    statement.bind(Bind::Texts(values.clone())).push(")");
+                }
+                Condition::Compare(column, op, value) => {
+                    statement.push(&format!("{column} {op} ")).bind(value.clone());
+                }
+                Condition::Sql(sql) => {
+                    statement.push(&format!("({sql})"));
+                }
+                // Unresolved: no area matches (resolve first).
+                Condition::Within(..) => {
+                    statement.push("1 = 0");
+                }
+            }
+        }
+        statement
+    }
+
+    fn order_by(&self) -> String {
+        format!(" ORDER BY {}", self.order.join(", "))
+    }
+
+    /// The next `limit` rows matching `conditions` from `cursor`, which moves past them.
+    pub fn rows(
+        &self,
+        conn: &mut AnyConnection,
+        conditions: &[Condition],
+        limit: i64,
+        cursor: &mut Cursor,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let columns: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let mut statement = self.select(conn, &columns.join(", "), conditions);
+        let key_columns: Vec<&str> = self.order[..self.keyset].iter().map(|o| o.trim_end_matches(" DESC")).collect();
+        let skip = match &cursor.after {
+            Some((key, sent)) if self.keyset > 0 => {
+                statement.push(if conditions.is_empty() { " WHERE (" } else { " AND (" });
+                statement.push(&key_columns.join(", ")).push(") >= (");
+                for (i, (name, cell)) in key_columns.iter().zip(key).enumerate() {
+                    if i > 0 {
+                        statement.push(", ");
+                    }
+                    let bind = self.column(name).and_then(|c| key_bind(c.sql_type, cell)).ok_or_else(|| {
+                        StoreError::Invalid(format!("{}: key column {name} cannot be compared", self.view))
+                    })?;
+                    statement.bind(bind);
+                }
+                statement.push(")");
+                *sent
+            }
+            _ => cursor.offset,
+        };
+        statement.push(&self.order_by()).push(" LIMIT ").bind(Bind::BigInt(limit));
+        statement.push(" OFFSET ").bind(Bind::BigInt(skip));
+        let rows = (self.load)(conn, &statement.text, &statement.binds)?;
+        if self.keyset > 0
+            && let Some(last) = rows.last()
+        {
+            let positions: Vec<usize> =
+                key_columns.iter().filter_map(|name| self.columns.iter().position(|c| c.name == *name)).collect();
+            let key_of = |row: &Vec<Cell>| -> Vec<Cell> { positions.iter().map(|&i| row[i].clone()).collect() };
+            let key = key_of(last);
+            let trailing = rows.iter().rev().take_while(|r| key_of(r) == key).count() as i64;
+            let sent = match &cursor.after {
+                Some((previous, sent)) if *previous == key && trailing == rows.len() as i64 => sent + trailing,
+                _ => trailing,
+            };
+            cursor.after = Some((key, sent));
+        }
+        cursor.offset += rows.len() as i64;
+        Ok(rows)
+    }
+
+    /// Whether a row matching `conditions` exists at position `offset` (for `Link: rel="next"`).
+    pub fn row_exists_at(
+        &self,
+        conn: &mut AnyConnection,
+        conditions: &[Condition],
+        offset: i64,
+    ) -> Result<bool, StoreError> {
+        #[derive(QueryableByName)]
+        struct Probe {
+            #[diesel(sql_type = st::Integer)]
+            #[allow(dead_code)]
+            probe: i32,
+        }
+        let mut statement = self.select(conn, "1 AS probe", conditions);
+        statement.push(&self.order_by()).push(" LIMIT 1 OFFSET ").bind(Bind::BigInt(offset));
+        let found: Vec<Probe> = load_by_name(conn, &statement.text, &statement.binds)?;
+        Ok(!found.is_empty())
+    }
 }
 
-/// Whether the IDP export has a row at position `offset` (for the `Link: rel="next"` header).
-pub fn idp_row_exists_at(conn: &mut AnyConnection, filter: &ExportFilter, offset: i64) -> Result<bool, StoreError> {
-    let found: Vec<String> =
-        idp_order!(filtered_idps(filter).select(bi_idps::country_iso3)).limit(1).offset(offset).load(conn)?;
-    Ok(!found.is_empty())
+/// A key cell bound with its column's type (keys are never missing: they are sort keys of the index).
+fn key_bind(sql_type: SqlType, cell: &Cell) -> Option<Bind> {
+    match (sql_type, cell) {
+        (SqlType::Text, Cell::Text(Some(v))) => Some(Bind::Text(v.clone())),
+        (SqlType::Integer, Cell::Int(Some(v))) => i32::try_from(*v).ok().map(Bind::Integer),
+        (SqlType::BigInt, Cell::Int(Some(v))) => Some(Bind::BigInt(*v)),
+        (SqlType::Date, Cell::Date(Some(v))) => Some(Bind::Date(*v)),
+        _ => None,
+    }
 }
 
-pub fn admin_area_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<BiAdminArea>, StoreError> {
-    let mut query = bi_admin_areas::table.select(BiAdminArea::as_select()).into_boxed();
-    if !filter.countries.is_empty() {
-        query = query.filter(bi_admin_areas::country_iso3.eq_any(filter.countries.clone()));
+/// The entity exported as `name`.
+pub fn entity(name: &str) -> Option<&'static Entity> {
+    crate::BI_ENTITIES.iter().copied().find(|e| e.export == name)
+}
+
+/// A stable hash (FNV-1a) of a view's definition, kept in its comment on PostgreSQL.
+fn fingerprint(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+/// Creates or replaces every entity's view where its definition changed, in one transaction: after the
+/// migrations (which created the first versions; their view SQL is history). PostgreSQL replaces a view
+/// in place (its grants to a BI role stay) and comments each view and column with its description;
+/// SQLite drops and creates it.
+pub fn create_views(conn: &mut AnyConnection) -> Result<usize, StoreError> {
+    #[derive(QueryableByName)]
+    struct Text {
+        #[diesel(sql_type = st::Nullable<st::Text>)]
+        text: Option<String>,
     }
-    if let Some(level) = filter.admin_level {
-        query = query.filter(bi_admin_areas::admin_level.eq(level));
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    crate::write_transaction(conn, |conn| {
+        let mut replaced = 0;
+        if postgres {
+            // Two replicas starting at once would otherwise race on the same catalog rows.
+            conn.batch_execute("SELECT pg_advisory_xact_lock(4242011)")?;
+        }
+        for entity in crate::BI_ENTITIES {
+            let backend = if postgres { Backend::Postgres } else { Backend::Sqlite };
+            let sql = entity.view_sql(backend);
+            let (query, wanted) = if postgres {
+                let mut comments = String::new();
+                for column in entity.columns {
+                    let _ = write!(comments, ";{}={}", column.name, column.doc);
+                }
+                let marker = format!("[definition {}]", fingerprint(&format!("{sql}{}{comments}", entity.doc)));
+                (
+                    "SELECT obj_description(c.oid, 'pg_class') AS text FROM pg_class c \
+                     WHERE c.relname = $1 AND c.relkind = 'v' AND pg_table_is_visible(c.oid)",
+                    format!("{} {marker}", entity.doc.trim()),
+                )
+            } else {
+                ("SELECT sql AS text FROM sqlite_master WHERE type = 'view' AND name = ?", sql.clone())
+            };
+            let found: Vec<Text> = load_by_name(conn, query, &[Bind::Text(entity.view.to_string())])?;
+            if found.first().and_then(|t| t.text.as_deref()) == Some(wanted.as_str()) {
+                continue;
+            }
+            if postgres {
+                conn.batch_execute(&sql)?;
+                conn.batch_execute(&format!("COMMENT ON VIEW {} IS {}", entity.view, quote(&wanted)))?;
+                for column in entity.columns {
+                    conn.batch_execute(&format!(
+                        "COMMENT ON COLUMN {}.{} IS {}",
+                        entity.view,
+                        column.name,
+                        quote(column.doc)
+                    ))?;
+                }
+            } else {
+                conn.batch_execute(&format!("DROP VIEW IF EXISTS {}", entity.view))?;
+                conn.batch_execute(&sql)?;
+            }
+            replaced += 1;
+        }
+        Ok(replaced)
+    })
+}
+
+/// An SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The column tables of docs/bi.md, one per entity, from the declarations.
+pub fn markdown_tables() -> String {
+    let mut out = String::new();
+    for entity in crate::BI_ENTITIES {
+        let _ = writeln!(out, "#### `{}` (view `{}`)\n", entity.export, entity.view);
+        for line in entity.doc.lines() {
+            let _ = writeln!(out, "{}", line.trim());
+        }
+        out.push_str("\n| column | type | HXL | description |\n|---|---|---|---|\n");
+        for column in entity.columns {
+            let kind = if column.nullable {
+                format!("{} or empty", column.sql_type.describe())
+            } else {
+                column.sql_type.describe().to_string()
+            };
+            let _ = writeln!(out, "| `{}` | {kind} | `{}` | {} |", column.name, column.hxl, column.doc);
+        }
+        out.push('\n');
     }
-    if let Some(pcodes) = &filter.pcodes {
-        query = query.filter(bi_admin_areas::pcode.eq_any(pcodes.clone()));
-    }
-    if filter.current_only {
-        query = query.filter(bi_admin_areas::valid_to.is_null());
-    }
-    Ok(query
-        .order((
-            bi_admin_areas::country_iso3,
-            bi_admin_areas::admin_level,
-            bi_admin_areas::pcode,
-            bi_admin_areas::valid_from,
-        ))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
+    out
 }
 
 /// The p-codes of the given areas and of every area below them (all editions).
@@ -343,253 +786,66 @@ pub fn data_version(conn: &mut AnyConnection) -> Result<Option<(i64, NaiveDateTi
     Ok(row.and_then(|(id, at)| at.map(|at| (id, at))))
 }
 
-diesel::table! {
-    /// View: population by area, sex, age group, reference year and boundary edition.
-    bi_population (country_iso3, source_pcode, boundary_edition, sex, age_range, reference_year) {
-        country_iso3 -> Text,
-        country_name -> Text,
-        admin_level -> Integer,
-        area_pcode -> Nullable<Text>,
-        area_name -> Nullable<Text>,
-        area_matched -> Bool,
-        source_pcode -> Text,
-        source_name -> Text,
-        boundary_edition -> Text,
-        sex -> Text,
-        age_range -> Text,
-        reference_year -> Integer,
-        population -> BigInt,
-        dataset -> Text,
-        dataset_title -> Text,
-        licence -> Text,
-        licence_url -> Nullable<Text>,
-        credit -> Text,
-        resource_url -> Text,
-        ingest_run_id -> BigInt,
-        retrieved_at -> Timestamp,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-diesel::table! {
-    /// View: one row per appeal and country.
-    bi_appeals (country_iso3, appeal_code, year) {
-        country_iso3 -> Text,
-        country_name -> Text,
-        appeal_code -> Text,
-        fts_id -> Nullable<BigInt>,
-        appeal_name -> Text,
-        appeal_type -> Nullable<Text>,
-        year -> Integer,
-        start_date -> Nullable<Date>,
-        end_date -> Nullable<Date>,
-        requirements_usd -> Nullable<BigInt>,
-        funding_usd -> Nullable<BigInt>,
-        percent_funded -> Nullable<Double>,
-        plan_requirements_usd -> Nullable<BigInt>,
-        plan_funding_usd -> Nullable<BigInt>,
-        dataset -> Text,
-        dataset_title -> Text,
-        licence -> Text,
-        licence_url -> Nullable<Text>,
-        credit -> Text,
-        resource_url -> Text,
-        ingest_run_id -> BigInt,
-        retrieved_at -> Timestamp,
+    #[test]
+    fn every_entity_is_consistent() {
+        let mut exports: Vec<&str> = crate::BI_ENTITIES.iter().map(|e| e.export).collect();
+        exports.sort_unstable();
+        exports.dedup();
+        assert_eq!(exports.len(), crate::BI_ENTITIES.len(), "export names are unique");
+        for entity in crate::BI_ENTITIES {
+            assert!(entity.view.starts_with("bi_"), "{}", entity.view);
+            let has = |name: &str| entity.columns.iter().any(|c| c.name == name);
+            for name in entity.view_appended {
+                assert!(has(name), "{}: appended column {name} is declared", entity.view);
+            }
+            for order in entity.order {
+                assert!(has(order.trim_end_matches(" DESC")), "{}: order column {order} is declared", entity.view);
+            }
+            assert!(entity.keyset <= entity.order.len());
+            for filter in entity.filters {
+                assert!(
+                    matches!(filter.kind, FilterKind::Flag(_)) || has(filter.column),
+                    "{}: filter {} names a declared column",
+                    entity.view,
+                    filter.param
+                );
+            }
+            assert!(entity.columns.iter().all(|c| !c.doc.is_empty() && c.hxl.starts_with('#')), "{}", entity.view);
+        }
     }
-}
 
-diesel::table! {
-    /// View: displacement sites and locations.
-    bi_sites (country_iso3, site_code, round_number) {
-        country_iso3 -> Text,
-        country_name -> Text,
-        site_code -> Text,
-        name -> Text,
-        site_type -> Nullable<Text>,
-        latitude -> Nullable<Double>,
-        longitude -> Nullable<Double>,
-        area_pcode -> Nullable<Text>,
-        area_name -> Nullable<Text>,
-        area_matched -> Bool,
-        source_pcode -> Nullable<Text>,
-        households -> Nullable<BigInt>,
-        individuals -> Nullable<BigInt>,
-        round_number -> Nullable<Integer>,
-        reporting_date -> Nullable<Date>,
-        dataset -> Text,
-        dataset_title -> Text,
-        licence -> Text,
-        licence_url -> Nullable<Text>,
-        credit -> Text,
-        resource_url -> Text,
-        ingest_run_id -> BigInt,
-        retrieved_at -> Timestamp,
+    /// docs/bi.md's column tables come from the declarations.
+    #[test]
+    fn the_bi_guide_has_the_declared_columns() {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bi.md")).expect("docs/bi.md");
+        let tables = markdown_tables();
+        assert!(
+            guide.contains(&tables),
+            "docs/bi.md's column tables differ from the declarations; replace them with (`crisisgraph bi-columns`):\n{tables}"
+        );
     }
-}
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = bi_population)]
-pub struct BiPopulation {
-    pub country_iso3: String,
-    pub country_name: String,
-    pub admin_level: i32,
-    pub area_pcode: Option<String>,
-    pub area_name: Option<String>,
-    pub area_matched: bool,
-    pub source_pcode: String,
-    pub source_name: String,
-    pub boundary_edition: String,
-    pub sex: String,
-    pub age_range: String,
-    pub reference_year: i32,
-    pub population: i64,
-    pub dataset: String,
-    pub dataset_title: String,
-    pub licence: String,
-    pub licence_url: Option<String>,
-    pub credit: String,
-    pub resource_url: String,
-    pub ingest_run_id: i64,
-    pub retrieved_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = bi_appeals)]
-pub struct BiAppeal {
-    pub country_iso3: String,
-    pub country_name: String,
-    pub appeal_code: String,
-    pub fts_id: Option<i64>,
-    pub appeal_name: String,
-    pub appeal_type: Option<String>,
-    pub year: i32,
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
-    pub requirements_usd: Option<i64>,
-    pub funding_usd: Option<i64>,
-    pub percent_funded: Option<f64>,
-    pub plan_requirements_usd: Option<i64>,
-    pub plan_funding_usd: Option<i64>,
-    pub dataset: String,
-    pub dataset_title: String,
-    pub licence: String,
-    pub licence_url: Option<String>,
-    pub credit: String,
-    pub resource_url: String,
-    pub ingest_run_id: i64,
-    pub retrieved_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = bi_sites)]
-pub struct BiSite {
-    pub country_iso3: String,
-    pub country_name: String,
-    pub site_code: String,
-    pub name: String,
-    pub site_type: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub area_pcode: Option<String>,
-    pub area_name: Option<String>,
-    pub area_matched: bool,
-    pub source_pcode: Option<String>,
-    pub households: Option<i64>,
-    pub individuals: Option<i64>,
-    pub round_number: Option<i32>,
-    pub reporting_date: Option<NaiveDate>,
-    pub dataset: String,
-    pub dataset_title: String,
-    pub licence: String,
-    pub licence_url: Option<String>,
-    pub credit: String,
-    pub resource_url: String,
-    pub ingest_run_id: i64,
-    pub retrieved_at: NaiveDateTime,
-}
-
-pub fn population_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<BiPopulation>, StoreError> {
-    let mut query = bi_population::table.select(BiPopulation::as_select()).into_boxed();
-    if !filter.countries.is_empty() {
-        query = query.filter(bi_population::country_iso3.eq_any(filter.countries.clone()));
+    #[test]
+    fn parameters_become_conditions() {
+        let country = Filter::new("country", "country_iso3", FilterKind::Countries);
+        assert_eq!(
+            country.condition(Some("mli, hti")),
+            Ok(Some(Condition::In("country_iso3", vec!["MLI".into(), "HTI".into()])))
+        );
+        assert!(country.condition(Some("MALI")).is_err());
+        let sex = Filter::new("sex", "sex", FilterKind::Breakdown(&["all", "f", "m"]));
+        assert_eq!(sex.condition(None), Ok(Some(Condition::Compare("sex", "=", Bind::Text("all".into())))));
+        assert_eq!(sex.condition(Some("*")), Ok(None));
+        assert!(sex.condition(Some("x")).is_err());
+        let level = Filter::new("admin_level", "admin_level", FilterKind::AdminLevel);
+        assert!(level.condition(Some("9")).is_err());
+        let flag = Filter::new("current_only", "", FilterKind::Flag("valid_to IS NULL"));
+        assert_eq!(flag.condition(Some("yes")), Ok(Some(Condition::Sql("valid_to IS NULL"))));
+        assert_eq!(flag.condition(Some("false")), Ok(None));
+        assert!(flag.condition(Some("maybe")).is_err());
     }
-    if let Some(level) = filter.admin_level {
-        query = query.filter(bi_population::admin_level.eq(level));
-    }
-    if let Some(pcodes) = &filter.pcodes {
-        query = query.filter(bi_population::area_pcode.eq_any(pcodes.clone()));
-    }
-    if let Some(year) = filter.year {
-        query = query.filter(bi_population::reference_year.eq(year));
-    }
-    if let Some(sex) = &filter.sex {
-        query = query.filter(bi_population::sex.eq(sex.clone()));
-    }
-    if let Some(age_range) = &filter.age_range {
-        query = query.filter(bi_population::age_range.eq(age_range.clone()));
-    }
-    Ok(query
-        .order((
-            bi_population::country_iso3,
-            bi_population::admin_level,
-            bi_population::source_pcode,
-            bi_population::reference_year,
-            bi_population::boundary_edition,
-            bi_population::sex,
-            bi_population::age_range,
-        ))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
-}
-
-pub fn appeal_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<BiAppeal>, StoreError> {
-    let mut query = bi_appeals::table.select(BiAppeal::as_select()).into_boxed();
-    if !filter.countries.is_empty() {
-        query = query.filter(bi_appeals::country_iso3.eq_any(filter.countries.clone()));
-    }
-    if let Some(year) = filter.year {
-        query = query.filter(bi_appeals::year.eq(year));
-    }
-    Ok(query
-        .order((bi_appeals::country_iso3, bi_appeals::year.desc(), bi_appeals::appeal_code))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
-}
-
-pub fn site_rows(
-    conn: &mut AnyConnection,
-    filter: &ExportFilter,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<BiSite>, StoreError> {
-    let mut query = bi_sites::table.select(BiSite::as_select()).into_boxed();
-    if !filter.countries.is_empty() {
-        query = query.filter(bi_sites::country_iso3.eq_any(filter.countries.clone()));
-    }
-    if let Some(pcodes) = &filter.pcodes {
-        query = query.filter(bi_sites::area_pcode.eq_any(pcodes.clone()));
-    }
-    if let Some(kind) = &filter.site_type {
-        query = query.filter(bi_sites::site_type.eq(kind.clone()));
-    }
-    if let Some(round) = filter.round {
-        query = query.filter(bi_sites::round_number.eq(round));
-    }
-    Ok(query
-        .order((bi_sites::country_iso3, bi_sites::site_code, bi_sites::round_number))
-        .limit(limit)
-        .offset(offset)
-        .load(conn)?)
 }

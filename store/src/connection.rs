@@ -273,13 +273,16 @@ pub(crate) fn sqlite_file(conn: &mut diesel::SqliteConnection) -> Result<PathBuf
     }
 }
 
-/// Applies pending migrations of the connection's backend; a second call does nothing.
+/// Applies pending migrations of the connection's backend, then brings the BI views up to their
+/// declarations ([`crate::bi::create_views`]); a second call does nothing.
 pub fn run_migrations(conn: &mut AnyConnection) -> Result<usize, StoreError> {
     let applied = match conn {
         AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
-    applied.map_err(|e| StoreError::Migration(e.to_string()))
+    let applied = applied.map_err(|e| StoreError::Migration(e.to_string()))?;
+    crate::bi::create_views(conn).map_err(|e| StoreError::Migration(format!("the BI views: {e}")))?;
+    Ok(applied)
 }
 
 /// Runs one unit of DB work on a pooled connection, on tokio's blocking threads. For ingest work,

@@ -227,3 +227,38 @@ pub fn area_ids_within(conn: &mut AnyConnection, pcodes: &[String]) -> Result<Ve
     }
     Ok(found)
 }
+
+crate::bi::bi_entity! {
+    /// One row per admin area and boundary edition (`valid_from` to `valid_to`; empty `valid_to`: valid
+    /// today), with its parent, and the dataset of the boundaries.
+    pub struct BiAdminArea as ADMIN_AREAS_BI {
+        view: "bi_admin_areas",
+        export: "admin-areas",
+        from: "admin_areas a\nJOIN countries c ON c.iso3 = a.country_iso3\nLEFT JOIN admin_areas p ON p.id = a.parent_id\n\
+               LEFT JOIN resources r ON r.id = a.resource_id\nLEFT JOIN datasets d ON d.id = r.dataset_id",
+        view_appended: ["licence_url"],
+        order: ["country_iso3", "admin_level", "pcode", "valid_from"],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("admin_level", "admin_level", AdminLevel),
+            Filter::new("pcode", "pcode", Within),
+            Filter::new("current_only", "valid_to", Flag("valid_to IS NULL")),
+        ],
+        columns: {
+            country_iso3: Text = "a.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            admin_level: Integer = "a.level", "#adm+level", "0 for the country, 1 for its first level, ...";
+            pcode: Text = "a.pcode", "#adm+code", "The area's p-code.";
+            name: Text = "a.name", "#adm+name", "The area's name.";
+            parent_pcode: Nullable<Text> = "a.parent_pcode", "#adm+code+parent", "The p-code of the area's parent.";
+            parent_name: Nullable<Text> = "p.name", "#adm+name+parent", "The parent's name.";
+            valid_from: Date = "a.valid_from", "#date+start", "First day of the boundary edition.";
+            valid_to: Nullable<Date> = "a.valid_to", "#date+end", "Last day of the edition; empty while it is current.";
+            dataset: Nullable<Text> = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Nullable<Text> = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Nullable<Text> = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Nullable<Text> = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+        }
+    }
+}

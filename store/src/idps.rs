@@ -721,3 +721,69 @@ pub fn figures_of_country(conn: &mut AnyConnection, iso3: &str) -> Result<Vec<Id
 pub fn count_figures(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(idp_figures::table.count().get_result(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row = IDPs present in one area for one (operation, round, date, assessment type), summed over
+    /// displacement reasons and origins. **Never add rows of different operations or assessment types**:
+    /// round numbers restart per operation, and a round may be reported as both baseline (BA) and site
+    /// assessment (SA). `area_matched = false` means the source's code (`source_pcode`) matched no p-code
+    /// we know; `area_*` is then the nearest enclosing area. The view reads `idp_totals`, which each DTM
+    /// ingest keeps in step with the figures, and the export pages through it by key.
+    pub struct BiIdp as IDPS_BI {
+        view: "bi_idps",
+        export: "idps",
+        from: "idp_totals t\nJOIN countries c ON c.iso3 = t.country_iso3\nJOIN resources r ON r.id = t.resource_id\n\
+               JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = t.area_id\n\
+               LEFT JOIN admin_areas p ON p.id = a.parent_id",
+        view_appended: ["licence_url"],
+        // The key (the `idp_totals_listing` index), then columns that tell apart the rare rows sharing
+        // it (one area reported through two resources).
+        order: [
+            "country_iso3", "admin_level", "reporting_date", "operation", "round_number", "assessment_type",
+            "source_pcode", "dataset", "resource_url", "area_matched", "area_pcode", "idps", "ingest_run_id",
+            "retrieved_at",
+        ],
+        keyset: 7,
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("admin_level", "admin_level", AdminLevel),
+            Filter::new("pcode", "area_pcode", Within),
+            Filter::new("from", "reporting_date", OnOrAfter),
+            Filter::new("to", "reporting_date", OnOrBefore),
+            Filter::new("operation", "operation", Equals),
+            Filter::new("round", "round_number", EqualsNumber),
+            Filter::new("assessment_type", "assessment_type", EqualsUpper),
+            // The flag the ingest keeps on the totals, found through the index on each area's rounds.
+            Filter::new("latest_round_only", "", Flag(
+                "EXISTS (SELECT 1 FROM idp_totals l WHERE l.is_latest_round AND l.country_iso3 = bi_idps.country_iso3 \
+                 AND l.admin_level = bi_idps.admin_level AND l.source_pcode = bi_idps.source_pcode \
+                 AND l.operation = bi_idps.operation AND l.round_number = bi_idps.round_number)",
+            )),
+        ],
+        columns: {
+            country_iso3: Text = "t.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            admin_level: Integer = "t.admin_level", "#adm+level", "0 for the country, 1 for its first level, ...";
+            area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The area's p-code (the nearest enclosing area when the source's code matched none).";
+            area_name: Nullable<Text> = "a.name", "#adm+name", "The area's name.";
+            area_matched: Bool = "t.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
+            parent_pcode: Nullable<Text> = "p.pcode", "#adm+code+parent", "The p-code of the area's parent.";
+            parent_name: Nullable<Text> = "p.name", "#adm+name+parent", "The parent's name.";
+            source_pcode: Text = "t.source_pcode", "#adm+code+provider", "The area's code as DTM gives it.";
+            source_name: Text = "t.source_name", "#adm+name+provider", "The area's name as DTM gives it.";
+            operation: Text = "t.operation", "#operation+name", "The DTM operation.";
+            round_number: Integer = "t.round_number", "#round+code", "The round (numbers restart per operation).";
+            reporting_date: Date = "t.reporting_date", "#date+reported", "The date the round reports on.";
+            assessment_type: Text = "t.assessment_type", "#assessment+type", "`BA` (baseline) or `SA` (site assessment).";
+            idps: BigInt = "t.individuals", "#affected+idps+ind", "IDPs present in the area (individuals).";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "t.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "t.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

@@ -38,6 +38,17 @@ pub use diesel::result::Error as QueryError;
 pub use error::StoreError;
 pub use snapshot::{ReadSnapshot, SnapshotGate};
 
+/// Every BI entity (a `bi_*` view and `/export/<name>.csv`), each declared with [`bi::bi_entity!`] in its
+/// theme's module. A new theme adds its line here.
+#[rustfmt::skip]
+pub const BI_ENTITIES: &[&bi::Entity] = &[
+    &idps::IDPS_BI,
+    &population::POPULATION_BI,
+    &appeals::APPEALS_BI,
+    &sites::SITES_BI,
+    &geography::ADMIN_AREAS_BI,
+];
+
 /// Counts of what one write did, reported by every ingest.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteCounts {

@@ -155,3 +155,54 @@ pub fn national_population(conn: &mut AnyConnection, iso3s: &[String]) -> Result
 pub fn count_figures(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(population_figures::table.count().get_result(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row per area (as published), boundary edition, reference year, sex and age group; `sex = all`,
+    /// `age_range = all` is the total, and `f` and `m` rows split it. **By default the export has the
+    /// totals only**, so a sum over one admin level is the population (Mali 2018: 17,907,114); `sex=f`,
+    /// `sex=m` or `sex=*` give the split (the view has every row: filter on `sex = 'all'` for totals).
+    /// Never add rows of different admin levels (each level covers the whole country again). Figures
+    /// stay on the boundary edition they were published for (Mali 2018: 9 regions; Ménaka was cercle
+    /// `ML0704`).
+    pub struct BiPopulation as POPULATION_BI {
+        view: "bi_population",
+        export: "population",
+        from: "population_figures f\nJOIN countries c ON c.iso3 = f.country_iso3\nJOIN resources r ON r.id = f.resource_id\n\
+               JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = f.area_id",
+        view_appended: ["licence_url"],
+        order: [
+            "country_iso3", "admin_level", "source_pcode", "reference_year", "boundary_edition", "sex", "age_range",
+        ],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("admin_level", "admin_level", AdminLevel),
+            Filter::new("pcode", "area_pcode", Within),
+            Filter::new("year", "reference_year", EqualsNumber),
+            Filter::new("sex", "sex", Breakdown(&["all", "f", "m"])),
+            Filter::new("age_range", "age_range", Breakdown(&[])),
+        ],
+        columns: {
+            country_iso3: Text = "f.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            admin_level: Integer = "f.admin_level", "#adm+level", "0 for the country, 1 for its first level, ...";
+            area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The area's p-code (the nearest enclosing area when the source's code matched none).";
+            area_name: Nullable<Text> = "a.name", "#adm+name", "The area's name.";
+            area_matched: Bool = "f.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
+            source_pcode: Text = "f.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
+            source_name: Text = "f.source_name", "#adm+name+provider", "The area's name as the source gives it.";
+            boundary_edition: Text = "f.boundary_edition", "#meta+boundaries", "The boundary edition the figures were published for.";
+            sex: Text = "f.sex", "#gender+code", "`all`, `f` or `m`.";
+            age_range: Text = "f.age_range", "#age+range", "`all`, or the age group as the source names it.";
+            reference_year: Integer = "f.reference_year", "#date+year", "The year the figure is for.";
+            population: BigInt = "f.population", "#population", "People.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "f.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "f.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

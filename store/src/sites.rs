@@ -169,3 +169,47 @@ pub fn count_sites(conn: &mut AnyConnection, filter: &SiteFilter) -> Result<i64,
 pub fn sites_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<SiteRow>, StoreError> {
     Ok(sites::table.filter(sites::id.eq_any(ids)).select(SiteRow::as_select()).load(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row per displacement site (or location) and round, with its coordinates and the households
+    /// and individuals DTM counted there.
+    pub struct BiSite as SITES_BI {
+        view: "bi_sites",
+        export: "sites",
+        from: "sites s\nJOIN countries c ON c.iso3 = s.country_iso3\nJOIN resources r ON r.id = s.resource_id\n\
+               JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = s.area_id",
+        view_appended: ["licence_url"],
+        order: ["country_iso3", "site_code", "round_number"],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("pcode", "area_pcode", Within),
+            Filter::new("site_type", "site_type", Equals),
+            Filter::new("round", "round_number", EqualsNumber),
+        ],
+        columns: {
+            country_iso3: Text = "s.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            site_code: Text = "s.site_code", "#loc+code", "The site's code as DTM gives it.";
+            name: Text = "s.name", "#loc+name", "The site's name.";
+            site_type: Nullable<Text> = "s.site_type", "#loc+type", "The site's type as the source names it.";
+            latitude: Nullable<Double> = "s.latitude", "#geo+lat", "Latitude (WGS 84).";
+            longitude: Nullable<Double> = "s.longitude", "#geo+lon", "Longitude (WGS 84).";
+            area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area the site is in.";
+            area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_matched: Bool = "s.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
+            source_pcode: Nullable<Text> = "s.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
+            households: Nullable<BigInt> = "s.households", "#affected+idps+hh", "IDP households at the site.";
+            individuals: Nullable<BigInt> = "s.individuals", "#affected+idps+ind", "IDPs at the site (individuals).";
+            round_number: Nullable<Integer> = "s.round_number", "#round+code", "The DTM round.";
+            reporting_date: Nullable<Date> = "s.reporting_date", "#date+reported", "The date the round reports on.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "s.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "s.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

@@ -2,21 +2,35 @@ use crate::scalars::{Date, DateTime};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 
-use super::{Dataset, IngestRun, PopulationFigure};
+use super::population::AreaPopulationLoader;
+use super::{Dataset, IngestRun, PopulationFigure, Provenance};
 use crate::aggregates::{Aggregate, IdpMethod, RoundRule, Selection};
 use crate::error::shared;
-use crate::loaders::{AreaAliasesLoader, AreaPopulationLoader, DatasetByResourceLoader, RunLoader, SubtreeIdpsLoader};
+use crate::loaders::{AreaAliasesLoader, SubtreeIdpsLoader};
 
 /// An IDP total for an area and one DTM operation, with the rule that produced it. Totals of
 /// different operations are never added together (round numbers restart per operation); of a round
 /// reported under both baseline (BA) and site (SA) assessment, the baseline is used.
 pub struct IdpAggregate(pub Aggregate);
 
+impl IdpAggregate {
+    /// Where the total comes from: the latest of the figures used; dated by the reporting date.
+    pub fn provenance(&self) -> Provenance {
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.key.reporting_date)
+    }
+}
+
 /// An IDP total for an area and one DTM operation, with the rule that produced it. Totals of
 /// different operations are never added together (round numbers restart per operation); of a round
 /// reported under both baseline (BA) and site (SA) assessment, the baseline is used.
 #[Object]
 impl IdpAggregate {
+    /// Where the total comes from (of the figures used, the latest): dataset, licence, credit, resource and its URL, ingest run,
+    /// reference date and when it was read.
+    #[graphql(name = "provenance")]
+    async fn provenance_field(&self) -> Provenance {
+        self.provenance()
+    }
     /// The DTM operation.
     async fn operation(&self) -> &str {
         &self.0.key.operation
@@ -71,21 +85,19 @@ impl IdpAggregate {
     }
     /// When crisisgraph fetched the figures used (UTC; the latest of them).
     async fn retrieved_at(&self) -> DateTime {
-        self.0.retrieved_at.into()
+        self.provenance().retrieved()
     }
     /// The resource (file or API endpoint) the figure was read from, with its URL.
     async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
-        crate::loaders::resource_of(ctx, self.0.resource_id).await
+        self.provenance().load_resource(ctx).await
     }
     /// The dataset the figures come from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
-        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
-        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+        self.provenance().load_dataset(ctx).await
     }
     /// The ingest run that last wrote any of the figures used.
     async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
-        let loader = ctx.data::<DataLoader<RunLoader>>()?;
-        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+        self.provenance().load_ingest_run(ctx).await
     }
 }
 

@@ -3,14 +3,22 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use store::appeals::{AppealClusterRow, AppealRow, OutsideFundingRow, percent_funded};
 
-use super::{Dataset, IngestRun};
-use crate::error::shared;
-use crate::loaders::{AppealClustersLoader, AppealSharesLoader, DatasetByResourceLoader, RunLoader};
+use super::{Dataset, IngestRun, Provenance};
+use crate::error::{IntoGraphql, shared};
+use crate::loaders::{AppealClustersLoader, AppealSharesLoader, DatasetByResourceLoader};
 
 /// A funding appeal (an OCHA FTS plan: humanitarian response plan, flash appeal, regional plan...).
 /// Amounts are USD. Percent funded is computed here from funding and requirements, never copied
 /// from the source, and may exceed 100.
 pub struct Appeal(pub AppealRow);
+
+impl Appeal {
+    /// Where the appeal's figures come from; FTS figures change daily, so they are dated by the
+    /// publisher's last update of the dataset.
+    pub fn provenance(&self) -> Provenance {
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated_by_dataset_update()
+    }
+}
 
 /// One cluster's (sector's) requirements and funding within an appeal, from the FTS API.
 pub struct AppealCluster(pub AppealClusterRow);
@@ -36,6 +44,12 @@ impl Appeal {
     /// Global id (for `node(id:)` and client caches): `Appeal:<key>`.
     pub async fn id(&self) -> async_graphql::ID {
         async_graphql::ID(format!("Appeal:{}", self.0.id))
+    }
+    /// Where the appeal's figures come from: dataset, licence, credit, resource and its URL, ingest run,
+    /// reference date and when it was read.
+    #[graphql(name = "provenance")]
+    async fn provenance_field(&self) -> Provenance {
+        self.provenance()
     }
     /// The plan's code, e.g. `HMLI21`.
     async fn code(&self) -> &str {
@@ -112,28 +126,25 @@ impl Appeal {
     }
     /// The resource (file or API endpoint) the figure was read from, with its URL.
     async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
-        crate::loaders::resource_of(ctx, self.0.resource_id).await
+        self.provenance().load_resource(ctx).await
     }
     /// The dataset the appeal's figures come from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
-        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
-        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+        self.provenance().load_dataset(ctx).await
     }
     /// The ingest run that last wrote the appeal.
     async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
-        let loader = ctx.data::<DataLoader<RunLoader>>()?;
-        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+        self.provenance().load_ingest_run(ctx).await
     }
     /// When the figures were read from the source (UTC).
     async fn retrieved_at(&self) -> DateTime {
-        self.0.retrieved_at.into()
+        self.provenance().retrieved()
     }
     /// The date the funding figures are as of: when the publisher last updated the dataset they come
     /// from (FTS figures change daily), or else when crisisgraph read them.
     async fn data_as_of(&self, ctx: &Context<'_>) -> Result<Date> {
-        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
-        let modified = loader.load_one(self.0.resource_id).await.map_err(shared)?.and_then(|d| d.last_modified);
-        Ok(Date(modified.unwrap_or(self.0.retrieved_at).date()))
+        let as_of = self.provenance().load_data_as_of(ctx).await?;
+        Ok(as_of.unwrap_or(Date(self.0.retrieved_at.date())))
     }
 }
 
@@ -169,10 +180,23 @@ impl AppealCluster {
 /// not a plan.
 pub struct OutsideFunding(pub OutsideFundingRow);
 
+impl OutsideFunding {
+    /// Where the figure comes from, dated (as appeals are) by the publisher's last update.
+    pub fn provenance(&self) -> Provenance {
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated_by_dataset_update()
+    }
+}
+
 /// Funding a country received in a year outside any appeal (FTS's "Not specified" rows): money,
 /// not a plan.
 #[Object]
 impl OutsideFunding {
+    /// Where the figure comes from: dataset, licence, credit, resource and its URL, ingest run,
+    /// reference date and when it was read.
+    #[graphql(name = "provenance")]
+    async fn provenance_field(&self) -> Provenance {
+        self.provenance()
+    }
     /// The year the funding was recorded for.
     async fn year(&self) -> i32 {
         self.0.year
@@ -183,13 +207,11 @@ impl OutsideFunding {
     }
     /// The dataset the figure comes from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
-        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
-        Ok(loader.load_one(self.0.resource_id).await.map_err(shared)?.map(Dataset))
+        self.provenance().load_dataset(ctx).await
     }
     /// The ingest run that last wrote the figure.
     async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
-        let loader = ctx.data::<DataLoader<RunLoader>>()?;
-        Ok(loader.load_one(self.0.run_id).await.map_err(shared)?.map(IngestRun))
+        self.provenance().load_ingest_run(ctx).await
     }
 }
 
@@ -258,4 +280,68 @@ pub async fn coverage_of(ctx: &Context<'_>, iso3: &str, year: Option<i32>) -> Re
         entry.appeal_codes.push(appeal.code.clone());
     }
     Ok(by_year.into_values().rev().collect())
+}
+
+// --- the theme's fields on `Country` ---
+
+/// The theme's GraphQL (one line in the `themes!` list of `api/src/types/mod.rs`).
+pub struct Theme;
+
+impl crate::themes::Theme for Theme {
+    type CountryFields = CountryFunding;
+    type AreaFields = crate::themes::NoFields;
+}
+
+/// A country's appeals and funding (OCHA FTS).
+pub struct CountryFunding(super::country::CountryRef);
+
+impl crate::themes::Part<store::models::Country> for CountryFunding {
+    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
+        CountryFunding(row.clone())
+    }
+}
+
+/// A country's appeals and funding (OCHA FTS).
+#[async_graphql::Object]
+impl CountryFunding {
+    /// Requirements, funding and percent funded of the appeals the country has a share of, per year
+    /// (the country's share of multi-country plans), newest year first.
+    async fn funding_coverage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this year.")] year: Option<i32>,
+    ) -> Result<Vec<super::FundingCoverage>> {
+        super::appeal::coverage_of(ctx, &self.0.iso3, year).await
+    }
+    /// The funding appeals the country has a share of, optionally of one `year`, newest first.
+    async fn appeals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only plans of this year.")] year: Option<i32>,
+    ) -> Result<Vec<super::Appeal>> {
+        let loader = ctx.data::<DataLoader<crate::loaders::CountryAppealsLoader>>()?;
+        let rows = loader.load_one((self.0.iso3.clone(), year)).await.map_err(shared)?.unwrap_or_default();
+        Ok(rows.into_iter().map(super::Appeal).collect())
+    }
+    /// Funding received outside any appeal, per year (FTS's "Not specified"), newest first.
+    async fn funding_outside_appeals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this year.")] year: Option<i32>,
+    ) -> Result<Vec<super::OutsideFunding>> {
+        let reads = crate::read::snapshot(ctx)?.clone();
+        let iso3 = self.0.iso3.clone();
+        let rows = reads.run(move |c| store::appeals::outside_funding_of_country(c, &iso3, year)).await.gql()?;
+        Ok(rows.into_iter().map(super::OutsideFunding).collect())
+    }
+}
+
+impl super::node::GlobalId for Appeal {
+    type Key = i64;
+    fn parse_key(key: &str) -> Option<i64> {
+        super::node::number(key)
+    }
+    fn load(c: &mut store::AnyConnection, id: i64) -> Result<Option<Self>, store::StoreError> {
+        Ok(store::appeals::appeals_by_ids(c, &[id])?.into_iter().next().map(Appeal))
+    }
 }

@@ -111,3 +111,23 @@ impl Resource {
         self.0.last_modified.map(DateTime)
     }
 }
+
+impl super::node::GlobalId for Dataset {
+    type Key = i64;
+    fn parse_key(key: &str) -> Option<i64> {
+        super::node::number(key)
+    }
+    fn load(c: &mut store::AnyConnection, id: i64) -> Result<Option<Self>, store::StoreError> {
+        Ok(store::provenance::datasets_by_ids(c, &[id])?.into_iter().next().map(Dataset))
+    }
+}
+
+impl super::node::GlobalId for Resource {
+    type Key = i64;
+    fn parse_key(key: &str) -> Option<i64> {
+        super::node::number(key)
+    }
+    fn load(c: &mut store::AnyConnection, id: i64) -> Result<Option<Self>, store::StoreError> {
+        Ok(store::provenance::resources_by_ids(c, &[id])?.into_iter().next().map(Resource))
+    }
+}

@@ -1,27 +1,36 @@
 //! GraphQL object types. Each wraps a store model (kept apart, so the schema can evolve without
 //! touching the tables) and resolves its links through the loaders.
+//!
+//! A theme (IDPs, population, funding, sites...) is one module here, named on one line of the
+//! `themes!` list below: its object types, its connection, its loaders and its fields on `Country`
+//! and `AdminArea` (see `crate::themes`).
 
 mod aggregate;
-mod appeal;
 mod area;
 pub(crate) mod connection;
 mod country;
 mod dataset;
-mod idp;
-mod node;
-mod population;
+pub(crate) mod node;
+mod provenance;
 mod run;
-mod site;
 mod source;
+
+// The core node types, then the themes, one line each: the theme's module and its node types.
+crate::themes::themes! {
+    core: Country, AdminArea, Dataset, Resource, IngestRun;
+    idp: IdpFigure;
+    population;
+    appeal: Appeal;
+    site: Site;
+}
 
 pub use aggregate::{IdpAggregate, IdpShare};
 pub use appeal::{Appeal, FundingCoverage, OutsideFunding};
-pub use area::AdminArea;
-pub use country::Country;
 pub use dataset::{Dataset, Resource};
-pub use idp::{IdpFigure, IdpOrderBy};
-pub use node::{Node, NodeKey, row_id};
+pub use idp::IdpOrderBy;
+pub use node::row_id;
 pub use population::PopulationFigure;
+pub use provenance::Provenance;
 pub use run::{IngestRun, IngestRunConnection};
-pub use site::{Site, SiteConnection, site_page};
+pub use site::{SiteConnection, site_page};
 pub use source::SourceInfo;

@@ -1,100 +1,90 @@
 //! Global ids: every object a client cache would key has an `id` of the form `Type:key`, unique across
-//! types, that `node(id:)` resolves. The key is the row id, except for a country (its ISO3 code) and
-//! an IDP figure, whose key is its natural key (encoded) because re-ingests rewrite its row.
+//! types, that `node(id:)` resolves. `Type` is the GraphQL type's name; the key is the row id, except
+//! for a country (its ISO3 code) and an IDP figure, whose key is its natural key (encoded) because
+//! re-ingests rewrite its row.
+//!
+//! A node type is registered once: it implements [`GlobalId`] (how its key is read and its row
+//! loaded) in its own module and is named in the `themes!` list (`api/src/types/mod.rs`), which
+//! builds the `Node` interface and the `node(id:)` dispatch from it.
 
-use async_graphql::{ID, Interface};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::NaiveDate;
-use store::idps::IdpTotalKey;
+use std::fmt::Display;
 
-use super::{AdminArea, Appeal, Country, Dataset, IdpFigure, IngestRun, Resource, Site};
+use async_graphql::{ID, OutputType};
+use store::{AnyConnection, StoreError};
+
 use crate::ApiError;
 
-/// Any entity reachable by its global id (`node(id:)`), as its `id` field gives it: `Type:key`.
-#[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Global id: `Type:key`, unique across types."))]
-pub enum Node {
-    Country(Country),
-    AdminArea(AdminArea),
-    Dataset(Dataset),
-    Resource(Resource),
-    IngestRun(IngestRun),
-    Appeal(Appeal),
-    Site(Site),
-    IdpFigure(IdpFigure),
+/// A type `node(id:)` can fetch: how the key after `Type:` is read, and how its row is loaded.
+pub trait GlobalId: OutputType + Sized {
+    /// The key, parsed.
+    type Key: Send + 'static;
+    /// The key of an id's text after `Type:` (none when it is not a key of this type).
+    fn parse_key(key: &str) -> Option<Self::Key>;
+    /// The object with that key, if the store has it.
+    fn load(c: &mut AnyConnection, key: Self::Key) -> Result<Option<Self>, StoreError>;
 }
 
-/// The kinds of global id, and their key.
-pub enum NodeKey {
-    Country(String),
-    AdminArea(i64),
-    Dataset(i64),
-    Resource(i64),
-    IngestRun(i64),
-    Appeal(i64),
-    Site(i64),
-    IdpFigure(IdpTotalKey),
+/// The global id of the `T` with key `key`: `Type:key`.
+pub fn global_id<T: OutputType>(key: impl Display) -> ID {
+    ID(format!("{}:{key}", T::type_name()))
 }
 
-/// The JSON form of an IDP figure's natural key inside its id.
-type FigureKey = (String, i32, String, String, i32, NaiveDate, String, i64);
-
-/// The global id of the IDP figure with natural key `key`.
-pub fn idp_figure_id(key: &IdpTotalKey) -> ID {
-    let parts: FigureKey = (
-        key.country_iso3.clone(),
-        key.admin_level,
-        key.source_pcode.clone(),
-        key.operation.clone(),
-        key.round_number,
-        key.reporting_date,
-        key.assessment_type.clone(),
-        key.resource_id,
-    );
-    ID(format!("IdpFigure:{}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&parts).unwrap_or_default())))
+/// An id's type and key (`Site:40` → `("Site", "40")`).
+pub fn split(id: &ID) -> Result<(&str, &str), ApiError> {
+    id.0.split_once(':').ok_or_else(|| not_a_node_id(id))
 }
 
-impl NodeKey {
-    pub fn parse(id: &ID) -> Result<NodeKey, ApiError> {
-        let bad = || ApiError::BadUserInput(format!("{:?} is not a node id (write Type:key, as `id` gives it)", id.0));
-        let (kind, key) = id.0.split_once(':').ok_or_else(bad)?;
-        let number = || key.parse::<i64>().map_err(|_| bad());
-        Ok(match kind {
-            "Country" => NodeKey::Country(key.to_uppercase()),
-            "AdminArea" => NodeKey::AdminArea(number()?),
-            "Dataset" => NodeKey::Dataset(number()?),
-            "Resource" => NodeKey::Resource(number()?),
-            "IngestRun" => NodeKey::IngestRun(number()?),
-            "Appeal" => NodeKey::Appeal(number()?),
-            "Site" => NodeKey::Site(number()?),
-            "IdpFigure" => {
-                let bytes = URL_SAFE_NO_PAD.decode(key).map_err(|_| bad())?;
-                let (
-                    country_iso3,
-                    admin_level,
-                    source_pcode,
-                    operation,
-                    round_number,
-                    reporting_date,
-                    assessment_type,
-                    resource_id,
-                ): FigureKey = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-                NodeKey::IdpFigure(IdpTotalKey {
-                    country_iso3,
-                    admin_level,
-                    source_pcode,
-                    operation,
-                    round_number,
-                    reporting_date,
-                    assessment_type,
-                    resource_id,
+/// The error for an id that is no node's.
+pub fn not_a_node_id(id: &ID) -> ApiError {
+    ApiError::BadUserInput(format!("{:?} is not a node id (write Type:key, as `id` gives it)", id.0))
+}
+
+/// A row id as a key.
+pub fn number(key: &str) -> Option<i64> {
+    key.parse::<i64>().ok()
+}
+
+/// Declares the `Node` interface and `NodeKey` over every registered node type (see
+/// [`GlobalId`]); `themes!` calls it with the core types and the themes' node types.
+macro_rules! nodes {
+    ($($variant:ident => $($ty:ident)::+),+ $(,)?) => {
+        /// Any entity reachable by its global id (`node(id:)`), as its `id` field gives it: `Type:key`.
+        #[derive(async_graphql::Interface)]
+        #[graphql(field(name = "id", ty = "async_graphql::ID", desc = "Global id: `Type:key`, unique across types."))]
+        pub enum Node {
+            $($variant($($ty)::+),)+
+        }
+
+        /// A parsed global id: the node type and its key.
+        pub enum NodeKey {
+            $($variant(<$($ty)::+ as $crate::types::node::GlobalId>::Key),)+
+        }
+
+        impl NodeKey {
+            /// Reads a global id (`Type:key`).
+            pub fn parse(id: &async_graphql::ID) -> Result<NodeKey, $crate::ApiError> {
+                let (kind, key) = $crate::types::node::split(id)?;
+                $(
+                    if kind == <$($ty)::+ as async_graphql::OutputType>::type_name() {
+                        return <$($ty)::+ as $crate::types::node::GlobalId>::parse_key(key)
+                            .map(NodeKey::$variant)
+                            .ok_or_else(|| $crate::types::node::not_a_node_id(id));
+                    }
+                )+
+                Err($crate::types::node::not_a_node_id(id))
+            }
+
+            /// The node with this id, if the store has it.
+            pub fn load(self, c: &mut store::AnyConnection) -> Result<Option<Node>, store::StoreError> {
+                Ok(match self {
+                    $(NodeKey::$variant(key) => <$($ty)::+ as $crate::types::node::GlobalId>::load(c, key)?.map(Node::$variant),)+
                 })
             }
-            _ => return Err(bad()),
-        })
-    }
+        }
+    };
 }
+
+pub(crate) use nodes;
 
 /// The row id in a global id of type `kind` (`IngestRun:7`), or a bare row id (`7`, as the CLI shows
 /// runs): what `ingestRun(id:)`, `dataset(id:)` and `cancelIngest(id:)` take.

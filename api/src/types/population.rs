@@ -1,10 +1,13 @@
-use async_graphql::dataloader::DataLoader;
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object, Result};
+use store::ReadSnapshot;
 use store::population::PopulationRow;
 
-use super::{AdminArea, Dataset, IngestRun};
-use crate::error::shared;
-use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
+use super::{AdminArea, Dataset, IngestRun, Provenance};
+use crate::error::{SharedStoreError, shared};
+use crate::loaders::AreaLoader;
 
 /// The population of one area for one reference year, as published (COD-PS), with the boundary
 /// edition it was published for. Figures of an older edition are attached to today's area only
@@ -13,6 +16,8 @@ use crate::loaders::{AreaLoader, DatasetByResourceLoader, RunLoader};
 pub struct PopulationFigure {
     /// The rows of one (area, edition, reference year): one per sex.
     rows: Vec<PopulationRow>,
+    /// Where the figure comes from (its total's row).
+    provenance: Provenance,
 }
 
 impl PopulationFigure {
@@ -29,7 +34,9 @@ impl PopulationFigure {
                 && r.boundary_edition == best.boundary_edition
                 && r.age_range == "all"
         });
-        Some(PopulationFigure { rows })
+        let provenance = Provenance::new(best.resource_id, best.run_id, best.retrieved_at)
+            .dated(chrono::NaiveDate::from_ymd_opt(best.reference_year, 1, 1));
+        Some(PopulationFigure { rows, provenance })
     }
 
     /// The total population, if the figure has one.
@@ -39,6 +46,11 @@ impl PopulationFigure {
 
     fn of_sex(&self, sex: &str) -> Option<&PopulationRow> {
         self.rows.iter().find(|r| r.sex == sex)
+    }
+
+    /// Where the figure comes from; its reference date is the first day of its reference year.
+    pub fn provenance(&self) -> Provenance {
+        self.provenance.clone()
     }
 
     fn total_row(&self) -> Option<&PopulationRow> {
@@ -52,6 +64,12 @@ impl PopulationFigure {
 /// `ML10`); where it changed (2018 Gao, which still held Ménaka) the figure is not any current area's.
 #[Object]
 impl PopulationFigure {
+    /// Where the figure comes from: dataset, licence, credit, resource and its URL, ingest run,
+    /// reference date and when it was read.
+    #[graphql(name = "provenance")]
+    async fn provenance_field(&self) -> Provenance {
+        self.provenance()
+    }
     /// Total population (all sexes, all ages).
     async fn total(&self) -> Option<i64> {
         self.of_sex("all").map(|r| r.population)
@@ -98,7 +116,7 @@ impl PopulationFigure {
     async fn area(&self, ctx: &Context<'_>) -> Result<Option<AdminArea>> {
         let Some(id) = self.total_row().and_then(|r| r.area_id) else { return Ok(None) };
         let loader = ctx.data::<DataLoader<AreaLoader>>()?;
-        Ok(loader.load_one(id).await.map_err(shared)?.map(AdminArea))
+        Ok(loader.load_one(id).await.map_err(shared)?.map(AdminArea::of))
     }
     /// Whether the figure covers exactly the territory of `area`.
     async fn area_matched(&self) -> bool {
@@ -106,19 +124,109 @@ impl PopulationFigure {
     }
     /// The resource (file) the figure was read from, with its URL.
     async fn resource(&self, ctx: &Context<'_>) -> Result<Option<super::Resource>> {
-        let Some(resource) = self.total_row().map(|r| r.resource_id) else { return Ok(None) };
-        crate::loaders::resource_of(ctx, resource).await
+        self.provenance().load_resource(ctx).await
     }
     /// The dataset the figure comes from, with its licence and credit.
     async fn dataset(&self, ctx: &Context<'_>) -> Result<Option<Dataset>> {
-        let Some(resource) = self.total_row().map(|r| r.resource_id) else { return Ok(None) };
-        let loader = ctx.data::<DataLoader<DatasetByResourceLoader>>()?;
-        Ok(loader.load_one(resource).await.map_err(shared)?.map(Dataset))
+        self.provenance().load_dataset(ctx).await
     }
     /// The ingest run that last wrote the figure.
     async fn ingest_run(&self, ctx: &Context<'_>) -> Result<Option<IngestRun>> {
-        let Some(run) = self.total_row().map(|r| r.run_id) else { return Ok(None) };
-        let loader = ctx.data::<DataLoader<RunLoader>>()?;
-        Ok(loader.load_one(run).await.map_err(shared)?.map(IngestRun))
+        self.provenance().load_ingest_run(ctx).await
+    }
+}
+
+// --- the theme's loaders and its fields on `Country` and `AdminArea` ---
+
+/// Area id → the area's population figures (every sex and edition), newest reference year first.
+pub struct AreaPopulationLoader(pub ReadSnapshot);
+/// Country ISO3 → the national (level 0) population figures, newest reference year first.
+pub struct CountryPopulationLoader(pub ReadSnapshot);
+
+impl Loader<i64> for AreaPopulationLoader {
+    type Value = Vec<PopulationRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<PopulationRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = self.0.run(move |c| store::population::population_of_areas(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<PopulationRow>> = HashMap::new();
+        for row in rows {
+            if let Some(area) = row.area_id {
+                out.entry(area).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<String> for CountryPopulationLoader {
+    type Value = Vec<PopulationRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PopulationRow>>, Self::Error> {
+        let codes = keys.to_vec();
+        let rows = self.0.run(move |c| store::population::national_population(c, &codes)).await?;
+        let mut out: HashMap<String, Vec<PopulationRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.country_iso3.clone()).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+
+/// The theme's GraphQL (one line in the `themes!` list of `api/src/types/mod.rs`).
+pub struct Theme;
+
+impl crate::themes::Theme for Theme {
+    type CountryFields = CountryPopulation;
+    type AreaFields = AreaPopulation;
+
+    fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
+        request
+            .data(crate::loaders::loader(AreaPopulationLoader(snapshot.clone())))
+            .data(crate::loaders::loader(CountryPopulationLoader(snapshot.clone())))
+    }
+}
+
+/// A country's national population (COD-PS).
+pub struct CountryPopulation(super::country::CountryRef);
+
+impl crate::themes::Part<store::models::Country> for CountryPopulation {
+    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
+        CountryPopulation(row.clone())
+    }
+}
+
+/// A country's national population (COD-PS).
+#[async_graphql::Object]
+impl CountryPopulation {
+    /// The national population: the newest published figure for the whole country.
+    async fn population(&self, ctx: &Context<'_>) -> Result<Option<super::PopulationFigure>> {
+        let loader = ctx.data::<DataLoader<CountryPopulationLoader>>()?;
+        let rows = loader.load_one(self.0.iso3.clone()).await.map_err(shared)?.unwrap_or_default();
+        Ok(super::PopulationFigure::latest(rows))
+    }
+}
+
+/// An area's population (COD-PS).
+pub struct AreaPopulation(super::area::AreaRef);
+
+impl crate::themes::Part<store::models::AdminArea> for AreaPopulation {
+    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
+        AreaPopulation(row.clone())
+    }
+}
+
+/// An area's population (COD-PS).
+#[async_graphql::Object]
+impl AreaPopulation {
+    /// The area's population: the newest published figure covering exactly this area's territory
+    /// (null where the only figures are for a different territory, e.g. Gao before Ménaka split off).
+    async fn population(&self, ctx: &Context<'_>) -> Result<Option<super::PopulationFigure>> {
+        let loader = ctx.data::<DataLoader<AreaPopulationLoader>>()?;
+        let rows = loader.load_one(self.0.id).await.map_err(shared)?.unwrap_or_default();
+        Ok(super::PopulationFigure::latest(rows))
     }
 }

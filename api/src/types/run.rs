@@ -9,13 +9,8 @@ use async_graphql::ErrorExtensions;
 /// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 pub struct IngestRun(pub store::models::IngestRun);
 
-super::connection::connection!(
-    IngestRunConnection,
-    IngestRunEdge,
-    IngestRun,
-    "A page of ingest runs (a Relay connection), newest first.",
-    "One ingest run of a page, with its cursor."
-);
+/// A page of ingest runs, newest first.
+pub type IngestRunConnection = super::connection::Connection<IngestRun>;
 
 /// One execution of a source's ingest: what it read, wrote and rejected, and how it ended.
 #[Object]
@@ -118,5 +113,15 @@ impl RejectedRow {
     /// The row exactly as the source sent it.
     async fn raw(&self) -> &str {
         &self.0.raw
+    }
+}
+
+impl super::node::GlobalId for IngestRun {
+    type Key = i64;
+    fn parse_key(key: &str) -> Option<i64> {
+        super::node::number(key)
+    }
+    fn load(c: &mut store::AnyConnection, id: i64) -> Result<Option<Self>, store::StoreError> {
+        Ok(runs::runs_by_ids(c, &[id])?.into_iter().next().map(IngestRun))
     }
 }

@@ -1,0 +1,132 @@
+//! How a theme (IDPs, population, funding, sites...) plugs into the GraphQL schema: with one module,
+//! `api/src/types/<theme>.rs`, named on one line of the `themes!` list in `api/src/types/mod.rs`.
+//!
+//! The module holds the theme's object types and connections, its loaders, and its fields on
+//! `Country` and `AdminArea` as two *parts*: small objects over the country's or the area's row
+//! ([`Part`]). `Country` and `AdminArea` are async-graphql merged objects of their core part and one
+//! part of each theme, so clients see one `Country` type whose fields come from every theme, and a
+//! theme never edits the country, area, loader or query files. Its node types (those `node(id:)`
+//! fetches) follow its name on its line and implement `crate::types::node::GlobalId`. A theme
+//! declares itself with [`Theme`]:
+//!
+//! ```ignore
+//! pub struct Theme;
+//!
+//! impl crate::themes::Theme for Theme {
+//!     type CountryFields = CountrySites; // `NoFields` where the theme adds none
+//!     type AreaFields = AreaSites;
+//!     fn loaders(request: Request, snapshot: &ReadSnapshot) -> Request {
+//!         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone())))
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use async_graphql::{ObjectType, Request};
+use store::ReadSnapshot;
+
+/// One part of a merged object (`Country`, `AdminArea`): a set of its fields, built over its row.
+pub trait Part<Row>: ObjectType {
+    /// The part over `row` (shared by every part of the object).
+    fn of(row: &Arc<Row>) -> Self;
+}
+
+/// The part of a theme that adds no field to an object.
+pub type NoFields = async_graphql::MergedObjectTail;
+
+impl<Row> Part<Row> for NoFields {
+    fn of(_: &Arc<Row>) -> Self {
+        async_graphql::MergedObjectTail
+    }
+}
+
+/// A theme's GraphQL: its fields on `Country` and on `AdminArea`, and the loaders its fields use.
+pub trait Theme {
+    /// The theme's fields on `Country` ([`NoFields`] for none).
+    type CountryFields: Part<store::models::Country>;
+    /// The theme's fields on `AdminArea` ([`NoFields`] for none).
+    type AreaFields: Part<store::models::AdminArea>;
+    /// Adds the theme's loaders to a request (each reading through the request's snapshot).
+    fn loaders(request: Request, _snapshot: &ReadSnapshot) -> Request {
+        request
+    }
+}
+
+/// Declares the themes' modules, the merged `Country` and `AdminArea` of their parts, and the `Node`
+/// interface of the core node types and the themes'. Each theme is one line: its module under
+/// `api/src/types/` (which defines a `Theme`, see [`Theme`]), then the node types it defines (each
+/// implementing `GlobalId`), if any.
+macro_rules! themes {
+    (core: $($core:ident),+ ; $($theme:ident $(: $($node:ident),+)? ;)+) => {
+        $(mod $theme;)+
+
+        $crate::types::node::nodes! {
+            $($core => $core,)+
+            $($($($node => $theme::$node,)+)?)+
+        }
+
+        /// A country, by ISO 3166 alpha-3 code.
+        #[derive(async_graphql::MergedObject)]
+        #[graphql(name = "Country")]
+        pub struct Country(
+            pub country::CountryCore,
+            $(<$theme::Theme as $crate::themes::Theme>::CountryFields,)+
+        );
+
+        impl Country {
+            /// The country of `row`, with every theme's fields.
+            pub fn of(row: store::models::Country) -> Country {
+                let row = std::sync::Arc::new(row);
+                Country(
+                    country::CountryCore(row.clone()),
+                    $(<<$theme::Theme as $crate::themes::Theme>::CountryFields as $crate::themes::Part<_>>::of(&row),)+
+                )
+            }
+            /// The country's row.
+            pub fn row(&self) -> &store::models::Country {
+                &self.0.0
+            }
+            /// Its global id (the `Node` interface's `id`).
+            pub async fn id(&self, _ctx: &async_graphql::Context<'_>) -> async_graphql::Result<async_graphql::ID> {
+                Ok(country::country_id(self.row()))
+            }
+        }
+
+        /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the
+        /// country as a whole. Boundaries change: an area is valid from `validFrom` until `validTo`.
+        #[derive(async_graphql::MergedObject)]
+        #[graphql(name = "AdminArea")]
+        pub struct AdminArea(
+            pub area::AreaCore,
+            $(<$theme::Theme as $crate::themes::Theme>::AreaFields,)+
+        );
+
+        impl AdminArea {
+            /// The area of `row`, with every theme's fields.
+            pub fn of(row: store::models::AdminArea) -> AdminArea {
+                let row = std::sync::Arc::new(row);
+                AdminArea(
+                    area::AreaCore(row.clone()),
+                    $(<<$theme::Theme as $crate::themes::Theme>::AreaFields as $crate::themes::Part<_>>::of(&row),)+
+                )
+            }
+            /// The area's row.
+            pub fn row(&self) -> &store::models::AdminArea {
+                &self.0.0
+            }
+            /// Its global id (the `Node` interface's `id`).
+            pub async fn id(&self, _ctx: &async_graphql::Context<'_>) -> async_graphql::Result<async_graphql::ID> {
+                Ok(area::area_id(self.row()))
+            }
+        }
+
+        /// Adds every theme's loaders to a request.
+        pub(crate) fn theme_loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {
+            $(let request = <$theme::Theme as $crate::themes::Theme>::loaders(request, snapshot);)+
+            request
+        }
+    };
+}
+
+pub(crate) use themes;
