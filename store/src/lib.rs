@@ -46,6 +46,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &population::POPULATION_BI,
     &appeals::APPEALS_BI,
     &sites::SITES_BI,
+    &presence::PRESENCE_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

@@ -262,3 +262,46 @@ pub fn presence_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<Pres
         .select(PresenceRow::as_select())
         .load(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row per organisation present in an area and sector, as a country's 3W reports it (at admin 2
+    /// in Mali, admin 1 in Chad), with the organisation canonicalised (HDX HAPI's mapping) and typed.
+    /// Count distinct organisations, never add rows up: one organisation is in many rows.
+    pub struct BiPresence as PRESENCE_BI {
+        view: "bi_operational_presence",
+        export: "operational_presence",
+        from: "operational_presence p\nJOIN organisations o ON o.id = p.organisation_id\n\
+               JOIN countries c ON c.iso3 = p.country_iso3\nJOIN resources r ON r.id = p.resource_id\n\
+               JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = p.area_id",
+        order: ["country_iso3", "source_pcode", "org_acronym", "org_name", "sector_code"],
+        filters: [
+            Filter::new("country", "country_iso3", Countries),
+            Filter::new("pcode", "area_pcode", Within),
+            Filter::new("sector", "sector_code", EqualsUpper),
+            Filter::new("organisation", "org_acronym", Equals),
+        ],
+        columns: {
+            country_iso3: Text = "p.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            country_name: Text = "c.name", "#country+name", "The country's name.";
+            admin_level: Integer = "p.admin_level", "#adm+level", "The admin level the 3W reports the presence at.";
+            area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area (the nearest enclosing one when the source's code matched none).";
+            area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_matched: Bool = "p.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
+            source_pcode: Text = "p.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
+            org_acronym: Text = "o.acronym", "#org+acronym", "The organisation's canonical acronym (HAPI's mapping; e.g. OIM is IOM).";
+            org_name: Text = "o.name", "#org+name", "The organisation's canonical name.";
+            org_type: Nullable<Text> = "o.org_type", "#org+type", "The organisation's type (OCHA's organisation types, e.g. International NGO).";
+            sector_code: Text = "p.sector_code", "#sector+code", "The sector's code (global coordination groups; CSS coordination, MS multi-sector).";
+            source_sector: Text = "p.source_sector", "#sector+name+provider", "The cluster as the source writes it.";
+            source_rows: Integer = "p.source_rows", "#meta+count", "How many rows (activities) of the source report this presence.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "p.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "p.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::common::{self, Backend, TestStore, graphql, ingester, read, run};
 crate::on_both_stores!(
     mali_and_chad_presence_equal_the_workbooks_and_hapis_output,
     rows_without_organisation_or_known_cluster_are_rejected_and_kept,
+    the_sample_answers_who_works_in_mopti_in_graphql_and_the_export,
 );
 
 const PACKAGE_SHOW: &str = "/api/3/action/package_show";
@@ -132,6 +133,7 @@ async fn mali_and_chad_presence_equal_the_workbooks_and_hapis_output(backend: Ba
             .collect()
     };
     let ours = stored(&store, "MLI").await;
+    let ours_mali = ours.clone();
     let stored_in = |prefix: &str| -> BTreeSet<String> {
         ours.iter()
             .filter(|(area, ..)| area.starts_with(prefix))
@@ -211,6 +213,107 @@ async fn mali_and_chad_presence_equal_the_workbooks_and_hapis_output(backend: Ba
         }
     }
 
+    // GraphQL: Bandiagara's organisations, a country's presences by area, sector and organisation.
+    let data = graphql(
+        &store.pool,
+        r#"{ adminArea(pcode:"ML0501") { organisations { id acronym name type }
+                                         operationalPresence(first: 1) { totalCount } } }"#,
+    )
+    .await;
+    let area = &data["adminArea"];
+    let orgs = area["organisations"].as_array().expect("organisations");
+    let answered: BTreeSet<String> = orgs
+        .iter()
+        .map(|o| {
+            format!(
+                "{}|{}",
+                match_text(o["acronym"].as_str().unwrap_or("")),
+                match_text(o["name"].as_str().unwrap_or(""))
+            )
+        })
+        .collect();
+    assert_eq!(answered, bandiagara);
+    let in_bandiagara = ours_mali.iter().filter(|(p, ..)| p == "ML0501").count();
+    assert_eq!(area["operationalPresence"]["totalCount"].as_u64(), Some(in_bandiagara as u64));
+    // One organisation working in Mopti's food security, asked for in lower case and by French sector name.
+    let (_, _, wfp_acronym, wfp_name, _) = ours_mali
+        .iter()
+        .find(|(p, s, ..)| p.starts_with("ML05") && s == "FSC")
+        .cloned()
+        .expect("a food security presence in Mopti");
+    let in_mopti_fsc = ours_mali
+        .iter()
+        .filter(|(p, s, a, n, _)| p.starts_with("ML05") && s == "FSC" && *a == wfp_acronym && *n == wfp_name)
+        .count();
+    let data = graphql(
+        &store.pool,
+        &format!(
+            r#"{{ country(iso3:"MLI") {{
+               all: operationalPresence(first: 1) {{ totalCount }}
+               fsc: operationalPresence(pcode:"ML05", sector:"Sécurité alimentaire", organisation:"{}", first: 50) {{
+                 totalCount nodes {{ id adminLevel sourcePcode area {{ pcode }} organisation {{ acronym name type }}
+                                    sector {{ code name nameFr }} sourceSector
+                                    provenance {{ dataset {{ key licenceId }} resource {{ url }} retrievedAt }} }} }} }} }}"#,
+            wfp_name.to_lowercase()
+        ),
+    )
+    .await;
+    let country = &data["country"];
+    assert_eq!(country["all"]["totalCount"].as_u64(), Some(ours_mali.len() as u64));
+    assert_eq!(country["fsc"]["totalCount"].as_u64(), Some(in_mopti_fsc as u64));
+    let node = &country["fsc"]["nodes"][0];
+    assert_eq!(node["organisation"]["name"], wfp_name.as_str());
+    assert_eq!(node["sector"]["code"], "FSC");
+    assert_eq!(node["sector"]["name"], "Food Security");
+    assert_eq!(node["sector"]["nameFr"], "Sécurité alimentaire");
+    assert_eq!(node["adminLevel"], 2);
+    assert!(node["area"]["pcode"].as_str().is_some_and(|p| p.starts_with("ML05")));
+    assert_eq!(node["provenance"]["dataset"]["key"], "hdx:mali-operational-presence");
+    assert_eq!(node["provenance"]["dataset"]["licenceId"], "cc-by-igo");
+    assert!(node["provenance"]["resource"]["url"].as_str().is_some_and(|u| u.ends_with(".xlsx")));
+    let id = node["id"].as_str().expect("id");
+    let again = graphql(
+        &store.pool,
+        &format!(r#"{{ node(id: "{id}") {{ id ... on OperationalPresence {{ sourcePcode }} }} }}"#),
+    )
+    .await;
+    assert_eq!(again["node"]["sourcePcode"], node["sourcePcode"]);
+    let org_id = orgs[0]["id"].as_str().expect("organisation id");
+    let org = graphql(
+        &store.pool,
+        &format!(
+            r#"{{ node(id: "{org_id}") {{ ... on Organisation {{ acronym presence(first: 1) {{ totalCount }} }} }} }}"#
+        ),
+    )
+    .await;
+    assert_eq!(org["node"]["acronym"], orgs[0]["acronym"]);
+    assert!(org["node"]["presence"]["totalCount"].as_u64().is_some_and(|n| n >= 1));
+    let search = graphql(&store.pool, r#"{ organisations(search: "migration") { acronym } }"#).await;
+    assert!(search["organisations"].as_array().is_some_and(|a| a.iter().any(|o| o["acronym"] == "IOM")));
+    // Chad's presences, paged through.
+    let mut seen = 0;
+    let mut after = String::new();
+    loop {
+        let q = format!(
+            r#"{{ country(iso3:"TCD") {{ operationalPresence(first: 400{after}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ id }} }} }} }}"#
+        );
+        let data = graphql(&store.pool, &q).await;
+        let conn = &data["country"]["operationalPresence"];
+        assert_eq!(conn["totalCount"].as_u64(), Some(ours.len() as u64));
+        seen += conn["nodes"].as_array().map(Vec::len).unwrap_or(0);
+        if conn["pageInfo"]["hasNextPage"] != Value::Bool(true) {
+            break;
+        }
+        after = format!(r#", after: "{}""#, conn["pageInfo"]["endCursor"].as_str().expect("cursor"));
+    }
+    assert_eq!(seen, ours.len());
+    let bad = common::graphql_response(
+        &store.pool,
+        r#"{ country(iso3:"MLI") { operationalPresence(sector:"Astrologie") { totalCount } } }"#,
+    )
+    .await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
     // Re-running writes nothing.
     let second = run(&ingester, Source::Presence, &["MLI", "TCD"], &[]).await;
     assert_eq!(second.status, status::SUCCEEDED, "{:?}", second.error);
@@ -267,4 +370,87 @@ async fn rows_without_organisation_or_known_cluster_are_rejected_and_kept(backen
     let distinct: BTreeSet<(String, String, String)> =
         chad.iter().take(20).map(|r| (r["Title"].clone(), r["Cluster"].clone(), r["Acronyme"].clone())).collect();
     assert_eq!(stored(&store, "TCD").await.len(), distinct.len());
+}
+
+async fn the_sample_answers_who_works_in_mopti_in_graphql_and_the_export(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(sample_scenario(backend)).await;
+}
+
+/// The guide's Mali example on the bundled sample, and the export of the same rows.
+async fn sample_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    for r in ingest::sample::load_sample(&store.pool).await.expect("sample loads") {
+        assert_eq!(r.status, status::SUCCEEDED, "{} {:?}", r.source, r.error);
+    }
+    // The sample's Mopti extract, read here.
+    let extract = read("sample/operational_presence/mali-3w-presence-operationnelle-december-2023.ML05.csv");
+    let mut reader = csv::Reader::from_reader(extract.as_slice());
+    let rows: Vec<HashMap<String, String>> = reader
+        .deserialize()
+        .map(|r| r.expect("row"))
+        .filter(|r: &HashMap<String, String>| !r["admin1Pcod"].starts_with('#'))
+        .collect();
+    let fsc_mopti: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r["Cluster"] == "Sécurité Alimentaire" && r["admin2Pcod"].starts_with("ML05"))
+        .filter_map(|r| canonical("MLI", &r["Nom Organisation"], &r["Organisation Accronyme"], ""))
+        .map(|c| (match_text(&c.acronym), match_text(&c.name)))
+        .collect();
+    let data = graphql(
+        &store.pool,
+        r#"{ adminArea(pcode: "ML05") { name
+               organisations(sector: "FSC") { acronym name type }
+               operationalPresence(sector: "FSC", first: 1000) { totalCount
+                 nodes { area { pcode name } organisation { acronym } sector { code name } provenance { dataset { credit } } } } } }"#,
+    )
+    .await;
+    let mopti = &data["adminArea"];
+    assert_eq!(mopti["name"], "Mopti");
+    let organisations: BTreeSet<(String, String)> = mopti["organisations"]
+        .as_array()
+        .expect("organisations")
+        .iter()
+        .map(|o| (match_text(o["acronym"].as_str().unwrap_or("")), match_text(o["name"].as_str().unwrap_or(""))))
+        .collect();
+    assert_eq!(organisations, fsc_mopti);
+    let presences = mopti["operationalPresence"]["totalCount"].as_u64().expect("count") as usize;
+    let expected: BTreeSet<(String, (String, String))> = rows
+        .iter()
+        .filter(|r| r["Cluster"] == "Sécurité Alimentaire" && r["admin2Pcod"].starts_with("ML05"))
+        .filter_map(|r| {
+            let c = canonical("MLI", &r["Nom Organisation"], &r["Organisation Accronyme"], "")?;
+            Some((r["admin2Pcod"].clone(), (match_text(&c.acronym), match_text(&c.name))))
+        })
+        .collect();
+    assert_eq!(presences, expected.len());
+    assert!(
+        mopti["operationalPresence"]["nodes"][0]["provenance"]["dataset"]["credit"]
+            .as_str()
+            .is_some_and(|c| c.contains("OCHA"))
+    );
+
+    // The export: the same presences, with organisation, sector and provenance columns.
+    let schema = api::build_schema(store.pool.clone(), api::Operations::default());
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(api::server::configure(schema, store.pool.clone())),
+    )
+    .await;
+    let request =
+        actix_web::test::TestRequest::get().uri("/export/operational_presence.csv?pcode=ML05&sector=FSC").to_request();
+    let response = actix_web::test::call_service(&app, request).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let body = actix_web::test::read_body(response).await;
+    let mut reader = csv::Reader::from_reader(body.as_ref());
+    let exported: Vec<HashMap<String, String>> = reader.deserialize().map(|r| r.expect("row")).collect();
+    assert_eq!(exported.len(), expected.len());
+    let pairs: BTreeSet<(String, (String, String))> = exported
+        .iter()
+        .map(|r| (r["source_pcode"].clone(), (match_text(&r["org_acronym"]), match_text(&r["org_name"]))))
+        .collect();
+    assert_eq!(pairs, expected);
+    assert!(exported.iter().all(|r| r["sector_code"] == "FSC" && r["licence"].contains("Creative Commons")));
+    // Chad's sample workbook is there too.
+    let tcd =
+        graphql(&store.pool, r#"{ country(iso3: "TCD") { operationalPresence(first: 1) { totalCount } } }"#).await;
+    assert!(tcd["country"]["operationalPresence"]["totalCount"].as_u64().is_some_and(|n| n > 1_000));
 }

@@ -22,6 +22,7 @@ crate::themes::themes! {
     population;
     appeal: Appeal;
     site: Site;
+    presence: OperationalPresence, Organisation;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};
@@ -30,6 +31,7 @@ pub use dataset::{Dataset, Resource};
 pub use idp::IdpOrderBy;
 pub use node::row_id;
 pub use population::PopulationFigure;
+pub use presence::{Organisation, organisations as presence_organisations};
 pub use provenance::Provenance;
 pub use run::{IngestRun, IngestRunConnection};
 pub use site::{SiteConnection, site_page};
