@@ -290,6 +290,9 @@ async fn rerun_writes_nothing_and_downloads_nothing(backend: Backend) {
         (Source::Needs, "MLI"),
         (Source::Needs, "TCD"),
         (Source::Catalog, "MLI"),
+        (Source::Geography, "TCD"),
+        (Source::Presence, "MLI"),
+        (Source::Presence, "TCD"),
     ] {
         let first = run(&ingester, source, &[country], &[]).await;
         assert_eq!(first.status, status::SUCCEEDED, "{source}: {:?}", first.error);

@@ -85,8 +85,18 @@ impl QueryRoot {
             crate::read::snapshot(ctx)?.run(move |c| ingest::status::source_statuses_on(c, &schedules)).await.gql()?;
         Ok(statuses.into_iter().map(SourceInfo).collect())
     }
+    /// Organisations (operational presence, 3W) whose canonical acronym or name contains `search` (any
+    /// case; every organisation without it), by acronym then name.
+    async fn organisations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Text the acronym or name contains, e.g. `IOM` or `vision`.")] search: Option<String>,
+    ) -> Result<Vec<crate::types::Organisation>> {
+        crate::types::presence_organisations(ctx, search).await
+    }
     /// Any entity by its global id (its `id`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `Resource:4`,
-    /// `IngestRun:7`, `Appeal:5`, `Site:40`, `IdpFigure:...`); null when nothing has that id.
+    /// `IngestRun:7`, `Appeal:5`, `Site:40`, `IdpFigure:...`,
+    /// `OperationalPresence:9`, `Organisation:3`); null when nothing has that id.
     async fn node(
         &self,
         ctx: &Context<'_>,

@@ -19,6 +19,7 @@ pub mod leases;
 pub mod models;
 pub mod needs;
 pub mod population;
+pub mod presence;
 pub mod provenance;
 pub mod runs;
 pub mod schema;
@@ -47,6 +48,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &appeals::APPEALS_BI,
     &sites::SITES_BI,
     &needs::NEEDS_BI,
+    &presence::PRESENCE_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

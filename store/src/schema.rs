@@ -286,6 +286,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    organisations (id) {
+        id -> BigInt,
+        match_key -> Text,
+        acronym -> Text,
+        name -> Text,
+        org_type_code -> Nullable<Text>,
+        org_type -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operational_presence (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        admin_level -> Integer,
+        source_pcode -> Text,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        organisation_id -> BigInt,
+        sector_code -> Text,
+        source_sector -> Text,
+        source_rows -> Integer,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     appeals (id) {
         id -> BigInt,
         code -> Text,
@@ -373,6 +402,7 @@ diesel::joinable!(idp_figures -> resources (resource_id));
 diesel::joinable!(population_figures -> admin_areas (area_id));
 diesel::joinable!(sites -> admin_areas (area_id));
 diesel::joinable!(needs -> admin_areas (area_id));
+diesel::joinable!(operational_presence -> organisations (organisation_id));
 diesel::joinable!(appeal_countries -> appeals (appeal_id));
 diesel::joinable!(appeal_clusters -> appeals (appeal_id));
 
@@ -395,6 +425,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idp_totals,
     population_figures,
     sites,
+    organisations,
+    operational_presence,
     appeals,
     appeal_countries,
     appeal_clusters,

@@ -13,6 +13,7 @@ mod dataset;
 pub(crate) mod node;
 mod provenance;
 mod run;
+mod sector;
 mod source;
 
 // The core node types, then the themes, one line each: the theme's module and its node types.
@@ -23,6 +24,7 @@ crate::themes::themes! {
     appeal: Appeal;
     site: Site;
     needs: HumanitarianNeed;
+    presence: OperationalPresence, Organisation;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};
@@ -31,7 +33,9 @@ pub use dataset::{Dataset, Resource};
 pub use idp::IdpOrderBy;
 pub use node::row_id;
 pub use population::PopulationFigure;
+pub use presence::{Organisation, organisations as presence_organisations};
 pub use provenance::Provenance;
 pub use run::{IngestRun, IngestRunConnection};
+pub use sector::Sector;
 pub use site::{SiteConnection, site_page};
 pub use source::SourceInfo;

@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::NaiveDate;
 use store::ReadSnapshot;
 use store::needs::{NeedFilter, NeedRow};
 
 use super::connection::Connection;
-use super::{AdminArea, Provenance};
+use super::{AdminArea, Provenance, Sector};
 use crate::ApiError;
 use crate::error::{IntoGraphql, SharedStoreError, shared};
 use crate::loaders::AreaLoader;
@@ -37,25 +37,6 @@ fn plan_year_start(year: i32) -> Option<NaiveDate> {
 
 /// A page of humanitarian needs figure sets, in the order the source lists them.
 pub type HumanitarianNeedConnection = Connection<HumanitarianNeed>;
-
-/// A global coordination group (sector or cluster), or `ALL` for the intersectoral figure.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct Sector {
-    /// The code: the global list's (`FSC`, `PRO-CPN`, `WSH`...), `ALL` (intersectoral) or `MS`
-    /// (multi-sector).
-    pub code: String,
-    /// Its English name.
-    pub name: String,
-}
-
-impl Sector {
-    fn of(code: &str) -> Sector {
-        match ingest::kit::reference::sector(code) {
-            Some(s) => Sector { code: s.code.clone(), name: s.name.clone() },
-            None => Sector { code: code.to_string(), name: code.to_string() },
-        }
-    }
-}
 
 /// "all" as an empty dimension reads: null where the source gives the group only in its category.
 fn dimension(value: &str) -> Option<&str> {

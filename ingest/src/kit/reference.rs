@@ -10,8 +10,12 @@ use std::sync::OnceLock;
 
 /// The code of the intersectoral figure (all sectors together, never a sum of sectors).
 pub const INTERSECTORAL: &str = "ALL";
-/// The code of multi-sector assistance that a source does not split by sector.
+/// The code of multi-sector assistance that a source does not split by sector (FTS's global cluster
+/// "Multi-sector", which is also where refugee responses sit).
 pub const MULTI_SECTOR: &str = "MS";
+/// The code of coordination and support services (FTS's global cluster of that name): a 3W's
+/// "Coordination" cluster, which is not camp coordination (`CCM`).
+pub const COORDINATION: &str = "CSS";
 
 /// A sector or cluster of the global coordination groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +47,16 @@ const ALIASES: &[(&str, &str)] = &[
     ("CCCM", "CCM"),
     ("ES/NFI", "SHL"),
     ("SHELTER", "SHL"),
+    ("ABRIS", "SHL"),
+    ("ABRIS / NFI", "SHL"),
+    ("EHA", "WSH"),
+    ("RELEVEMENT PRECOCE", "ERY"),
+    ("COORDINATION", COORDINATION),
+    ("REPONSE AUX REFUGIES", MULTI_SECTOR),
+    ("REFUGEE RESPONSE", MULTI_SECTOR),
 ];
 
-/// Every sector: the global list in its file's order, then intersectoral and multi-sector.
+/// Every sector: the global list in its file's order, then intersectoral, multi-sector and coordination.
 pub fn sectors() -> &'static [Sector] {
     static SECTORS: OnceLock<Vec<Sector>> = OnceLock::new();
     SECTORS.get_or_init(|| {
@@ -72,14 +83,20 @@ pub fn sectors() -> &'static [Sector] {
             name: "Multi-sector (unspecified)".into(),
             name_fr: "Multisectoriel".into(),
         });
+        list.push(Sector {
+            code: COORDINATION.into(),
+            name: "Coordination and support services".into(),
+            name_fr: "Coordination et services de soutien".into(),
+        });
         list
     })
 }
 
 /// The sector a source's code or name stands for: the list's code (`FSC`), with `_` for `-`
-/// (`PRO_CPM`), an alias (`Intersectoral`, `WASH`), or the English or French name, in any case.
+/// (`PRO_CPM`), an alias (`Intersectoral`, `WASH`), or the English or French name, in any case and
+/// with or without accents (Chad's 3W writes `Securité alimentaire`).
 pub fn sector(code_or_name: &str) -> Option<&'static Sector> {
-    let wanted = code_or_name.trim().to_uppercase().replace('_', "-");
+    let wanted = fold(code_or_name).replace('_', "-");
     if wanted.is_empty() {
         return None;
     }
@@ -87,7 +104,39 @@ pub fn sector(code_or_name: &str) -> Option<&'static Sector> {
     sectors()
         .iter()
         .find(|s| s.code == code)
-        .or_else(|| sectors().iter().find(|s| s.name.to_uppercase() == wanted || s.name_fr.to_uppercase() == wanted))
+        .or_else(|| sectors().iter().find(|s| fold(&s.name) == wanted || fold(&s.name_fr) == wanted))
+}
+
+/// `text` trimmed, in upper case, without the accents of Latin letters (`Sécurité` → `SECURITE`), and
+/// with runs of spaces made one: how names from different files are compared.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim().chars() {
+        let plain = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "A",
+            'ç' | 'Ç' => "C",
+            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => "E",
+            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => "I",
+            'ñ' | 'Ñ' => "N",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' => "O",
+            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => "U",
+            'ý' | 'ÿ' | 'Ý' => "Y",
+            'œ' | 'Œ' => "OE",
+            'æ' | 'Æ' => "AE",
+            c if c.is_whitespace() => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+                continue;
+            }
+            c => {
+                out.extend(c.to_uppercase());
+                continue;
+            }
+        };
+        out.push_str(plain);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -96,8 +145,8 @@ mod tests {
 
     #[test]
     fn the_global_list_and_the_two_extra_codes() {
-        // 15 rows in the published file (PROVENANCE.md section A), plus ALL and MS.
-        assert_eq!(sectors().len(), 17);
+        // 15 rows in the published file (PROVENANCE.md section A), plus ALL, MS and CSS.
+        assert_eq!(sectors().len(), 18);
         assert_eq!(sector("FSC").map(|s| s.name.as_str()), Some("Food Security"));
         assert_eq!(sector("pro_cpm").map(|s| s.code.as_str()), Some("PRO-CPN"));
         assert_eq!(sector("Intersectoral").map(|s| s.code.as_str()), Some(INTERSECTORAL));
@@ -105,6 +154,16 @@ mod tests {
         assert_eq!(sector("Eau, assainissement et hygiène").map(|s| s.code.as_str()), Some("WSH"));
         assert_eq!(sector("MS").map(|s| s.code.as_str()), Some(MULTI_SECTOR));
         assert!(sector("XYZ").is_none());
+        // The clusters of the Mali and Chad 3Ws.
+        assert_eq!(sector("Securité alimentaire").map(|s| s.code.as_str()), Some("FSC"));
+        assert_eq!(sector("Sécurité Alimentaire").map(|s| s.code.as_str()), Some("FSC"));
+        assert_eq!(sector("Abris / NFI").map(|s| s.code.as_str()), Some("SHL"));
+        assert_eq!(sector("EHA").map(|s| s.code.as_str()), Some("WSH"));
+        assert_eq!(sector("Relèvement Précoce").map(|s| s.code.as_str()), Some("ERY"));
+        assert_eq!(sector("Coordination").map(|s| s.code.as_str()), Some(COORDINATION));
+        assert_eq!(sector("Réponse aux réfugiés").map(|s| s.code.as_str()), Some(MULTI_SECTOR));
+        assert_eq!(sector("Logistique").map(|s| s.code.as_str()), Some("LOG"));
+        assert_eq!(fold("  Médecins   du Monde "), "MEDECINS DU MONDE");
         assert!(sector("").is_none());
     }
 }

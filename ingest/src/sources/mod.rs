@@ -9,6 +9,7 @@ pub mod funding;
 pub mod geography;
 pub mod needs;
 pub mod population;
+pub mod presence;
 pub mod sites;
 
 /// Paths kept from before the kit, for callers of `ingest::sources::{hdx, table, sheet}`.
@@ -90,6 +91,7 @@ sources! {
     Funding => funding::Job,
     Sites => sites::Job,
     Needs => needs::Job,
+    Presence => presence::Job,
 }
 
 impl Source {

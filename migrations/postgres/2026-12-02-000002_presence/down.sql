@@ -1,0 +1,2 @@
+DROP TABLE operational_presence;
+DROP TABLE organisations;
