@@ -10,6 +10,13 @@
 //! declares itself with [`Theme`]:
 //!
 //! ```ignore
+//! crate::themes::part!(
+//!     /// A country's displacement sites.
+//!     CountrySites: Country
+//! );
+//! #[async_graphql::Object]
+//! impl CountrySites { /* the fields, over `self.0` (the country's row) */ }
+//!
 //! pub struct Theme;
 //!
 //! impl crate::themes::Theme for Theme {
@@ -130,3 +137,27 @@ macro_rules! themes {
 }
 
 pub(crate) use themes;
+
+/// Declares a theme's part of `Country` or of `AdminArea`: a newtype over the object's shared row
+/// (`self.0.iso3`, `self.0.id`...), built by the merged object. Its fields go in an
+/// `#[async_graphql::Object] impl` of the part.
+macro_rules! part {
+    ($(#[$attr:meta])* $part:ident: Country) => {
+        $crate::themes::part!(@ $(#[$attr])* $part, store::models::Country);
+    };
+    ($(#[$attr:meta])* $part:ident: AdminArea) => {
+        $crate::themes::part!(@ $(#[$attr])* $part, store::models::AdminArea);
+    };
+    (@ $(#[$attr:meta])* $part:ident, $row:ty) => {
+        $(#[$attr])*
+        pub struct $part(pub std::sync::Arc<$row>);
+
+        impl $crate::themes::Part<$row> for $part {
+            fn of(row: &std::sync::Arc<$row>) -> Self {
+                $part(row.clone())
+            }
+        }
+    };
+}
+
+pub(crate) use part;

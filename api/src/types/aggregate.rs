@@ -16,7 +16,7 @@ pub struct IdpAggregate(pub Aggregate);
 impl IdpAggregate {
     /// Where the total comes from: the latest of the figures used; dated by the reporting date.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of(self.0.key.reporting_date)
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.key.reporting_date)
     }
 }
 

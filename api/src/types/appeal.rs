@@ -16,7 +16,7 @@ impl Appeal {
     /// Where the appeal's figures come from; FTS figures change daily, so they are dated by the
     /// publisher's last update of the dataset.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of_dataset_update()
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated_by_dataset_update()
     }
 }
 
@@ -183,7 +183,7 @@ pub struct OutsideFunding(pub OutsideFundingRow);
 impl OutsideFunding {
     /// Where the figure comes from, dated (as appeals are) by the publisher's last update.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of_dataset_update()
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated_by_dataset_update()
     }
 }
 
@@ -292,14 +292,10 @@ impl crate::themes::Theme for Theme {
     type AreaFields = crate::themes::NoFields;
 }
 
-/// A country's appeals and funding (OCHA FTS).
-pub struct CountryFunding(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryFunding {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryFunding(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's appeals and funding (OCHA FTS).
+    CountryFunding: Country
+);
 
 /// A country's appeals and funding (OCHA FTS).
 #[async_graphql::Object]

@@ -26,7 +26,7 @@ pub struct IdpFigure(pub IdpTotal);
 impl IdpFigure {
     /// Where the figure comes from; its reference date is the reporting date.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of(self.0.reporting_date)
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.reporting_date)
     }
 }
 
@@ -211,14 +211,10 @@ impl crate::themes::Theme for Theme {
     type AreaFields = AreaIdps;
 }
 
-/// A country's IDP figures, totals and series (IOM DTM).
-pub struct CountryIdps(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryIdps {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryIdps(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's IDP figures, totals and series (IOM DTM).
+    CountryIdps: Country
+);
 
 /// A country's IDP figures, totals and series (IOM DTM).
 #[async_graphql::Object]
@@ -325,14 +321,10 @@ impl CountryIdps {
     }
 }
 
-/// An area's IDP figures, totals, series and share of the population (IOM DTM).
-pub struct AreaIdps(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaIdps {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaIdps(row.clone())
-    }
-}
+crate::themes::part!(
+    /// An area's IDP figures, totals, series and share of the population (IOM DTM).
+    AreaIdps: AdminArea
+);
 
 /// An area's IDP figures, totals, series and share of the population (IOM DTM).
 #[async_graphql::Object]

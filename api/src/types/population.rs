@@ -35,7 +35,7 @@ impl PopulationFigure {
                 && r.age_range == "all"
         });
         let provenance = Provenance::new(best.resource_id, best.run_id, best.retrieved_at)
-            .as_of(chrono::NaiveDate::from_ymd_opt(best.reference_year, 1, 1));
+            .dated(chrono::NaiveDate::from_ymd_opt(best.reference_year, 1, 1));
         Some(PopulationFigure { rows, provenance })
     }
 
@@ -190,14 +190,10 @@ impl crate::themes::Theme for Theme {
     }
 }
 
-/// A country's national population (COD-PS).
-pub struct CountryPopulation(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryPopulation {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryPopulation(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's national population (COD-PS).
+    CountryPopulation: Country
+);
 
 /// A country's national population (COD-PS).
 #[async_graphql::Object]
@@ -210,14 +206,10 @@ impl CountryPopulation {
     }
 }
 
-/// An area's population (COD-PS).
-pub struct AreaPopulation(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaPopulation {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaPopulation(row.clone())
-    }
-}
+crate::themes::part!(
+    /// An area's population (COD-PS).
+    AreaPopulation: AdminArea
+);
 
 /// An area's population (COD-PS).
 #[async_graphql::Object]

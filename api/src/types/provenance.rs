@@ -40,19 +40,19 @@ pub struct Provenance {
 
 impl Provenance {
     /// The provenance of a figure read from `resource_id` by run `run_id` at `retrieved_at`, with no
-    /// reference date yet (see [`Provenance::as_of`]).
+    /// reference date yet (see [`Provenance::dated`]).
     pub fn new(resource_id: i64, run_id: i64, retrieved_at: NaiveDateTime) -> Provenance {
         Provenance { resource_id: Some(resource_id), run_id: Some(run_id), retrieved_at, as_of: AsOf::Given(None) }
     }
 
     /// The same provenance, with the source's reference date for the figure (none where it gives none).
-    pub fn as_of(self, date: impl Into<Option<NaiveDate>>) -> Provenance {
+    pub fn dated(self, date: impl Into<Option<NaiveDate>>) -> Provenance {
         Provenance { as_of: AsOf::Given(date.into()), ..self }
     }
 
     /// The same provenance, dated by the publisher's last update of the dataset (figures that change
     /// continuously, such as FTS funding), or else by when crisisgraph read them.
-    pub fn as_of_dataset_update(self) -> Provenance {
+    pub fn dated_by_dataset_update(self) -> Provenance {
         Provenance { as_of: AsOf::DatasetUpdate, ..self }
     }
 

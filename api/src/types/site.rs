@@ -20,7 +20,7 @@ pub struct Site(pub SiteRow);
 impl Site {
     /// Where the site's figures come from; their reference date is the list's reporting date, if any.
     pub fn provenance(&self) -> Provenance {
-        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).as_of(self.0.reporting_date)
+        Provenance::new(self.0.resource_id, self.0.run_id, self.0.retrieved_at).dated(self.0.reporting_date)
     }
 }
 
@@ -222,14 +222,10 @@ impl crate::themes::Theme for Theme {
     }
 }
 
-/// A country's displacement sites (IOM DTM site lists).
-pub struct CountrySites(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountrySites {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountrySites(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's displacement sites (IOM DTM site lists).
+    CountrySites: Country
+);
 
 /// A country's displacement sites (IOM DTM site lists).
 #[async_graphql::Object]
@@ -248,14 +244,10 @@ impl CountrySites {
     }
 }
 
-/// The displacement sites in an area (IOM DTM site lists).
-pub struct AreaSites(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaSites {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaSites(row.clone())
-    }
-}
+crate::themes::part!(
+    /// The displacement sites in an area (IOM DTM site lists).
+    AreaSites: AdminArea
+);
 
 /// The displacement sites in an area (IOM DTM site lists).
 #[async_graphql::Object]
