@@ -224,76 +224,15 @@ impl Loader<i64> for RunLoader {
     }
 }
 
-// --- appeals and the catalog ---
+// --- the catalog ---
 
-use store::appeals::{AppealClusterRow, AppealCountryRow, AppealRow};
+use store::catalog;
 use store::models::Resource;
-use store::{appeals, catalog};
 
-/// (country ISO3, year or none) → the appeals the country has a share of.
-pub struct CountryAppealsLoader(pub ReadSnapshot);
-/// Appeal id → its per-cluster figures.
-pub struct AppealClustersLoader(pub ReadSnapshot);
-/// Appeal id → the country shares stored for it.
-pub struct AppealSharesLoader(pub ReadSnapshot);
 /// Dataset id → its resources.
 pub struct DatasetResourcesLoader(pub ReadSnapshot);
 /// Dataset id → the ingest runs that read it, newest first.
 pub struct DatasetRunsLoader(pub ReadSnapshot);
-
-impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
-    type Value = Vec<AppealRow>;
-    type Error = SharedStoreError;
-
-    async fn load(
-        &self,
-        keys: &[(String, Option<i32>)],
-    ) -> Result<HashMap<(String, Option<i32>), Vec<AppealRow>>, Self::Error> {
-        let mut out: HashMap<(String, Option<i32>), Vec<AppealRow>> =
-            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
-        let mut years: Vec<Option<i32>> = keys.iter().map(|(_, y)| *y).collect();
-        years.sort_unstable();
-        years.dedup();
-        for year in years {
-            let codes: Vec<String> = keys.iter().filter(|(_, y)| *y == year).map(|(c, _)| c.clone()).collect();
-            let rows = self.0.run(move |c| appeals::appeals_of_countries(c, &codes, year)).await?;
-            for (iso3, appeal) in rows {
-                out.entry((iso3, year)).or_default().push(appeal);
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl Loader<i64> for AppealClustersLoader {
-    type Value = Vec<AppealClusterRow>;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealClusterRow>>, Self::Error> {
-        let ids = keys.to_vec();
-        let rows = self.0.run(move |c| appeals::clusters_of_appeals(c, &ids)).await?;
-        let mut out: HashMap<i64, Vec<AppealClusterRow>> = HashMap::new();
-        for row in rows {
-            out.entry(row.appeal_id).or_default().push(row);
-        }
-        Ok(out)
-    }
-}
-
-impl Loader<i64> for AppealSharesLoader {
-    type Value = Vec<AppealCountryRow>;
-    type Error = SharedStoreError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealCountryRow>>, Self::Error> {
-        let ids = keys.to_vec();
-        let rows = self.0.run(move |c| appeals::shares_of_appeals(c, &ids)).await?;
-        let mut out: HashMap<i64, Vec<AppealCountryRow>> = HashMap::new();
-        for row in rows {
-            out.entry(row.appeal_id).or_default().push(row);
-        }
-        Ok(out)
-    }
-}
 
 impl Loader<i64> for DatasetResourcesLoader {
     type Value = Vec<Resource>;
@@ -482,9 +421,6 @@ pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnaps
         .data(loader(SubtreeIdpsLoader(s())))
         .data(loader(AreaAliasesLoader(s())))
         .data(loader(ResourceLoader(s())))
-        .data(loader(CountryAppealsLoader(s())))
-        .data(loader(AppealClustersLoader(s())))
-        .data(loader(AppealSharesLoader(s())))
         .data(loader(DatasetResourcesLoader(s())))
         .data(loader(DatasetRunsLoader(s())))
 }

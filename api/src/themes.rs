@@ -128,6 +128,18 @@ macro_rules! themes {
             }
         }
 
+        /// Each part of `Country` and `AdminArea` (the core first, then each theme's) with the fields it
+        /// defines: a merged object keeps only one of two same-named fields, so the test
+        /// `no_two_parts_of_an_object_define_the_same_field` refuses them.
+        #[cfg(test)]
+        pub(crate) fn part_fields() -> Vec<(&'static str, &'static str, Vec<String>)> {
+            let mut parts = vec![$crate::themes::fields_of::<country::CountryCore>("Country")];
+            $(parts.push($crate::themes::fields_of::<<$theme::Theme as $crate::themes::Theme>::CountryFields>("Country"));)+
+            parts.push($crate::themes::fields_of::<area::AreaCore>("AdminArea"));
+            $(parts.push($crate::themes::fields_of::<<$theme::Theme as $crate::themes::Theme>::AreaFields>("AdminArea"));)+
+            parts
+        }
+
         /// Adds every theme's loaders to a request.
         pub(crate) fn theme_loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {
             $(let request = <$theme::Theme as $crate::themes::Theme>::loaders(request, snapshot);)+
@@ -161,3 +173,35 @@ macro_rules! part {
 }
 
 pub(crate) use part;
+
+/// The fields part `P` of `object` defines, with the part's Rust name.
+#[cfg(test)]
+pub(crate) fn fields_of<P: ObjectType>(object: &'static str) -> (&'static str, &'static str, Vec<String>) {
+    let mut registry = async_graphql::registry::Registry::default();
+    P::create_type_info(&mut registry);
+    let fields = match registry.types.get(P::type_name().as_ref()) {
+        Some(async_graphql::registry::MetaType::Object { fields, .. }) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    (object, std::any::type_name::<P>(), fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    #[test]
+    fn no_two_parts_of_an_object_define_the_same_field() {
+        let parts = crate::types::part_fields();
+        let mut owner: HashMap<(&str, String), &str> = HashMap::new();
+        for (object, part, fields) in &parts {
+            for field in fields {
+                if let Some(other) = owner.insert((object, field.clone()), part) {
+                    panic!("{object}.{field} is defined by both {other} and {part}");
+                }
+            }
+        }
+        let country: Vec<&String> = owner.keys().filter(|(o, _)| *o == "Country").map(|(_, f)| f).collect();
+        assert!(country.len() >= 14 && owner.contains_key(&("AdminArea", "sites".to_string())), "{country:?}");
+    }
+}
