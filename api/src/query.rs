@@ -8,12 +8,14 @@ use crate::pagination::{PageArgs, encode_cursor};
 use crate::types::{AdminArea, Country, Dataset, IngestRun, IngestRunConnection, SourceInfo, row_id};
 use async_graphql::ErrorExtensions;
 
-/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
-pub struct QueryRoot;
+/// The core entry points for reading: countries, admin areas, datasets, runs, sources, `node(id:)`. Each
+/// theme may add its own (see `crate::themes`); `QueryRoot` merges them.
+#[derive(Default)]
+pub struct QueryCore;
 
-/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
-#[Object(name = "Query")]
-impl QueryRoot {
+/// The core entry points for reading: countries, admin areas, datasets, runs, sources, `node(id:)`.
+#[Object]
+impl QueryCore {
     /// One country by ISO3 code (case-insensitive), e.g. `MLI`.
     async fn country(
         &self,

@@ -3,9 +3,10 @@
 //!
 //! The module holds the theme's object types and connections, its loaders, and its fields on
 //! `Country` and `AdminArea` as two *parts*: small objects over the country's or the area's row
-//! ([`Part`]). `Country` and `AdminArea` are async-graphql merged objects of their core part and one
-//! part of each theme, so clients see one `Country` type whose fields come from every theme, and a
-//! theme never edits the country, area, loader or query files. Its node types (those `node(id:)`
+//! ([`Part`]), and its entry points on `Query`, if any. `Country`, `AdminArea` and `Query` are
+//! async-graphql merged objects of their core part and one part of each theme, so clients see one
+//! `Country` type whose fields come from every theme, and a theme never edits the country, area,
+//! loader or query files. Its node types (those `node(id:)`
 //! fetches) follow its name on its line and implement `crate::types::node::GlobalId`. A theme
 //! declares itself with [`Theme`]:
 //!
@@ -22,6 +23,7 @@
 //! impl crate::themes::Theme for Theme {
 //!     type CountryFields = CountrySites; // `NoFields` where the theme adds none
 //!     type AreaFields = AreaSites;
+//!     type QueryFields = NoFields; // or a `#[derive(Default)]` object with the theme's `Query` fields
 //!     fn loaders(request: Request, snapshot: &ReadSnapshot) -> Request {
 //!         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone())))
 //!     }
@@ -54,6 +56,8 @@ pub trait Theme {
     type CountryFields: Part<store::models::Country>;
     /// The theme's fields on `AdminArea` ([`NoFields`] for none).
     type AreaFields: Part<store::models::AdminArea>;
+    /// The theme's entry points on `Query` (e.g. `organisations(search:)`; [`NoFields`] for none).
+    type QueryFields: ObjectType + Default;
     /// Adds the theme's loaders to a request (each reading through the request's snapshot).
     fn loaders(request: Request, _snapshot: &ReadSnapshot) -> Request {
         request
@@ -137,8 +141,18 @@ macro_rules! themes {
             $(parts.push($crate::themes::fields_of::<<$theme::Theme as $crate::themes::Theme>::CountryFields>("Country"));)+
             parts.push($crate::themes::fields_of::<area::AreaCore>("AdminArea"));
             $(parts.push($crate::themes::fields_of::<<$theme::Theme as $crate::themes::Theme>::AreaFields>("AdminArea"));)+
+            parts.push($crate::themes::fields_of::<$crate::query::QueryCore>("Query"));
+            $(parts.push($crate::themes::fields_of::<<$theme::Theme as $crate::themes::Theme>::QueryFields>("Query"));)+
             parts
         }
+
+        /// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
+        #[derive(async_graphql::MergedObject, Default)]
+        #[graphql(name = "Query")]
+        pub struct QueryRoot(
+            $crate::query::QueryCore,
+            $(<$theme::Theme as $crate::themes::Theme>::QueryFields,)+
+        );
 
         /// Adds every theme's loaders to a request.
         pub(crate) fn theme_loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {

@@ -355,6 +355,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryFunding;
     type AreaFields = crate::themes::NoFields;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         let s = || snapshot.clone();

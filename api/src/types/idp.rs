@@ -209,6 +209,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryIdps;
     type AreaFields = AreaIdps;
+    type QueryFields = crate::themes::NoFields;
 }
 
 crate::themes::part!(

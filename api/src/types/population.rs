@@ -182,6 +182,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryPopulation;
     type AreaFields = AreaPopulation;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request

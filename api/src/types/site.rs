@@ -216,6 +216,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountrySites;
     type AreaFields = AreaSites;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone())))
