@@ -1,3 +1,8 @@
+//! The IDP theme (IOM DTM): IDP figures and their lists, the country's and areas' `idps`,
+//! `idpTotals`, `idpSeries` and `idpShare`, its loaders, and IDP figures' global ids.
+
+mod loaders;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
 use base64::Engine;
@@ -11,7 +16,8 @@ use super::connection::Connection;
 use super::{AdminArea, Dataset, IngestRun, Provenance};
 use crate::ApiError;
 use crate::error::{IntoGraphql, shared};
-use crate::loaders::{AreaIdpsLoader, AreaIdpsQuery, AreaLoader};
+use crate::loaders::AreaLoader;
+pub(crate) use loaders::{AreaAliasesLoader, AreaIdpsLoader, AreaIdpsQuery, SubtreeIdpsLoader};
 use crate::pagination::PageArgs;
 use crate::scalars::{Date, DateTime};
 
@@ -210,6 +216,14 @@ impl crate::themes::Theme for Theme {
     type CountryFields = CountryIdps;
     type AreaFields = AreaIdps;
     type QueryFields = crate::themes::NoFields;
+
+    fn loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {
+        let s = || snapshot.clone();
+        request
+            .data(crate::loaders::loader(AreaIdpsLoader(s())))
+            .data(crate::loaders::loader(SubtreeIdpsLoader(s())))
+            .data(crate::loaders::loader(AreaAliasesLoader(s())))
+    }
 }
 
 crate::themes::part!(
