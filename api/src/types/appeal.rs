@@ -46,7 +46,7 @@ pub struct AppealCountryShare {
 impl Appeal {
     /// Global id (for `node(id:)` and client caches): `Appeal:<key>`.
     pub async fn id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("Appeal:{}", self.0.id))
+        super::node::global_id::<Appeal>(self.0.id)
     }
     /// Where the appeal's figures come from: dataset, licence, credit, resource and its URL, ingest run,
     /// reference date and when it was read.

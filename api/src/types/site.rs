@@ -33,7 +33,7 @@ pub type SiteConnection = Connection<Site>;
 impl Site {
     /// Global id (for `node(id:)` and client caches): `Site:<key>`, one per site and round.
     pub async fn id(&self) -> ID {
-        ID(format!("Site:{}", self.0.id))
+        super::node::global_id::<Site>(self.0.id)
     }
     /// Where the site and its figures come from: dataset, licence, credit, resource and its URL, ingest run,
     /// reference date and when it was read.
