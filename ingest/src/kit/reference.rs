@@ -62,11 +62,7 @@ pub fn sectors() -> &'static [Sector] {
                 })
             })
             .collect();
-        list.push(Sector {
-            code: INTERSECTORAL.into(),
-            name: "Intersectoral".into(),
-            name_fr: "Intersectoriel".into(),
-        });
+        list.push(Sector { code: INTERSECTORAL.into(), name: "Intersectoral".into(), name_fr: "Intersectoriel".into() });
         list.push(Sector {
             code: MULTI_SECTOR.into(),
             name: "Multi-sector (unspecified)".into(),
@@ -84,10 +80,11 @@ pub fn sector(code_or_name: &str) -> Option<&'static Sector> {
         return None;
     }
     let code = ALIASES.iter().find(|(alias, _)| *alias == wanted).map_or(wanted.as_str(), |(_, code)| code);
-    sectors()
-        .iter()
-        .find(|s| s.code == code)
-        .or_else(|| sectors().iter().find(|s| s.name.to_uppercase() == wanted || s.name_fr.to_uppercase() == wanted))
+    sectors().iter().find(|s| s.code == code).or_else(|| {
+        sectors()
+            .iter()
+            .find(|s| s.name.to_uppercase() == wanted || s.name_fr.to_uppercase() == wanted)
+    })
 }
 
 #[cfg(test)]
