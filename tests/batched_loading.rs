@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use diesel::connection::{InstrumentationEvent, set_default_instrumentation};
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);
+/// The query counter is process-wide: the tests that read it run one at a time.
+static COUNTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn count_queries() -> Option<Box<dyn diesel::connection::Instrumentation>> {
     Some(Box::new(|event: InstrumentationEvent<'_>| {
@@ -26,6 +28,7 @@ async fn queries_for(pool: &store::DbPool, query: &str) -> (usize, serde_json::V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_queries_do_not_query_per_row() {
+    let _counting = COUNTING.lock().await;
     set_default_instrumentation(count_queries).expect("instrumentation hook");
     let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
     ingest::sample::load_sample(&store.pool).await.expect("sample loads");
@@ -50,5 +53,41 @@ async fn nested_queries_do_not_query_per_row() {
     assert!(
         level2_queries < level1_queries + communes,
         "{communes} communes took {level2_queries} queries, {regions} regions {level1_queries}"
+    );
+}
+
+/// `provenance` (dataset, resource, run, licence, credit, URL) on every figure of a nested list costs
+/// one batched query per link, not one per figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provenance_is_loaded_in_batches() {
+    let _counting = COUNTING.lock().await;
+    set_default_instrumentation(count_queries).expect("instrumentation hook");
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample loads");
+
+    let provenance = "provenance { dataset { title } resource { url } ingestRun { id } dataAsOf retrievedAt \
+                      licence credit sourceUrl }";
+    let nested = |level: i32| {
+        format!(
+            r#"{{ country(iso3: "HTI") {{ adminAreas(level: {level}) {{ pcode
+                idps(latestRoundOnly: true) {{ nodes {{ individuals {provenance} }} }}
+                idpTotals {{ individuals {provenance} }} population {{ total {provenance} }} }} }} }}"#
+        )
+    };
+    let (level1_queries, level1) = queries_for(&store.pool, &nested(1)).await;
+    let (level2_queries, level2) = queries_for(&store.pool, &nested(2)).await;
+    let regions = level1["country"]["adminAreas"].as_array().map(Vec::len).unwrap_or(0);
+    let communes = level2["country"]["adminAreas"].as_array().map(Vec::len).unwrap_or(0);
+    let figures: usize = level2["country"]["adminAreas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["idps"]["nodes"].as_array().map(Vec::len).unwrap_or(0))
+        .sum();
+    assert!(regions >= 10 && communes >= 100 && figures >= communes, "{regions}, {communes}, {figures}");
+    assert!(level1_queries <= 40, "{level1_queries} queries for {regions} regions");
+    assert!(
+        level2_queries < level1_queries + communes,
+        "{communes} communes ({figures} figures) took {level2_queries} queries, {regions} regions {level1_queries}"
     );
 }

@@ -19,6 +19,7 @@ on_both_stores!(
     failed_fetch_or_garbage_leaves_the_store_as_it_was,
     bad_rows_are_rejected_with_reasons_and_unknown_areas_kept,
     geography_has_parents_and_validity,
+    provenance_is_one_object_on_every_figure,
 );
 
 /// Key of one IDP total: (ISO3, admin level, area p-code, operation, round, date, assessment type).
@@ -377,4 +378,68 @@ async fn geography_has_parents_and_validity(backend: Backend) {
     let response =
         graphql_response(&store.pool, r#"{ country(iso3: "MLI") { idps(first: 5000) { totalCount } } }"#).await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED", "{response}");
+}
+
+/// Every figure type answers `provenance` with its dataset, licence, credit, resource URL, run and
+/// dates, equal to its older flattened fields; DTM figures always carry IOM's credit line.
+async fn provenance_is_one_object_on_every_figure(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample loads");
+    let provenance = "provenance { dataset { id title } resource { id url } ingestRun { id trigger } dataAsOf \
+                      retrievedAt licence credit sourceUrl }";
+    let site_flat = "dataset { id title licence credit } resource { id url } ingestRun { id trigger }";
+    let flat = format!("{site_flat} retrievedAt");
+    let query = format!(
+        r#"{{ mli: country(iso3: "MLI") {{
+                idps(first: 50) {{ nodes {{ reportingDate dataAsOf {flat} {provenance} }} }}
+                idpTotals {{ reportingDate dataAsOf {flat} {provenance} }}
+                population {{ referenceYear dataAsOf {flat} {provenance} }}
+                appeals {{ dataAsOf {flat} {provenance} }} }}
+              ssd: country(iso3: "SSD") {{ sites(first: 20) {{ nodes {{ reportingDate {site_flat} {provenance} }} }} }} }}"#
+    );
+    let data = graphql(&store.pool, &query).await;
+    let mli = &data["mli"];
+    let mut figures: Vec<(&str, &Value)> = Vec::new();
+    figures.extend(mli["idps"]["nodes"].as_array().expect("IDP figures").iter().map(|f| ("IdpFigure", f)));
+    figures.extend(mli["idpTotals"].as_array().expect("IDP totals").iter().map(|f| ("IdpAggregate", f)));
+    figures.push(("PopulationFigure", &mli["population"]));
+    figures.extend(mli["appeals"].as_array().expect("appeals").iter().map(|f| ("Appeal", f)));
+    figures.extend(data["ssd"]["sites"]["nodes"].as_array().expect("sites").iter().map(|f| ("Site", f)));
+    for kind in ["IdpFigure", "IdpAggregate", "PopulationFigure", "Appeal", "Site"] {
+        assert!(figures.iter().any(|(k, _)| *k == kind), "the sample has no {kind}");
+    }
+    for (kind, f) in &figures {
+        let p = &f["provenance"];
+        assert!(p["dataset"]["id"].is_string() && p["ingestRun"]["trigger"] == "sample", "{kind}: {p}");
+        assert_eq!(
+            p["dataset"],
+            serde_json::json!({ "id": f["dataset"]["id"], "title": f["dataset"]["title"] }),
+            "{kind}"
+        );
+        assert_eq!((&p["resource"], &p["ingestRun"]), (&f["resource"], &f["ingestRun"]), "{kind}");
+        assert_eq!((&p["licence"], &p["credit"]), (&f["dataset"]["licence"], &f["dataset"]["credit"]), "{kind}");
+        assert_eq!(p["sourceUrl"], f["resource"]["url"], "{kind}");
+        if *kind == "Site" {
+            assert!(p["retrievedAt"].as_str().is_some_and(|t| t.ends_with('Z')), "{kind}: {p}");
+        } else {
+            assert_eq!(p["retrievedAt"], f["retrievedAt"], "{kind}");
+        }
+        match *kind {
+            "IdpFigure" | "IdpAggregate" => {
+                assert_eq!(
+                    p["credit"],
+                    "International Organization for Migration (IOM), Displacement Tracking Matrix (DTM)"
+                );
+                assert_eq!((&p["dataAsOf"], &p["dataAsOf"]), (&f["reportingDate"], &f["dataAsOf"]), "{kind}");
+            }
+            "PopulationFigure" => {
+                let year = f["referenceYear"].as_i64().expect("a reference year");
+                assert_eq!((&p["dataAsOf"], &p["dataAsOf"]), (&Value::from(format!("{year}-01-01")), &f["dataAsOf"]));
+            }
+            "Appeal" => assert_eq!(p["dataAsOf"], f["dataAsOf"], "{kind}"),
+            _ => assert_eq!(p["dataAsOf"], f["reportingDate"], "{kind}"),
+        }
+    }
+    let national = &mli["idps"]["nodes"][0]["provenance"];
+    assert_eq!(national["sourceUrl"], "https://dtmapi.iom.int/v3/displacement/admin0");
 }

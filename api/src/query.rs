@@ -8,12 +8,14 @@ use crate::pagination::{PageArgs, encode_cursor};
 use crate::types::{AdminArea, Country, Dataset, IngestRun, IngestRunConnection, SourceInfo, row_id};
 use async_graphql::ErrorExtensions;
 
-/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
-pub struct QueryRoot;
+/// The core entry points for reading: countries, admin areas, datasets, runs, sources, `node(id:)`. Each
+/// theme may add its own (see `crate::themes`); `QueryRoot` merges them.
+#[derive(Default)]
+pub struct QueryCore;
 
-/// Entry points for reading: countries, admin areas and the ingest runs behind every figure.
-#[Object(name = "Query")]
-impl QueryRoot {
+/// The core entry points for reading: countries, admin areas, datasets, runs, sources, `node(id:)`.
+#[Object]
+impl QueryCore {
     /// One country by ISO3 code (case-insensitive), e.g. `MLI`.
     async fn country(
         &self,
@@ -85,18 +87,8 @@ impl QueryRoot {
             crate::read::snapshot(ctx)?.run(move |c| ingest::status::source_statuses_on(c, &schedules)).await.gql()?;
         Ok(statuses.into_iter().map(SourceInfo).collect())
     }
-    /// Organisations (operational presence, 3W) whose canonical acronym or name contains `search` (any
-    /// case; every organisation without it), by acronym then name.
-    async fn organisations(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Text the acronym or name contains, e.g. `IOM` or `vision`.")] search: Option<String>,
-    ) -> Result<Vec<crate::types::Organisation>> {
-        crate::types::presence_organisations(ctx, search).await
-    }
-    /// Any entity by its global id (its `id`: `Country:MLI`, `AdminArea:12`, `Dataset:3`, `Resource:4`,
-    /// `IngestRun:7`, `Appeal:5`, `Site:40`, `IdpFigure:...`,
-    /// `OperationalPresence:9`, `Organisation:3`); null when nothing has that id.
+    /// Any entity by its global id (its `id`, `<Type>:<key>`: `Country:MLI`, `AdminArea:12`, `Dataset:3`,
+    /// `IngestRun:7`, `Site:40`...; every type implementing `Node`); null when nothing has that id.
     async fn node(
         &self,
         ctx: &Context<'_>,

@@ -5,7 +5,7 @@ use store::DbPool;
 
 use crate::mutation::MutationRoot;
 use crate::operations::Operations;
-use crate::query::QueryRoot;
+use crate::types::QueryRoot;
 
 pub type CrisisSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -15,7 +15,7 @@ pub use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
 /// execution must run inside a tokio runtime (the loaders spawn tasks).
 /// `operations` wires mutations and the `sources` report; `Operations::default()` serves reads only.
 pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
         .data(operations)
         .extension(crate::read::ReadScope::new(pool))
         // Automatic persisted queries: clients may send a query's hash instead of its text.
@@ -34,5 +34,5 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
 /// changes: `crisisgraph schema` prints it, `/schema.graphql` serves it, `schema.graphql` holds it.
 pub fn sdl() -> String {
     let options = async_graphql::SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items();
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl_with_options(options)
+    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription).finish().sdl_with_options(options)
 }

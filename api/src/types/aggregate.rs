@@ -2,11 +2,11 @@ use crate::scalars::{Date, DateTime};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 
+use super::idp::{AreaAliasesLoader, SubtreeIdpsLoader};
 use super::population::AreaPopulationLoader;
 use super::{Dataset, IngestRun, PopulationFigure, Provenance};
 use crate::aggregates::{Aggregate, IdpMethod, RoundRule, Selection};
 use crate::error::shared;
-use crate::loaders::{AreaAliasesLoader, SubtreeIdpsLoader};
 
 /// An IDP total for an area and one DTM operation, with the rule that produced it. Totals of
 /// different operations are never added together (round numbers restart per operation); of a round

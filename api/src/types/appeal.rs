@@ -1,11 +1,14 @@
 use crate::scalars::{Date, DateTime};
-use async_graphql::dataloader::DataLoader;
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object, Result, SimpleObject};
-use store::appeals::{AppealClusterRow, AppealRow, OutsideFundingRow, percent_funded};
+use store::ReadSnapshot;
+use store::appeals::{AppealClusterRow, AppealCountryRow, AppealRow, OutsideFundingRow, percent_funded};
 
 use super::{Dataset, IngestRun, Provenance};
-use crate::error::{IntoGraphql, shared};
-use crate::loaders::{AppealClustersLoader, AppealSharesLoader, DatasetByResourceLoader};
+use crate::error::{IntoGraphql, SharedStoreError, shared};
+use crate::loaders::DatasetByResourceLoader;
 
 /// A funding appeal (an OCHA FTS plan: humanitarian response plan, flash appeal, regional plan...).
 /// Amounts are USD. Percent funded is computed here from funding and requirements, never copied
@@ -43,7 +46,7 @@ pub struct AppealCountryShare {
 impl Appeal {
     /// Global id (for `node(id:)` and client caches): `Appeal:<key>`.
     pub async fn id(&self) -> async_graphql::ID {
-        async_graphql::ID(format!("Appeal:{}", self.0.id))
+        super::node::global_id::<Appeal>(self.0.id)
     }
     /// Where the appeal's figures come from: dataset, licence, credit, resource and its URL, ingest run,
     /// reference date and when it was read.
@@ -251,7 +254,7 @@ impl FundingCoverage {
 /// Coverage per year for `iso3`, newest year first.
 pub async fn coverage_of(ctx: &Context<'_>, iso3: &str, year: Option<i32>) -> Result<Vec<FundingCoverage>> {
     let appeals = ctx
-        .data::<DataLoader<crate::loaders::CountryAppealsLoader>>()?
+        .data::<DataLoader<CountryAppealsLoader>>()?
         .load_one((iso3.to_string(), year))
         .await
         .map_err(shared)?
@@ -282,7 +285,69 @@ pub async fn coverage_of(ctx: &Context<'_>, iso3: &str, year: Option<i32>) -> Re
     Ok(by_year.into_values().rev().collect())
 }
 
-// --- the theme's fields on `Country` ---
+// --- the theme's loaders and its fields on `Country` ---
+
+/// (country ISO3, year or none) → the appeals the country has a share of.
+pub struct CountryAppealsLoader(pub ReadSnapshot);
+/// Appeal id → its per-cluster figures.
+pub struct AppealClustersLoader(pub ReadSnapshot);
+/// Appeal id → the country shares stored for it.
+pub struct AppealSharesLoader(pub ReadSnapshot);
+
+impl Loader<(String, Option<i32>)> for CountryAppealsLoader {
+    type Value = Vec<AppealRow>;
+    type Error = SharedStoreError;
+
+    async fn load(
+        &self,
+        keys: &[(String, Option<i32>)],
+    ) -> Result<HashMap<(String, Option<i32>), Vec<AppealRow>>, Self::Error> {
+        let mut out: HashMap<(String, Option<i32>), Vec<AppealRow>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut years: Vec<Option<i32>> = keys.iter().map(|(_, y)| *y).collect();
+        years.sort_unstable();
+        years.dedup();
+        for year in years {
+            let codes: Vec<String> = keys.iter().filter(|(_, y)| *y == year).map(|(c, _)| c.clone()).collect();
+            let rows = self.0.run(move |c| store::appeals::appeals_of_countries(c, &codes, year)).await?;
+            for (iso3, appeal) in rows {
+                out.entry((iso3, year)).or_default().push(appeal);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for AppealClustersLoader {
+    type Value = Vec<AppealClusterRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealClusterRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = self.0.run(move |c| store::appeals::clusters_of_appeals(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<AppealClusterRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.appeal_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<i64> for AppealSharesLoader {
+    type Value = Vec<AppealCountryRow>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<AppealCountryRow>>, Self::Error> {
+        let ids = keys.to_vec();
+        let rows = self.0.run(move |c| store::appeals::shares_of_appeals(c, &ids)).await?;
+        let mut out: HashMap<i64, Vec<AppealCountryRow>> = HashMap::new();
+        for row in rows {
+            out.entry(row.appeal_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
 
 /// The theme's GraphQL (one line in the `themes!` list of `api/src/types/mod.rs`).
 pub struct Theme;
@@ -290,16 +355,21 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryFunding;
     type AreaFields = crate::themes::NoFields;
-}
+    type QueryFields = crate::themes::NoFields;
 
-/// A country's appeals and funding (OCHA FTS).
-pub struct CountryFunding(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryFunding {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryFunding(row.clone())
+    fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
+        let s = || snapshot.clone();
+        request
+            .data(crate::loaders::loader(CountryAppealsLoader(s())))
+            .data(crate::loaders::loader(AppealClustersLoader(s())))
+            .data(crate::loaders::loader(AppealSharesLoader(s())))
     }
 }
+
+crate::themes::part!(
+    /// A country's appeals and funding (OCHA FTS).
+    CountryFunding: Country
+);
 
 /// A country's appeals and funding (OCHA FTS).
 #[async_graphql::Object]
@@ -319,7 +389,7 @@ impl CountryFunding {
         ctx: &Context<'_>,
         #[graphql(desc = "Only plans of this year.")] year: Option<i32>,
     ) -> Result<Vec<super::Appeal>> {
-        let loader = ctx.data::<DataLoader<crate::loaders::CountryAppealsLoader>>()?;
+        let loader = ctx.data::<DataLoader<CountryAppealsLoader>>()?;
         let rows = loader.load_one((self.0.iso3.clone(), year)).await.map_err(shared)?.unwrap_or_default();
         Ok(rows.into_iter().map(super::Appeal).collect())
     }

@@ -19,7 +19,7 @@ pub struct AreaCore(pub AreaRef);
 
 /// The global id of an area: `AdminArea:<key>`.
 pub fn area_id(area: &store::models::AdminArea) -> ID {
-    ID(format!("AdminArea:{}", area.id))
+    super::node::global_id::<AdminArea>(area.id)
 }
 
 /// An administrative area (region, cercle, department...) identified by its p-code. Level 0 is the

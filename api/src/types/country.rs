@@ -19,7 +19,7 @@ pub struct CountryCore(pub CountryRef);
 
 /// The global id of a country: `Country:<ISO3>`.
 pub fn country_id(country: &store::models::Country) -> ID {
-    ID(format!("Country:{}", country.iso3))
+    super::node::global_id::<super::Country>(&country.iso3)
 }
 
 /// The id of the country's level-0 area (the country as an admin area), if the store has it.

@@ -14,7 +14,7 @@ pub struct Dataset(pub store::models::Dataset);
 impl Dataset {
     /// Global id: `Dataset:<number>`, as `dataset(id:)` and `node(id:)` take it.
     pub async fn id(&self) -> ID {
-        ID(format!("Dataset:{}", self.0.id))
+        super::node::global_id::<Dataset>(self.0.id)
     }
     /// Our stable key for the dataset, e.g. `dtm-api-v3` or `hdx:global-pcodes`.
     async fn key(&self) -> &str {
@@ -88,7 +88,7 @@ pub struct Resource(pub store::models::Resource);
 impl Resource {
     /// Global id: `Resource:<number>`, as `node(id:)` takes it.
     pub async fn id(&self) -> ID {
-        ID(format!("Resource:{}", self.0.id))
+        super::node::global_id::<Resource>(self.0.id)
     }
     /// The resource's id on HDX, where it is published there.
     async fn hdx_id(&self) -> Option<&str> {

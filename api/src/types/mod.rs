@@ -33,7 +33,6 @@ pub use dataset::{Dataset, Resource};
 pub use idp::IdpOrderBy;
 pub use node::row_id;
 pub use population::PopulationFigure;
-pub use presence::{Organisation, organisations as presence_organisations};
 pub use provenance::Provenance;
 pub use run::{IngestRun, IngestRunConnection};
 pub use sector::Sector;

@@ -320,6 +320,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryNeeds;
     type AreaFields = AreaNeeds;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request.data(crate::loaders::loader(NeedsTotalLoader(snapshot.clone())))

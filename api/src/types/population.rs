@@ -182,6 +182,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryPopulation;
     type AreaFields = AreaPopulation;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request
@@ -190,14 +191,10 @@ impl crate::themes::Theme for Theme {
     }
 }
 
-/// A country's national population (COD-PS).
-pub struct CountryPopulation(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryPopulation {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryPopulation(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's national population (COD-PS).
+    CountryPopulation: Country
+);
 
 /// A country's national population (COD-PS).
 #[async_graphql::Object]
@@ -210,14 +207,10 @@ impl CountryPopulation {
     }
 }
 
-/// An area's population (COD-PS).
-pub struct AreaPopulation(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaPopulation {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaPopulation(row.clone())
-    }
-}
+crate::themes::part!(
+    /// An area's population (COD-PS).
+    AreaPopulation: AdminArea
+);
 
 /// An area's population (COD-PS).
 #[async_graphql::Object]

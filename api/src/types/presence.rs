@@ -223,6 +223,7 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryPresence;
     type AreaFields = AreaPresence;
+    type QueryFields = QueryPresence;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request.data(crate::loaders::loader(OrganisationLoader(snapshot.clone())))
@@ -312,11 +313,24 @@ impl AreaPresence {
     }
 }
 
-/// Organisations whose acronym or name contains `search` (any case), by acronym then name.
-pub async fn organisations(ctx: &Context<'_>, search: Option<String>) -> Result<Vec<Organisation>> {
-    let reads = crate::read::snapshot(ctx)?.clone();
-    let rows = reads.run(move |c| store::presence::search_organisations(c, search.as_deref())).await.gql()?;
-    Ok(rows.into_iter().map(Organisation).collect())
+
+/// The theme's entry points on `Query`.
+#[derive(Default)]
+pub struct QueryPresence;
+
+#[Object]
+impl QueryPresence {
+    /// Organisations (operational presence, 3W) whose canonical acronym or name contains `search` (any
+    /// case; every organisation without it), by acronym then name.
+    async fn organisations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Text the acronym or name contains, e.g. `IOM` or `vision`.")] search: Option<String>,
+    ) -> Result<Vec<Organisation>> {
+        let reads = crate::read::snapshot(ctx)?.clone();
+        let rows = reads.run(move |c| store::presence::search_organisations(c, search.as_deref())).await.gql()?;
+        Ok(rows.into_iter().map(Organisation).collect())
+    }
 }
 
 impl super::node::GlobalId for OperationalPresence {

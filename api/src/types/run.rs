@@ -18,7 +18,7 @@ impl IngestRun {
     /// Global id: `IngestRun:<number>`, as `ingestRun(id:)`, `cancelIngest(id:)` and `node(id:)` take it
     /// (`<number>` is the run number the CLI shows).
     pub async fn id(&self) -> ID {
-        ID(format!("IngestRun:{}", self.0.id))
+        super::node::global_id::<IngestRun>(self.0.id)
     }
     /// The run number, as `crisisgraph runs` shows it.
     async fn number(&self) -> i64 {

@@ -33,7 +33,7 @@ pub type SiteConnection = Connection<Site>;
 impl Site {
     /// Global id (for `node(id:)` and client caches): `Site:<key>`, one per site and round.
     pub async fn id(&self) -> ID {
-        ID(format!("Site:{}", self.0.id))
+        super::node::global_id::<Site>(self.0.id)
     }
     /// Where the site and its figures come from: dataset, licence, credit, resource and its URL, ingest run,
     /// reference date and when it was read.
@@ -216,20 +216,17 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountrySites;
     type AreaFields = AreaSites;
+    type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone())))
     }
 }
 
-/// A country's displacement sites (IOM DTM site lists).
-pub struct CountrySites(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountrySites {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountrySites(row.clone())
-    }
-}
+crate::themes::part!(
+    /// A country's displacement sites (IOM DTM site lists).
+    CountrySites: Country
+);
 
 /// A country's displacement sites (IOM DTM site lists).
 #[async_graphql::Object]
@@ -248,14 +245,10 @@ impl CountrySites {
     }
 }
 
-/// The displacement sites in an area (IOM DTM site lists).
-pub struct AreaSites(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaSites {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaSites(row.clone())
-    }
-}
+crate::themes::part!(
+    /// The displacement sites in an area (IOM DTM site lists).
+    AreaSites: AdminArea
+);
 
 /// The displacement sites in an area (IOM DTM site lists).
 #[async_graphql::Object]

@@ -1,3 +1,8 @@
+//! The IDP theme (IOM DTM): IDP figures and their lists, the country's and areas' `idps`,
+//! `idpTotals`, `idpSeries` and `idpShare`, its loaders, and IDP figures' global ids.
+
+mod loaders;
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensions, ID, Object, Result};
 use base64::Engine;
@@ -11,7 +16,8 @@ use super::connection::Connection;
 use super::{AdminArea, Dataset, IngestRun, Provenance};
 use crate::ApiError;
 use crate::error::{IntoGraphql, shared};
-use crate::loaders::{AreaIdpsLoader, AreaIdpsQuery, AreaLoader};
+use crate::loaders::AreaLoader;
+pub(crate) use loaders::{AreaAliasesLoader, AreaIdpsLoader, AreaIdpsQuery, SubtreeIdpsLoader};
 use crate::pagination::PageArgs;
 use crate::scalars::{Date, DateTime};
 
@@ -209,16 +215,21 @@ pub struct Theme;
 impl crate::themes::Theme for Theme {
     type CountryFields = CountryIdps;
     type AreaFields = AreaIdps;
-}
+    type QueryFields = crate::themes::NoFields;
 
-/// A country's IDP figures, totals and series (IOM DTM).
-pub struct CountryIdps(super::country::CountryRef);
-
-impl crate::themes::Part<store::models::Country> for CountryIdps {
-    fn of(row: &std::sync::Arc<store::models::Country>) -> Self {
-        CountryIdps(row.clone())
+    fn loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {
+        let s = || snapshot.clone();
+        request
+            .data(crate::loaders::loader(AreaIdpsLoader(s())))
+            .data(crate::loaders::loader(SubtreeIdpsLoader(s())))
+            .data(crate::loaders::loader(AreaAliasesLoader(s())))
     }
 }
+
+crate::themes::part!(
+    /// A country's IDP figures, totals and series (IOM DTM).
+    CountryIdps: Country
+);
 
 /// A country's IDP figures, totals and series (IOM DTM).
 #[async_graphql::Object]
@@ -325,14 +336,10 @@ impl CountryIdps {
     }
 }
 
-/// An area's IDP figures, totals, series and share of the population (IOM DTM).
-pub struct AreaIdps(super::area::AreaRef);
-
-impl crate::themes::Part<store::models::AdminArea> for AreaIdps {
-    fn of(row: &std::sync::Arc<store::models::AdminArea>) -> Self {
-        AreaIdps(row.clone())
-    }
-}
+crate::themes::part!(
+    /// An area's IDP figures, totals, series and share of the population (IOM DTM).
+    AreaIdps: AdminArea
+);
 
 /// An area's IDP figures, totals, series and share of the population (IOM DTM).
 #[async_graphql::Object]
