@@ -171,6 +171,14 @@ fn the_cli_lists_the_sources_from_their_declarations() {
     let table = Command::new(BIN).args(["sources", "--markdown"]).output().expect("runs");
     assert!(table.status.success());
     assert_eq!(String::from_utf8(table.stdout).expect("UTF-8"), ingest::sources::markdown_table());
+    // The same for the BI guide's column tables, from the BI entities' declarations.
+    let columns = Command::new(BIN).arg("bi-columns").output().expect("runs");
+    assert!(columns.status.success());
+    let columns = String::from_utf8(columns.stdout).expect("UTF-8");
+    assert_eq!(columns, store::bi::markdown_tables());
+    for entity in store::BI_ENTITIES {
+        assert!(columns.contains(&format!("(view `{}`)", entity.view)), "{}", entity.view);
+    }
 }
 
 #[tokio::test]

@@ -146,7 +146,10 @@ async fn bi_views_follow_their_declarations_and_equal_the_migrated_ones(backend:
         }
     };
     let migrated = migrated_views(backend);
-    assert_eq!(migrated.len(), store::BI_ENTITIES.len(), "{:?}", migrated.iter().map(|m| &m.0).collect::<Vec<_>>());
+    // Every view the migrations wrote is declared (a theme added later has no migrated view).
+    let declared: Vec<&str> = store::BI_ENTITIES.iter().map(|e| e.view).collect();
+    assert_eq!(migrated.len(), 5, "{:?}", migrated.iter().map(|m| &m.0).collect::<Vec<_>>());
+    assert!(migrated.iter().all(|(view, _)| declared.contains(&view.as_str())), "{declared:?}");
     for (view, statement) in &migrated {
         let legacy = format!("legacy_{view}");
         execute!(conn, &statement.replacen(&format!("VIEW {view} AS"), &format!("VIEW {legacy} AS"), 1));

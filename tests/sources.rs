@@ -287,6 +287,8 @@ async fn rerun_writes_nothing_and_downloads_nothing(backend: Backend) {
         (Source::Population, "MLI"),
         (Source::Funding, "MLI"),
         (Source::Sites, "SSD"),
+        (Source::Needs, "MLI"),
+        (Source::Needs, "TCD"),
         (Source::Catalog, "MLI"),
         (Source::Geography, "TCD"),
         (Source::Presence, "MLI"),

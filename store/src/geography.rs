@@ -242,7 +242,7 @@ crate::bi::bi_entity! {
             Filter::new("country", "country_iso3", Countries),
             Filter::new("admin_level", "admin_level", AdminLevel),
             Filter::new("pcode", "pcode", Within),
-            Filter::new("current_only", "valid_to", Flag("valid_to IS NULL")),
+            Filter::new("current_only", "valid_to", Flag("valid_to IS NULL")).about("`true`: areas valid today"),
         ],
         columns: {
             country_iso3: Text = "a.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";

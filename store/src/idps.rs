@@ -750,15 +750,16 @@ crate::bi::bi_entity! {
             Filter::new("pcode", "area_pcode", Within),
             Filter::new("from", "reporting_date", OnOrAfter),
             Filter::new("to", "reporting_date", OnOrBefore),
-            Filter::new("operation", "operation", Equals),
+            Filter::new("operation", "operation", Equals).about("the DTM operation, as `operation` names it"),
             Filter::new("round", "round_number", EqualsNumber),
-            Filter::new("assessment_type", "assessment_type", EqualsUpper),
+            Filter::new("assessment_type", "assessment_type", EqualsUpper).about("`BA` or `SA`"),
             // The flag the ingest keeps on the totals, found through the index on each area's rounds.
             Filter::new("latest_round_only", "", Flag(
                 "EXISTS (SELECT 1 FROM idp_totals l WHERE l.is_latest_round AND l.country_iso3 = bi_idps.country_iso3 \
                  AND l.admin_level = bi_idps.admin_level AND l.source_pcode = bi_idps.source_pcode \
                  AND l.operation = bi_idps.operation AND l.round_number = bi_idps.round_number)",
-            )),
+            ))
+            .about("`true`: per area and operation, the latest round only"),
         ],
         columns: {
             country_iso3: Text = "t.country_iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";

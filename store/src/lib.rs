@@ -17,6 +17,7 @@ pub mod idp_totals;
 pub mod idps;
 pub mod leases;
 pub mod models;
+pub mod needs;
 pub mod population;
 pub mod presence;
 pub mod provenance;
@@ -46,6 +47,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &population::POPULATION_BI,
     &appeals::APPEALS_BI,
     &sites::SITES_BI,
+    &needs::NEEDS_BI,
     &presence::PRESENCE_BI,
     &geography::ADMIN_AREAS_BI,
 ];

@@ -1,6 +1,10 @@
-//! The themes' end-to-end scenarios, in one test binary: each theme's in its own module.
+//! End to end for the themes built on the source kit, one module each: the local fixture server
+//! answers HDX `package_show` and serves the real published files at their HDX paths; the real fetch
+//! path ingests them; answers are checked against figures computed here from the raw files (or an
+//! independent oracle such as HAPI's processed output). Both stores.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod needs;
 mod presence;

@@ -22,6 +22,7 @@ crate::themes::themes! {
     population;
     appeal: Appeal;
     site: Site;
+    needs: HumanitarianNeed;
     presence: OperationalPresence, Organisation;
 }
 

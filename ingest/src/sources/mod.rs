@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod dtm;
 pub mod funding;
 pub mod geography;
+pub mod needs;
 pub mod population;
 pub mod presence;
 pub mod sites;
@@ -89,6 +90,7 @@ sources! {
     Population => population::Job,
     Funding => funding::Job,
     Sites => sites::Job,
+    Needs => needs::Job,
     Presence => presence::Job,
 }
 
