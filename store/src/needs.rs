@@ -6,9 +6,35 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::needs;
 use crate::upsert::RunStamp;
 use crate::{AnyConnection, StoreError};
+
+// The theme's table, declared here (not in `schema.rs`) so that a theme stays in its own module.
+diesel::table! {
+    needs (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        year -> Integer,
+        admin_level -> Integer,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        source_pcode -> Text,
+        sector -> Text,
+        category -> Text,
+        population_group -> Text,
+        gender -> Text,
+        age_range -> Text,
+        disabled_marker -> Text,
+        population -> Nullable<BigInt>,
+        in_need -> Nullable<BigInt>,
+        targeted -> Nullable<BigInt>,
+        affected -> Nullable<BigInt>,
+        reached -> Nullable<BigInt>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
 
 /// The code of "all" in the population group, gender, age range and disability columns.
 pub const ALL: &str = "all";

@@ -10,9 +10,41 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{operational_presence, organisations};
 use crate::upsert::RunStamp;
 use crate::{AnyConnection, StoreError, WriteCounts};
+
+// The theme's table, declared here (not in `schema.rs`) so that a theme stays in its own module.
+diesel::table! {
+    organisations (id) {
+        id -> BigInt,
+        match_key -> Text,
+        acronym -> Text,
+        name -> Text,
+        org_type_code -> Nullable<Text>,
+        org_type -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    operational_presence (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        admin_level -> Integer,
+        source_pcode -> Text,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        organisation_id -> BigInt,
+        sector_code -> Text,
+        source_sector -> Text,
+        source_rows -> Integer,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(operational_presence -> organisations (organisation_id));
+diesel::allow_tables_to_appear_in_same_query!(operational_presence, organisations);
 
 /// An organisation as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Queryable, Selectable, Identifiable)]

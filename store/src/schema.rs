@@ -286,35 +286,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    organisations (id) {
-        id -> BigInt,
-        match_key -> Text,
-        acronym -> Text,
-        name -> Text,
-        org_type_code -> Nullable<Text>,
-        org_type -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    operational_presence (id) {
-        id -> BigInt,
-        country_iso3 -> Text,
-        admin_level -> Integer,
-        source_pcode -> Text,
-        area_id -> Nullable<BigInt>,
-        area_matched -> Bool,
-        organisation_id -> BigInt,
-        sector_code -> Text,
-        source_sector -> Text,
-        source_rows -> Integer,
-        resource_id -> BigInt,
-        run_id -> BigInt,
-        retrieved_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     appeals (id) {
         id -> BigInt,
         code -> Text,
@@ -366,32 +337,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    needs (id) {
-        id -> BigInt,
-        country_iso3 -> Text,
-        year -> Integer,
-        admin_level -> Integer,
-        area_id -> Nullable<BigInt>,
-        area_matched -> Bool,
-        source_pcode -> Text,
-        sector -> Text,
-        category -> Text,
-        population_group -> Text,
-        gender -> Text,
-        age_range -> Text,
-        disabled_marker -> Text,
-        population -> Nullable<BigInt>,
-        in_need -> Nullable<BigInt>,
-        targeted -> Nullable<BigInt>,
-        affected -> Nullable<BigInt>,
-        reached -> Nullable<BigInt>,
-        resource_id -> BigInt,
-        run_id -> BigInt,
-        retrieved_at -> Timestamp,
-    }
-}
-
 diesel::joinable!(resources -> datasets (dataset_id));
 diesel::joinable!(fetches -> ingest_runs (run_id));
 diesel::joinable!(rejected_rows -> ingest_runs (run_id));
@@ -401,8 +346,6 @@ diesel::joinable!(idp_figures -> admin_areas (area_id));
 diesel::joinable!(idp_figures -> resources (resource_id));
 diesel::joinable!(population_figures -> admin_areas (area_id));
 diesel::joinable!(sites -> admin_areas (area_id));
-diesel::joinable!(needs -> admin_areas (area_id));
-diesel::joinable!(operational_presence -> organisations (organisation_id));
 diesel::joinable!(appeal_countries -> appeals (appeal_id));
 diesel::joinable!(appeal_clusters -> appeals (appeal_id));
 
@@ -425,11 +368,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idp_totals,
     population_figures,
     sites,
-    organisations,
-    operational_presence,
     appeals,
     appeal_countries,
     appeal_clusters,
     funding_outside_appeals,
-    needs,
 );
