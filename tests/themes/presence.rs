@@ -396,9 +396,35 @@ async fn sample_scenario(backend: Backend) {
         .filter_map(|r| canonical("MLI", &r["Nom Organisation"], &r["Organisation Accronyme"], ""))
         .map(|c| (match_text(&c.acronym), match_text(&c.name)))
         .collect();
+    // How many people are in need there, from the sample's HNO file, read here: Mopti's own food
+    // security row, and its intersectoral figure, which the file gives only for its cercles.
+    let hno = read("sample/hno/hpc_hno_mli.download-hno-data-mli.csv");
+    let mut reader = csv::Reader::from_reader(hno.as_slice());
+    let hno: Vec<HashMap<String, String>> = reader
+        .deserialize()
+        .map(|r| r.expect("row"))
+        .filter(|r: &HashMap<String, String>| !r["Sector"].starts_with('#'))
+        .filter(|r| {
+            r["Gender"] == "a" && r["Age Range"] == "ALL" && r["Disabled"] == "a" && r["Population Group"] == "ALL"
+        })
+        .collect();
+    let in_need = |r: &HashMap<String, String>| r["In Need"].parse::<f64>().map(|v| v.round() as i64).expect("in need");
+    let fsc_in_need: Vec<i64> = hno
+        .iter()
+        .filter(|r| r["Sector"] == "FSC" && r["Admin 1 PCode"] == "ML05" && r["Admin 2 PCode"].is_empty())
+        .map(in_need)
+        .collect();
+    assert_eq!(fsc_in_need.len(), 1, "one Mopti food security row in the file");
+    let all_in_need: i64 =
+        hno.iter().filter(|r| r["Sector"] == "ALL" && r["Admin 2 PCode"].starts_with("ML05")).map(in_need).sum();
+
+    // The guide's query (docs/graphql.md, "Who works where"): who works in Mopti, in which sector, and
+    // how many people there are in need.
     let data = graphql(
         &store.pool,
         r#"{ adminArea(pcode: "ML05") { name
+               inNeed: needsTotal(year: 2024) { inNeed method }
+               foodInsecureInNeed: needsTotal(year: 2024, sector: "FSC") { inNeed method }
                organisations(sector: "FSC") { acronym name type }
                operationalPresence(sector: "FSC", first: 1000) { totalCount
                  nodes { area { pcode name } organisation { acronym } sector { code name } provenance { dataset { credit } } } } } }"#,
@@ -406,6 +432,10 @@ async fn sample_scenario(backend: Backend) {
     .await;
     let mopti = &data["adminArea"];
     assert_eq!(mopti["name"], "Mopti");
+    assert_eq!(mopti["inNeed"]["inNeed"].as_i64(), Some(all_in_need));
+    assert_eq!(mopti["inNeed"]["method"], "SUMMED_FROM_CHILDREN");
+    assert_eq!(mopti["foodInsecureInNeed"]["inNeed"].as_i64(), Some(fsc_in_need[0]));
+    assert_eq!(mopti["foodInsecureInNeed"]["method"], "REPORTED_AT_LEVEL");
     let organisations: BTreeSet<(String, String)> = mopti["organisations"]
         .as_array()
         .expect("organisations")
