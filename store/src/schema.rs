@@ -392,6 +392,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    markets (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        market_code -> BigInt,
+        name -> Text,
+        admin1_name -> Text,
+        admin2_name -> Text,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        area_id -> Nullable<BigInt>,
+        area_matched -> Bool,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    food_prices (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        market_id -> BigInt,
+        market_name -> Text,
+        date -> Date,
+        category -> Text,
+        commodity -> Text,
+        unit -> Text,
+        price_flag -> Text,
+        price_type -> Text,
+        currency -> Text,
+        price -> Double,
+        usd_price -> Nullable<Double>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(resources -> datasets (dataset_id));
 diesel::joinable!(fetches -> ingest_runs (run_id));
 diesel::joinable!(rejected_rows -> ingest_runs (run_id));
@@ -402,6 +441,8 @@ diesel::joinable!(idp_figures -> resources (resource_id));
 diesel::joinable!(population_figures -> admin_areas (area_id));
 diesel::joinable!(sites -> admin_areas (area_id));
 diesel::joinable!(needs -> admin_areas (area_id));
+diesel::joinable!(markets -> admin_areas (area_id));
+diesel::joinable!(food_prices -> markets (market_id));
 diesel::joinable!(operational_presence -> organisations (organisation_id));
 diesel::joinable!(appeal_countries -> appeals (appeal_id));
 diesel::joinable!(appeal_clusters -> appeals (appeal_id));
@@ -432,4 +473,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     appeal_clusters,
     funding_outside_appeals,
     needs,
+    markets,
+    food_prices,
 );
