@@ -231,7 +231,8 @@ impl Settings {
         for schedule in &mut schedules {
             schedule.timezone = timezone;
             let name = schedule.source.name();
-            let upper = name.to_uppercase();
+            // `food-prices` → `FOOD_PRICES`: a shell cannot set a variable with a hyphen.
+            let upper = name.to_uppercase().replace('-', "_");
             let from_file = file.sources.get(name);
             let cron = var(&format!("CRISISGRAPH_SCHEDULE_{upper}")).or(from_file.and_then(|f| f.schedule.clone()));
             if let Some(cron) = cron {

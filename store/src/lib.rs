@@ -11,6 +11,7 @@ pub mod bi;
 pub mod catalog;
 mod connection;
 mod error;
+pub mod food_prices;
 pub mod geography;
 mod health;
 pub mod idp_totals;
@@ -49,6 +50,8 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &sites::SITES_BI,
     &needs::NEEDS_BI,
     &presence::PRESENCE_BI,
+    &food_prices::MARKETS_BI,
+    &food_prices::FOOD_PRICES_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

@@ -6,5 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod food_prices;
 mod needs;
 mod presence;

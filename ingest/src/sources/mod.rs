@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod dtm;
+pub mod food_prices;
 pub mod funding;
 pub mod geography;
 pub mod needs;
@@ -92,6 +93,7 @@ sources! {
     Sites => sites::Job,
     Needs => needs::Job,
     Presence => presence::Job,
+    FoodPrices => food_prices::Job,
 }
 
 impl Source {
@@ -147,7 +149,10 @@ mod tests {
     #[test]
     fn names_are_unique_lowercase_and_parse_back() {
         let mut names: Vec<&str> = Source::ALL.iter().map(|s| s.name()).collect();
-        assert!(names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase())), "{names:?}");
+        assert!(
+            names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '-')),
+            "{names:?}"
+        );
         for source in Source::ALL {
             assert_eq!(source.name().parse::<Source>().ok(), Some(source));
             assert_eq!(format!(" {} ", source.name().to_uppercase()).parse::<Source>().ok(), Some(source));

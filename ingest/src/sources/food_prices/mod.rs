@@ -1,0 +1,208 @@
+//! `food-prices`: WFP's markets and food prices. Markets come from WFP's global market list (one file
+//! for every country; a country's rows are read), with coordinates checked against the country as
+//! sites' are and the admin area their admin 1 and 2 names match; prices from the country's own price
+//! file, each linked to its market by name. A country WFP publishes no price file for (HDX answers
+//! 404 for its dataset) still gets its markets.
+
+mod parse;
+
+use std::collections::HashMap;
+
+pub use parse::*;
+use store::food_prices::{FoodPriceInput, MarketInput, markets_of_country};
+use store::models::AdminArea;
+use store::upsert::upsert;
+
+use crate::kit::hdx::NamePattern;
+use crate::kit::{CountryOutcome, HdxDataset, Outcomes, PayloadRejections, RunContext, Sample, SourceJob, SourceSpec};
+use crate::{IngestConfig, IngestError};
+
+pub(crate) struct Job;
+
+impl SourceJob for Job {
+    const SPEC: SourceSpec = SourceSpec {
+        name: "food-prices",
+        summary: "WFP markets (coordinates checked against the country, matched to admin areas by name) and food \
+                  prices by market, commodity, unit, price type and date, in local currency and US dollars",
+        origin: "HDX `global-wfp-food-prices` (`wfp_markets_global.csv`) and `wfp-food-prices-for-<country>`",
+        default_cron: Some("0 0 8 * * Tue"),
+        period_days: 30,
+        per_country: true,
+        count_rows: store::food_prices::count_food_prices,
+    };
+
+    async fn run(&self, ctx: &RunContext<'_>) -> Result<Outcomes, IngestError> {
+        Ok(ctx.for_each_country(|iso3| async move { food_prices_country(ctx, &iso3).await }).await)
+    }
+
+    fn hdx_datasets(&self, iso3: Option<&str>) -> Vec<HdxDataset> {
+        let markets = HdxDataset {
+            dataset: MARKETS_DATASET.to_string(),
+            resources: NamePattern::new(MARKETS_RESOURCE),
+            formats: vec!["CSV"],
+            credit: None,
+        };
+        let prices = iso3.and_then(prices_dataset).map(|(dataset, resource)| HdxDataset {
+            dataset,
+            resources: NamePattern::new(resource),
+            formats: vec!["CSV"],
+            credit: None,
+        });
+        std::iter::once(markets).chain(prices).collect()
+    }
+
+    fn sample(&self, _config: &IngestConfig) -> Sample {
+        Sample::default()
+    }
+}
+
+/// WFP's global dataset on HDX: countries, commodities and markets of every country.
+pub const MARKETS_DATASET: &str = "global-wfp-food-prices";
+
+/// The global market list's resource name.
+pub const MARKETS_RESOURCE: &str = "Global WFP markets";
+
+/// A country's price dataset on HDX and its price file's resource name (`wfp-food-prices-for-afghanistan`,
+/// `Afghanistan - Food Prices`: the QuickCharts extract beside it is not read), from its ISO 3166 name.
+pub fn prices_dataset(iso3: &str) -> Option<(String, String)> {
+    let (name, _) = crate::pcode::country_name(iso3)?;
+    let slug = name_key(&name).replace(' ', "-");
+    Some((format!("wfp-food-prices-for-{slug}"), format!("{name} - Food Prices")))
+}
+
+async fn food_prices_country(ctx: &RunContext<'_>, iso3: &str) -> Result<CountryOutcome, IngestError> {
+    let (areas_matcher, areas) = ctx.areas(iso3).await?;
+    drop(areas_matcher);
+    let names = AreaNames::new(&areas);
+
+    // Markets: the country's rows of the global list.
+    let (dataset, package) = ctx.catalog_entry(MARKETS_DATASET, None).await?;
+    let resource =
+        package.pick(&NamePattern::new(MARKETS_RESOURCE), &["CSV"]).into_iter().next().ok_or_else(|| {
+            IngestError::Invalid(format!("{MARKETS_DATASET} lists no CSV resource {MARKETS_RESOURCE:?}"))
+        })?;
+    let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
+    let mut read = ctx.read_table(&recorded, &mut fetched, None, MARKETS_DATASET)?;
+    let mut markets = parse_markets(&read.table, iso3, &read.what)?;
+    markets.rejections.extend(read.oversized_rejections());
+    let mut fetched_rows = (markets.rows.len() + markets.rejections.len()) as i64;
+    let market_inputs: Vec<MarketInput> = markets
+        .rows
+        .iter()
+        .map(|m| {
+            let (area_id, area_matched) = names.area_of(&m.admin1, &m.admin2);
+            MarketInput {
+                country_iso3: iso3.to_string(),
+                market_code: m.code,
+                name: m.name.clone(),
+                admin1_name: m.admin1.clone(),
+                admin2_name: m.admin2.clone(),
+                latitude: m.latitude,
+                longitude: m.longitude,
+                area_id,
+                area_matched,
+                resource_id: recorded.id,
+            }
+        })
+        .collect();
+    let mut rejections = vec![PayloadRejections {
+        resource_id: recorded.id,
+        sha256: fetched.sha256.clone(),
+        rows: markets.rejections,
+        own: false,
+    }];
+
+    // Prices: the country's own file, when WFP publishes one.
+    let mut bearing: HashMap<String, usize> = HashMap::new();
+    for m in &markets.rows {
+        *bearing.entry(m.name.clone()).or_default() += 1;
+    }
+    let mut prices: Vec<(PriceRecord, i64)> = Vec::new();
+    if let Some((prices_name, resource_name)) = prices_dataset(iso3) {
+        match ctx.catalog_entry(&prices_name, None).await {
+            Err(IngestError::Http { status: 404, .. }) => {
+                tracing::info!(country = iso3, dataset = %prices_name, "WFP publishes no price file for the country");
+            }
+            Err(e) => return Err(e),
+            Ok((dataset, package)) => {
+                let resource =
+                    package.pick(&NamePattern::new(&resource_name), &["CSV"]).into_iter().next().ok_or_else(|| {
+                        IngestError::Invalid(format!("{prices_name} lists no CSV resource {resource_name:?}"))
+                    })?;
+                let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
+                let mut read = ctx.read_table(&recorded, &mut fetched, None, &prices_name)?;
+                let mut parsed = parse_prices(&read.table, &bearing, &read.what)?;
+                parsed.rejections.extend(read.oversized_rejections());
+                fetched_rows += (parsed.rows.len() + parsed.rejections.len()) as i64;
+                prices.extend(parsed.rows.into_iter().map(|p| (p, recorded.id)));
+                rejections.push(PayloadRejections {
+                    resource_id: recorded.id,
+                    sha256: fetched.sha256,
+                    rows: parsed.rejections,
+                    own: true,
+                });
+            }
+        }
+    }
+
+    let stamp = ctx.stamp();
+    let iso3_owned = iso3.to_string();
+    ctx.write_checked(iso3, fetched_rows, rejections, move |c| {
+        let mut counts = upsert(c, &market_inputs, &stamp)?;
+        let ids: HashMap<String, i64> =
+            markets_of_country(c, &iso3_owned)?.into_iter().map(|m| (m.name, m.id)).collect();
+        let inputs: Vec<FoodPriceInput> = prices
+            .iter()
+            .filter_map(|(p, resource_id)| {
+                Some(FoodPriceInput {
+                    country_iso3: iso3_owned.clone(),
+                    market_id: *ids.get(&p.market)?,
+                    market_name: p.market.clone(),
+                    date: p.date,
+                    category: p.category.clone(),
+                    commodity: p.commodity.clone(),
+                    unit: p.unit.clone(),
+                    price_flag: p.price_flag.clone(),
+                    price_type: p.price_type.clone(),
+                    currency: p.currency.clone(),
+                    price: p.price,
+                    usd_price: p.usd_price,
+                    resource_id: *resource_id,
+                })
+            })
+            .collect();
+        counts += upsert(c, &inputs, &stamp)?;
+        Ok(counts)
+    })
+    .await
+}
+
+/// A country's areas by name: admin 1 by its name, admin 2 by its admin 1 and its own name (current
+/// areas only: a past area of the same name is not a match).
+struct AreaNames {
+    admin1: HashMap<String, i64>,
+    admin2: HashMap<(i64, String), i64>,
+}
+
+impl AreaNames {
+    fn new(areas: &[AdminArea]) -> Self {
+        let current = || areas.iter().filter(|a| a.valid_to.is_none());
+        let admin1 = current().filter(|a| a.level == 1).map(|a| (name_key(&a.name), a.id)).collect();
+        let admin2 = current()
+            .filter(|a| a.level == 2)
+            .filter_map(|a| Some(((a.parent_id?, name_key(&a.name)), a.id)))
+            .collect();
+        AreaNames { admin1, admin2 }
+    }
+
+    /// The admin 2 area both names match (matched); else the admin 1 area (not matched); else none.
+    fn area_of(&self, admin1: &str, admin2: &str) -> (Option<i64>, bool) {
+        match self.admin1.get(&name_key(admin1)) {
+            None => (None, false),
+            Some(&parent) => match self.admin2.get(&(parent, name_key(admin2))) {
+                Some(&id) => (Some(id), true),
+                None => (Some(parent), false),
+            },
+        }
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE food_prices;
+DROP TABLE markets;
