@@ -17,6 +17,7 @@ pub mod idp_totals;
 pub mod idps;
 pub mod leases;
 pub mod models;
+pub mod national_risk;
 pub mod needs;
 pub mod population;
 pub mod presence;
@@ -49,6 +50,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &sites::SITES_BI,
     &needs::NEEDS_BI,
     &presence::PRESENCE_BI,
+    &national_risk::NATIONAL_RISK_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

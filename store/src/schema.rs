@@ -392,6 +392,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    national_risk (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        year -> Integer,
+        risk_score -> Double,
+        risk_class -> Text,
+        rank -> Integer,
+        hazard_exposure -> Nullable<Double>,
+        vulnerability -> Nullable<Double>,
+        lack_of_coping_capacity -> Nullable<Double>,
+        lack_of_reliability -> Nullable<Double>,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(resources -> datasets (dataset_id));
 diesel::joinable!(fetches -> ingest_runs (run_id));
 diesel::joinable!(rejected_rows -> ingest_runs (run_id));
@@ -432,4 +450,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     appeal_clusters,
     funding_outside_appeals,
     needs,
+    national_risk,
 );

@@ -6,5 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod national_risk;
 mod needs;
 mod presence;

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod dtm;
 pub mod funding;
 pub mod geography;
+pub mod national_risk;
 pub mod needs;
 pub mod population;
 pub mod presence;
@@ -92,6 +93,7 @@ sources! {
     Sites => sites::Job,
     Needs => needs::Job,
     Presence => presence::Job,
+    NationalRisk => national_risk::Job,
 }
 
 impl Source {
