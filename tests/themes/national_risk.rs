@@ -15,7 +15,7 @@ crate::on_both_stores!(
     national_risk_equals_the_workbook,
     bad_values_are_rejected_and_the_rest_kept,
     rerun_writes_nothing,
-    // graphql_answers_the_check_figures,
+    graphql_answers_the_check_figures,
 );
 
 const WORKBOOK: &str = "sample/national_risk/inform_risk_2024_v067.xlsx";
@@ -183,7 +183,6 @@ async fn rerun_writes_nothing(backend: Backend) {
     assert_eq!((second.inserted, second.updated, second.unchanged), (0, 0, first.inserted));
 }
 
-#[allow(dead_code)]
 async fn graphql_answers_the_check_figures(backend: Backend) {
     let Some(store) = TestStore::new(backend).await else { return };
     let server = server_with(None).await;
@@ -191,13 +190,15 @@ async fn graphql_answers_the_check_figures(backend: Backend) {
     let answer = graphql(
         &store.pool,
         r#"{ country(iso3: "MLI") { nationalRisk(year: 2024) { year riskScore riskClass rank hazardExposure
-             vulnerability lackOfCopingCapacity provenance { dataset { name } licence } } } }"#,
+             vulnerability lackOfCopingCapacity provenance { dataset { key } licence dataAsOf } } } }"#,
     )
     .await;
-    let risk = &answer["data"]["country"]["nationalRisk"];
+    let risk = &answer["country"]["nationalRisk"];
     assert_eq!(risk["riskScore"], 6.8, "{answer}");
     assert_eq!(risk["riskClass"], "Very High");
     assert_eq!(risk["rank"], 15);
     assert_eq!(risk["hazardExposure"], 7.2);
-    assert_eq!(risk["provenance"]["dataset"]["name"], "inform-risk-index-2021");
+    assert_eq!(risk["provenance"]["dataset"]["key"], "hdx:inform-risk-index-2021");
+    assert_eq!(risk["provenance"]["licence"], "Creative Commons Attribution International");
+    assert_eq!(risk["provenance"]["dataAsOf"], "2024-01-01");
 }
