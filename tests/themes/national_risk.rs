@@ -65,10 +65,10 @@ fn raw_row(iso3: &str) -> (f64, String, i32, f64, f64, f64) {
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(read(WORKBOOK))).expect("workbook");
     let range = book.worksheet_range(SHEET).expect("sheet");
     let rows: Vec<_> = range.rows().collect();
-    let header_at = rows.iter().position(|r| r.iter().any(|c| c.to_string() == "ISO3")).expect("header");
+    let header_at = rows.iter().position(|r| r.iter().any(|c| c.get_string() == Some("ISO3"))).expect("header");
     let header: Vec<String> = rows[header_at].iter().map(|c| c.to_string()).collect();
     let col = |n: &str| header.iter().position(|h| h.trim() == n).expect("column");
-    let row = rows.iter().find(|r| r[col("ISO3")].to_string() == iso3).expect("row");
+    let row = rows.iter().find(|r| r[col("ISO3")].get_string() == Some(iso3)).expect("row");
     let number = |n: &str| row[col(n)].as_f64().expect("number");
     (
         number("INFORM RISK"),
