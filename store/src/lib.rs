@@ -18,6 +18,7 @@ pub mod idp_totals;
 pub mod idps;
 pub mod leases;
 pub mod models;
+pub mod national_risk;
 pub mod needs;
 pub mod population;
 pub mod presence;
@@ -52,6 +53,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &presence::PRESENCE_BI,
     &food_prices::MARKETS_BI,
     &food_prices::FOOD_PRICES_BI,
+    &national_risk::NATIONAL_RISK_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

@@ -7,5 +7,6 @@
 mod common;
 
 mod food_prices;
+mod national_risk;
 mod needs;
 mod presence;
