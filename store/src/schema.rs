@@ -392,6 +392,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refugees (id) {
+        id -> BigInt,
+        country_iso3 -> Text,
+        publication -> Text,
+        year -> Integer,
+        reference_date -> Date,
+        asylum_iso3 -> Text,
+        origin_iso3 -> Text,
+        population_type -> Text,
+        location -> Text,
+        gender -> Text,
+        age_range -> Text,
+        population -> BigInt,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(resources -> datasets (dataset_id));
 diesel::joinable!(fetches -> ingest_runs (run_id));
 diesel::joinable!(rejected_rows -> ingest_runs (run_id));
@@ -432,4 +452,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     appeal_clusters,
     funding_outside_appeals,
     needs,
+    refugees,
 );

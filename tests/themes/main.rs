@@ -8,3 +8,4 @@ mod common;
 
 mod needs;
 mod presence;
+mod refugees;

@@ -10,6 +10,7 @@ pub mod geography;
 pub mod needs;
 pub mod population;
 pub mod presence;
+pub mod refugees;
 pub mod sites;
 
 /// Paths kept from before the kit, for callers of `ingest::sources::{hdx, table, sheet}`.
@@ -92,6 +93,7 @@ sources! {
     Sites => sites::Job,
     Needs => needs::Job,
     Presence => presence::Job,
+    Refugees => refugees::Job,
 }
 
 impl Source {
