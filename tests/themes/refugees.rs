@@ -18,6 +18,7 @@ crate::on_both_stores!(
     refugees_equal_the_files_and_answer_the_check_figures,
     bad_rows_are_rejected_and_the_rest_kept,
     refugees_rerun_writes_nothing,
+    graphql_answers_the_check_figures,
 );
 
 const DIR: &str = "tests/fixtures/unhcr";
@@ -312,4 +313,63 @@ async fn refugees_rerun_writes_nothing(backend: Backend) {
     assert_eq!(second.status, status::SUCCEEDED, "{:?}", second.error);
     assert_eq!((second.inserted, second.updated), (0, 0));
     assert_eq!(second.unchanged, first.inserted);
+}
+
+/// The issue's check figures through GraphQL, each compared with the raw files.
+async fn graphql_answers_the_check_figures(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = server_with(&[]).await;
+    let r = ingest(&store, &server).await;
+    assert_eq!(r.status, status::SUCCEEDED, "{:?}", r.error);
+    let data = common::graphql(
+        &store.pool,
+        r#"{
+          pak: country(iso3: "PAK") { name refugees(year: 2019, origin: "AFG", populationType: "REF", publication: "totals") {
+            totalCount nodes { population asylum { iso3 } origin { iso3 name } provenance { licence credit } } } }
+          irn: country(iso3: "IRN") { refugees(year: 2019, origin: "AFG", populationType: "REF", publication: "totals") {
+            nodes { population } } }
+          afg: country(iso3: "AFG") {
+            returnees(year: 2019, publication: "demographics") { nodes { population populationType } }
+            fromPakistan: returnees(year: 2019, from: "PAK") { nodes { population publication } }
+            refugeesAbroad(year: 2019, asylum: "PAK", publication: "totals") { nodes { populationType population } } }
+          ssd: country(iso3: "SSD") { refugees(origin: "SDN") { nodes { referenceDate populationType population } } }
+        }"#,
+    )
+    .await;
+    let raw = |file: &str, year: &str, origin: &str, asylum: &str, column: &str| {
+        rows_of(file)
+            .into_iter()
+            .find(|r| {
+                r["Year"] == year
+                    && r["ISO3CoO"] == origin
+                    && r["ISO3CoA"] == asylum
+                    && r.get("PT").is_none_or(|t| t == "RET")
+            })
+            .map(|r| number(&r[column]))
+            .expect("raw row")
+    };
+    let pak = &data["pak"]["refugees"];
+    assert_eq!(pak["totalCount"], 1);
+    assert_eq!(pak["nodes"][0]["population"], raw(TOTALS, "2019", "AFG", "PAK", "REF"));
+    assert_eq!(pak["nodes"][0]["population"], 1_419_084);
+    assert_eq!(pak["nodes"][0]["origin"]["iso3"], "AFG");
+    assert_eq!(pak["nodes"][0]["asylum"]["iso3"], "PAK");
+    assert_eq!(data["pak"]["name"], "Pakistan");
+    let licence = pak["nodes"][0]["provenance"]["licence"].as_str().unwrap_or_default();
+    assert!(licence.contains("Intergovernmental"), "{licence}");
+    assert_eq!(data["irn"]["refugees"]["nodes"][0]["population"], raw(TOTALS, "2019", "AFG", "IRN", "REF"));
+    assert_eq!(data["irn"]["refugees"]["nodes"][0]["population"], 951_142);
+    let returned = data["afg"]["returnees"]["nodes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(returned.len(), 1, "{returned:?}");
+    assert_eq!(returned[0]["population"], raw(DEMOGRAPHICS, "2019", "AFG", "AFG", "Total"));
+    assert_eq!(returned[0]["population"], 8_401);
+    let from_pakistan = data["afg"]["fromPakistan"]["nodes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(from_pakistan.len(), 1, "{from_pakistan:?}");
+    assert_eq!(from_pakistan[0]["population"], raw(SOLUTIONS, "2019", "AFG", "PAK", "RET"));
+    assert_eq!(from_pakistan[0]["population"], 6_232);
+    let abroad = data["afg"]["refugeesAbroad"]["nodes"].as_array().cloned().unwrap_or_default();
+    assert!(abroad.iter().any(|n| n["populationType"] == "REF" && n["population"] == 1_419_084), "{abroad:?}");
+    let ssd = data["ssd"]["refugees"]["nodes"].as_array().cloned().unwrap_or_default();
+    let june = ssd.iter().find(|n| n["referenceDate"] == "2024-06-30").expect("2024-06-30");
+    assert_eq!((june["populationType"].as_str(), june["population"].as_i64()), (Some("REF"), Some(762_283)));
 }

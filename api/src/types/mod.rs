@@ -25,6 +25,7 @@ crate::themes::themes! {
     site: Site;
     needs: HumanitarianNeed;
     presence: OperationalPresence, Organisation;
+    refugees;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};
