@@ -3,7 +3,6 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
-use chrono::NaiveDate;
 use store::refugees::{ALL, RETURN_TYPES, RefugeeFilter, RefugeeRow};
 
 use super::connection::Connection;
@@ -11,6 +10,7 @@ use super::{Country, Provenance};
 use crate::error::{IntoGraphql, shared};
 use crate::loaders::CountryLoader;
 use crate::pagination::PageArgs;
+use crate::scalars::Date;
 
 /// One UNHCR population figure: people of a population type from a country of origin in a country
 /// of asylum, at a date, for a sex and age band where the file splits them.
@@ -60,8 +60,8 @@ impl RefugeeFigure {
     }
     /// The day the figure is for: 31 December for the yearly publications, the month's date for
     /// situations.
-    async fn reference_date(&self) -> NaiveDate {
-        self.0.reference_date
+    async fn reference_date(&self) -> Date {
+        Date(self.0.reference_date)
     }
     /// UNHCR's population type: `REF` refugees, `ASY` asylum-seekers, `IDP`, `OOC` others of concern,
     /// `STA` stateless, `OIP` others in need of international protection, `RET` returned refugees,
