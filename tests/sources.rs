@@ -47,6 +47,26 @@ async fn server_with(replace: &[(&str, Vec<u8>)]) -> MockServer {
         };
         mock.respond_with(ResponseTemplate::new(200).set_body_bytes(bytes)).mount(&server).await;
     }
+    // The catalog entries of the sources without a bundled sample (their themes' tests serve the files).
+    let wfp = format!(
+        r#"{{"success": true, "result": {}}}"#,
+        String::from_utf8_lossy(&read("tests/fixtures/wfp/wfp_global.hdx_dataset.json"))
+    );
+    for (id, bytes) in [
+        ("global-wfp-food-prices", wfp.into_bytes()),
+        (
+            "unhcr-population-data-for-world",
+            read("tests/fixtures/unhcr/package_show.unhcr-population-data-for-world.json"),
+        ),
+        ("unhcr-situations", read("tests/fixtures/unhcr/package_show.unhcr-situations.json")),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/api/3/action/package_show"))
+            .and(query_param("id", id))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes))
+            .mount(&server)
+            .await;
+    }
     for (file_path, bytes) in replace {
         Mock::given(method("GET"))
             .and(path(*file_path))
@@ -293,6 +313,8 @@ async fn rerun_writes_nothing_and_downloads_nothing(backend: Backend) {
         (Source::Geography, "TCD"),
         (Source::Presence, "MLI"),
         (Source::Presence, "TCD"),
+        (Source::NationalRisk, "MLI"),
+        (Source::NationalRisk, "TCD"),
     ] {
         let first = run(&ingester, source, &[country], &[]).await;
         assert_eq!(first.status, status::SUCCEEDED, "{source}: {:?}", first.error);

@@ -23,6 +23,7 @@ pub mod needs;
 pub mod population;
 pub mod presence;
 pub mod provenance;
+pub mod refugees;
 pub mod runs;
 pub mod schema;
 pub mod sites;

@@ -10,3 +10,4 @@ mod food_prices;
 mod national_risk;
 mod needs;
 mod presence;
+mod refugees;

@@ -26,6 +26,7 @@ crate::themes::themes! {
     needs: HumanitarianNeed;
     presence: OperationalPresence, Organisation;
     national_risk;
+    refugees;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};

@@ -457,7 +457,7 @@ pub(crate) fn rejected_share_ok(
 }
 
 /// A country row for the store, named from ISO 3166.
-fn country_input(iso3: &str) -> CountryInput {
+pub(crate) fn country_input(iso3: &str) -> CountryInput {
     let (name, iso2) = country_name(iso3).unwrap_or_else(|| (iso3.to_string(), String::new()));
     CountryInput { iso3: iso3.to_uppercase(), iso2: (!iso2.is_empty()).then_some(iso2), name }
 }

@@ -12,6 +12,7 @@ pub mod national_risk;
 pub mod needs;
 pub mod population;
 pub mod presence;
+pub mod refugees;
 pub mod sites;
 
 /// Paths kept from before the kit, for callers of `ingest::sources::{hdx, table, sheet}`.
@@ -96,6 +97,7 @@ sources! {
     Presence => presence::Job,
     FoodPrices => food_prices::Job,
     NationalRisk => national_risk::Job,
+    Refugees => refugees::Job,
 }
 
 impl Source {

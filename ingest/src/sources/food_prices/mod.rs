@@ -35,20 +35,15 @@ impl SourceJob for Job {
         Ok(ctx.for_each_country(|iso3| async move { food_prices_country(ctx, &iso3).await }).await)
     }
 
-    fn hdx_datasets(&self, iso3: Option<&str>) -> Vec<HdxDataset> {
-        let markets = HdxDataset {
+    /// The global market list only: a country's price dataset is not listed, because not every country
+    /// has one (the run treats its absence as "no prices", and records the dataset when it exists).
+    fn hdx_datasets(&self, _iso3: Option<&str>) -> Vec<HdxDataset> {
+        vec![HdxDataset {
             dataset: MARKETS_DATASET.to_string(),
             resources: NamePattern::new(MARKETS_RESOURCE),
             formats: vec!["CSV"],
             credit: None,
-        };
-        let prices = iso3.and_then(prices_dataset).map(|(dataset, resource)| HdxDataset {
-            dataset,
-            resources: NamePattern::new(resource),
-            formats: vec!["CSV"],
-            credit: None,
-        });
-        std::iter::once(markets).chain(prices).collect()
+        }]
     }
 
     fn sample(&self, _config: &IngestConfig) -> Sample {
