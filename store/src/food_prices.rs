@@ -196,9 +196,8 @@ pub fn markets_page(
     if let Some(after) = after {
         query = query.filter(markets::id.gt(after));
     }
-    let mut rows: Vec<MarketRow> = query.order(markets::id.asc()).limit(size as i64 + 1).load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let rows: Vec<MarketRow> = query.order(markets::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     Ok((rows, has_next))
 }
 
@@ -266,9 +265,9 @@ pub fn prices_page(
     if let Some(after) = after {
         query = query.filter(food_prices::id.gt(after));
     }
-    let mut rows: Vec<FoodPriceRow> = query.order(food_prices::id.asc()).limit(size as i64 + 1).load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let rows: Vec<FoodPriceRow> =
+        query.order(food_prices::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     Ok((rows, has_next))
 }
 

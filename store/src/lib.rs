@@ -20,6 +20,7 @@ pub mod leases;
 pub mod models;
 pub mod national_risk;
 pub mod needs;
+pub mod paging;
 pub mod population;
 pub mod presence;
 pub mod provenance;

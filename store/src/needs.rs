@@ -172,9 +172,8 @@ pub fn needs_page(
     if let Some(after) = after {
         query = query.filter(needs::id.gt(after));
     }
-    let mut rows: Vec<NeedRow> = query.order(needs::id.asc()).limit(size as i64 + 1).load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let rows: Vec<NeedRow> = query.order(needs::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     Ok((rows, has_next))
 }
 

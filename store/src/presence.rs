@@ -208,9 +208,9 @@ pub fn presence_page(
     if let Some(after) = after {
         query = query.filter(operational_presence::id.gt(after));
     }
-    let mut rows: Vec<PresenceRow> = query.order(operational_presence::id.asc()).limit(size as i64 + 1).load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let rows: Vec<PresenceRow> =
+        query.order(operational_presence::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     let has_previous = match after {
         Some(after) => {
             !presence_filter!(operational_presence::table.select(operational_presence::id).into_boxed(), filter)

@@ -175,9 +175,8 @@ pub fn refugees_page(
     if let Some(after) = after {
         query = query.filter(refugees::id.gt(after));
     }
-    let mut rows: Vec<RefugeeRow> = query.order(refugees::id.asc()).limit(size as i64 + 1).load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let rows: Vec<RefugeeRow> = query.order(refugees::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     Ok((rows, has_next))
 }
 

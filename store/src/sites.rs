@@ -143,12 +143,11 @@ pub fn sites_page(
     if let Some(after) = after {
         query = query.filter(compared(">", after));
     }
-    let mut rows: Vec<SiteRow> = query
+    let rows: Vec<SiteRow> = query
         .order((sites::site_code.asc(), sql::<Integer>(ROUND_ORDER).asc(), sites::id.asc()))
-        .limit(size as i64 + 1)
+        .limit(crate::paging::probe_limit(size))
         .load(conn)?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
+    let (rows, has_next) = crate::paging::split_page(rows, size);
     let has_previous = match after {
         Some(after) => !site_filter!(sites::table.select(sites::id).into_boxed(), filter)
             .filter(compared("<=", after))
