@@ -238,6 +238,11 @@ pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, St
     drop(first);
     let pool = Pool::builder()
         .max_size(size)
+        // Connections open on demand, never in the background: r2d2 otherwise fills the pool from its
+        // worker threads at once, and a short process (an `ingest` told "already running") then exits
+        // while a worker is inside libpq's connect, which crashed the process at exit (SIGSEGV in
+        // `r2d2-worker`, seen once in about a dozen runs of tests/crash.rs on PostgreSQL).
+        .min_idle(Some(0))
         .connection_timeout(settings.pool_wait.max(Duration::from_millis(100)))
         // Connection failures are recorded (and logged, rate-limited) by the manager's health.
         .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
