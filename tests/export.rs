@@ -428,10 +428,12 @@ async fn pages_by_key_and_by_offset_give_the_rows_of_one_read(backend: Backend) 
     for entity in store::BI_ENTITIES {
         let (whole, paged) = store::with_conn(&store.pool, move |c| {
             let whole = entity.rows(c, &[], 1_000_000, &mut store::bi::Cursor::default())?;
+            // Several pages for every entity: 7 rows a page, or one where the sample holds few rows.
+            let size = if whole.len() > 14 { 7 } else { 1 };
             let mut cursor = store::bi::Cursor::default();
             let mut paged = Vec::new();
             loop {
-                let page = entity.rows(c, &[], 7, &mut cursor)?;
+                let page = entity.rows(c, &[], size, &mut cursor)?;
                 if page.is_empty() {
                     break;
                 }
@@ -441,7 +443,12 @@ async fn pages_by_key_and_by_offset_give_the_rows_of_one_read(backend: Backend) 
         })
         .await
         .expect("rows");
-        assert!(whole.len() > 7, "{}: {} rows", entity.export, whole.len());
+        // WFP's markets and prices are not in the bundled sample yet (issue 12).
+        if ["markets", "food-prices"].contains(&entity.export) {
+            assert!(whole.is_empty(), "{} is in the sample now: page it here", entity.export);
+            continue;
+        }
+        assert!(whole.len() > 1, "{}: {} rows", entity.export, whole.len());
         assert_eq!(paged.len(), whole.len(), "{}", entity.export);
         assert!(paged == whole, "{}: the pages differ from one read", entity.export);
     }
