@@ -203,4 +203,34 @@ pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnaps
         .data(loader(ResourceLoader(s())))
         .data(loader(DatasetResourcesLoader(s())))
         .data(loader(DatasetRunsLoader(s())))
+        .data(loader(CountryThemesLoader(s())))
+}
+
+/// The themes each country has figures for (`Country.themes`), with the datasets they come from: one
+/// grouped read per theme for every country of the request.
+pub struct CountryThemesLoader(pub ReadSnapshot);
+
+impl Loader<String> for CountryThemesLoader {
+    type Value = Vec<(store::availability::ThemeCoverage, Vec<Dataset>)>;
+    type Error = SharedStoreError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let codes = keys.to_vec();
+        let (themes, datasets) = self
+            .0
+            .run(move |c| {
+                let themes = store::availability::themes_of(c, &codes)?;
+                let mut keys: Vec<String> = themes.iter().flat_map(|t| t.datasets.iter().cloned()).collect();
+                keys.sort();
+                keys.dedup();
+                Ok((themes, store::catalog::datasets_by_keys(c, &keys)?))
+            })
+            .await?;
+        let mut by_country: HashMap<String, Self::Value> = HashMap::new();
+        for theme in themes {
+            let sources = datasets.iter().filter(|d| theme.datasets.contains(&d.source_key)).cloned().collect();
+            by_country.entry(theme.country_iso3.clone()).or_default().push((theme, sources));
+        }
+        Ok(by_country)
+    }
 }

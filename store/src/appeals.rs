@@ -331,6 +331,7 @@ crate::bi::bi_entity! {
                JOIN resources r ON r.id = ap.resource_id\nJOIN datasets d ON d.id = r.dataset_id",
         view_appended: ["licence_url"],
         order: ["country_iso3", "year DESC", "appeal_code"],
+        period: "year",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("year", "year", EqualsNumber),

@@ -22,6 +22,11 @@ pub fn dataset_by_key(conn: &mut AnyConnection, key: &str) -> Result<Option<Data
     Ok(datasets::table.filter(datasets::source_key.eq(key)).select(Dataset::as_select()).first(conn).optional()?)
 }
 
+/// Some datasets by our keys (those the store holds).
+pub fn datasets_by_keys(conn: &mut AnyConnection, keys: &[String]) -> Result<Vec<Dataset>, StoreError> {
+    Ok(datasets::table.filter(datasets::source_key.eq_any(keys)).select(Dataset::as_select()).load(conn)?)
+}
+
 /// The resources of some datasets, by name.
 pub fn resources_of_datasets(conn: &mut AnyConnection, dataset_ids: &[i64]) -> Result<Vec<Resource>, StoreError> {
     Ok(resources::table

@@ -291,6 +291,7 @@ crate::bi::bi_entity! {
         from: "markets m\nJOIN countries c ON c.iso3 = m.country_iso3\nJOIN resources r ON r.id = m.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = m.area_id",
         order: ["country_iso3", "market_code"],
+        period: undated,
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),
@@ -329,6 +330,7 @@ crate::bi::bi_entity! {
                JOIN resources r ON r.id = p.resource_id\nJOIN datasets d ON d.id = r.dataset_id\n\
                LEFT JOIN admin_areas a ON a.id = m.area_id",
         order: ["country_iso3", "market_name", "date", "commodity", "unit", "price_flag", "price_type", "currency"],
+        period: "date",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),

@@ -744,6 +744,7 @@ crate::bi::bi_entity! {
             "retrieved_at",
         ],
         keyset: 7,
+        period: "reporting_date",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("admin_level", "admin_level", AdminLevel),

@@ -7,6 +7,7 @@
 //! inside [`with_conn`] so that it never blocks the async threads.
 
 pub mod appeals;
+pub mod availability;
 pub mod bi;
 pub mod catalog;
 mod connection;

@@ -107,6 +107,7 @@ crate::bi::bi_entity! {
         from: "national_risk n\nJOIN countries c ON c.iso3 = n.country_iso3\nJOIN resources r ON r.id = n.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id",
         order: ["country_iso3", "year"],
+        period: "year",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("year", "year", EqualsNumber),

@@ -237,6 +237,7 @@ crate::bi::bi_entity! {
             "country_iso3", "year", "source_pcode", "sector_code", "category", "population_group", "gender",
             "age_range", "disabled_marker",
         ],
+        period: "year",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),

@@ -173,6 +173,7 @@ crate::bi::bi_entity! {
         order: [
             "country_iso3", "admin_level", "source_pcode", "reference_year", "boundary_edition", "sex", "age_range",
         ],
+        period: "reference_year",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("admin_level", "admin_level", AdminLevel),

@@ -306,6 +306,7 @@ crate::bi::bi_entity! {
                JOIN countries c ON c.iso3 = p.country_iso3\nJOIN resources r ON r.id = p.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = p.area_id",
         order: ["country_iso3", "source_pcode", "org_acronym", "org_name", "sector_code"],
+        period: undated,
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),

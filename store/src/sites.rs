@@ -179,6 +179,7 @@ crate::bi::bi_entity! {
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = s.area_id",
         view_appended: ["licence_url"],
         order: ["country_iso3", "site_code", "round_number"],
+        period: "reporting_date",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),

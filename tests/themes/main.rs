@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod availability;
 mod food_prices;
 mod national_risk;
 mod needs;

@@ -48,6 +48,11 @@ impl CountryCore {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// Which themes hold figures for the country: for which period, at which admin levels, from which
+    /// datasets (HDX HAPI's "data availability"). Themes without figures for it are left out.
+    async fn themes(&self, ctx: &Context<'_>) -> Result<Vec<super::availability::ThemeAvailability>> {
+        super::availability::themes_of_country(ctx, &self.0.iso3).await
+    }
     /// The country's current admin areas at `level` (0 = the country itself), by p-code.
     async fn admin_areas(
         &self,

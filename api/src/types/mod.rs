@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod area;
+mod availability;
 pub(crate) mod connection;
 mod country;
 mod dataset;
