@@ -12,6 +12,7 @@ pub mod catalog;
 mod connection;
 mod error;
 pub mod food_prices;
+pub mod food_security;
 pub mod geography;
 mod health;
 pub mod idp_totals;
@@ -56,6 +57,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &food_prices::MARKETS_BI,
     &food_prices::FOOD_PRICES_BI,
     &national_risk::NATIONAL_RISK_BI,
+    &food_security::FOOD_SECURITY_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 
