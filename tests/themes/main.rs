@@ -7,6 +7,7 @@
 mod common;
 
 mod food_prices;
+mod food_security;
 mod national_risk;
 mod needs;
 mod presence;
