@@ -87,7 +87,10 @@ fn number(r: &Row, column: &str) -> i64 {
 }
 
 fn is(r: &Row, label: &str, year: i64, chtype: &str) -> bool {
-    r["adm0_pcod3"] == "MLI" && r["exercise_label"] == label && number(r, "exercise_year") == year && r["chtype"] == chtype
+    r["adm0_pcod3"] == "MLI"
+        && r["exercise_label"] == label
+        && number(r, "exercise_year") == year
+        && r["chtype"] == chtype
 }
 
 /// The raw sum of `phase35` over Mali's rows of an exercise, restricted by `keep`.
@@ -194,15 +197,20 @@ async fn food_security_equals_the_files(backend: Backend) {
     assert_eq!(bandiagara["sourcePcode"], "ML0501");
     assert_eq!(bandiagara["analysis"], "Sep-Dec 2021");
     assert_eq!(bandiagara["projection"], "CURRENT");
-    assert_eq!((&bandiagara["referencePeriodStart"], &bandiagara["referencePeriodEnd"]), (&"2021-09-01".into(), &"2021-12-31".into()));
+    assert_eq!(
+        (&bandiagara["referencePeriodStart"], &bandiagara["referencePeriodEnd"]),
+        (&"2021-09-01".into(), &"2021-12-31".into())
+    );
     assert_eq!(bandiagara["provenance"]["dataset"]["key"], "hdx:cadre-harmonise");
     assert_eq!(bandiagara["provenance"]["licence"], "Creative Commons Attribution International");
     assert_eq!(bandiagara["provenance"]["dataAsOf"], "2021-09-01");
     // Its global id fetches it again.
     let id = bandiagara["id"].as_str().expect("id");
-    let again =
-        graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ ... on FoodSecurityFigure {{ phase3Plus sourcePcode }} }} }}"#))
-            .await;
+    let again = graphql(
+        &store.pool,
+        &format!(r#"{{ node(id: "{id}") {{ ... on FoodSecurityFigure {{ phase3Plus sourcePcode }} }} }}"#),
+    )
+    .await;
     assert_eq!(again["node"]["phase3Plus"], 117_030);
 
     // All of Mali, that exercise; then the June-August 2022 projection of the January-May 2022
@@ -262,16 +270,28 @@ async fn food_security_equals_the_files(backend: Backend) {
     assert_eq!(n["phase3Plus"], 17_213_584);
     assert_eq!(n["population"].as_i64(), Some(ipc_number(&national, "Apr 2023", "current", None, "all")));
     assert_eq!(n["phase4"].as_i64(), Some(ipc_number(&national, "Apr 2023", "current", None, "4")));
-    assert_eq!((&n["sourcePcode"], &n["area"]["pcode"], &n["areaMatched"]), (&"AFG".into(), &"AFG".into(), &true.into()));
+    assert_eq!(
+        (&n["sourcePcode"], &n["area"]["pcode"], &n["areaMatched"]),
+        (&"AFG".into(), &"AFG".into(), &true.into())
+    );
     assert_eq!(n["provenance"]["dataset"]["key"], "hdx:global-acute-food-insecurity-country-data");
     assert_eq!(n["provenance"]["dataAsOf"], "2023-04-01");
     assert!(n["provenance"]["licence"].as_str().is_some_and(|l| l.contains("Public Domain")), "{n}");
     let kabul = &afg["kabul"]["nodes"][0];
     assert_eq!(afg["kabul"]["totalCount"], 1);
-    assert_eq!(kabul["phase3Plus"].as_i64(), Some(ipc_number(&areas, "Apr 2023", "current", Some("Kabul Urban"), "3+")));
+    assert_eq!(
+        kabul["phase3Plus"].as_i64(),
+        Some(ipc_number(&areas, "Apr 2023", "current", Some("Kabul Urban"), "3+"))
+    );
     assert_eq!(kabul["phase3Plus"], 1_689_705);
-    assert_eq!(kabul["population"].as_i64(), Some(ipc_number(&areas, "Apr 2023", "current", Some("Kabul Urban"), "all")));
-    assert_eq!((&kabul["sourcePcode"], &kabul["areaMatched"], &kabul["area"]["pcode"]), (&"".into(), &false.into(), &"AFG".into()));
+    assert_eq!(
+        kabul["population"].as_i64(),
+        Some(ipc_number(&areas, "Apr 2023", "current", Some("Kabul Urban"), "all"))
+    );
+    assert_eq!(
+        (&kabul["sourcePcode"], &kabul["areaMatched"], &kabul["area"]["pcode"]),
+        (&"".into(), &false.into(), &"AFG".into())
+    );
     let area_names: BTreeSet<&str> =
         areas.iter().filter(|l| l["Validity period"] == "current").map(|l| l["Area"].as_str()).collect();
     assert_eq!(afg["areas"]["totalCount"].as_u64(), Some(area_names.len() as u64));
@@ -284,12 +304,10 @@ async fn bad_values_are_rejected_and_the_rest_kept(backend: Backend) {
     let original = String::from_utf8(read(&sample_path(IPC_NATIONAL_SAMPLE_FILE))).expect("text");
     let line = "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,3+,17213584,0.4";
     assert!(original.contains(line));
-    let spoilt = original
-        .replace(line, "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,3+,lots,0.4")
-        .replace(
-            "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,4,",
-            "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,9,",
-        );
+    let spoilt = original.replace(line, "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,3+,lots,0.4").replace(
+        "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,4,",
+        "Apr 2023,AFG,43100596,current,2023-04-01,2023-04-30,9,",
+    );
     let server = server_with(Some(spoilt.into_bytes())).await;
     let r = ingest(&store, &server).await;
     assert_eq!(r.status, status::SUCCEEDED, "{:?}", r.error);

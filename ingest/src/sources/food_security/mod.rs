@@ -101,7 +101,11 @@ impl SourceJob for Job {
         Sample {
             hdx: vec![
                 (PACKAGE_SHOW, Some(CH_DATASET), sample_file!("hdx/package_show.cadre-harmonise.json")),
-                (CH_SAMPLE_PATH, None, sample_file!("food_security/cadre_harmonise_caf_ipc_2022-05.MLI-TCD-subset.xlsx")),
+                (
+                    CH_SAMPLE_PATH,
+                    None,
+                    sample_file!("food_security/cadre_harmonise_caf_ipc_2022-05.MLI-TCD-subset.xlsx"),
+                ),
                 (
                     PACKAGE_SHOW,
                     Some(IPC_DATASET),
@@ -129,9 +133,10 @@ async fn food_security_country(ctx: &RunContext<'_>, iso3: &str) -> Result<Count
     let mut fetched_rows = 0i64;
     for (dataset_name, resource_name, format, sheet) in sources {
         let (dataset, package) = ctx.catalog_entry(dataset_name, None).await?;
-        let resource = package.pick(&NamePattern::new(resource_name), &[format]).into_iter().next().ok_or_else(|| {
-            IngestError::Invalid(format!("{dataset_name} lists no {format} resource {resource_name:?}"))
-        })?;
+        let resource =
+            package.pick(&NamePattern::new(resource_name), &[format]).into_iter().next().ok_or_else(|| {
+                IngestError::Invalid(format!("{dataset_name} lists no {format} resource {resource_name:?}"))
+            })?;
         let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
         let mut read = ctx.read_table(&recorded, &mut fetched, sheet, dataset_name)?;
         let mut parsed = if sheet.is_some() {

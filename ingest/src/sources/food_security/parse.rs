@@ -40,7 +40,13 @@ pub struct FoodSecurityFigure {
 impl FoodSecurityFigure {
     /// The natural key within a country (as stored).
     fn key(&self) -> (String, &'static str, NaiveDate, String, String) {
-        (self.analysis.clone(), self.projection, self.reference_period_start, self.pcode.clone(), self.area_name.clone())
+        (
+            self.analysis.clone(),
+            self.projection,
+            self.reference_period_start,
+            self.pcode.clone(),
+            self.area_name.clone(),
+        )
     }
 
     fn figures(&self) -> Vec<(&'static str, Option<i64>)> {
@@ -208,7 +214,9 @@ pub fn parse_cadre_harmonise(table: &Table, iso3: &str, what: &str) -> Result<Pa
             let given: Vec<(i32, String, String)> = levels
                 .iter()
                 .filter(|(_, code, _)| !is_missing(cell(*code)))
-                .map(|(level, code, name)| (*level, cell(*code).to_uppercase(), name.map(cell).unwrap_or("").to_string()))
+                .map(|(level, code, name)| {
+                    (*level, cell(*code).to_uppercase(), name.map(cell).unwrap_or("").to_string())
+                })
                 .collect();
             let (admin_level, pcode, area_name) = match given.last() {
                 Some(deepest) => deepest.clone(),
@@ -216,8 +224,8 @@ pub fn parse_cadre_harmonise(table: &Table, iso3: &str, what: &str) -> Result<Pa
             };
             let parent_pcodes: Vec<(i32, String)> =
                 given.iter().rev().skip(1).map(|(level, code, _)| (*level, code.clone())).collect();
-            let projection =
-                ch_projection(cell(chtype)).ok_or_else(|| format!("chtype {:?} is not current or projected", cell(chtype)))?;
+            let projection = ch_projection(cell(chtype))
+                .ok_or_else(|| format!("chtype {:?} is not current or projected", cell(chtype)))?;
             let exercise = cell(exercise_label);
             let exercise_year = year(cell(exercise_year), "exercise_year")?;
             if month_range(exercise, exercise_year).is_none() {
@@ -330,8 +338,9 @@ pub fn parse_ipc(table: &Table, iso3: &str, what: &str) -> Result<Parsed, Ingest
         }
         let reject = |reason: String| Rejection { row_number: *line, reason, raw: record_text(record) };
         let read = (|| -> Result<(FoodSecurityFigure, Option<usize>, Option<i64>), String> {
-            let projection = ipc_projection(cell(validity))
-                .ok_or_else(|| format!("Validity period {:?} is not current, first or second projection", cell(validity)))?;
+            let projection = ipc_projection(cell(validity)).ok_or_else(|| {
+                format!("Validity period {:?} is not current, first or second projection", cell(validity))
+            })?;
             let start = cells::date(cell(from), "From")?.ok_or("no From date")?;
             let end = cells::date(cell(to), "To")?.ok_or("no To date")?;
             if end < start {
@@ -341,7 +350,8 @@ pub fn parse_ipc(table: &Table, iso3: &str, what: &str) -> Result<Parsed, Ingest
             if is_missing(label) {
                 return Err("no Date of analysis".into());
             }
-            let which = ipc_phase(cell(phase)).ok_or_else(|| format!("Phase {:?} is not all, 3+ or 1-5", cell(phase)))?;
+            let which =
+                ipc_phase(cell(phase)).ok_or_else(|| format!("Phase {:?} is not all, 3+ or 1-5", cell(phase)))?;
             let value = cells::people(cell(number), "Number")?;
             let parent = level1.map(cell).filter(|c| !is_missing(c)).unwrap_or("");
             let (admin_level, pcode, area_name) = match area.map(cell).filter(|c| !is_missing(c)) {
@@ -479,12 +489,18 @@ mod tests {
         assert_eq!(bandiagara.parent_pcodes, vec![(1, "ML05".to_string())]);
         assert_eq!(bandiagara.phases, [Some(163_842), Some(187_248), Some(117_030), Some(0), Some(0)]);
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("date");
-        assert_eq!((bandiagara.reference_period_start, bandiagara.reference_period_end), (d(2021, 9, 1), d(2021, 12, 31)));
+        assert_eq!(
+            (bandiagara.reference_period_start, bandiagara.reference_period_end),
+            (d(2021, 9, 1), d(2021, 12, 31))
+        );
         // Bamako's communes are at admin 3.
         assert!(ours.iter().any(|r| r.admin_level == 3 && r.pcode.starts_with("ML0901")));
         // Two exercises project June-August 2022: the older one is superseded.
-        let june_2022: Vec<&FoodSecurityFigure> =
-            parsed.rows.iter().filter(|r| r.projection == PROJECTED && r.reference_period_start == d(2022, 6, 1)).collect();
+        let june_2022: Vec<&FoodSecurityFigure> = parsed
+            .rows
+            .iter()
+            .filter(|r| r.projection == PROJECTED && r.reference_period_start == d(2022, 6, 1))
+            .collect();
         let current: Vec<&&FoodSecurityFigure> = june_2022.iter().filter(|r| !r.superseded).collect();
         assert!(current.iter().all(|r| r.analysis == "Jan-May 2022"));
         assert_eq!(current.iter().filter_map(|r| r.phase3_plus).sum::<i64>(), 1_841_064);
@@ -543,7 +559,10 @@ mod tests {
         assert!(parsed.rejections.is_empty(), "{:?}", parsed.rejections);
         assert_eq!(parsed.rows.len() * 7, national.records.len());
         let april = parsed.rows.iter().find(|r| r.analysis == "Apr 2023" && r.projection == CURRENT).expect("Apr 2023");
-        assert_eq!(april.phase3_plus, Some(raw_ipc(super::super::IPC_NATIONAL_SAMPLE_FILE, "Apr 2023", "current", None, "3+")));
+        assert_eq!(
+            april.phase3_plus,
+            Some(raw_ipc(super::super::IPC_NATIONAL_SAMPLE_FILE, "Apr 2023", "current", None, "3+"))
+        );
         assert_eq!(april.phase3_plus, Some(17_213_584));
         assert_eq!((april.population, april.phases[3]), (Some(43_100_598), Some(3_359_317)));
         assert_eq!((april.admin_level, april.pcode.as_str()), (0, "AFG"));
@@ -552,11 +571,8 @@ mod tests {
         let parsed = parse_ipc(&areas, "AFG", "areas").expect("parse");
         assert!(parsed.rejections.is_empty(), "{:?}", parsed.rejections);
         assert_eq!(parsed.rows.len(), 90);
-        let kabul = parsed
-            .rows
-            .iter()
-            .find(|r| r.area_name == "Kabul Urban" && r.projection == CURRENT)
-            .expect("Kabul Urban");
+        let kabul =
+            parsed.rows.iter().find(|r| r.area_name == "Kabul Urban" && r.projection == CURRENT).expect("Kabul Urban");
         let raw = raw_ipc(super::super::IPC_AREA_SAMPLE_FILE, "Apr 2023", "current", Some("Kabul Urban"), "3+");
         assert_eq!(kabul.phase3_plus, Some(raw));
         assert_eq!((kabul.phase3_plus, kabul.population), (Some(1_689_705), Some(4_224_262)));
@@ -583,7 +599,10 @@ mod tests {
         assert!(reasons[0].contains("Number \"lots\""), "{reasons:?}");
         assert!(reasons[1].contains("Phase \"6\""), "{reasons:?}");
         assert!(reasons[2].contains("Validity period \"someday\""), "{reasons:?}");
-        assert!(reasons[3].starts_with("conflicting duplicate") && reasons[3].contains("101 here, 100 there"), "{reasons:?}");
+        assert!(
+            reasons[3].starts_with("conflicting duplicate") && reasons[3].contains("101 here, 100 there"),
+            "{reasons:?}"
+        );
         assert!(reasons[4].contains("From"), "{reasons:?}");
     }
 }
