@@ -13,6 +13,7 @@ pub mod catalog;
 mod connection;
 mod error;
 pub mod food_prices;
+pub mod food_security;
 pub mod geography;
 mod health;
 pub mod idp_totals;
@@ -57,6 +58,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &food_prices::MARKETS_BI,
     &food_prices::FOOD_PRICES_BI,
     &national_risk::NATIONAL_RISK_BI,
+    &food_security::FOOD_SECURITY_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

@@ -8,6 +8,7 @@ mod common;
 
 mod availability;
 mod food_prices;
+mod food_security;
 mod national_risk;
 mod needs;
 mod presence;

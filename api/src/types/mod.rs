@@ -28,6 +28,7 @@ crate::themes::themes! {
     presence: OperationalPresence, Organisation;
     national_risk;
     refugees;
+    food_security: FoodSecurityFigure;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod dtm;
 pub mod food_prices;
+pub mod food_security;
 pub mod funding;
 pub mod geography;
 pub mod national_risk;
@@ -98,6 +99,7 @@ sources! {
     FoodPrices => food_prices::Job,
     NationalRisk => national_risk::Job,
     Refugees => refugees::Job,
+    FoodSecurity => food_security::Job,
 }
 
 impl Source {
