@@ -56,6 +56,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &food_prices::MARKETS_BI,
     &food_prices::FOOD_PRICES_BI,
     &national_risk::NATIONAL_RISK_BI,
+    &refugees::REFUGEES_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 
