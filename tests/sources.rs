@@ -315,6 +315,9 @@ async fn rerun_writes_nothing_and_downloads_nothing(backend: Backend) {
         (Source::Presence, "TCD"),
         (Source::NationalRisk, "MLI"),
         (Source::NationalRisk, "TCD"),
+        (Source::Refugees, "AFG"),
+        (Source::FoodSecurity, "MLI"),
+        (Source::FoodSecurity, "AFG"),
     ] {
         let first = run(&ingester, source, &[country], &[]).await;
         assert_eq!(first.status, status::SUCCEEDED, "{source}: {:?}", first.error);

@@ -244,6 +244,7 @@ crate::bi::bi_entity! {
         order: [
             "country_iso3", "reference_period_start", "analysis", "projection", "source_pcode", "source_area_name",
         ],
+        period: "reference_period_start" to "reference_period_end",
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("pcode", "area_pcode", Within),

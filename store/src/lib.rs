@@ -59,6 +59,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &food_prices::FOOD_PRICES_BI,
     &national_risk::NATIONAL_RISK_BI,
     &food_security::FOOD_SECURITY_BI,
+    &refugees::REFUGEES_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

@@ -198,3 +198,72 @@ pub fn refugees_of_country(conn: &mut AnyConnection, iso3: &str) -> Result<Vec<R
 pub fn count_refugees(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(refugees::table.count().get_result(conn)?)
 }
+
+crate::bi::bi_entity! {
+    /// One row per UNHCR figure: people of one population type from a country of origin in a country of
+    /// asylum, at a date (31 December for the yearly publications), for one sex and age band. **How (not)
+    /// to add rows up:** by default the export has the totals only (`gender = all`, `age_range = all`);
+    /// `gender=f` or `gender=m` (with `age_range=0-4`... for an age band) or `*` give the demographics
+    /// publication's breakdown rows, which split those totals (and may not add up to them: UNHCR's sex
+    /// split leaves people of unknown sex out, e.g. Afghan returnees 2019: 8,401 in all, 4,394 women and
+    /// 3,684 men). The view has every row:
+    /// filter on `gender = 'all' AND age_range = 'all'` there. **Never add rows of different
+    /// `publication`s**: the end-year `totals`, the `demographics`, the `solutions` and the monthly
+    /// `situations` count the same people again (Afghans in Pakistan 2019: `totals` REF 1,419,084). Within
+    /// one publication, add rows of one `reference_date` and `population_type` over origins (a country's
+    /// refugees) or over asylums (refugees from a country). A return (`RET`, `RDP`) belongs to the country
+    /// of origin: in `demographics` its asylum is that country too (Afghan returnees 2019: 8,401), in
+    /// `solutions` it is the country people returned from (6,232 from Pakistan). `country_iso3` is the
+    /// country whose ingest wrote the row (the asylum, or the origin for a return).
+    pub struct BiRefugee as REFUGEES_BI {
+        view: "bi_refugees",
+        export: "refugees",
+        from: "refugees f\nJOIN resources r ON r.id = f.resource_id\nJOIN datasets d ON d.id = r.dataset_id\n\
+               LEFT JOIN countries ca ON ca.iso3 = f.asylum_iso3\nLEFT JOIN countries co ON co.iso3 = f.origin_iso3",
+        // The table's natural key (its unique index), which tells every row apart.
+        order: [
+            "country_iso3", "publication", "reference_date", "asylum_iso3", "origin_iso3", "population_type",
+            "location", "gender", "age_range",
+        ],
+        keyset: 9,
+        period: "reference_date",
+        filters: [
+            Filter::new("country", "country_iso3", Countries)
+                .about("ISO3 codes, comma-separated: the rows those countries' ingests wrote (their asylum figures and their returns)"),
+            Filter::new("asylum", "asylum_iso3", Countries),
+            Filter::new("origin", "origin_iso3", Countries),
+            Filter::new("year", "year", EqualsNumber),
+            Filter::new("from", "reference_date", OnOrAfter),
+            Filter::new("to", "reference_date", OnOrBefore),
+            Filter::new("population_type", "population_type", EqualsUpper)
+                .about("UNHCR's population type code: `REF`, `ASY`, `IDP`, `OOC`, `STA`, `OIP`, `RET`, `RDP`, `RST`, `NAT`"),
+            Filter::new("publication", "publication", Equals)
+                .about("`totals`, `demographics`, `solutions` or `situations`"),
+            Filter::new("gender", "gender", Breakdown(&["all", "f", "m"])),
+            Filter::new("age_range", "age_range", Breakdown(&[])),
+        ],
+        columns: {
+            country_iso3: Text = "f.country_iso3", "#country+code", "The country whose ingest wrote the row: the country of asylum, or of origin for a return.";
+            publication: Text = "f.publication", "#meta+publication", "UNHCR's publication: `totals`, `demographics`, `solutions` or `situations`. Never add rows of two publications.";
+            year: Integer = "f.year", "#date+year", "The year the figure is for.";
+            reference_date: Date = "f.reference_date", "#date", "The day the figure is for: 31 December for the yearly publications, the month's date for situations.";
+            asylum_iso3: Text = "f.asylum_iso3", "#country+code+asylum", "Country of asylum as UNHCR codes it (for a return: the country returned from).";
+            asylum_name: Nullable<Text> = "ca.name", "#country+name+asylum", "The country of asylum's name (empty for a code that is no country).";
+            origin_iso3: Text = "f.origin_iso3", "#country+code+origin", "Country of origin as UNHCR codes it (`UKN` unknown, `STA` stateless; empty for a group of origins without a code).";
+            origin_name: Nullable<Text> = "co.name", "#country+name+origin", "The country of origin's name (empty for a code that is no country).";
+            population_type: Text = "f.population_type", "#population_group+code", "`REF` refugees, `ASY` asylum-seekers, `IDP`, `OOC` others of concern, `STA` stateless, `OIP` others in need of international protection, `RET` returned refugees, `RDP` returned IDPs, `RST` resettled, `NAT` naturalised.";
+            location: Text = "f.location", "#loc+name", "The demographics file's location, urban/rural and accommodation (joined with `; `), or `origin: ` and the name of a situations group of origins without a code; usually empty.";
+            gender: Text = "f.gender", "#gender+code", "`all`, `f` or `m`.";
+            age_range: Text = "f.age_range", "#age+range", "`all`, or an age band (`0-4`, `5-11`, `12-17`, `18-59`, `60+`, `unknown`).";
+            population: BigInt = "f.population", "#population", "People.";
+            dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
+            dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
+            licence: Text = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
+            licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
+            credit: Text = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+            resource_url: Text = "r.url", "#meta+url", crate::bi::provenance::RESOURCE_URL;
+            ingest_run_id: BigInt = "f.run_id", "#meta+run+id", crate::bi::provenance::INGEST_RUN_ID;
+            retrieved_at: Timestamp = "f.retrieved_at", "#date+retrieved", crate::bi::provenance::RETRIEVED_AT;
+        }
+    }
+}

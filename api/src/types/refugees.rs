@@ -7,6 +7,9 @@ use store::refugees::{ALL, RETURN_TYPES, RefugeeFilter, RefugeeRow};
 
 use super::connection::Connection;
 use super::{Country, Provenance};
+use async_graphql::ErrorExtensions;
+
+use crate::ApiError;
 use crate::error::{IntoGraphql, shared};
 use crate::loaders::CountryLoader;
 use crate::pagination::PageArgs;
@@ -117,14 +120,33 @@ async fn page(
     Ok(Connection::keyset(rows, LIST, |r: &RefugeeRow| r.id, RefugeeFigure, after.is_some(), has_next, total))
 }
 
-/// The figures for everyone (sex and age `all`) of `publication`, or of every publication.
-fn whole(publication: Option<String>) -> RefugeeFilter {
-    RefugeeFilter {
-        gender: Some(ALL.into()),
-        age_range: Some(ALL.into()),
+
+/// The sex and age rows asked for: `all` (the default: everyone, so that figures add up without
+/// counting anyone twice), one value, or `*` (every row: the totals and their breakdown).
+fn breakdown(value: Option<String>, argument: &str, allowed: &[&str]) -> Result<Option<String>> {
+    let value = value.map(|v| v.trim().to_lowercase());
+    match value.as_deref() {
+        None => Ok(Some(ALL.into())),
+        Some("*") => Ok(None),
+        Some(v) if !v.is_empty() && (allowed.is_empty() || allowed.contains(&v)) => Ok(Some(v.to_string())),
+        Some(v) => Err(ApiError::BadUserInput(if allowed.is_empty() {
+            format!("`{argument}` must be an age band (`0-4`, `60+`...), `all` or `*`, not {v:?}")
+        } else {
+            format!("`{argument}` must be one of {}, or `*`, not {v:?}", allowed.join(", "))
+        })
+        .extend()),
+    }
+}
+
+/// The figures of `gender` and `age_range` (everyone by default, see [`breakdown`]) of `publication`,
+/// or of every publication.
+fn whole(publication: Option<String>, gender: Option<String>, age_range: Option<String>) -> Result<RefugeeFilter> {
+    Ok(RefugeeFilter {
+        gender: breakdown(gender, "gender", &[ALL, "f", "m"])?,
+        age_range: breakdown(age_range, "ageRange", &[])?,
         publication,
         ..RefugeeFilter::default()
-    }
+    })
 }
 
 // --- the theme's fields on `Country` ---
@@ -150,8 +172,9 @@ impl crate::themes::Part<store::models::Country> for CountryRefugees {
 /// A country's refugees, refugees abroad and returnees (UNHCR).
 #[Object]
 impl CountryRefugees {
-    /// People of concern to UNHCR hosted in this country (it is the country of asylum), for everyone
-    /// (sex and age `all`), every publication unless one is asked for.
+    /// People of concern to UNHCR hosted in this country (it is the country of asylum), every publication
+    /// unless one is asked for. Everyone (sex and age `all`) unless `gender` or `ageRange` asks for the
+    /// demographics publication's split. Never add figures of two publications: they count the same people.
     #[allow(clippy::too_many_arguments)]
     async fn refugees(
         &self,
@@ -162,6 +185,17 @@ impl CountryRefugees {
         population_type: Option<String>,
         #[graphql(desc = "Only this publication: `totals`, `demographics`, `solutions`, `situations`.")]
         publication: Option<String>,
+        #[graphql(
+            desc = "Sex: `all` (the default: everyone, so that figures add up without counting anyone twice), `f`, \
+                    `m`, or `*` for every row (totals and their split). Only the demographics publication splits by sex."
+        )]
+        gender: Option<String>,
+        #[graphql(
+            desc = "Age band: `all` (the default: every age), `0-4`, `5-11`, `12-17`, `18-59`, `60+`, `unknown`, or `*` \
+                    for every row. Only the demographics publication splits by age, per sex: ask for `gender` `f` or \
+                    `m` with an age band."
+        )]
+        age_range: Option<String>,
         #[graphql(desc = "The first this many figures (at most 1000; default 100).")] first: Option<i32>,
         #[graphql(desc = "Figures after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
             String,
@@ -172,11 +206,13 @@ impl CountryRefugees {
             origin_iso3: origin.map(|o| o.trim().to_uppercase()),
             year,
             population_types: population_type.map(|t| vec![t.trim().to_uppercase()]),
-            ..whole(publication)
+            ..whole(publication, gender, age_range)?
         };
         page(ctx, filter, after, first).await
     }
-    /// People from this country (it is the country of origin) hosted in other countries, for everyone.
+    /// People from this country (it is the country of origin) hosted in other countries (refugees,
+    /// asylum-seekers, others in need of international protection, stateless, others of concern), for
+    /// everyone unless `gender` or `ageRange` asks for a split.
     #[allow(clippy::too_many_arguments)]
     async fn refugees_abroad(
         &self,
@@ -186,6 +222,17 @@ impl CountryRefugees {
         #[graphql(desc = "Only this population type (`REF`, `ASY`...).")] population_type: Option<String>,
         #[graphql(desc = "Only this publication: `totals`, `demographics`, `solutions`, `situations`.")]
         publication: Option<String>,
+        #[graphql(
+            desc = "Sex: `all` (the default: everyone, so that figures add up without counting anyone twice), `f`, \
+                    `m`, or `*` for every row (totals and their split). Only the demographics publication splits by sex."
+        )]
+        gender: Option<String>,
+        #[graphql(
+            desc = "Age band: `all` (the default: every age), `0-4`, `5-11`, `12-17`, `18-59`, `60+`, `unknown`, or `*` \
+                    for every row. Only the demographics publication splits by age, per sex: ask for `gender` `f` or \
+                    `m` with an age band."
+        )]
+        age_range: Option<String>,
         #[graphql(desc = "The first this many figures (at most 1000; default 100).")] first: Option<i32>,
         #[graphql(desc = "Figures after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
             String,
@@ -201,13 +248,14 @@ impl CountryRefugees {
                     ["REF", "ASY", "OIP", "STA", "OOC"].map(String::from).to_vec()
                 }),
             ),
-            ..whole(publication)
+            ..whole(publication, gender, age_range)?
         };
         page(ctx, filter, after, first).await
     }
-    /// Refugees and IDPs who returned to this country (`RET`, `RDP`), for everyone: the demographics
-    /// publication counts them where they returned (asylum = origin = this country), the solutions
-    /// publication by the country they returned from.
+    /// Refugees and IDPs who returned to this country (`RET`, `RDP`), for everyone unless `gender` or
+    /// `ageRange` asks for a split: the demographics publication counts them where they returned
+    /// (asylum = origin = this country), the solutions publication by the country they returned from.
+    #[allow(clippy::too_many_arguments)]
     async fn returnees(
         &self,
         ctx: &Context<'_>,
@@ -215,6 +263,17 @@ impl CountryRefugees {
         #[graphql(desc = "Only people returned from this country (ISO3 code; the solutions publication).")]
         from: Option<String>,
         #[graphql(desc = "Only this publication: `demographics` or `solutions`.")] publication: Option<String>,
+        #[graphql(
+            desc = "Sex: `all` (the default: everyone, so that figures add up without counting anyone twice), `f`, \
+                    `m`, or `*` for every row (totals and their split). Only the demographics publication splits by sex."
+        )]
+        gender: Option<String>,
+        #[graphql(
+            desc = "Age band: `all` (the default: every age), `0-4`, `5-11`, `12-17`, `18-59`, `60+`, `unknown`, or `*` \
+                    for every row. Only the demographics publication splits by age, per sex: ask for `gender` `f` or \
+                    `m` with an age band."
+        )]
+        age_range: Option<String>,
         #[graphql(desc = "The first this many figures (at most 1000; default 100).")] first: Option<i32>,
         #[graphql(desc = "Figures after this cursor (an `endCursor` or edge `cursor` of this list).")] after: Option<
             String,
@@ -225,7 +284,7 @@ impl CountryRefugees {
             asylum_iso3: from.map(|f| f.trim().to_uppercase()),
             year,
             population_types: Some(RETURN_TYPES.map(String::from).to_vec()),
-            ..whole(publication)
+            ..whole(publication, gender, age_range)?
         };
         page(ctx, filter, after, first).await
     }

@@ -8,8 +8,8 @@ mod run;
 
 pub use parse::*;
 
-use crate::kit::hdx::NamePattern;
-use crate::kit::{HdxDataset, Outcomes, RunContext, Sample, SourceJob, SourceSpec};
+use crate::kit::hdx::{NamePattern, PACKAGE_SHOW};
+use crate::kit::{HdxDataset, Outcomes, RunContext, Sample, SourceJob, SourceSpec, sample_file};
 use crate::{IngestConfig, IngestError};
 
 pub(crate) struct Job;
@@ -60,8 +60,45 @@ impl SourceJob for Job {
         datasets()
     }
 
-    /// Not in the sample yet.
+    /// UNHCR's files for HDX as OCHA's scraper tests them (asylum countries Afghanistan, Iran and
+    /// Pakistan, 1962-2019) and the situations file (South Sudan among others), with their catalog
+    /// entries: runs for the countries the check figures are about (sample/NOTICE.md).
     fn sample(&self, _config: &IngestConfig) -> Sample {
-        Sample::default()
+        Sample {
+            hdx: vec![
+                (
+                    PACKAGE_SHOW,
+                    Some(POPULATION_DATASET),
+                    sample_file!("hdx/package_show.unhcr-population-data-for-world.json"),
+                ),
+                (
+                    "/dataset/unhcr-population-data-for-world/resource/constructed-unhcr-endyearpopulationtotals/download/unhcr_HDX_EndYearPopulationTotals.csv",
+                    None,
+                    sample_file!("unhcr/unhcr_HDX_EndYearPopulationTotals.csv"),
+                ),
+                (
+                    "/dataset/unhcr-population-data-for-world/resource/constructed-unhcr-demographics/download/unhcr_HDX_Demographics.csv",
+                    None,
+                    sample_file!("unhcr/unhcr_HDX_Demographics.csv"),
+                ),
+                (
+                    "/dataset/unhcr-population-data-for-world/resource/constructed-unhcr-solutions/download/unhcr_HDX_Solutions.csv",
+                    None,
+                    sample_file!("unhcr/unhcr_HDX_Solutions.csv"),
+                ),
+                (PACKAGE_SHOW, Some(SITUATIONS_DATASET), sample_file!("hdx/package_show.unhcr-situations.json")),
+                (
+                    "/dataset/17ea83bd-8d4d-49f3-abea-a4d6ce3afb47/resource/ed4f9d1e-2c24-415d-90e4-3151a569f148/download/unhcr-situations.csv",
+                    None,
+                    sample_file!("unhcr/unhcr-situations.csv"),
+                ),
+            ],
+            runs: vec![(&SAMPLE_COUNTRIES, &[])],
+            ..Sample::default()
+        }
     }
 }
+
+/// The countries the bundled sample ingests: the asylum countries of UNHCR's sample files
+/// (Afghanistan, Iran, Pakistan; Afghanistan also for its returnees) and South Sudan (situations).
+pub const SAMPLE_COUNTRIES: [&str; 4] = ["AFG", "IRN", "PAK", "SSD"];
