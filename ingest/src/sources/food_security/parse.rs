@@ -39,7 +39,7 @@ pub struct FoodSecurityFigure {
 
 impl FoodSecurityFigure {
     /// The natural key within a country (as stored).
-    fn key(&self) -> (String, &'static str, NaiveDate, String, String) {
+    fn key(&self) -> Key {
         (
             self.analysis.clone(),
             self.projection,
@@ -49,7 +49,7 @@ impl FoodSecurityFigure {
         )
     }
 
-    fn figures(&self) -> Vec<(&'static str, Option<i64>)> {
+    fn figures(&self) -> Figures {
         vec![
             ("population", self.population),
             ("phase1", self.phases[0]),
@@ -70,10 +70,16 @@ pub struct Parsed {
     pub rejections: Vec<Rejection>,
 }
 
+/// A figure set's key within a country: analysis, projection, period start, code, area name.
+type Key = (String, &'static str, NaiveDate, String, String);
+
+/// A figure set's figures by name (as `differences` compares them).
+type Figures = Vec<(&'static str, Option<i64>)>;
+
 /// Keeps the first figure set of each key; a repeat is rejected (a conflicting one with both values).
 #[derive(Default)]
 struct Dedup {
-    seen: HashMap<(String, &'static str, NaiveDate, String, String), (i64, Vec<(&'static str, Option<i64>)>)>,
+    seen: HashMap<Key, (i64, Figures)>,
 }
 
 impl Dedup {
@@ -327,9 +333,9 @@ pub fn parse_ipc(table: &Table, iso3: &str, what: &str) -> Result<Parsed, Ingest
     let number = req(&c::NUMBER, "Number")?;
     let area = c::AREA.find(table);
     let level1 = c::LEVEL1.find(table);
-    // Figure sets in the order of their first line, each with its lines' raw text for duplicates.
+    // Figure sets in the order of their first line, with which of their seven phases were given.
     let mut groups: Vec<(FoodSecurityFigure, Vec<bool>)> = Vec::new();
-    let mut index: HashMap<(String, &'static str, NaiveDate, String, String), usize> = HashMap::new();
+    let mut index: HashMap<Key, usize> = HashMap::new();
     let mut parsed = Parsed::default();
     for (line, record) in &table.records {
         let cell = |i: usize| record.get(i).unwrap_or("").trim();
@@ -376,7 +382,7 @@ pub fn parse_ipc(table: &Table, iso3: &str, what: &str) -> Result<Parsed, Ingest
                 phase3_plus: None,
                 phase_class: None,
             };
-            Ok((figure, which.map(|p| p), value))
+            Ok((figure, which, value))
         })();
         let (figure, which, value) = match read {
             Ok(read) => read,
