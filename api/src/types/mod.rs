@@ -27,6 +27,7 @@ crate::themes::themes! {
     presence: OperationalPresence, Organisation;
     national_risk;
     refugees;
+    food_prices: Market, FoodPrice;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};
