@@ -91,3 +91,51 @@ async fn provenance_is_loaded_in_batches() {
         "{communes} communes ({figures} figures) took {level2_queries} queries, {regions} regions {level1_queries}"
     );
 }
+
+/// A page of markets asking for their prices (with counts, commodities, markets and provenance) and
+/// Mali's regions asking for their markets cost batched queries, not one per market or per region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_prices_and_area_markets_are_loaded_in_batches() {
+    let _counting = COUNTING.lock().await;
+    set_default_instrumentation(count_queries).expect("instrumentation hook");
+    let Some(store) = common::TestStore::new(common::Backend::Sqlite).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample loads");
+
+    let markets = |first: i32| {
+        format!(
+            r#"{{ country(iso3: "AFG") {{ markets(first: {first}) {{ nodes {{ name area {{ pcode }}
+                prices(first: 3) {{ totalCount nodes {{ price commodity {{ name category }} market {{ name }}
+                  provenance {{ licence sourceUrl }} }} }} }} }} }} }}"#
+        )
+    };
+    let (few_queries, few) = queries_for(&store.pool, &markets(2)).await;
+    let (many_queries, many) = queries_for(&store.pool, &markets(1000)).await;
+    let count = |data: &serde_json::Value| data["country"]["markets"]["nodes"].as_array().map(Vec::len).unwrap_or(0);
+    let priced = many["country"]["markets"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["prices"]["totalCount"].as_i64().unwrap_or(0) > 0)
+        .count();
+    assert_eq!(count(&few), 2);
+    assert!(count(&many) >= 100 && priced >= 1, "{} markets, {priced} priced", count(&many));
+    // A batch may split when the machine is busy (a few statements more), never one per market.
+    assert!(
+        many_queries < few_queries + 20,
+        "{} markets took {many_queries} queries, 2 markets {few_queries}",
+        count(&many)
+    );
+
+    let regions = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode markets(first: 5) { totalCount
+        nodes { name area { pcode } } } } } }"#;
+    let (region_queries, data) = queries_for(&store.pool, regions).await;
+    let areas = data["country"]["adminAreas"].as_array().map(Vec::len).unwrap_or(0);
+    let markets: i64 = data["country"]["adminAreas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["markets"]["totalCount"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(areas >= 10 && markets > 0, "{areas} regions, {markets} markets");
+    assert!(region_queries < 40, "{region_queries} queries for {areas} regions");
+}

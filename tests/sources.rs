@@ -318,6 +318,8 @@ async fn rerun_writes_nothing_and_downloads_nothing(backend: Backend) {
         (Source::Refugees, "AFG"),
         (Source::FoodSecurity, "MLI"),
         (Source::FoodSecurity, "AFG"),
+        (Source::FoodPrices, "MLI"),
+        (Source::FoodPrices, "AFG"),
     ] {
         let first = run(&ingester, source, &[country], &[]).await;
         assert_eq!(first.status, status::SUCCEEDED, "{source}: {:?}", first.error);

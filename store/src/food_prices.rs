@@ -99,7 +99,7 @@ crate::keyed_table! {
 }
 
 /// A food price as stored.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = food_prices)]
 pub struct FoodPriceRow {
     pub id: i64,
@@ -169,6 +169,26 @@ pub struct MarketFilter {
     pub country_iso3: Option<String>,
     /// Markets whose area is one of these (the caller passes an area and its descendants).
     pub area_ids: Option<Vec<i64>>,
+    /// Markets whose name contains this text (any case).
+    pub search: Option<String>,
+}
+
+diesel::define_sql_function! {
+    /// SQL `LOWER` (PostgreSQL's `LIKE` is case-sensitive, SQLite's only for non-ASCII letters).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A `LIKE` pattern matching text that contains `text` (lower-cased; `%`, `_` and `\` escaped).
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 macro_rules! market_filter {
@@ -180,6 +200,9 @@ macro_rules! market_filter {
         }
         if let Some(ids) = &filter.area_ids {
             query = query.filter(markets::area_id.eq_any(ids.clone()));
+        }
+        if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            query = query.filter(lower(markets::name).like(contains_pattern(search)).escape('\\'));
         }
         query
     }};
@@ -218,6 +241,20 @@ pub fn markets_of_country(conn: &mut AnyConnection, iso3: &str) -> Result<Vec<Ma
 /// Markets by their row ids.
 pub fn markets_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<MarketRow>, StoreError> {
     Ok(markets::table.filter(markets::id.eq_any(ids)).select(MarketRow::as_select()).load(conn)?)
+}
+
+/// The markets whose area is one of `area_ids`, by row id.
+pub fn markets_in_areas(conn: &mut AnyConnection, area_ids: &[i64]) -> Result<Vec<MarketRow>, StoreError> {
+    Ok(markets::table
+        .filter(markets::area_id.eq_any(area_ids))
+        .order(markets::id.asc())
+        .select(MarketRow::as_select())
+        .load(conn)?)
+}
+
+/// Prices by their row ids.
+pub fn prices_by_ids(conn: &mut AnyConnection, ids: &[i64]) -> Result<Vec<FoodPriceRow>, StoreError> {
+    Ok(food_prices::table.filter(food_prices::id.eq_any(ids)).select(FoodPriceRow::as_select()).load(conn)?)
 }
 
 /// Which prices to read.
@@ -274,6 +311,150 @@ pub fn prices_page(
 /// How many prices match `filter`.
 pub fn count_prices_matching(conn: &mut AnyConnection, filter: &PriceFilter) -> Result<i64, StoreError> {
     Ok(price_filter!(food_prices::table.count().into_boxed(), filter).get_result(conn)?)
+}
+
+/// A price filter's arguments for a page of each of several markets (what `Market.prices` asks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct MarketPricesArgs {
+    /// A commodity name, exactly as WFP writes it.
+    pub commodity: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Prices after this (date, row id) position of each market's series.
+    pub after: Option<(NaiveDate, i64)>,
+    /// The page size.
+    pub size: usize,
+}
+
+/// A placeholder in the backend's syntax, numbered from 1.
+fn placeholder(postgres: bool, n: &mut usize) -> String {
+    *n += 1;
+    if postgres { format!("${n}") } else { "?".to_string() }
+}
+
+/// The `WHERE` clause of a market prices read over `market_ids` and its binds.
+fn market_prices_where(
+    postgres: bool,
+    market_ids: &[i64],
+    args: &MarketPricesArgs,
+    with_after: bool,
+) -> (String, Vec<crate::bi::Bind>) {
+    use crate::bi::Bind;
+    let ids: Vec<String> = market_ids.iter().map(i64::to_string).collect();
+    // The ids are numbers the caller holds (not user text): written in, as one statement serves any count.
+    let mut sql = format!("p.market_id IN ({})", if ids.is_empty() { "NULL".to_string() } else { ids.join(", ") });
+    let mut binds = Vec::new();
+    let mut n = 0;
+    if let Some(commodity) = &args.commodity {
+        sql += &format!(" AND p.commodity = {}", placeholder(postgres, &mut n));
+        binds.push(Bind::Text(commodity.clone()));
+    }
+    if let Some(from) = args.from {
+        sql += &format!(" AND p.date >= {}", placeholder(postgres, &mut n));
+        binds.push(Bind::Date(from));
+    }
+    if let Some(to) = args.to {
+        sql += &format!(" AND p.date <= {}", placeholder(postgres, &mut n));
+        binds.push(Bind::Date(to));
+    }
+    if let (true, Some((date, id))) = (with_after, args.after) {
+        let (a, b, c) = (placeholder(postgres, &mut n), placeholder(postgres, &mut n), placeholder(postgres, &mut n));
+        sql += &format!(" AND (p.date > {a} OR (p.date = {b} AND p.id > {c}))");
+        binds.extend([Bind::Date(date), Bind::Date(date), Bind::BigInt(id)]);
+    }
+    (sql, binds)
+}
+
+/// The first `args.size` prices (by date, then row id) of each of `market_ids` matching `args`, plus
+/// one more where more follow (see [`crate::paging`]): one query for every market, however many
+/// (a window numbers each market's rows).
+pub fn prices_of_markets(
+    conn: &mut AnyConnection,
+    market_ids: &[i64],
+    args: &MarketPricesArgs,
+) -> Result<Vec<FoodPriceRow>, StoreError> {
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let (condition, binds) = market_prices_where(postgres, market_ids, args, true);
+    let sql = format!(
+        "SELECT id, country_iso3, market_id, market_name, date, category, commodity, unit, price_flag, price_type, \
+         currency, price, usd_price, resource_id, run_id, retrieved_at FROM (\
+         SELECT p.*, ROW_NUMBER() OVER (PARTITION BY p.market_id ORDER BY p.date, p.id) AS position \
+         FROM food_prices p WHERE {condition}) x WHERE x.position <= {} ORDER BY x.market_id, x.date, x.id",
+        crate::paging::probe_limit(args.size)
+    );
+    crate::bi::load_by_name(conn, &sql, &binds)
+}
+
+/// A market and a count.
+#[derive(Debug, QueryableByName)]
+struct MarketCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    market_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// How many prices of each of `market_ids` match `args` (its position ignored), in one query.
+pub fn count_prices_of_markets(
+    conn: &mut AnyConnection,
+    market_ids: &[i64],
+    args: &MarketPricesArgs,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let (condition, binds) = market_prices_where(postgres, market_ids, args, false);
+    let sql = format!(
+        "SELECT p.market_id AS market_id, CAST(COUNT(*) AS BIGINT) AS n FROM food_prices p WHERE {condition} \
+         GROUP BY p.market_id"
+    );
+    let rows: Vec<MarketCount> = crate::bi::load_by_name(conn, &sql, &binds)?;
+    Ok(rows.into_iter().map(|r| (r.market_id, r.n)).collect())
+}
+
+/// A commodity WFP prices, as its price files name and class it, with how much the store holds of it.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
+pub struct CommodityRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub commodity: String,
+    /// WFP's category (the price files give one per commodity; the first by name if they disagreed).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub category: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub prices: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub markets: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub first_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub last_date: NaiveDate,
+}
+
+/// The commodities priced (in `country_iso3`, or anywhere), whose name contains `search` (any case), by
+/// name: one grouped query.
+pub fn commodities(
+    conn: &mut AnyConnection,
+    country_iso3: Option<&str>,
+    search: Option<&str>,
+) -> Result<Vec<CommodityRow>, StoreError> {
+    use crate::bi::Bind;
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let mut conditions = vec!["1 = 1".to_string()];
+    let mut binds = Vec::new();
+    let mut n = 0;
+    if let Some(iso3) = country_iso3 {
+        conditions.push(format!("country_iso3 = {}", placeholder(postgres, &mut n)));
+        binds.push(Bind::Text(iso3.to_uppercase()));
+    }
+    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
+        conditions.push(format!("LOWER(commodity) LIKE {} ESCAPE '\\'", placeholder(postgres, &mut n)));
+        binds.push(Bind::Text(contains_pattern(search)));
+    }
+    let sql = format!(
+        "SELECT commodity, MIN(category) AS category, CAST(COUNT(*) AS BIGINT) AS prices, \
+         CAST(COUNT(DISTINCT market_id) AS BIGINT) AS markets, MIN(date) AS first_date, MAX(date) AS last_date \
+         FROM food_prices WHERE {} GROUP BY commodity ORDER BY commodity",
+        conditions.join(" AND ")
+    );
+    crate::bi::load_by_name(conn, &sql, &binds)
 }
 
 /// How many markets and prices the store holds (for the sources' status).

@@ -1,7 +1,7 @@
 //! Food prices and markets (WFP), end to end on both stores: the local fixture server answers HDX
 //! `package_show` for WFP's global dataset and Afghanistan's price dataset and serves the real files at
 //! their HDX paths (Mali has no price file: HDX answers 404, and its markets are still written).
-//! Figures are computed here from the raw CSV files.
+//! Figures are computed here from the raw CSV files, and read back through the store and GraphQL.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -18,6 +18,9 @@ crate::on_both_stores!(
     markets_and_prices_equal_the_files,
     bad_prices_are_rejected_with_reasons_and_the_rest_kept,
     rerun_writes_nothing,
+    graphql_answers_the_check_figures,
+    graphql_pages_a_market_s_price_series_and_lists_commodities,
+    the_sample_holds_mali_s_markets_and_kabul_s_prices,
 );
 
 const PACKAGE_SHOW: &str = "/api/3/action/package_show";
@@ -215,4 +218,301 @@ async fn rerun_writes_nothing(backend: Backend) {
     assert_eq!(second.status, status::SUCCEEDED, "{:?}", second.error);
     assert_eq!((second.inserted, second.updated), (0, 0));
     assert_eq!(second.unchanged, first.inserted);
+}
+
+/// A number of a JSON answer.
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Every check figure of the issue, through GraphQL, against the raw files: Mali's 153 markets, market
+/// 252 "Mopti Digue" (coordinates, ML05), Afghanistan's 8,058 prices from 34 markets, Kabul's bread
+/// price of 2024-05-15 (50.0 AFN, 0.6439 USD), with the commodity's category and the provenance.
+async fn graphql_answers_the_check_figures(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = server(None).await;
+    ingest(&store, &server).await;
+    let markets = csv_rows(&read(MARKETS_FILE));
+    let mli: Vec<&HashMap<String, String>> = markets.iter().filter(|m| m["countryiso3"] == "MLI").collect();
+    let afg_markets = markets.iter().filter(|m| m["countryiso3"] == "AFG").count();
+    let prices = csv_rows(&read(AFG_FILE));
+
+    // Mali's markets: how many, and market 252.
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3: "MLI") { markets(first: 1) { totalCount }
+             digue: markets(search: "mopti digue") { totalCount nodes { id marketCode name latitude longitude
+               admin1Name admin2Name areaMatched area { pcode } country { iso3 }
+               provenance { licence credit sourceUrl } } } } }"#,
+    )
+    .await;
+    let country = &data["country"];
+    assert_eq!(country["markets"]["totalCount"], mli.len() as i64);
+    assert_eq!(mli.len(), 153);
+    let raw = mli.iter().find(|m| m["market_id"] == "252").expect("market 252 in the file");
+    let named: Vec<&&HashMap<String, String>> =
+        mli.iter().filter(|m| m["market"].to_lowercase().contains("mopti digue")).collect();
+    assert_eq!(country["digue"]["totalCount"], named.len() as i64);
+    let nodes = country["digue"]["nodes"].as_array().expect("nodes");
+    let digue = nodes.iter().find(|m| m["marketCode"] == 252).expect("market 252 in GraphQL");
+    assert_eq!(digue["name"].as_str(), Some(raw["market"].as_str()));
+    assert_eq!(digue["name"], "Mopti Digue");
+    assert_eq!(num(&digue["latitude"]), raw["latitude"].parse::<f64>().expect("latitude"));
+    assert_eq!(num(&digue["longitude"]), raw["longitude"].parse::<f64>().expect("longitude"));
+    assert_eq!((num(&digue["latitude"]), num(&digue["longitude"])), (14.489094, -4.192827));
+    assert_eq!((digue["admin1Name"].as_str(), digue["admin2Name"].as_str()), (Some("Mopti"), Some("Mopti")));
+    let pcode = digue["area"]["pcode"].as_str().expect("an area");
+    assert!(pcode.starts_with("ML05"), "{pcode}");
+    assert_eq!(digue["country"]["iso3"], "MLI");
+    assert!(digue["provenance"]["licence"].as_str().is_some_and(|l| l.contains("Creative Commons")), "{digue}");
+    assert!(digue["provenance"]["sourceUrl"].as_str().is_some_and(|u| u.ends_with("wfp_markets_global.csv")));
+    // Its global id fetches it back.
+    let id = digue["id"].as_str().expect("id");
+    let again =
+        graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ ... on Market {{ marketCode name }} }} }}"#)).await;
+    assert_eq!(again["node"]["marketCode"], 252);
+
+    // Mopti (ML05) holds its cercles' markets: every Mali market WFP places in admin 1 Mopti.
+    let data = graphql(
+        &store.pool,
+        r#"{ adminArea(pcode: "ML05") { markets(first: 1000) { totalCount nodes { marketCode } } } }"#,
+    )
+    .await;
+    let in_mopti: BTreeSet<i64> =
+        mli.iter().filter(|m| m["admin1"] == "Mopti").map(|m| m["market_id"].parse().expect("id")).collect();
+    let answered: BTreeSet<i64> = data["adminArea"]["markets"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|m| m["marketCode"].as_i64().expect("code"))
+        .collect();
+    assert!(in_mopti.contains(&252));
+    assert_eq!(answered, in_mopti);
+    assert_eq!(data["adminArea"]["markets"]["totalCount"], in_mopti.len() as i64);
+
+    // Afghanistan: every market with its count of prices, in one request (a batched read).
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3: "AFG") { markets(first: 1000) { totalCount nodes { name prices(first: 1) { totalCount } } } } }"#,
+    )
+    .await;
+    let nodes = data["country"]["markets"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), afg_markets);
+    let mut by_market: HashMap<&str, i64> = HashMap::new();
+    for p in &prices {
+        *by_market.entry(p["market"].as_str()).or_default() += 1;
+    }
+    let answered: HashMap<&str, i64> = nodes
+        .iter()
+        .filter(|m| m["prices"]["totalCount"].as_i64() != Some(0))
+        .map(|m| (m["name"].as_str().expect("name"), m["prices"]["totalCount"].as_i64().expect("count")))
+        .collect();
+    assert_eq!(answered, by_market);
+    assert_eq!((prices.len(), by_market.len()), (8_058, 34));
+    assert_eq!(answered.values().sum::<i64>(), prices.len() as i64);
+
+    // Kabul, bread, 2024-05-15.
+    let raw = prices
+        .iter()
+        .find(|p| p["market"] == "Kabul" && p["commodity"] == "Bread" && p["date"] == "2024-05-15")
+        .expect("the Kabul bread price");
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3: "AFG") { markets(search: "kabul") { nodes { name
+             prices(commodity: "Bread", from: "2024-05-15", to: "2024-05-15") { totalCount nodes { id date
+               commodity { name category } unit priceType priceFlag currency price usdPrice market { name }
+               provenance { dataAsOf licence sourceUrl } } } } } } }"#,
+    )
+    .await;
+    let kabul = data["country"]["markets"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["name"] == "Kabul")
+        .cloned()
+        .expect("Kabul");
+    assert_eq!(kabul["prices"]["totalCount"], 1);
+    let p = &kabul["prices"]["nodes"][0];
+    assert_eq!(p["date"], "2024-05-15");
+    assert_eq!(p["commodity"]["name"], raw["commodity"].as_str());
+    assert_eq!(p["commodity"]["category"], raw["category"].as_str());
+    assert_eq!(p["unit"], raw["unit"].as_str());
+    assert_eq!(p["priceType"], raw["pricetype"].as_str());
+    assert_eq!(p["priceFlag"], raw["priceflag"].as_str());
+    assert_eq!(p["currency"], raw["currency"].as_str());
+    assert_eq!(num(&p["price"]), raw["price"].parse::<f64>().expect("price"));
+    assert_eq!(num(&p["usdPrice"]), raw["usdprice"].parse::<f64>().expect("USD price"));
+    assert_eq!((num(&p["price"]), num(&p["usdPrice"]), p["currency"].as_str()), (50.0, 0.6439, Some("AFN")));
+    assert_eq!(p["market"]["name"], "Kabul");
+    assert_eq!(p["provenance"]["dataAsOf"], "2024-05-15");
+    assert!(p["provenance"]["sourceUrl"].as_str().is_some_and(|u| u.ends_with("wfp_food_prices_afg.csv")), "{p}");
+    let id = p["id"].as_str().expect("id");
+    let again = graphql(&store.pool, &format!(r#"{{ node(id: "{id}") {{ ... on FoodPrice {{ price }} }} }}"#)).await;
+    assert_eq!(num(&again["node"]["price"]), 50.0);
+}
+
+/// Kabul's price series paged in small pages gives every Kabul price of the file once, by date; a
+/// date range and a commodity narrow it as the file does; the commodities listed are the file's, with
+/// their categories and counts.
+async fn graphql_pages_a_market_s_price_series_and_lists_commodities(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = server(None).await;
+    ingest(&store, &server).await;
+    let prices = csv_rows(&read(AFG_FILE));
+    let kabul_raw: Vec<&HashMap<String, String>> = prices.iter().filter(|p| p["market"] == "Kabul").collect();
+
+    let mut after = String::new();
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let query = format!(
+            r#"{{ country(iso3: "AFG") {{ markets(search: "kabul") {{ nodes {{ name
+                 prices(first: 40{after}) {{ totalCount pageInfo {{ hasNextPage endCursor }}
+                   nodes {{ date commodity {{ name }} unit }} }} }} }} }} }}"#
+        );
+        let data = graphql(&store.pool, &query).await;
+        let kabul = data["country"]["markets"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|m| m["name"] == "Kabul")
+            .cloned()
+            .expect("Kabul");
+        let page = &kabul["prices"];
+        assert_eq!(page["totalCount"], kabul_raw.len() as i64);
+        for n in page["nodes"].as_array().expect("nodes") {
+            let text = |v: &Value| v.as_str().expect("text").to_string();
+            seen.push((text(&n["date"]), text(&n["commodity"]["name"]), text(&n["unit"])));
+        }
+        pages += 1;
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = format!(r#", after: "{}""#, page["pageInfo"]["endCursor"].as_str().expect("cursor"));
+    }
+    assert_eq!(pages, kabul_raw.len().div_ceil(40));
+    let dates: Vec<&String> = seen.iter().map(|s| &s.0).collect();
+    assert!(dates.is_sorted(), "a series by date");
+    let mut expected: Vec<(String, String, String)> =
+        kabul_raw.iter().map(|p| (p["date"].clone(), p["commodity"].clone(), p["unit"].clone())).collect();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, expected);
+
+    // A commodity over a date range.
+    let in_range = |p: &&&HashMap<String, String>| {
+        p["commodity"] == "Wheat" && p["date"].as_str() >= "2023-06-01" && p["date"].as_str() <= "2023-12-31"
+    };
+    let expected = kabul_raw.iter().filter(in_range).count();
+    let data = graphql(
+        &store.pool,
+        r#"{ country(iso3: "AFG") { markets(search: "kabul") { nodes { name
+             prices(commodity: "Wheat", from: "2023-06-01", to: "2023-12-31") { totalCount nodes { date } } } } } }"#,
+    )
+    .await;
+    let kabul = data["country"]["markets"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["name"] == "Kabul")
+        .cloned()
+        .expect("Kabul");
+    assert!(expected > 0);
+    assert_eq!(kabul["prices"]["totalCount"], expected as i64);
+    assert_eq!(kabul["prices"]["nodes"].as_array().map(Vec::len), Some(expected));
+
+    // The commodities, from the file: name → (category, prices, markets).
+    let mut commodities: HashMap<String, (String, i64, BTreeSet<String>)> = HashMap::new();
+    for p in &prices {
+        let entry = commodities.entry(p["commodity"].clone()).or_insert((p["category"].clone(), 0, BTreeSet::new()));
+        entry.1 += 1;
+        entry.2.insert(p["market"].clone());
+    }
+    let data = graphql(
+        &store.pool,
+        r#"{ commodities(country: "AFG") { name category priceCount marketCount firstDate lastDate }
+             rice: commodities(search: "RICE") { name } mali: commodities(country: "MLI") { name }
+             country(iso3: "AFG") { commodities { name } } }"#,
+    )
+    .await;
+    let listed = data["commodities"].as_array().expect("commodities");
+    assert_eq!(listed.len(), commodities.len());
+    assert_eq!(listed.len(), 14);
+    for c in listed {
+        let name = c["name"].as_str().expect("name");
+        let (category, count, markets) = &commodities[name];
+        assert_eq!(c["category"].as_str(), Some(category.as_str()), "{name}");
+        assert_eq!(c["priceCount"].as_i64(), Some(*count), "{name}");
+        assert_eq!(c["marketCount"].as_i64(), Some(markets.len() as i64), "{name}");
+        let dates: Vec<&str> = prices.iter().filter(|p| p["commodity"] == name).map(|p| p["date"].as_str()).collect();
+        assert_eq!(c["firstDate"].as_str(), dates.iter().min().copied(), "{name}");
+        assert_eq!(c["lastDate"].as_str(), dates.iter().max().copied(), "{name}");
+    }
+    let rice: BTreeSet<&str> =
+        data["rice"].as_array().expect("rice").iter().filter_map(|c| c["name"].as_str()).collect();
+    let expected: BTreeSet<&str> =
+        commodities.keys().filter(|n| n.to_lowercase().contains("rice")).map(String::as_str).collect();
+    assert_eq!(rice, expected);
+    assert!(!rice.is_empty());
+    assert_eq!(data["mali"].as_array().map(Vec::len), Some(0), "no price file for Mali");
+    assert_eq!(data["country"]["commodities"].as_array().map(Vec::len), Some(commodities.len()));
+}
+
+/// The bundled sample: Mali's markets (153, Mopti Digue in ML05) and Kabul's prices, as its files hold
+/// them (read here).
+async fn the_sample_holds_mali_s_markets_and_kabul_s_prices(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    for r in ingest::sample::load_sample(&store.pool).await.expect("sample loads") {
+        assert_eq!(r.status, status::SUCCEEDED, "{} {:?}", r.source, r.error);
+    }
+    let markets = csv_rows(&read("sample/wfp/wfp_markets_global.AFG-MLI-subset.csv"));
+    let prices = csv_rows(&read("sample/wfp/wfp_food_prices_afg.Kabul-2023-2024-subset.csv"));
+    let mli = markets.iter().filter(|m| m["countryiso3"] == "MLI").count();
+    let afg = markets.iter().filter(|m| m["countryiso3"] == "AFG").count();
+    let data = graphql(
+        &store.pool,
+        r#"{ mli: country(iso3: "MLI") { markets(first: 1) { totalCount } }
+             afg: country(iso3: "AFG") { markets(first: 1) { totalCount } }
+             adminArea(pcode: "ML05") { markets(first: 1000) { nodes { marketCode name latitude longitude area { pcode } } } }
+             kabul: country(iso3: "AFG") { markets(search: "kabul") { nodes { name
+               prices(first: 1000) { totalCount nodes { date commodity { name } price usdPrice } } } } } }"#,
+    )
+    .await;
+    assert_eq!(data["mli"]["markets"]["totalCount"], mli as i64);
+    assert_eq!(mli, 153);
+    assert_eq!(data["afg"]["markets"]["totalCount"], afg as i64);
+    let digue = data["adminArea"]["markets"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["marketCode"] == 252)
+        .cloned()
+        .expect("Mopti Digue in ML05");
+    let raw = markets.iter().find(|m| m["market_id"] == "252").expect("252 in the sample");
+    assert_eq!(digue["name"].as_str(), Some(raw["market"].as_str()));
+    assert_eq!(num(&digue["latitude"]), raw["latitude"].parse::<f64>().expect("latitude"));
+    assert_eq!(num(&digue["longitude"]), raw["longitude"].parse::<f64>().expect("longitude"));
+    assert!(digue["area"]["pcode"].as_str().is_some_and(|p| p.starts_with("ML05")), "{digue}");
+    let kabul = data["kabul"]["markets"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|m| m["name"] == "Kabul")
+        .cloned()
+        .expect("Kabul");
+    assert_eq!(kabul["prices"]["totalCount"], prices.len() as i64);
+    let raw = prices
+        .iter()
+        .find(|p| p["commodity"] == "Bread" && p["date"] == "2024-05-15")
+        .expect("the bread price in the sample");
+    let bread = kabul["prices"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|p| p["commodity"]["name"] == "Bread" && p["date"] == "2024-05-15")
+        .cloned()
+        .expect("bread in GraphQL");
+    assert_eq!(num(&bread["price"]), raw["price"].parse::<f64>().expect("price"));
+    assert_eq!(num(&bread["usdPrice"]), raw["usdprice"].parse::<f64>().expect("USD price"));
 }

@@ -29,6 +29,7 @@ crate::themes::themes! {
     national_risk;
     refugees;
     food_security: FoodSecurityFigure;
+    food_prices: Market, FoodPrice;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};

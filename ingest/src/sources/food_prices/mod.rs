@@ -13,8 +13,10 @@ use store::food_prices::{FoodPriceInput, MarketInput, markets_of_country};
 use store::models::AdminArea;
 use store::upsert::upsert;
 
-use crate::kit::hdx::NamePattern;
-use crate::kit::{CountryOutcome, HdxDataset, Outcomes, PayloadRejections, RunContext, Sample, SourceJob, SourceSpec};
+use crate::kit::hdx::{NamePattern, PACKAGE_SHOW};
+use crate::kit::{
+    CountryOutcome, HdxDataset, Outcomes, PayloadRejections, RunContext, Sample, SourceJob, SourceSpec, sample_file,
+};
 use crate::{IngestConfig, IngestError};
 
 pub(crate) struct Job;
@@ -46,10 +48,33 @@ impl SourceJob for Job {
         }]
     }
 
+    /// Mali's and Afghanistan's markets (the global list's rows of the two countries) and Kabul's prices
+    /// of 2023 and 2024 (Mali has no price file: its run finds none archived, as HDX has none).
     fn sample(&self, _config: &IngestConfig) -> Sample {
-        Sample::default()
+        Sample {
+            hdx: vec![
+                (PACKAGE_SHOW, Some(MARKETS_DATASET), sample_file!("hdx/package_show.global-wfp-food-prices.json")),
+                (SAMPLE_MARKETS_PATH, None, sample_file!("wfp/wfp_markets_global.AFG-MLI-subset.csv")),
+                (
+                    PACKAGE_SHOW,
+                    Some("wfp-food-prices-for-afghanistan"),
+                    sample_file!("hdx/package_show.wfp-food-prices-for-afghanistan.json"),
+                ),
+                (SAMPLE_AFG_PRICES_PATH, None, sample_file!("wfp/wfp_food_prices_afg.Kabul-2023-2024-subset.csv")),
+            ],
+            runs: vec![(&["MLI", "AFG"], &[])],
+            ..Sample::default()
+        }
     }
 }
+
+/// Where HDX serves the global market list (the sample's copy holds Mali's and Afghanistan's rows).
+pub const SAMPLE_MARKETS_PATH: &str = "/dataset/31579af5-3895-4002-9ee3-c50857480785/resource/\
+                                       6db9b5df-c342-47a7-8787-74d33fb3b3cd/download/wfp_markets_global.csv";
+
+/// Where HDX serves Afghanistan's price file (the sample's copy holds Kabul's prices of 2023 and 2024).
+pub const SAMPLE_AFG_PRICES_PATH: &str = "/dataset/a246cbac-42d5-47b2-ba75-ac66f69e83de/resource/\
+                                          03e6ce5d-03a2-4e60-8d04-afa39c5972f4/download/wfp_food_prices_afg.csv";
 
 /// WFP's global dataset on HDX: countries, commodities and markets of every country.
 pub const MARKETS_DATASET: &str = "global-wfp-food-prices";
@@ -115,7 +140,9 @@ async fn food_prices_country(ctx: &RunContext<'_>, iso3: &str) -> Result<Country
     let mut prices: Vec<(PriceRecord, i64)> = Vec::new();
     if let Some((prices_name, resource_name)) = prices_dataset(iso3) {
         match ctx.catalog_entry(&prices_name, None).await {
-            Err(IngestError::Http { status: 404, .. }) => {
+            // Offline, a price dataset the archive lacks is one an online run found absent (HDX's 404
+            // archives nothing): the replay reads no prices either.
+            Err(IngestError::Http { status: 404, .. }) | Err(IngestError::NotArchived(_)) => {
                 tracing::info!(country = iso3, dataset = %prices_name, "WFP publishes no price file for the country");
             }
             Err(e) => return Err(e),
