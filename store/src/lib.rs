@@ -9,6 +9,7 @@
 pub mod appeals;
 pub mod bi;
 pub mod catalog;
+pub mod conflict_events;
 mod connection;
 mod error;
 pub mod food_prices;
@@ -56,6 +57,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &food_prices::MARKETS_BI,
     &food_prices::FOOD_PRICES_BI,
     &national_risk::NATIONAL_RISK_BI,
+    &conflict_events::CONFLICT_EVENTS_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

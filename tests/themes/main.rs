@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod conflict_events;
 mod food_prices;
 mod national_risk;
 mod needs;

@@ -27,6 +27,7 @@ crate::themes::themes! {
     presence: OperationalPresence, Organisation;
     national_risk;
     refugees;
+    conflict_events: ConflictEventFigure;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};

@@ -4,6 +4,7 @@
 //! list and the modules' [`SourceSpec`]s; nothing else names a source.
 
 pub mod catalog;
+pub mod conflict;
 pub mod dtm;
 pub mod food_prices;
 pub mod funding;
@@ -98,6 +99,7 @@ sources! {
     FoodPrices => food_prices::Job,
     NationalRisk => national_risk::Job,
     Refugees => refugees::Job,
+    Conflict => conflict::Job,
 }
 
 impl Source {
