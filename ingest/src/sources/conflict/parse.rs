@@ -251,3 +251,83 @@ pub fn parse(table: &Table, sheet: &str, event_type: &'static str, what: &str) -
     }
     Ok(parsed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_years_as_acled_writes_them() {
+        assert_eq!(month_number("January"), Ok(1));
+        assert_eq!(month_number(" december "), Ok(12));
+        assert_eq!(month_number("Feb"), Ok(2));
+        assert_eq!(month_number("7"), Ok(7));
+        assert!(month_number("Smarch").is_err());
+        assert!(month_number("13").is_err());
+        assert_eq!(year("2025"), Ok(2025));
+        assert!(year("20x5").is_err());
+    }
+
+    /// ACLED's real workbooks, when at hand outside the repository (ACLED's terms keep them out of it).
+    fn real_folder() -> Option<std::path::PathBuf> {
+        let candidates = [
+            std::env::var_os("CRISISGRAPH_ACLED_FIXTURES").map(std::path::PathBuf::from),
+            Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/acled")),
+            Some(std::path::PathBuf::from("/work/shared/fixtures/acled")),
+        ];
+        candidates.into_iter().flatten().find(|p| p.join("hdx_hapi_conflict_event_MLI_2025.csv").is_file())
+    }
+
+    /// The real political violence workbook: only Mali's rows are kept, from `HRP_1`; January 2025
+    /// equals HAPI's processed output (read here with the csv crate), area by area.
+    #[test]
+    fn the_real_political_violence_workbook_equals_hapis_output() {
+        let Some(folder) = real_folder() else {
+            eprintln!(
+                "NOT RUN: ACLED's workbooks were not found (CRISISGRAPH_ACLED_FIXTURES or ../shared/fixtures/acled)"
+            );
+            return;
+        };
+        let bytes = std::fs::read(folder.join("acled_political-violence-events-and-fatalities-as-of-2025-01-10.xlsx"))
+            .expect("workbook");
+        let wanted: BTreeSet<String> = ["MLI".to_string()].into();
+        let sheets = read_workbook(&bytes, &wanted, "political violence").expect("read");
+        assert_eq!(sheets.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["HRP_1", "HRP_2"]);
+        let mut figures = Vec::new();
+        for (sheet, table) in &sheets {
+            let parsed = parse(table, sheet, "political_violence", "political violence").expect("parse");
+            assert!(parsed.rejections.is_empty(), "{:?}", parsed.rejections);
+            figures.extend(parsed.figures);
+        }
+        assert!(figures.iter().all(|f| f.iso3 == "MLI" && f.sheet == "HRP_1"));
+        let january: Vec<&ConflictFigure> =
+            figures.iter().filter(|f| f.month == NaiveDate::from_ymd_opt(2025, 1, 1).expect("date")).collect();
+        let hapi = std::fs::read(folder.join("hdx_hapi_conflict_event_MLI_2025.csv")).expect("HAPI");
+        let hapi = hapi.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&hapi);
+        let mut reader = csv::Reader::from_reader(hapi);
+        let headers = reader.headers().expect("header").clone();
+        let column = |name: &str| headers.iter().position(|h| h == name).expect("column");
+        let (code, kind, events, fatalities) =
+            (column("admin2_code"), column("event_type"), column("events"), column("fatalities"));
+        let mut compared = 0;
+        for record in reader.records().map(|r| r.expect("row")) {
+            if &record[kind] != "political_violence" {
+                continue;
+            }
+            let ours = january.iter().find(|f| f.admin2_pcode == record[code]).expect("the area");
+            assert_eq!(ours.events.to_string(), record[events], "{}", &record[code]);
+            assert_eq!(ours.fatalities.map(|f| f.to_string()).unwrap_or_default(), record[fatalities]);
+            compared += 1;
+        }
+        assert_eq!((compared, january.len()), (53, 53));
+        let sum = |prefix: &str| {
+            january
+                .iter()
+                .filter(|f| f.admin2_pcode.starts_with(prefix))
+                .fold((0, 0), |(e, d), f| (e + f.events, d + f.fatalities.unwrap_or(0)))
+        };
+        assert_eq!(sum("ML"), (23, 83));
+        assert_eq!(sum("ML05"), (5, 10));
+        assert_eq!(sum("ML0501"), (3, 10));
+    }
+}
