@@ -443,6 +443,11 @@ async fn pages_by_key_and_by_offset_give_the_rows_of_one_read(backend: Backend) 
         })
         .await
         .expect("rows");
+        // ACLED's conflict events are never in the sample (its terms forbid redistributing its data).
+        if entity.export == "conflict_events" {
+            assert!(whole.is_empty(), "conflict events must not be in the sample");
+            continue;
+        }
         assert!(whole.len() > 1, "{}: {} rows", entity.export, whole.len());
         assert_eq!(paged.len(), whole.len(), "{}", entity.export);
         assert!(paged == whole, "{}: the pages differ from one read", entity.export);

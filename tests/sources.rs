@@ -59,6 +59,9 @@ async fn server_with(replace: &[(&str, Vec<u8>)]) -> MockServer {
             read("tests/fixtures/unhcr/package_show.unhcr-population-data-for-world.json"),
         ),
         ("unhcr-situations", read("tests/fixtures/unhcr/package_show.unhcr-situations.json")),
+        ("political-violence-events-and-fatalities", conflict_entry("political-violence-events-and-fatalities")),
+        ("civilian-targeting-events-and-fatalities", conflict_entry("civilian-targeting-events-and-fatalities")),
+        ("demonstration-events", conflict_entry("demonstration-events")),
     ] {
         Mock::given(method("GET"))
             .and(path("/api/3/action/package_show"))
@@ -75,6 +78,11 @@ async fn server_with(replace: &[(&str, Vec<u8>)]) -> MockServer {
             .await;
     }
     server
+}
+
+/// A catalog entry written for the conflict tests (no ACLED data: ACLED's files are never bundled).
+fn conflict_entry(dataset: &str) -> Vec<u8> {
+    read(&format!("tests/fixtures/conflict/package_show.{dataset}.json"))
 }
 
 /// Rows of a CSV file (BOM stripped; the HXL row, when present, dropped) as header → value maps.

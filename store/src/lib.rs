@@ -10,6 +10,7 @@ pub mod appeals;
 pub mod availability;
 pub mod bi;
 pub mod catalog;
+pub mod conflict_events;
 mod connection;
 mod error;
 pub mod food_prices;
@@ -60,6 +61,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &national_risk::NATIONAL_RISK_BI,
     &food_security::FOOD_SECURITY_BI,
     &refugees::REFUGEES_BI,
+    &conflict_events::CONFLICT_EVENTS_BI,
     &geography::ADMIN_AREAS_BI,
 ];
 

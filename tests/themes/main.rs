@@ -7,6 +7,7 @@
 mod common;
 
 mod availability;
+mod conflict_events;
 mod food_prices;
 mod food_security;
 mod national_risk;

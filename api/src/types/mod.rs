@@ -30,6 +30,7 @@ crate::themes::themes! {
     refugees;
     food_security: FoodSecurityFigure;
     food_prices: Market, FoodPrice;
+    conflict_events: ConflictEventFigure;
 }
 
 pub use aggregate::{IdpAggregate, IdpShare};

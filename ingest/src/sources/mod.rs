@@ -4,6 +4,7 @@
 //! list and the modules' [`SourceSpec`]s; nothing else names a source.
 
 pub mod catalog;
+pub mod conflict;
 pub mod dtm;
 pub mod food_prices;
 pub mod food_security;
@@ -100,6 +101,7 @@ sources! {
     NationalRisk => national_risk::Job,
     Refugees => refugees::Job,
     FoodSecurity => food_security::Job,
+    Conflict => conflict::Job,
 }
 
 impl Source {
