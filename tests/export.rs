@@ -524,7 +524,6 @@ fn parquet_texts(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<Opti
 }
 
 async fn parquet_scenario(backend: Backend) {
-    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Date32Type, TimestampMicrosecondType};
     use arrow_schema::{DataType, TimeUnit};
@@ -564,21 +563,20 @@ async fn parquet_scenario(backend: Backend) {
     assert_eq!(population.iter().sum::<i64>(), national);
     let (_, csv) = csv_rows(&awtest::read_body(get(&app, &format!("/export/population.csv?{query}")).await).await);
     assert_eq!(population, csv.iter().map(|r| r["population"].parse::<i64>().expect("n")).collect::<Vec<_>>());
-    assert_eq!(
-        parquet_texts(&batches, "licence"),
-        csv.iter().map(|r| Some(r["licence"].clone())).collect::<Vec<_>>()
-    );
-    // Instants: the CSV's RFC 3339 text and the Parquet microseconds are the same instant.
-    let retrieved = batches[0].column_by_name("retrieved_at").expect("column").as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(parquet_texts(&batches, "licence"), csv.iter().map(|r| Some(r["licence"].clone())).collect::<Vec<_>>());
+    // Instants: the Parquet microseconds are the CSV's RFC 3339 instant (which the CSV gives to the second).
+    let retrieved =
+        batches[0].column_by_name("retrieved_at").expect("column").as_primitive::<TimestampMicrosecondType>();
     let csv_instant = chrono::DateTime::parse_from_rfc3339(&csv[0]["retrieved_at"]).expect("instant");
-    assert_eq!(retrieved.value(0), csv_instant.timestamp_micros());
+    assert_eq!(retrieved.value(0).div_euclid(1_000_000), csv_instant.timestamp());
 
     // Mali's IDPs by region in the latest round: the payload file's figures; dates as dates.
     let dtm: Value = serde_json::from_slice(&common::read(common::DTM_FILES[9].2)).expect("JSON");
     let from_file: i64 =
         dtm["result"].as_array().expect("rows").iter().map(|r| r["numPresentIdpInd"].as_i64().expect("n")).sum();
     let query = "country=MLI&admin_level=1&latest_round_only=true";
-    let (schema, batches) = parquet_read(awtest::read_body(get(&app, &format!("/export/idps.parquet?{query}")).await).await);
+    let (schema, batches) =
+        parquet_read(awtest::read_body(get(&app, &format!("/export/idps.parquet?{query}")).await).await);
     assert_eq!(schema.field_with_name("reporting_date").expect("field").data_type(), &DataType::Date32);
     assert_eq!(schema.field_with_name("round_number").expect("field").data_type(), &DataType::Int32);
     let idps: i64 = parquet_ints(&batches, "idps").into_iter().map(|v| v.expect("value")).sum();
@@ -619,14 +617,20 @@ async fn parquet_scenario(backend: Backend) {
     }
     let head = awtest::call_service(
         &app,
-        awtest::TestRequest::default().method(actix_web::http::Method::HEAD).uri("/export/idps.parquet?country=MLI").to_request(),
+        awtest::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri("/export/idps.parquet?country=MLI")
+            .to_request(),
     )
     .await;
     assert_eq!(head.status(), 200);
     let etag = head.headers().get("etag").expect("ETag").clone();
     let again = awtest::call_service(
         &app,
-        awtest::TestRequest::get().uri("/export/idps.parquet?country=MLI").insert_header(("if-none-match", etag)).to_request(),
+        awtest::TestRequest::get()
+            .uri("/export/idps.parquet?country=MLI")
+            .insert_header(("if-none-match", etag))
+            .to_request(),
     )
     .await;
     assert_eq!(again.status(), 304);
@@ -645,7 +649,8 @@ async fn parquet_scenario(backend: Backend) {
     };
     let out = dir.path().join("population.parquet");
     let out_text = out.to_str().expect("path");
-    let args = ["population", "--format", "parquet", "--out", out_text, "--param", "country=MLI", "--param", "admin_level=0"];
+    let args =
+        ["population", "--format", "parquet", "--out", out_text, "--param", "country=MLI", "--param", "admin_level=0"];
     let output = cli(&args);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let (_, batches) = parquet_read(actix_web::web::Bytes::from(std::fs::read(&out).expect("file")));

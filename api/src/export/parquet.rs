@@ -68,8 +68,7 @@ pub fn schema(entity: &Entity) -> Schema {
                 .with_metadata(HashMap::from([("description".to_string(), c.doc.to_string())]))
         })
         .collect();
-    Schema::new(fields)
-        .with_metadata(HashMap::from([("description".to_string(), entity.doc.trim().to_string())]))
+    Schema::new(fields).with_metadata(HashMap::from([("description".to_string(), entity.doc.trim().to_string())]))
 }
 
 /// Streams an entity's rows into one Parquet file.
