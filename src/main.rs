@@ -63,6 +63,21 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Write a BI export to a file: the rows of `/export/<entity>.<format>` with the same parameters,
+    /// every row unless `--param limit=N` is given.
+    Export {
+        /// The export (admin-areas, idps, population, ...; the list is in docs/bi.md).
+        entity: String,
+        /// The file format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// The file to write (replaced only once the export has succeeded).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// An export parameter, as in the URL (country=MLI, admin_level=1, ...); repeat for several.
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Print the BI guide's column tables (docs/bi.md), from the BI entities' declarations.
@@ -79,6 +94,32 @@ enum Command {
         #[arg(long)]
         no_scheduler: bool,
     },
+}
+
+/// The formats `crisisgraph export` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Json,
+    Parquet,
+}
+
+impl From<ExportFormat> for api::export::Format {
+    fn from(format: ExportFormat) -> api::export::Format {
+        match format {
+            ExportFormat::Csv => api::export::Format::Csv,
+            ExportFormat::Json => api::export::Format::Json,
+            ExportFormat::Parquet => api::export::Format::Parquet,
+        }
+    }
+}
+
+/// A `--param KEY=VALUE`.
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
+        _ => Err(format!("{text:?}: write KEY=VALUE, e.g. country=MLI")),
+    }
 }
 
 /// The CLI's source argument, from the list of sources: `--help` shows each with its summary, and
@@ -191,6 +232,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sources { markdown: true } | Command::BiColumns => Ok(ExitCode::SUCCESS),
+        Command::Export { entity, format, out, params } => {
+            if store::bi::entity(&entity).is_none() {
+                let known: Vec<&str> = store::BI_ENTITIES.iter().map(|e| e.export).collect();
+                anyhow::bail!("unknown export {entity:?}; known: {}", known.join(", "));
+            }
+            let pool = open_store(&settings).await?;
+            export_to_file(&pool, &entity, format.into(), params.into_iter().collect(), &out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sources { markdown: false } => {
             let pool = open_store(&settings).await?;
             let statuses = ingest::status::source_statuses(&pool, &settings.schedules).await?;
@@ -247,6 +297,40 @@ fn level_groups(
         }
         None => vec![(countries, ALL_LEVELS.to_vec())],
     }
+}
+
+/// Writes an export to `<out>.partial`, then renames it to `out`: a failed export leaves no file
+/// that looks complete.
+async fn export_to_file(
+    pool: &DbPool,
+    entity: &str,
+    format: api::export::Format,
+    params: std::collections::HashMap<String, String>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = std::fs::File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let started = std::time::Instant::now();
+    let written = api::export::write_export(pool, entity, format, &params, &mut writer).await;
+    drop(writer);
+    let rows = match written {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            anyhow::bail!("{}: {e}", e.code());
+        }
+    };
+    std::fs::rename(&partial, out).with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "{entity}: {rows} rows, {bytes} bytes written to {} in {:.1} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Exit status of `ingest` when another run of the source is in progress (a failed run exits 1).

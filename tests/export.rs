@@ -1,7 +1,9 @@
 //! BI export over HTTP on both stores: the Mali answer as CSV and JSON, filters (area subtree),
 //! paging with Link headers, HXL row and BOM, formula neutralisation, conditional requests, bad input,
 //! and what a BI tool relies on: no endless paging, refused parameters named, a population export that
-//! sums right, licences as GraphQL gives them, HEAD and If-Modified-Since.
+//! sums right, licences as GraphQL gives them, HEAD and If-Modified-Since. The Parquet export, read
+//! back with the `parquet` crate: its column types, and the rows and sums of the CSV export (over HTTP
+//! and from `crisisgraph export`).
 
 mod common;
 
@@ -23,6 +25,7 @@ on_both_stores!(
     bi_tools_can_trust_the_exports,
     export_errors_carry_the_codes_graphql_uses,
     pages_by_key_and_by_offset_give_the_rows_of_one_read,
+    parquet_exports_read_back_typed_with_the_csv_figures,
 );
 
 async fn population_appeals_and_sites_exports_follow_the_files(backend: Backend) {
@@ -471,4 +474,202 @@ async fn pages_by_key_and_by_offset_give_the_rows_of_one_read(backend: Backend) 
         assert_eq!(row["source_pcode"], text(&cells[column("source_pcode")]));
         assert_eq!(row["idps"], text(&cells[column("idps")]));
     }
+}
+
+async fn parquet_exports_read_back_typed_with_the_csv_figures(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(parquet_scenario(backend)).await;
+}
+
+/// A Parquet body read back with the `parquet` crate: its Arrow schema and its rows' columns.
+fn parquet_read(body: actix_web::web::Bytes) -> (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>) {
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body).expect("a Parquet file");
+    let schema = builder.schema().clone();
+    let batches = builder.build().expect("reader").collect::<Result<Vec<_>, _>>().expect("row groups");
+    (schema, batches)
+}
+
+/// One column of every row, as whole numbers (an Int32 or Int64 column; null as None).
+fn parquet_ints(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<Option<i64>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type};
+    let mut values = Vec::new();
+    for batch in batches {
+        let array = batch.column_by_name(column).expect("column");
+        match array.data_type() {
+            arrow_schema::DataType::Int64 => {
+                let a = array.as_primitive::<Int64Type>();
+                values.extend((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))));
+            }
+            arrow_schema::DataType::Int32 => {
+                let a = array.as_primitive::<Int32Type>();
+                values.extend((0..a.len()).map(|i| a.is_valid(i).then(|| i64::from(a.value(i)))));
+            }
+            other => panic!("{column} is {other:?}, not a whole number"),
+        }
+    }
+    values
+}
+
+fn parquet_texts(batches: &[arrow_array::RecordBatch], column: &str) -> Vec<Option<String>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    batches
+        .iter()
+        .flat_map(|batch| {
+            let a = batch.column_by_name(column).expect("column").as_string::<i32>().clone();
+            (0..a.len()).map(move |i| a.is_valid(i).then(|| a.value(i).to_string()))
+        })
+        .collect()
+}
+
+async fn parquet_scenario(backend: Backend) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, TimestampMicrosecondType};
+    use arrow_schema::{DataType, TimeUnit};
+
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app(&store).await;
+
+    // Mali's population: the national total of the file, as the CSV export gives it.
+    let file = common::read("sample/cod/mli_pop_adm0_v2.csv");
+    let (_, national) = csv_rows(file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&file));
+    let national: i64 = national[0]["T_TL"].parse().expect("T_TL");
+    assert_eq!(national, 17_907_114, "PROVENANCE.md's figure for the file");
+    let query = "country=MLI&admin_level=0";
+    let response = get(&app, &format!("/export/population.parquet?{query}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/vnd.apache.parquet")
+    );
+    let (schema, batches) = parquet_read(awtest::read_body(response).await);
+    let type_of = |name: &str| schema.field_with_name(name).expect("field").data_type().clone();
+    assert_eq!(type_of("admin_level"), DataType::Int32);
+    assert_eq!(type_of("reference_year"), DataType::Int32);
+    assert_eq!(type_of("population"), DataType::Int64);
+    assert_eq!(type_of("ingest_run_id"), DataType::Int64);
+    assert_eq!(type_of("area_matched"), DataType::Boolean);
+    assert_eq!(type_of("sex"), DataType::Utf8);
+    assert_eq!(type_of("retrieved_at"), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+    assert!(!schema.field_with_name("population").expect("field").is_nullable());
+    assert!(schema.field_with_name("licence_url").expect("field").is_nullable());
+    assert_eq!(
+        schema.field_with_name("population").expect("field").metadata().get("description").map(String::as_str),
+        Some("People.")
+    );
+    let population: Vec<i64> = parquet_ints(&batches, "population").into_iter().map(|v| v.expect("value")).collect();
+    assert_eq!(population.iter().sum::<i64>(), national);
+    let (_, csv) = csv_rows(&awtest::read_body(get(&app, &format!("/export/population.csv?{query}")).await).await);
+    assert_eq!(population, csv.iter().map(|r| r["population"].parse::<i64>().expect("n")).collect::<Vec<_>>());
+    assert_eq!(parquet_texts(&batches, "licence"), csv.iter().map(|r| Some(r["licence"].clone())).collect::<Vec<_>>());
+    // Instants: the Parquet microseconds are the CSV's RFC 3339 instant (which the CSV gives to the second).
+    let retrieved =
+        batches[0].column_by_name("retrieved_at").expect("column").as_primitive::<TimestampMicrosecondType>();
+    let csv_instant = chrono::DateTime::parse_from_rfc3339(&csv[0]["retrieved_at"]).expect("instant");
+    assert_eq!(retrieved.value(0).div_euclid(1_000_000), csv_instant.timestamp());
+
+    // Mali's IDPs by region in the latest round: the payload file's figures; dates as dates.
+    let dtm: Value = serde_json::from_slice(&common::read(common::DTM_FILES[9].2)).expect("JSON");
+    let from_file: i64 =
+        dtm["result"].as_array().expect("rows").iter().map(|r| r["numPresentIdpInd"].as_i64().expect("n")).sum();
+    let query = "country=MLI&admin_level=1&latest_round_only=true";
+    let (schema, batches) =
+        parquet_read(awtest::read_body(get(&app, &format!("/export/idps.parquet?{query}")).await).await);
+    assert_eq!(schema.field_with_name("reporting_date").expect("field").data_type(), &DataType::Date32);
+    assert_eq!(schema.field_with_name("round_number").expect("field").data_type(), &DataType::Int32);
+    let idps: i64 = parquet_ints(&batches, "idps").into_iter().map(|v| v.expect("value")).sum();
+    assert_eq!(idps, from_file);
+    let dates: Vec<Option<chrono::NaiveDate>> = batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name("reporting_date").expect("column").as_primitive::<Date32Type>().clone();
+            (0..a.len()).map(move |i| a.value_as_date(i))
+        })
+        .collect();
+    assert_eq!(dates.len(), 8);
+    assert!(dates.iter().all(|d| *d == chrono::NaiveDate::from_ymd_opt(2020, 10, 31)), "{dates:?}");
+
+    // Every IDP row of the sample: the same rows, in the same order, as the CSV.
+    let (_, csv) = csv_rows(&awtest::read_body(get(&app, "/export/idps.csv").await).await);
+    let (_, batches) = parquet_read(awtest::read_body(get(&app, "/export/idps.parquet").await).await);
+    assert!(csv.len() > 1000, "{} rows", csv.len());
+    let column = |name: &str| csv.iter().map(|r| r[name].parse::<i64>().ok()).collect::<Vec<_>>();
+    assert_eq!(parquet_ints(&batches, "idps"), column("idps"));
+    assert_eq!(parquet_ints(&batches, "round_number"), column("round_number"));
+    let pcodes: Vec<Option<String>> =
+        csv.iter().map(|r| Some(r["area_pcode"].clone()).filter(|p| !p.is_empty())).collect();
+    assert_eq!(parquet_texts(&batches, "area_pcode"), pcodes);
+
+    // The same refusals as the CSV, with their codes; HEAD and conditional requests.
+    for uri in [
+        "/export/idps.parquet?admin_level=9",
+        "/export/idps.parquet?colour=red",
+        "/export/idps.parquet?hxl=true",
+        "/export/idps.parquet?limit=0",
+        "/export/nothing.parquet",
+    ] {
+        let response = get(&app, uri).await;
+        assert_eq!(response.status(), 400, "{uri}");
+        let body = String::from_utf8_lossy(&awtest::read_body(response).await).to_string();
+        assert!(body.starts_with("BAD_USER_INPUT: "), "{uri}: {body}");
+    }
+    let head = awtest::call_service(
+        &app,
+        awtest::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri("/export/idps.parquet?country=MLI")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(head.status(), 200);
+    let etag = head.headers().get("etag").expect("ETag").clone();
+    let again = awtest::call_service(
+        &app,
+        awtest::TestRequest::get()
+            .uri("/export/idps.parquet?country=MLI")
+            .insert_header(("if-none-match", etag))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(again.status(), 304);
+
+    // `crisisgraph export`: the file the HTTP export gives, the CSV byte for byte.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(common::process::BIN)
+            .arg("export")
+            .args(args)
+            .env("DATABASE_URL", &store.url)
+            .env_remove("CRISISGRAPH_CONFIG")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs")
+    };
+    let out = dir.path().join("population.parquet");
+    let out_text = out.to_str().expect("path");
+    let args =
+        ["population", "--format", "parquet", "--out", out_text, "--param", "country=MLI", "--param", "admin_level=0"];
+    let output = cli(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (_, batches) = parquet_read(actix_web::web::Bytes::from(std::fs::read(&out).expect("file")));
+    let from_cli: Vec<i64> = parquet_ints(&batches, "population").into_iter().map(|v| v.expect("value")).collect();
+    assert_eq!(from_cli, population);
+    let csv_out = dir.path().join("idps.csv");
+    let csv_text = csv_out.to_str().expect("path");
+    let output = cli(&["idps", "--format", "csv", "--out", csv_text, "--param", "country=MLI"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let http = awtest::read_body(get(&app, "/export/idps.csv?country=MLI").await).await;
+    assert_eq!(std::fs::read(&csv_out).expect("file"), http.to_vec());
+
+    let bad = dir.path().join("bad.parquet");
+    let bad_text = bad.to_str().expect("path");
+    let output = cli(&["idps", "--format", "parquet", "--out", bad_text, "--param", "admin_level=9"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BAD_USER_INPUT"), "{output:?}");
+    assert!(!bad.exists() && !dir.path().join("bad.parquet.partial").exists(), "a failed export leaves no file");
+    let output = cli(&["nothing", "--format", "parquet", "--out", bad_text]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown export \"nothing\""), "{output:?}");
 }

@@ -1,11 +1,15 @@
-//! BI export: `GET /export/<entity>.{csv,json}` for every entity of [`store::BI_ENTITIES`] (idps,
+//! BI export: `GET /export/<entity>.{csv,json,parquet}` for every entity of [`store::BI_ENTITIES`] (idps,
 //! population, appeals, sites, admin-areas, ...), whose declaration gives the columns (the same as its
 //! `bi_*` SQL view), the filters it takes and its order. Flat rows, ISO dates, instants in UTC with
 //! `Z`, the licence's title and URL, streamed page by page, `limit`/`offset` with a `Link: rel="next"`
 //! header, an optional HXL tag row and UTF-8 BOM, cells neutralised against formula injection, and
 //! `ETag`/`Last-Modified` from the data's last change (`If-None-Match`, `If-Modified-Since` and `HEAD`
 //! honoured). Each export refuses any parameter its entity does not take. Errors carry the status and
-//! code of [`ApiError`], as GraphQL's do.
+//! code of [`ApiError`], as GraphQL's do. The Parquet format ([`parquet`]) has typed columns and is
+//! streamed row group by row group; [`write_export`] writes any format to a file (the CLI's
+//! `crisisgraph export`) with the same parameters and rows.
+
+pub mod parquet;
 
 use std::collections::HashMap;
 
@@ -57,10 +61,32 @@ fn neutralise(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() }
 }
 
+/// An export's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Csv,
     Json,
+    Parquet,
+}
+
+impl Format {
+    /// The format of a file extension (`csv`, `json`, `parquet`).
+    pub fn from_extension(extension: &str) -> Option<Format> {
+        match extension {
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Parquet => parquet::CONTENT_TYPE,
+        }
+    }
 }
 
 /// What a request asked for, after validation.
@@ -131,7 +157,13 @@ fn parse_request(entity: &Entity, format: Format, query: &HashMap<String, String
     if offset < 0 {
         return Err("offset must not be negative".into());
     }
-    Ok(ExportRequest { conditions, limit, offset, hxl: flag("hxl")?, bom: flag("bom")?, format })
+    let (hxl, bom) = (flag("hxl")?, flag("bom")?);
+    if format == Format::Parquet && (hxl || bom) {
+        return Err("hxl and bom apply to the CSV and JSON exports, not to Parquet (its columns are typed and \
+                    described in the file's metadata)"
+            .into());
+    }
+    Ok(ExportRequest { conditions, limit, offset, hxl, bom, format })
 }
 
 /// What a conditional request (`If-None-Match`, else `If-Modified-Since`) says of the data's version:
@@ -150,7 +182,7 @@ fn not_modified(http: &HttpRequest, etag: &str, last_modified: Option<chrono::Na
     }
 }
 
-/// `GET` and `HEAD /export/{name}.{csv|json}`, for every entity of [`store::BI_ENTITIES`].
+/// `GET` and `HEAD /export/{name}.{csv|json|parquet}`, for every entity of [`store::BI_ENTITIES`].
 pub async fn export(
     reads: web::Data<ExportReads>,
     options: web::Data<crate::server::ServerOptions>,
@@ -159,11 +191,11 @@ pub async fn export(
     http: HttpRequest,
 ) -> HttpResponse {
     let name = path.into_inner();
-    let (dataset, format) = match name.rsplit_once('.') {
-        Some((d, "csv")) => (d.to_string(), Format::Csv),
-        Some((d, "json")) => (d.to_string(), Format::Json),
-        _ => {
-            return fail(ApiError::BadUserInput(format!("{name:?}: ask for <dataset>.csv or <dataset>.json")), None);
+    let (dataset, format) = match name.rsplit_once('.').and_then(|(d, e)| Some((d, Format::from_extension(e)?))) {
+        Some((d, format)) => (d.to_string(), format),
+        None => {
+            let message = format!("{name:?}: ask for <dataset>.csv, <dataset>.json or <dataset>.parquet");
+            return fail(ApiError::BadUserInput(message), None);
         }
     };
     let Some(entity) = bi::entity(&dataset) else {
@@ -266,11 +298,7 @@ async fn stream_rows(
     if head || (first.len() as i64) < first_take || request.limit <= first.len() as i64 {
         snapshot.finish().await;
     }
-    let content_type = match request.format {
-        Format::Csv => "text/csv; charset=utf-8",
-        Format::Json => "application/json",
-    };
-    response.content_type(content_type);
+    response.content_type(request.format.content_type());
     if head {
         // The headers a GET would get, without the rows.
         return response.finish();
@@ -287,6 +315,18 @@ async fn stream_rows(
         started: bool,
         finished: bool,
         rows_written: u64,
+        /// The Parquet file being written (Parquet only).
+        parquet: Option<parquet::ParquetEncoder>,
+    }
+    impl State {
+        /// Ends the stream on a value the Parquet writer refused (logged; the client sees the body cut).
+        async fn fail_encoding(&mut self, error: parquet::EncodeError) -> actix_web::Error {
+            self.finished = true;
+            self.parquet = None;
+            self.snapshot.finish().await;
+            tracing::error!(error = %error, "parquet export failed");
+            actix_web::error::ErrorInternalServerError("the export could not be encoded")
+        }
     }
     let (format, hxl, bom) = (request.format, request.hxl, request.bom);
     let state = State {
@@ -298,6 +338,7 @@ async fn stream_rows(
         started: false,
         finished: false,
         rows_written: 0,
+        parquet: None,
     };
     let body = stream::unfold(state, move |mut st| async move {
         if st.finished {
@@ -317,6 +358,10 @@ async fn stream_rows(
                     }
                 }
                 Format::Json => out.push(b'['),
+                Format::Parquet => match parquet::ParquetEncoder::new(entity) {
+                    Ok(encoder) => st.parquet = Some(encoder),
+                    Err(e) => return Some((Err(st.fail_encoding(e).await), st)),
+                },
             }
         }
         let take = st.remaining.min(PAGE);
@@ -339,17 +384,14 @@ async fn stream_rows(
         } else {
             Vec::new()
         };
-        for cells in &rows {
-            match format {
-                Format::Csv => out.extend(csv_line(cells.iter().map(csv_cell))),
-                Format::Json => {
-                    if st.rows_written > 0 {
-                        out.push(b',');
-                    }
-                    out.extend(json_object(entity, cells));
-                }
+        if let Some(encoder) = st.parquet.as_mut() {
+            match encoder.write(&rows) {
+                Ok(bytes) => out.extend(bytes),
+                Err(e) => return Some((Err(st.fail_encoding(e).await), st)),
             }
-            st.rows_written += 1;
+            st.rows_written += rows.len() as u64;
+        } else {
+            write_text_rows(entity, format, &rows, &mut st.rows_written, &mut out);
         }
         st.remaining -= rows.len() as i64;
         if (rows.len() as i64) < take || st.remaining <= 0 {
@@ -358,10 +400,135 @@ async fn stream_rows(
             if format == Format::Json {
                 out.push(b']');
             }
+            if let Some(encoder) = st.parquet.take() {
+                match encoder.finish() {
+                    Ok(bytes) => out.extend(bytes),
+                    Err(e) => return Some((Err(st.fail_encoding(e).await), st)),
+                }
+            }
         }
         Some((Ok::<Bytes, actix_web::Error>(Bytes::from(out)), st))
     });
     response.streaming(body)
+}
+
+/// Writes the export `name` in `format` to `out`, with the parameters (`params`) and rows the HTTP
+/// export of the same URL would give, except that without a `limit` every row is written: the CLI's
+/// `crisisgraph export`. Gives the number of rows written.
+pub async fn write_export<W: std::io::Write>(
+    pool: &store::DbPool,
+    name: &str,
+    format: Format,
+    params: &HashMap<String, String>,
+    out: &mut W,
+) -> Result<u64, ApiError> {
+    let Some(entity) = bi::entity(name) else {
+        let known: Vec<&str> = store::BI_ENTITIES.iter().map(|e| e.export).collect();
+        return Err(ApiError::BadUserInput(format!("unknown export {name:?}; known: {}", known.join(", "))));
+    };
+    let mut request = parse_request(entity, format, params).map_err(ApiError::BadUserInput)?;
+    if !params.contains_key("limit") {
+        request.limit = i64::MAX;
+    }
+    let snapshot = SnapshotGate::new(pool.clone(), 1).begin();
+    let written = write_rows(entity, &snapshot, request, out).await;
+    snapshot.finish().await;
+    written
+}
+
+async fn write_rows<W: std::io::Write>(
+    entity: &'static Entity,
+    snapshot: &ReadSnapshot,
+    request: ExportRequest,
+    out: &mut W,
+) -> Result<u64, ApiError> {
+    let write = |out: &mut W, bytes: &[u8]| {
+        out.write_all(bytes).map_err(|e| {
+            tracing::error!(error = %e, "writing the export failed");
+            ApiError::Internal
+        })
+    };
+    let encoding = |e: parquet::EncodeError| {
+        tracing::error!(error = %e, "parquet export failed");
+        ApiError::Internal
+    };
+    let conditions = request.conditions;
+    let conditions = snapshot
+        .run(move |c| {
+            let mut conditions = conditions;
+            bi::resolve(c, &mut conditions)?;
+            Ok(conditions)
+        })
+        .await?;
+    let mut head = Vec::new();
+    if request.bom {
+        head.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    let mut encoder = None;
+    match request.format {
+        Format::Csv => {
+            head.extend(csv_line(entity.columns.iter().map(|c| c.name.to_string())));
+            if request.hxl {
+                head.extend(csv_line(entity.columns.iter().map(|c| c.hxl.to_string())));
+            }
+        }
+        Format::Json => head.push(b'['),
+        Format::Parquet => encoder = Some(parquet::ParquetEncoder::new(entity).map_err(encoding)?),
+    }
+    write(out, &head)?;
+    let mut cursor = Cursor { offset: request.offset, after: None };
+    let (mut remaining, mut rows_written) = (request.limit, 0u64);
+    while remaining > 0 {
+        let take = remaining.min(PAGE);
+        let page_conditions = conditions.clone();
+        let (rows, next) = snapshot
+            .run(move |c| {
+                let rows = entity.rows(c, &page_conditions, take, &mut cursor)?;
+                Ok((rows, cursor))
+            })
+            .await?;
+        cursor = next;
+        let mut bytes = Vec::new();
+        match encoder.as_mut() {
+            Some(encoder) => {
+                bytes = encoder.write(&rows).map_err(encoding)?;
+                rows_written += rows.len() as u64;
+            }
+            None => write_text_rows(entity, request.format, &rows, &mut rows_written, &mut bytes),
+        }
+        write(out, &bytes)?;
+        remaining -= rows.len() as i64;
+        if (rows.len() as i64) < take {
+            break;
+        }
+    }
+    match encoder {
+        Some(encoder) => write(out, &encoder.finish().map_err(encoding)?)?,
+        None if request.format == Format::Json => write(out, b"]")?,
+        None => {}
+    }
+    out.flush().map_err(|e| {
+        tracing::error!(error = %e, "writing the export failed");
+        ApiError::Internal
+    })?;
+    Ok(rows_written)
+}
+
+/// Rows as CSV lines or JSON objects (after the first row written, each object is preceded by a comma).
+fn write_text_rows(entity: &Entity, format: Format, rows: &[Vec<Cell>], rows_written: &mut u64, out: &mut Vec<u8>) {
+    for cells in rows {
+        match format {
+            Format::Csv => out.extend(csv_line(cells.iter().map(csv_cell))),
+            Format::Json => {
+                if *rows_written > 0 {
+                    out.push(b',');
+                }
+                out.extend(json_object(entity, cells));
+            }
+            Format::Parquet => {}
+        }
+        *rows_written += 1;
+    }
 }
 
 /// One row as a JSON object, keys in column order.

@@ -4,7 +4,8 @@
 //! 1. Ingest: a synthetic DTM v3 admin2 answer (real Haiti rows over synthetic rounds) served on
 //!    loopback, ingested by `crisisgraph ingest dtm` into PostgreSQL and SQLite, twice (the second
 //!    unchanged); the same rows loaded with PostgreSQL `COPY` into a bare table (the limit).
-//! 2. Export: `/export/idps.csv` of every row: MB/s and server RSS.
+//! 2. Export: `/export/idps.csv` and `/export/idps.parquet` of every row, one after the other: rows/s,
+//!    MB/s and the server's peak RSS during each.
 //! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections); the SQL crisisgraph runs
 //!    for each, captured from the PostgreSQL log, under `pgbench` (the floor); and PostGraphile's nearest
 //!    equivalent under the same `wrk` load (the peer).
@@ -200,6 +201,63 @@ fn rss_mb(pid: u32) -> (f64, f64) {
 
 fn free_port() -> Result<u16, BenchError> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One export over HTTP, as a client downloads it.
+struct ExportRun {
+    rows: u64,
+    bytes: u64,
+    seconds: f64,
+    status: String,
+    /// The server's peak RSS during this export alone.
+    peak_mb: f64,
+}
+
+/// Downloads an export and counts its rows: a CSV's as it streams (lines after the header), a
+/// Parquet file's from its footer (saved to `work`, then removed). The server's peak RSS is reset
+/// first (`/proc/PID/clear_refs`), so the peak is this export's.
+fn export_run(pid: u32, url: &str, work: &std::path::Path, parquet: bool) -> Result<ExportRun, BenchError> {
+    use std::io::Read;
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let (headers, file) = (work.join("export.headers"), work.join("export.parquet"));
+    let started = std::time::Instant::now();
+    let mut command = Command::new("curl");
+    command.args(["-s", "--max-time", "900", "-D"]).arg(&headers).arg(url);
+    if parquet {
+        command.arg("-o").arg(&file);
+    }
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn()?;
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    if let Some(mut body) = child.stdout.take() {
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = body.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+            lines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+    }
+    child.wait()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak_mb, _) = rss_mb(pid);
+    let status = std::fs::read_to_string(&headers)
+        .ok()
+        .and_then(|h| h.split_whitespace().nth(1).map(String::from))
+        .unwrap_or_else(|| "?".into());
+    let rows = if parquet {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        bytes = std::fs::metadata(&file)?.len();
+        let reader = SerializedFileReader::new(std::fs::File::open(&file)?)
+            .map_err(|e| BenchError::Invalid(format!("the Parquet export does not read back: {e}")))?;
+        let rows = reader.metadata().file_metadata().num_rows();
+        let _ = std::fs::remove_file(&file);
+        u64::try_from(rows).unwrap_or(0)
+    } else {
+        lines.saturating_sub(1)
+    };
+    Ok(ExportRun { rows, bytes, seconds, status, peak_mb })
 }
 
 fn curl(args: &[&str]) -> Result<String, BenchError> {
@@ -654,25 +712,25 @@ fn run(args: &Args) -> Result<(), BenchError> {
     // Serve the PostgreSQL store (with the bundled sample for Mali) for the export and the queries.
     let (mut serve, url) = serve(args, &pg, &base, &["--sample"])?;
     let (_, idle_rss) = rss_mb(serve.id());
-    let export = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{size_download} %{time_total} %{http_code}",
-        &format!("{url}/export/idps.csv?country=HTI&admin_level=2&limit={}", args.export_rows),
-    ])?;
-    let (export_peak, _) = rss_mb(serve.id());
-    let mut parts = export.split_whitespace();
-    let bytes = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-    let seconds = parts.next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-    say(format!("## Export: `/export/idps.csv?country=HTI&admin_level=2&limit={}`\n", args.export_rows));
-    say("| bytes | time (s) | MB/s | server RSS before (MB) | server peak RSS (MB) | HTTP |".into());
-    say("|---|---|---|---|---|---|".into());
-    say(format!(
-        "| {bytes:.0} | {seconds:.1} | {:.1} | {idle_rss:.0} | {export_peak:.0} | {} |\n",
-        bytes / 1e6 / seconds,
-        parts.next().unwrap_or("?")
-    ));
+    let query = format!("country=HTI&admin_level=2&limit={}", args.export_rows);
+    say(format!("## Export: `/export/idps.{{csv,parquet}}?{query}`, one after the other\n"));
+    say("| format | rows | bytes | time (s) | rows/s | MB/s | server RSS before (MB) | server peak RSS during it (MB) | HTTP |".into());
+    say("|---|---|---|---|---|---|---|---|---|".into());
+    for format in ["csv", "parquet"] {
+        let (_, before) = rss_mb(serve.id());
+        let run = export_run(serve.id(), &format!("{url}/export/idps.{format}?{query}"), work, format == "parquet")?;
+        say(format!(
+            "| {format} | {} | {} | {:.1} | {:.0} | {:.1} | {before:.0} | {:.0} | {} |",
+            run.rows,
+            run.bytes,
+            run.seconds,
+            run.rows as f64 / run.seconds,
+            run.bytes as f64 / 1e6 / run.seconds,
+            run.peak_mb,
+            run.status
+        ));
+    }
+    say(format!("\nServer RSS when idle before the exports: {idle_rss:.0} MB.\n"));
 
     if !args.skip_queries {
         let queries = canonical();

@@ -2,7 +2,8 @@
 # Real clients nobody on the project wrote, against `crisisgraph serve --sample` on loopback:
 #  - graphql-http's `auditServer` (the GraphQL-over-HTTP audit suite): every MUST, SHOULD and MAY;
 #  - graphql-js: the standard introspection query, `buildClientSchema`, printed equal to schema.graphql;
-#  - prometheus_client's text parser on /metrics; DuckDB reading the CSV exports.
+#  - prometheus_client's text parser on /metrics; DuckDB reading the CSV and Parquet exports (column types,
+#    and the Parquet's rows and sums equal to the CSV's).
 # Installs its own pinned dependencies (npm ci here; pip into target/client-venv). Fails on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -1,5 +1,5 @@
 """Clients from outside the project against a running crisisgraph: the Prometheus client library's
-text parser on /metrics, and DuckDB reading the CSV exports as a BI tool would.
+text parser on /metrics, and DuckDB reading the CSV and Parquet exports as a BI tool would.
 
 Usage: python metrics_and_exports.py http://127.0.0.1:PORT path/to/sample
 Exits non-zero on the first failed check.
@@ -20,6 +20,11 @@ def get(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, dict(response.headers), response.read().decode("utf-8")
+
+
+def get_bytes(url):
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
 
 
 def check(condition, message):
@@ -74,6 +79,49 @@ def exports(base, sample):
     print(f"exports: DuckDB sums Mali's population export to {total} (the file's total); licence and instants read right")
 
 
+def parquet(base, sample):
+    """The Parquet exports read by DuckDB: typed columns, and the sums of the same CSV export."""
+    with open(f"{sample}/cod/mli_pop_adm0_v2.csv", encoding="utf-8-sig") as f:
+        national = int(list(csv.DictReader(f))[0]["T_TL"])
+    con = duckdb.connect()
+    for name, query in [("population", "country=MLI&admin_level=0"), ("idps", "country=MLI"),
+                        ("sites", "country=SSD")]:
+        status, headers, body = get_bytes(f"{base}/export/{name}.parquet?{query}")
+        check(status == 200 and headers.get("content-type") == "application/vnd.apache.parquet",
+              f"{name}.parquet: {status} {headers.get('content-type')}")
+        con.execute(f"CREATE TABLE {name}_parquet AS SELECT * FROM read_parquet(?)", [_write_bytes(body, ".parquet")])
+        _, _, text = get(f"{base}/export/{name}.csv?{query}")
+        con.execute(f"CREATE TABLE {name}_csv AS SELECT * FROM read_csv(?, header = true)", [_write(text)])
+
+    def types(table):
+        return {row[0]: row[1] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+
+    population, idps, sites = types("population_parquet"), types("idps_parquet"), types("sites_parquet")
+    expected = [(population, "population", "BIGINT"), (population, "reference_year", "INTEGER"),
+                (population, "admin_level", "INTEGER"), (population, "area_matched", "BOOLEAN"),
+                (population, "retrieved_at", "TIMESTAMP WITH TIME ZONE"), (idps, "reporting_date", "DATE"),
+                (idps, "idps", "BIGINT"), (idps, "round_number", "INTEGER"), (sites, "latitude", "DOUBLE")]
+    for columns, column, kind in expected:
+        check(columns.get(column) == kind, f"DuckDB reads the Parquet {column} as {columns.get(column)}, not {kind}")
+    total = con.execute("SELECT SUM(population) FROM population_parquet").fetchone()[0]
+    check(total == national, f"DuckDB sums the population Parquet export to {total}, the file says {national}")
+    for table, column in [("population", "population"), ("idps", "idps"), ("sites", "latitude")]:
+        ours, theirs = (con.execute(f"SELECT COUNT(*), SUM({column}) FROM {table}_{kind}").fetchone()
+                        for kind in ("parquet", "csv"))
+        check(ours[0] == theirs[0] and abs(ours[1] - theirs[1]) < 1e-6,
+              f"{table}: Parquet {ours} rows and sum of {column}, CSV {theirs}")
+    rows, latest = con.execute("SELECT COUNT(*), MAX(reporting_date) FROM idps_parquet").fetchone()
+    print(f"parquet: DuckDB reads dates as DATE, counts as BIGINT/INTEGER, coordinates as DOUBLE; Mali's population "
+          f"{total} (the file's total); {rows} Mali IDP rows up to {latest}, the same rows and sums as the CSV")
+
+
+def _write_bytes(data, suffix):
+    f = tempfile.NamedTemporaryFile("wb", suffix=suffix, delete=False)
+    f.write(data)
+    f.close()
+    return f.name
+
+
 def _write(text):
     """The text in a temporary CSV file, for DuckDB to read."""
     f = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8")
@@ -86,3 +134,4 @@ if __name__ == "__main__":
     base, sample = sys.argv[1], sys.argv[2]
     metrics(base)
     exports(base, sample)
+    parquet(base, sample)
