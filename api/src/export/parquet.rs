@@ -212,7 +212,7 @@ mod tests {
             SqlType::Text => Cell::Text(Some(format!("text {i}"))),
             SqlType::Integer | SqlType::BigInt => Cell::Int(Some(i as i64)),
             SqlType::Double => Cell::Float(Some(i as f64 / 2.0)),
-            SqlType::Bool => Cell::Bool(Some(i % 2 == 0)),
+            SqlType::Bool => Cell::Bool(Some(i.is_multiple_of(2))),
             SqlType::Date => Cell::Date(NaiveDate::from_ymd_opt(2020, 1, 1)),
             SqlType::Timestamp => Cell::Time(NaiveDate::from_ymd_opt(2020, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0))),
         }
