@@ -63,10 +63,10 @@ async fn ingest(store: &TestStore, server: &MockServer) -> IngestRun {
     run(&ingester, Source::FoodSecurity, &COUNTRIES, &[]).await
 }
 
-type Row = HashMap<String, String>;
+pub(crate) type Row = HashMap<String, String>;
 
 /// The CH workbook's rows, read with calamine alone, keyed by column name.
-fn raw_ch() -> Vec<Row> {
+pub(crate) fn raw_ch() -> Vec<Row> {
     use calamine::{Reader, Xlsx};
     let bytes = read(&sample_path(CH_SAMPLE_FILE));
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("workbook");
@@ -82,11 +82,11 @@ fn raw_ipc(file: &str) -> Vec<Row> {
     csv::Reader::from_reader(bytes.as_slice()).deserialize().map(|r| r.expect("line")).collect()
 }
 
-fn number(r: &Row, column: &str) -> i64 {
+pub(crate) fn number(r: &Row, column: &str) -> i64 {
     r[column].parse::<f64>().map(|f| f as i64).unwrap_or_else(|_| panic!("{column} {:?}", r[column]))
 }
 
-fn is(r: &Row, label: &str, year: i64, chtype: &str) -> bool {
+pub(crate) fn is(r: &Row, label: &str, year: i64, chtype: &str) -> bool {
     r["adm0_pcod3"] == "MLI"
         && r["exercise_label"] == label
         && number(r, "exercise_year") == year
@@ -94,7 +94,7 @@ fn is(r: &Row, label: &str, year: i64, chtype: &str) -> bool {
 }
 
 /// The raw sum of `phase35` over Mali's rows of an exercise, restricted by `keep`.
-fn ch_sum(raw: &[Row], label: &str, year: i64, chtype: &str, keep: impl Fn(&Row) -> bool) -> (usize, i64) {
+pub(crate) fn ch_sum(raw: &[Row], label: &str, year: i64, chtype: &str, keep: impl Fn(&Row) -> bool) -> (usize, i64) {
     let rows: Vec<&Row> = raw.iter().filter(|r| is(r, label, year, chtype) && keep(r)).collect();
     (rows.len(), rows.iter().map(|r| number(r, "phase35")).sum())
 }

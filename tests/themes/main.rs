@@ -10,6 +10,7 @@ mod availability;
 mod conflict_events;
 mod food_prices;
 mod food_security;
+mod guide;
 mod national_risk;
 mod needs;
 mod presence;

@@ -60,7 +60,7 @@ async fn stored(store: &TestStore, iso3: &str) -> Vec<NationalRiskRow> {
 }
 
 /// A country's cells (risk, class, rank, hazard, vulnerability, coping), read with calamine alone.
-fn raw_row(iso3: &str) -> (f64, String, i32, f64, f64, f64) {
+pub(crate) fn raw_row(iso3: &str) -> (f64, String, i32, f64, f64, f64) {
     use calamine::{DataType, Reader, Xlsx};
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(read(WORKBOOK))).expect("workbook");
     let range = book.worksheet_range(SHEET).expect("sheet");
