@@ -22,8 +22,8 @@ fn authorized<'a>(ctx: &'a Context<'_>) -> Result<&'a Operations> {
 /// without a token refuses them all (code UNAUTHENTICATED).
 #[Object(name = "Mutation")]
 impl MutationRoot {
-    /// Starts an ingest of `source` (`geography`, `dtm`, `catalog`, `population`, `funding` or
-    /// `sites`) now and returns at once; the run goes on in the background (follow it with
+    /// Starts an ingest of `source` (any name `sources` lists: `geography`, `dtm`, `needs`, ...) now
+    /// and returns at once; the run goes on in the background (follow it with
     /// `ingestRun(id:)`). If the source is already running, here or on another replica, no second run
     /// starts: the run in progress is returned with `alreadyRunning: true` (it may be a dry run, or of
     /// other countries). Refused (BAD_USER_INPUT, nothing recorded) for an unknown source or country,
@@ -31,7 +31,7 @@ impl MutationRoot {
     async fn trigger_ingest(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The source: `geography`, `dtm`, `catalog`, `population`, `funding` or `sites`.")]
+        #[graphql(desc = "The source, as `sources` and `crisisgraph sources` name it (`dtm`, `food-security`, ...).")]
         source: String,
         #[graphql(desc = "ISO3 codes of the countries to ingest; default: the server's configured ones.")]
         countries: Option<Vec<String>>,

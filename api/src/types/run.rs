@@ -24,7 +24,7 @@ impl IngestRun {
     async fn number(&self) -> i64 {
         self.0.id
     }
-    /// The source ingested: `geography`, `dtm`, `catalog`, `population`, `funding` or `sites`.
+    /// The source ingested, as `sources` names it (`dtm`, `food-security`, ...).
     async fn source(&self) -> &str {
         &self.0.source
     }
