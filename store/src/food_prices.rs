@@ -48,8 +48,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    wfp_commodities (id) {
+        id -> BigInt,
+        publisher -> Text,
+        wfp_id -> BigInt,
+        name -> Text,
+        category -> Text,
+        resource_id -> BigInt,
+        run_id -> BigInt,
+        retrieved_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(food_prices -> markets (market_id));
-diesel::allow_tables_to_appear_in_same_query!(markets, food_prices);
+diesel::allow_tables_to_appear_in_same_query!(markets, food_prices, wfp_commodities);
 
 /// A market as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
@@ -97,6 +110,33 @@ crate::keyed_table! {
     scope: country_iso3: String,
     stamp: |s: RunStamp| (markets::run_id.eq(s.run_id), markets::retrieved_at.eq(s.retrieved_at)),
 }
+
+/// One commodity of WFP's commodity list, keyed by (publisher, WFP's commodity id); written with
+/// [`crate::upsert::upsert`]. The list is global: every country's run writes the same rows.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = wfp_commodities, treat_none_as_null = true)]
+pub struct CommodityInput {
+    /// Whose list it is (`WFP`): the list is one per publisher, not per country.
+    pub publisher: String,
+    /// WFP's commodity id (`commodity_id`).
+    pub wfp_id: i64,
+    /// The name prices use (`Bread`, `Rice (imported)`).
+    pub name: String,
+    /// WFP's category (`cereals and tubers`).
+    pub category: String,
+    pub resource_id: i64,
+}
+
+crate::keyed_table! {
+    CommodityInput in wfp_commodities,
+    id: id: i64,
+    key: (publisher: String, wfp_id: i64),
+    scope: publisher: String,
+    stamp: |s: RunStamp| (wfp_commodities::run_id.eq(s.run_id), wfp_commodities::retrieved_at.eq(s.retrieved_at)),
+}
+
+/// The publisher of the commodity list the store holds.
+pub const COMMODITY_LIST_PUBLISHER: &str = "WFP";
 
 /// A food price as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -410,58 +450,85 @@ pub fn count_prices_of_markets(
     Ok(rows.into_iter().map(|r| (r.market_id, r.n)).collect())
 }
 
-/// A commodity WFP prices, as its price files name and class it, with how much the store holds of it.
+/// A commodity WFP prices, as its commodity list and price files name and class it, with how much the
+/// store holds of it.
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct CommodityRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub commodity: String,
-    /// WFP's category (the price files give one per commodity; the first by name if they disagreed).
+    /// WFP's category: the commodity list's, else the price files' (the first by name if they
+    /// disagreed).
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub category: String,
+    /// WFP's commodity id, when the commodity list names the commodity.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub wfp_id: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub prices: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub markets: i64,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    pub first_date: NaiveDate,
-    #[diesel(sql_type = diesel::sql_types::Date)]
-    pub last_date: NaiveDate,
+    /// The first and last price's dates; none for a listed commodity without prices.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    pub first_date: Option<NaiveDate>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    pub last_date: Option<NaiveDate>,
 }
 
-/// The commodities priced (in `country_iso3`, or anywhere), whose name contains `search` (any case), by
-/// name: one grouped query.
+/// The commodities priced (in `country_iso3`, or anywhere), or with `listed` every commodity of WFP's
+/// list as well, whose name contains `search` (any case), by name: one query. A priced commodity the
+/// list does not name is kept, without an id.
 pub fn commodities(
     conn: &mut AnyConnection,
     country_iso3: Option<&str>,
     search: Option<&str>,
+    listed: bool,
 ) -> Result<Vec<CommodityRow>, StoreError> {
     use crate::bi::Bind;
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
-    let mut conditions = vec!["1 = 1".to_string()];
+    let mut price_conditions = vec!["1 = 1".to_string()];
     let mut binds = Vec::new();
     let mut n = 0;
     if let Some(iso3) = country_iso3 {
-        conditions.push(format!("country_iso3 = {}", placeholder(postgres, &mut n)));
+        price_conditions.push(format!("country_iso3 = {}", placeholder(postgres, &mut n)));
         binds.push(Bind::Text(iso3.to_uppercase()));
     }
-    if let Some(search) = search.filter(|s| !s.trim().is_empty()) {
-        conditions.push(format!("LOWER(commodity) LIKE {} ESCAPE '\\'", placeholder(postgres, &mut n)));
+    let search = search.filter(|s| !s.trim().is_empty());
+    let mut name_condition = "1 = 1".to_string();
+    if let Some(search) = search {
+        name_condition = format!("LOWER(c.commodity) LIKE {} ESCAPE '\\'", placeholder(postgres, &mut n));
         binds.push(Bind::Text(contains_pattern(search)));
     }
+    // The priced commodities, each with the list's id and category where the list names it; with
+    // `listed`, the list's other commodities too, with nothing held.
+    let unpriced = if listed {
+        "UNION ALL SELECT w.name, w.category, w.wfp_id, 0, 0, NULL, NULL FROM wfp_commodities w \
+         WHERE NOT EXISTS (SELECT 1 FROM priced p WHERE p.commodity = w.name)"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT commodity, MIN(category) AS category, CAST(COUNT(*) AS BIGINT) AS prices, \
+        "WITH priced AS (SELECT commodity, MIN(category) AS category, CAST(COUNT(*) AS BIGINT) AS prices, \
          CAST(COUNT(DISTINCT market_id) AS BIGINT) AS markets, MIN(date) AS first_date, MAX(date) AS last_date \
-         FROM food_prices WHERE {} GROUP BY commodity ORDER BY commodity",
-        conditions.join(" AND ")
+         FROM food_prices WHERE {} GROUP BY commodity) \
+         SELECT c.commodity, c.category, c.wfp_id, c.prices, c.markets, c.first_date, c.last_date FROM ( \
+         SELECT p.commodity, COALESCE(w.category, p.category) AS category, w.wfp_id, p.prices, p.markets, \
+         p.first_date, p.last_date FROM priced p LEFT JOIN wfp_commodities w ON w.name = p.commodity {unpriced} \
+         ) AS c WHERE {name_condition} ORDER BY c.commodity",
+        price_conditions.join(" AND ")
     );
     crate::bi::load_by_name(conn, &sql, &binds)
 }
 
-/// How many markets and prices the store holds (for the sources' status).
+/// How many commodities of WFP's list the store holds.
+pub fn count_listed_commodities(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(wfp_commodities::table.count().get_result(conn)?)
+}
+
+/// How many markets, prices and listed commodities the store holds (for the sources' status).
 pub fn count_food_prices(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     let markets: i64 = markets::table.count().get_result(conn)?;
     let prices: i64 = food_prices::table.count().get_result(conn)?;
-    Ok(markets + prices)
+    Ok(markets + prices + count_listed_commodities(conn)?)
 }
 
 crate::bi::bi_entity! {

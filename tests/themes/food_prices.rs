@@ -26,6 +26,7 @@ crate::on_both_stores!(
 const PACKAGE_SHOW: &str = "/api/3/action/package_show";
 const GLOBAL_RECORD: &str = "tests/fixtures/wfp/wfp_global.hdx_dataset.json";
 const MARKETS_FILE: &str = "tests/fixtures/wfp/wfp_markets_global.csv";
+const COMMODITIES_FILE: &str = "sample/wfp/wfp_commodities_global.csv";
 const AFG_RECORD: &str = "tests/fixtures/wfp/wfp_food_prices_afg.hdx_dataset.json";
 const AFG_FILE: &str = "tests/fixtures/wfp/wfp_food_prices_afg_2023-2024-subset.csv";
 
@@ -52,6 +53,7 @@ async fn server(prices: Option<Vec<u8>>) -> MockServer {
     let afg = read(AFG_RECORD);
     for (id, record, resource, file) in [
         ("global-wfp-food-prices", &global, "Global WFP markets", read(MARKETS_FILE)),
+        ("global-wfp-food-prices", &global, "Global WFP commodities", read(COMMODITIES_FILE)),
         (
             "wfp-food-prices-for-afghanistan",
             &afg,
@@ -107,7 +109,10 @@ async fn markets_and_prices_equal_the_files(backend: Backend) {
     assert_eq!(prices.len(), 8_058);
     let price_markets: BTreeSet<&str> = prices.iter().map(|p| p["market"].as_str()).collect();
     assert_eq!(price_markets.len(), 34);
-    assert_eq!(r.fetched, (of("MLI").len() + of("AFG").len() + prices.len()) as i64);
+    // WFP's commodity list is read once per run, with the first country's rows.
+    let commodities = csv_rows(&read(COMMODITIES_FILE));
+    assert_eq!(commodities.len(), 1_077);
+    assert_eq!(r.fetched, (of("MLI").len() + of("AFG").len() + prices.len() + commodities.len()) as i64);
     assert_eq!((r.inserted, r.rejected), (r.fetched, 0));
 
     let (mli, afg, areas, count) = with_conn(&store.pool, |c| {
@@ -189,7 +194,8 @@ async fn bad_prices_are_rejected_with_reasons_and_the_rest_kept(backend: Backend
     let raw = csv_rows(&read(AFG_FILE));
     let markets = csv_rows(&read(MARKETS_FILE));
     let market_rows = markets.iter().filter(|m| m["countryiso3"] == "MLI" || m["countryiso3"] == "AFG").count();
-    assert_eq!((r.rejected, r.inserted), (4, (market_rows + raw.len() - 4) as i64));
+    let commodities = csv_rows(&read(COMMODITIES_FILE)).len();
+    assert_eq!((r.rejected, r.inserted), (4, (market_rows + commodities + raw.len() - 4) as i64));
     let data = graphql(
         &store.pool,
         &format!("{{ ingestRun(id: {}) {{ rejected rejectedRows {{ rowNumber reason raw }} }} }}", r.id),
@@ -457,6 +463,40 @@ async fn graphql_pages_a_market_s_price_series_and_lists_commodities(backend: Ba
     assert!(!rice.is_empty());
     assert_eq!(data["mali"].as_array().map(Vec::len), Some(0), "no price file for Mali");
     assert_eq!(data["country"]["commodities"].as_array().map(Vec::len), Some(commodities.len()));
+
+    // WFP's commodity list, from its file: every commodity with its id and category, the priced ones
+    // with their prices, the others with none (names as prices use them: two end in a space in the file).
+    let list: HashMap<String, (i64, String)> = csv_rows(&read(COMMODITIES_FILE))
+        .into_iter()
+        .map(|c| (c["commodity"].trim().to_string(), (c["commodity_id"].parse().expect("id"), c["category"].clone())))
+        .collect();
+    let data = graphql(
+        &store.pool,
+        r#"{ commodities(listed: true) { name wfpId category priceCount firstDate }
+             breads: commodities(listed: true, search: "bread") { name wfpId } }"#,
+    )
+    .await;
+    let all = data["commodities"].as_array().expect("commodities");
+    let priced_unlisted = commodities.keys().filter(|n| !list.contains_key(*n)).count();
+    assert_eq!(all.len(), list.len() + priced_unlisted);
+    for c in all {
+        let name = c["name"].as_str().expect("name");
+        let (id, category) = list.get(name).unwrap_or_else(|| panic!("{name:?} is not in the list"));
+        assert_eq!((c["wfpId"].as_i64(), c["category"].as_str()), (Some(*id), Some(category.as_str())), "{name}");
+        let priced = commodities.get(name).map_or(0, |(_, n, _)| *n);
+        assert_eq!(c["priceCount"].as_i64(), Some(priced), "{name}");
+        assert_eq!(c["firstDate"].is_null(), priced == 0, "{name}");
+    }
+    let breads: BTreeSet<(String, i64)> = data["breads"]
+        .as_array()
+        .expect("breads")
+        .iter()
+        .map(|c| (c["name"].as_str().expect("name").to_string(), c["wfpId"].as_i64().expect("id")))
+        .collect();
+    let expected: BTreeSet<(String, i64)> =
+        list.iter().filter(|(n, _)| n.to_lowercase().contains("bread")).map(|(n, (id, _))| (n.clone(), *id)).collect();
+    assert_eq!(breads, expected);
+    assert!(breads.contains(&("Bread".to_string(), 55)));
 }
 
 /// The bundled sample: Mali's markets (153, Mopti Digue in ML05) and Kabul's prices, as its files hold

@@ -168,13 +168,20 @@ impl Commodity {
     async fn market_count(&self) -> Option<i64> {
         self.held.as_ref().map(|h| h.markets)
     }
-    /// The date of its first price held; null on a price's own `commodity`.
+    /// The date of its first price held; null on a price's own `commodity`, and for a listed
+    /// commodity without prices.
     async fn first_date(&self) -> Option<Date> {
-        self.held.as_ref().map(|h| Date(h.first_date))
+        self.held.as_ref().and_then(|h| h.first_date).map(Date)
     }
-    /// The date of its last price held; null on a price's own `commodity`.
+    /// The date of its last price held; null on a price's own `commodity`, and for a listed commodity
+    /// without prices.
     async fn last_date(&self) -> Option<Date> {
-        self.held.as_ref().map(|h| Date(h.last_date))
+        self.held.as_ref().and_then(|h| h.last_date).map(Date)
+    }
+    /// WFP's commodity id in its commodity list (`Bread`: 55); null when the list does not name the
+    /// commodity, and on a price's own `commodity`.
+    async fn wfp_id(&self) -> Option<i64> {
+        self.held.as_ref().and_then(|h| h.wfp_id)
     }
 }
 
@@ -436,7 +443,7 @@ impl CountryMarkets {
             String,
         >,
     ) -> Result<Vec<Commodity>> {
-        commodities(ctx, Some(self.0.iso3.clone()), search).await
+        commodities(ctx, Some(self.0.iso3.clone()), search, false).await
     }
 }
 
@@ -474,7 +481,9 @@ pub struct QueryFoodPrices;
 #[Object]
 impl QueryFoodPrices {
     /// The commodities WFP prices in the markets the store holds (every country's, or one country's), by
-    /// name, with how many prices and markets and which dates the store holds.
+    /// name, with how many prices and markets and which dates the store holds; with `listed: true`,
+    /// every commodity of WFP's commodity list as well (with its id and category, and 0 prices when the
+    /// store holds none).
     async fn commodities(
         &self,
         ctx: &Context<'_>,
@@ -484,16 +493,26 @@ impl QueryFoodPrices {
         #[graphql(desc = "Only commodities whose name contains this text (any case), e.g. `rice`.")] search: Option<
             String,
         >,
+        #[graphql(
+            default = false,
+            desc = "Also every commodity of WFP's commodity list that the store holds no price of."
+        )]
+        listed: bool,
     ) -> Result<Vec<Commodity>> {
-        commodities(ctx, country, search).await
+        commodities(ctx, country, search, listed).await
     }
 }
 
-/// The commodities priced (in `country`), whose name contains `search`: one grouped query.
-async fn commodities(ctx: &Context<'_>, country: Option<String>, search: Option<String>) -> Result<Vec<Commodity>> {
+/// The commodities priced (in `country`), or `listed` too, whose name contains `search`: one query.
+async fn commodities(
+    ctx: &Context<'_>,
+    country: Option<String>,
+    search: Option<String>,
+    listed: bool,
+) -> Result<Vec<Commodity>> {
     let reads = crate::read::snapshot(ctx)?.clone();
     let rows = reads
-        .run(move |c| store::food_prices::commodities(c, country.as_deref(), search.as_deref()))
+        .run(move |c| store::food_prices::commodities(c, country.as_deref(), search.as_deref(), listed))
         .await
         .gql()?;
     Ok(rows

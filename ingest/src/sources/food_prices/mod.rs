@@ -9,7 +9,7 @@ mod parse;
 use std::collections::HashMap;
 
 pub use parse::*;
-use store::food_prices::{FoodPriceInput, MarketInput, markets_of_country};
+use store::food_prices::{COMMODITY_LIST_PUBLISHER, CommodityInput, FoodPriceInput, MarketInput, markets_of_country};
 use store::models::AdminArea;
 use store::upsert::upsert;
 
@@ -26,7 +26,8 @@ impl SourceJob for Job {
         name: "food-prices",
         summary: "WFP markets (coordinates checked against the country, matched to admin areas by name) and food \
                   prices by market, commodity, unit, price type and date, in local currency and US dollars",
-        origin: "HDX `global-wfp-food-prices` (`wfp_markets_global.csv`) and `wfp-food-prices-for-<country>`",
+        origin: "HDX `global-wfp-food-prices` (`wfp_markets_global.csv`, `wfp_commodities_global.csv`) and \
+                 `wfp-food-prices-for-<country>`",
         default_cron: Some("0 0 8 * * Tue"),
         period_days: 30,
         per_country: true,
@@ -34,18 +35,28 @@ impl SourceJob for Job {
     };
 
     async fn run(&self, ctx: &RunContext<'_>) -> Result<Outcomes, IngestError> {
-        Ok(ctx.for_each_country(|iso3| async move { food_prices_country(ctx, &iso3).await }).await)
+        // The commodity list is every country's: read once, before the countries.
+        let list = read_commodity_list(ctx).await?;
+        Ok(ctx
+            .for_each_country(|iso3| {
+                let list = &list;
+                async move { food_prices_country(ctx, &iso3, list).await }
+            })
+            .await)
     }
 
-    /// The global market list only: a country's price dataset is not listed, because not every country
+    /// The global market and commodity lists only: a country's price dataset is not listed, because not every country
     /// has one (the run treats its absence as "no prices", and records the dataset when it exists).
     fn hdx_datasets(&self, _iso3: Option<&str>) -> Vec<HdxDataset> {
-        vec![HdxDataset {
-            dataset: MARKETS_DATASET.to_string(),
-            resources: NamePattern::new(MARKETS_RESOURCE),
-            formats: vec!["CSV"],
-            credit: None,
-        }]
+        [MARKETS_RESOURCE, COMMODITIES_RESOURCE]
+            .into_iter()
+            .map(|resource| HdxDataset {
+                dataset: MARKETS_DATASET.to_string(),
+                resources: NamePattern::new(resource),
+                formats: vec!["CSV"],
+                credit: None,
+            })
+            .collect()
     }
 
     /// Mali's and Afghanistan's markets (the global list's rows of the two countries) and Kabul's prices
@@ -55,6 +66,7 @@ impl SourceJob for Job {
             hdx: vec![
                 (PACKAGE_SHOW, Some(MARKETS_DATASET), sample_file!("hdx/package_show.global-wfp-food-prices.json")),
                 (SAMPLE_MARKETS_PATH, None, sample_file!("wfp/wfp_markets_global.AFG-MLI-subset.csv")),
+                (SAMPLE_COMMODITIES_PATH, None, sample_file!("wfp/wfp_commodities_global.csv")),
                 (
                     PACKAGE_SHOW,
                     Some("wfp-food-prices-for-afghanistan"),
@@ -72,6 +84,10 @@ impl SourceJob for Job {
 pub const SAMPLE_MARKETS_PATH: &str = "/dataset/31579af5-3895-4002-9ee3-c50857480785/resource/\
                                        6db9b5df-c342-47a7-8787-74d33fb3b3cd/download/wfp_markets_global.csv";
 
+/// Where HDX serves WFP's commodity list (the sample holds all of it).
+pub const SAMPLE_COMMODITIES_PATH: &str = "/dataset/31579af5-3895-4002-9ee3-c50857480785/resource/\
+                                           d62af4be-cff6-437b-89a3-67f8fa4c53bf/download/wfp_commodities_global.csv";
+
 /// Where HDX serves Afghanistan's price file (the sample's copy holds Kabul's prices of 2023 and 2024).
 pub const SAMPLE_AFG_PRICES_PATH: &str = "/dataset/a246cbac-42d5-47b2-ba75-ac66f69e83de/resource/\
                                           03e6ce5d-03a2-4e60-8d04-afa39c5972f4/download/wfp_food_prices_afg.csv";
@@ -82,6 +98,9 @@ pub const MARKETS_DATASET: &str = "global-wfp-food-prices";
 /// The global market list's resource name.
 pub const MARKETS_RESOURCE: &str = "Global WFP markets";
 
+/// The global commodity list's resource name.
+pub const COMMODITIES_RESOURCE: &str = "Global WFP commodities";
+
 /// A country's price dataset on HDX and its price file's resource name (`wfp-food-prices-for-afghanistan`,
 /// `Afghanistan - Food Prices`: the QuickCharts extract beside it is not read), from its ISO 3166 name.
 pub fn prices_dataset(iso3: &str) -> Option<(String, String)> {
@@ -90,7 +109,51 @@ pub fn prices_dataset(iso3: &str) -> Option<(String, String)> {
     Some((format!("wfp-food-prices-for-{slug}"), format!("{name} - Food Prices")))
 }
 
-async fn food_prices_country(ctx: &RunContext<'_>, iso3: &str) -> Result<CountryOutcome, IngestError> {
+/// WFP's commodity list, read once per run: every country's commodities.
+struct CommodityList {
+    rows: Vec<CommodityInput>,
+    rejections: Vec<store::models::Rejection>,
+    /// Rows read (valid and rejected).
+    fetched: i64,
+    resource_id: i64,
+    sha256: String,
+}
+
+async fn read_commodity_list(ctx: &RunContext<'_>) -> Result<CommodityList, IngestError> {
+    let (dataset, package) = ctx.catalog_entry(MARKETS_DATASET, None).await?;
+    let resource =
+        package.pick(&NamePattern::new(COMMODITIES_RESOURCE), &["CSV"]).into_iter().next().ok_or_else(|| {
+            IngestError::Invalid(format!("{MARKETS_DATASET} lists no CSV resource {COMMODITIES_RESOURCE:?}"))
+        })?;
+    let (recorded, mut fetched) = ctx.download(&dataset, resource).await?;
+    let mut read = ctx.read_table(&recorded, &mut fetched, None, MARKETS_DATASET)?;
+    let mut parsed = parse_commodities(&read.table, &read.what)?;
+    parsed.rejections.extend(read.oversized_rejections());
+    let rows = parsed
+        .rows
+        .iter()
+        .map(|c| CommodityInput {
+            publisher: COMMODITY_LIST_PUBLISHER.to_string(),
+            wfp_id: c.wfp_id,
+            name: c.name.clone(),
+            category: c.category.clone(),
+            resource_id: recorded.id,
+        })
+        .collect();
+    Ok(CommodityList {
+        rows,
+        fetched: (parsed.rows.len() + parsed.rejections.len()) as i64,
+        rejections: parsed.rejections,
+        resource_id: recorded.id,
+        sha256: fetched.sha256,
+    })
+}
+
+async fn food_prices_country(
+    ctx: &RunContext<'_>,
+    iso3: &str,
+    list: &CommodityList,
+) -> Result<CountryOutcome, IngestError> {
     let (areas_matcher, areas) = ctx.areas(iso3).await?;
     drop(areas_matcher);
     let names = AreaNames::new(&areas);
@@ -132,6 +195,21 @@ async fn food_prices_country(ctx: &RunContext<'_>, iso3: &str) -> Result<Country
         own: false,
     }];
 
+    // Commodities: WFP's global list, read once for the run and written with the first country's rows
+    // (so its counts are the run's once; should that country fail, the list waits for the next run).
+    let first = ctx.countries.first().is_some_and(|c| c == iso3);
+    let mut commodity_inputs = Vec::new();
+    if first {
+        commodity_inputs = list.rows.clone();
+        fetched_rows += list.fetched;
+        rejections.push(PayloadRejections {
+            resource_id: list.resource_id,
+            sha256: list.sha256.clone(),
+            rows: list.rejections.clone(),
+            own: false,
+        });
+    }
+
     // Prices: the country's own file, when WFP publishes one.
     let mut bearing: HashMap<String, usize> = HashMap::new();
     for m in &markets.rows {
@@ -171,6 +249,7 @@ async fn food_prices_country(ctx: &RunContext<'_>, iso3: &str) -> Result<Country
     let iso3_owned = iso3.to_string();
     ctx.write_checked(iso3, fetched_rows, rejections, move |c| {
         let mut counts = upsert(c, &market_inputs, &stamp)?;
+        counts += upsert(c, &commodity_inputs, &stamp)?;
         let ids: HashMap<String, i64> =
             markets_of_country(c, &iso3_owned)?.into_iter().map(|m| (m.name, m.id)).collect();
         let inputs: Vec<FoodPriceInput> = prices

@@ -25,6 +25,15 @@ mod market_columns {
     pub const LONGITUDE: Col = Col::tagged("#geo+lon", &["longitude"]);
 }
 
+/// Where each field of the commodity list is.
+mod commodity_columns {
+    use super::Col;
+
+    pub const ID: Col = Col::tagged("#item+code", &["commodity_id"]);
+    pub const CATEGORY: Col = Col::tagged("#item+type", &["category"]);
+    pub const NAME: Col = Col::tagged("#item+name", &["commodity"]);
+}
+
 /// Where each field of a price file is.
 mod price_columns {
     use super::Col;
@@ -51,6 +60,15 @@ pub struct MarketRecord {
     pub admin2: String,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
+}
+
+/// One valid commodity of WFP's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommodityRecord {
+    pub row_number: i64,
+    pub wfp_id: i64,
+    pub name: String,
+    pub category: String,
 }
 
 /// One valid price.
@@ -148,6 +166,38 @@ pub fn parse_markets(table: &Table, iso3: &str, what: &str) -> Result<Parsed<Mar
                 latitude,
                 longitude,
             })
+        })();
+        match result {
+            Ok(row) => parsed.rows.push(row),
+            Err(reason) => parsed.rejections.push(Rejection { row_number: *line, reason, raw: record_text(record) }),
+        }
+    }
+    Ok(parsed)
+}
+
+/// WFP's commodity list (every country's commodities). An id or a name seen twice is rejected (the
+/// first is kept): prices name their commodity, so a name must mean one commodity.
+pub fn parse_commodities(table: &Table, what: &str) -> Result<Parsed<CommodityRecord>, IngestError> {
+    use commodity_columns::*;
+    let need = |col: &Col, field: &str| table.require_col(col, field, what);
+    let (c_id, c_category, c_name) =
+        (need(&ID, "commodity id")?, need(&CATEGORY, "category")?, need(&NAME, "commodity")?);
+    let mut parsed = Parsed::default();
+    let (mut ids, mut names): (HashSet<i64>, HashSet<String>) = (HashSet::new(), HashSet::new());
+    for (line, record) in &table.records {
+        let cell = |i: usize| record.get(i).map(str::trim).unwrap_or("");
+        let result = (|| -> Result<CommodityRecord, String> {
+            let id = cell(c_id);
+            let wfp_id: i64 = id.parse().map_err(|_| format!("commodity id {id:?} is not a whole number"))?;
+            let name = required(cell(c_name), "commodity")?;
+            let category = required(cell(c_category), "category")?;
+            if !ids.insert(wfp_id) {
+                return Err(format!("commodity id {wfp_id} is listed twice (the first is kept)"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(format!("commodity {name:?} is listed twice (the first is kept)"));
+            }
+            Ok(CommodityRecord { row_number: *line, wfp_id, name, category })
         })();
         match result {
             Ok(row) => parsed.rows.push(row),
@@ -280,6 +330,26 @@ mod tests {
         x,Bad id,MLI,Mopti,Mopti,14.4,-4.1\n\
         252,Again,MLI,Mopti,Mopti,14.4,-4.1\n\
         254,Half,MLI,Mopti,Mopti,14.4,\n";
+
+    #[test]
+    fn the_commodity_list_keeps_each_id_and_name_once_and_rejects_bad_rows() {
+        let list = "commodity_id,category,commodity\n#item+code,#item+type,#item+name\n\
+            55,cereals and tubers,Bread\n\
+            x,cereals and tubers,Bad id\n\
+            56,,No category\n\
+            55,cereals and tubers,Same id\n\
+            57,cereals and tubers,Bread\n\
+            58,fish,Fish (mukeke) \n";
+        let p = parse_commodities(&table(list), "test").expect("parses");
+        let kept: Vec<(i64, &str)> = p.rows.iter().map(|c| (c.wfp_id, c.name.as_str())).collect();
+        assert_eq!(kept, [(55, "Bread"), (58, "Fish (mukeke)")]);
+        let reasons: Vec<&str> = p.rejections.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].contains("not a whole number"), "{reasons:?}");
+        assert!(reasons[1].contains("category is missing"), "{reasons:?}");
+        assert!(reasons[2].contains("commodity id 55 is listed twice"), "{reasons:?}");
+        assert!(reasons[3].contains("\"Bread\" is listed twice"), "{reasons:?}");
+    }
 
     #[test]
     fn markets_of_the_country_are_kept_and_bad_ones_rejected_with_reasons() {

@@ -1,0 +1,1 @@
+DROP TABLE wfp_commodities;
