@@ -153,26 +153,15 @@ macro_rules! conflict_filter {
     }};
 }
 
-/// The `size` figures matching `filter` after row id `after`, in the order they were written
-/// (keyset paging on the row id), and whether more follow.
-pub fn conflict_events_page(
-    conn: &mut AnyConnection,
-    filter: &ConflictEventFilter,
-    after: Option<i64>,
-    size: usize,
-) -> Result<(Vec<ConflictEventRow>, bool), StoreError> {
-    let mut query = conflict_filter!(conflict_events::table.select(ConflictEventRow::as_select()).into_boxed(), filter);
-    if let Some(after) = after {
-        query = query.filter(conflict_events::id.gt(after));
+crate::paging::figure_list! {
+    /// The conflict event figures, in the order they were written.
+    pub struct ConflictEvents {
+        table: conflict_events,
+        row: ConflictEventRow,
+        filter: ConflictEventFilter,
+        apply: conflict_filter,
+        within: |filter, area_ids, pcode| filter.area_ids = Some(area_ids),
     }
-    let rows: Vec<ConflictEventRow> =
-        query.order(conflict_events::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
-    Ok(crate::paging::split_page(rows, size))
-}
-
-/// How many figures match `filter`.
-pub fn count_matching(conn: &mut AnyConnection, filter: &ConflictEventFilter) -> Result<i64, StoreError> {
-    Ok(conflict_filter!(conflict_events::table.count().into_boxed(), filter).get_result(conn)?)
 }
 
 /// Every figure of a country, in the order written.

@@ -188,27 +188,15 @@ macro_rules! food_security_filter {
     }};
 }
 
-/// The `size` figure sets matching `filter` after row id `after`, in the order the source listed
-/// them (keyset paging on the row id), and whether more follow.
-pub fn food_security_page(
-    conn: &mut AnyConnection,
-    filter: &FoodSecurityFilter,
-    after: Option<i64>,
-    size: usize,
-) -> Result<(Vec<FoodSecurityRow>, bool), StoreError> {
-    let mut query =
-        food_security_filter!(food_security::table.select(FoodSecurityRow::as_select()).into_boxed(), filter);
-    if let Some(after) = after {
-        query = query.filter(food_security::id.gt(after));
+crate::paging::figure_list! {
+    /// The food security figure sets, in the order the source listed them.
+    pub struct FoodSecurityFigures {
+        table: food_security,
+        row: FoodSecurityRow,
+        filter: FoodSecurityFilter,
+        apply: food_security_filter,
+        within: |filter, area_ids, pcode| { filter.area_ids = Some(area_ids); filter.source_pcode = Some(pcode); },
     }
-    let rows: Vec<FoodSecurityRow> =
-        query.order(food_security::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
-    Ok(crate::paging::split_page(rows, size))
-}
-
-/// How many figure sets match `filter`.
-pub fn count_matching(conn: &mut AnyConnection, filter: &FoodSecurityFilter) -> Result<i64, StoreError> {
-    Ok(food_security_filter!(food_security::table.count().into_boxed(), filter).get_result(conn)?)
 }
 
 /// Every figure set of a country, in the source's order.

@@ -160,26 +160,15 @@ macro_rules! need_filter {
     }};
 }
 
-/// The `size` figure sets matching `filter` after row id `after`, in the order the source listed
-/// them (keyset paging on the row id), and whether more follow.
-pub fn needs_page(
-    conn: &mut AnyConnection,
-    filter: &NeedFilter,
-    after: Option<i64>,
-    size: usize,
-) -> Result<(Vec<NeedRow>, bool), StoreError> {
-    let mut query = need_filter!(needs::table.select(NeedRow::as_select()).into_boxed(), filter);
-    if let Some(after) = after {
-        query = query.filter(needs::id.gt(after));
+crate::paging::figure_list! {
+    /// The needs figure sets, in the order the source listed them.
+    pub struct Needs {
+        table: needs,
+        row: NeedRow,
+        filter: NeedFilter,
+        apply: need_filter,
+        within: |filter, area_ids, pcode| { filter.area_ids = Some(area_ids); filter.source_pcode = Some(pcode); },
     }
-    let rows: Vec<NeedRow> = query.order(needs::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
-    let (rows, has_next) = crate::paging::split_page(rows, size);
-    Ok((rows, has_next))
-}
-
-/// How many figure sets match `filter`.
-pub fn count_matching(conn: &mut AnyConnection, filter: &NeedFilter) -> Result<i64, StoreError> {
-    Ok(need_filter!(needs::table.count().into_boxed(), filter).get_result(conn)?)
 }
 
 /// Every figure set of a country, in the source's order.

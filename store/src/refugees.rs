@@ -163,26 +163,15 @@ macro_rules! refugee_filter {
     }};
 }
 
-/// The `size` figures matching `filter` after row id `after`, in the order they were written
-/// (keyset paging on the row id), and whether more follow.
-pub fn refugees_page(
-    conn: &mut AnyConnection,
-    filter: &RefugeeFilter,
-    after: Option<i64>,
-    size: usize,
-) -> Result<(Vec<RefugeeRow>, bool), StoreError> {
-    let mut query = refugee_filter!(refugees::table.select(RefugeeRow::as_select()).into_boxed(), filter);
-    if let Some(after) = after {
-        query = query.filter(refugees::id.gt(after));
+crate::paging::figure_list! {
+    /// The refugee figures, in the order they were written (by country of asylum and origin: no area narrows them).
+    pub struct RefugeeFigures {
+        table: refugees,
+        row: RefugeeRow,
+        filter: RefugeeFilter,
+        apply: refugee_filter,
+        within: |filter, area_ids, pcode| (),
     }
-    let rows: Vec<RefugeeRow> = query.order(refugees::id.asc()).limit(crate::paging::probe_limit(size)).load(conn)?;
-    let (rows, has_next) = crate::paging::split_page(rows, size);
-    Ok((rows, has_next))
-}
-
-/// How many figures match `filter`.
-pub fn count_matching(conn: &mut AnyConnection, filter: &RefugeeFilter) -> Result<i64, StoreError> {
-    Ok(refugee_filter!(refugees::table.count().into_boxed(), filter).get_result(conn)?)
 }
 
 /// Every figure a country's run wrote, in the order written.

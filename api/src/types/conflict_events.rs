@@ -11,9 +11,8 @@ use store::conflict_events::{ConflictEventFilter, ConflictEventRow, event_type};
 use super::connection::Connection;
 use super::{AdminArea, Provenance};
 use crate::ApiError;
-use crate::error::{IntoGraphql, shared};
+use crate::error::shared;
 use crate::loaders::AreaLoader;
-use crate::pagination::PageArgs;
 use crate::scalars::Date;
 
 /// ACLED's event types (each from its own workbook).
@@ -133,23 +132,7 @@ async fn conflict_page(
     after: Option<String>,
     first: Option<i32>,
 ) -> Result<ConflictEventFigureConnection> {
-    let args = PageArgs::<i64>::parse(LIST, after, None, first, None).gql()?;
-    let (after, size) = (args.after, args.size());
-    let counted = ctx.look_ahead().field("totalCount").exists();
-    let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, has_next, total) = reads
-        .run(move |c| {
-            let mut filter = filter;
-            if let Some(pcode) = within {
-                filter.area_ids = Some(store::geography::area_ids_within(c, std::slice::from_ref(&pcode))?);
-            }
-            let (rows, has_next) = store::conflict_events::conflict_events_page(c, &filter, after, size)?;
-            let total = if counted { store::conflict_events::count_matching(c, &filter)? } else { 0 };
-            Ok((rows, has_next, total))
-        })
-        .await
-        .gql()?;
-    Ok(Connection::keyset(rows, LIST, |r: &ConflictEventRow| r.id, ConflictEventFigure, after.is_some(), has_next, total))
+    super::connection::figure_page::<store::conflict_events::ConflictEvents, _>(ctx, LIST, filter, within, after, first, ConflictEventFigure).await
 }
 
 // --- the theme's fields on `Country` and `AdminArea` ---

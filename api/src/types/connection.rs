@@ -154,3 +154,39 @@ mod tests {
         assert_eq!(page_of_loaded(all, |r| *r, Some(&9), 2), (vec![], true, false, 5));
     }
 }
+
+/// One page of a theme's figures matching `filter` (and, given `within`, of that area and every area
+/// inside it, by p-code), after the cursor `after` of list `list`: keyset on the row id, and
+/// `totalCount` counted only when the query asks for it.
+pub async fn figure_page<L, N>(
+    ctx: &async_graphql::Context<'_>,
+    list: &'static str,
+    filter: L::Filter,
+    within: Option<String>,
+    after: Option<String>,
+    first: Option<i32>,
+    node: impl Fn(L::Row) -> N,
+) -> async_graphql::Result<Connection<N>>
+where
+    L: store::paging::FigureList,
+{
+    use crate::error::IntoGraphql;
+    let args = crate::pagination::PageArgs::<i64>::parse(list, after, None, first, None).gql()?;
+    let (after, size) = (args.after, args.size());
+    let counted = ctx.look_ahead().field("totalCount").exists();
+    let reads = crate::read::snapshot(ctx)?.clone();
+    let (rows, has_next, total) = reads
+        .run(move |c| {
+            let mut filter = filter;
+            if let Some(pcode) = within {
+                let area_ids = store::geography::area_ids_within(c, std::slice::from_ref(&pcode))?;
+                L::within(&mut filter, area_ids, pcode);
+            }
+            let (rows, has_next) = L::page(c, &filter, after, size)?;
+            let total = if counted { L::count(c, &filter)? } else { 0 };
+            Ok((rows, has_next, total))
+        })
+        .await
+        .gql()?;
+    Ok(Connection::keyset(rows, list, L::id, node, after.is_some(), has_next, total))
+}

@@ -10,9 +10,8 @@ use super::AdminArea;
 use super::Provenance;
 use super::connection::Connection;
 use crate::ApiError;
-use crate::error::{IntoGraphql, shared};
+use crate::error::shared;
 use crate::loaders::AreaLoader;
-use crate::pagination::PageArgs;
 use crate::scalars::Date;
 
 /// Which period of an analysis a figure set is for.
@@ -169,24 +168,7 @@ async fn food_security_page(
     {
         return Err(ApiError::BadUserInput("`to` is before `from`".into()).extend());
     }
-    let args = PageArgs::<i64>::parse(LIST, after, None, first, None).gql()?;
-    let (after, size) = (args.after, args.size());
-    let counted = ctx.look_ahead().field("totalCount").exists();
-    let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, has_next, total) = reads
-        .run(move |c| {
-            let mut filter = filter;
-            if let Some(pcode) = within {
-                filter.area_ids = Some(store::geography::area_ids_within(c, std::slice::from_ref(&pcode))?);
-                filter.source_pcode = Some(pcode);
-            }
-            let (rows, has_next) = store::food_security::food_security_page(c, &filter, after, size)?;
-            let total = if counted { store::food_security::count_matching(c, &filter)? } else { 0 };
-            Ok((rows, has_next, total))
-        })
-        .await
-        .gql()?;
-    Ok(Connection::keyset(rows, LIST, |r: &FoodSecurityRow| r.id, FoodSecurityFigure, after.is_some(), has_next, total))
+    super::connection::figure_page::<store::food_security::FoodSecurityFigures, _>(ctx, LIST, filter, within, after, first, FoodSecurityFigure).await
 }
 
 // --- the theme's fields on `Country` and `AdminArea` ---

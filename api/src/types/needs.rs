@@ -17,7 +17,6 @@ use super::{AdminArea, Provenance, Sector};
 use crate::ApiError;
 use crate::error::{IntoGraphql, SharedStoreError, shared};
 use crate::loaders::AreaLoader;
-use crate::pagination::PageArgs;
 
 /// One set of humanitarian needs figures as the source reports it: for a plan year, an area, a
 /// sector and a population group (by gender, age range and disability), the population, people in
@@ -226,24 +225,7 @@ async fn needs_page(
     after: Option<String>,
     first: Option<i32>,
 ) -> Result<HumanitarianNeedConnection> {
-    let args = PageArgs::<i64>::parse(LIST, after, None, first, None).gql()?;
-    let (after, size) = (args.after, args.size());
-    let counted = ctx.look_ahead().field("totalCount").exists();
-    let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, has_next, total) = reads
-        .run(move |c| {
-            let mut filter = filter;
-            if let Some(pcode) = within {
-                filter.area_ids = Some(store::geography::area_ids_within(c, std::slice::from_ref(&pcode))?);
-                filter.source_pcode = Some(pcode);
-            }
-            let (rows, has_next) = store::needs::needs_page(c, &filter, after, size)?;
-            let total = if counted { store::needs::count_matching(c, &filter)? } else { 0 };
-            Ok((rows, has_next, total))
-        })
-        .await
-        .gql()?;
-    Ok(Connection::keyset(rows, LIST, |r: &NeedRow| r.id, HumanitarianNeed, after.is_some(), has_next, total))
+    super::connection::figure_page::<store::needs::Needs, _>(ctx, LIST, filter, within, after, first, HumanitarianNeed).await
 }
 
 /// (area id, plan year, sector) → the area's own total, else the sum of the areas directly below it:

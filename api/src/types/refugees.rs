@@ -10,9 +10,8 @@ use super::{Country, Provenance};
 use async_graphql::ErrorExtensions;
 
 use crate::ApiError;
-use crate::error::{IntoGraphql, shared};
+use crate::error::shared;
 use crate::loaders::CountryLoader;
-use crate::pagination::PageArgs;
 use crate::scalars::Date;
 
 /// One UNHCR population figure: people of a population type from a country of origin in a country
@@ -99,25 +98,15 @@ impl RefugeeFigure {
 
 const LIST: &str = "refugees";
 
+/// One page of the figures matching `filter`, after the cursor `after` (keyset on the row id).
 async fn page(
     ctx: &Context<'_>,
     filter: RefugeeFilter,
     after: Option<String>,
     first: Option<i32>,
 ) -> Result<RefugeeFigureConnection> {
-    let args = PageArgs::<i64>::parse(LIST, after, None, first, None).gql()?;
-    let (after, size) = (args.after, args.size());
-    let counted = ctx.look_ahead().field("totalCount").exists();
-    let reads = crate::read::snapshot(ctx)?.clone();
-    let (rows, has_next, total) = reads
-        .run(move |c| {
-            let (rows, has_next) = store::refugees::refugees_page(c, &filter, after, size)?;
-            let total = if counted { store::refugees::count_matching(c, &filter)? } else { 0 };
-            Ok((rows, has_next, total))
-        })
+    super::connection::figure_page::<store::refugees::RefugeeFigures, _>(ctx, LIST, filter, None, after, first, RefugeeFigure)
         .await
-        .gql()?;
-    Ok(Connection::keyset(rows, LIST, |r: &RefugeeRow| r.id, RefugeeFigure, after.is_some(), has_next, total))
 }
 
 
