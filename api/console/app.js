@@ -125,6 +125,7 @@ function progressOf(run) {
     parts.push(h('span', { class: 'rows-so-far', 'data-rows': p.rowsSoFar }, `${number(p.rowsSoFar)} rows so far`));
     if (p.stepsTotal) parts.push(h('span', {}, `step ${p.stepsDone} of ${p.stepsTotal}`));
   }
+  if (!parts.length) parts.push(h('span', {}, `in progress for ${runDuration(run)}`));
   return h('span', { class: 'progress' }, bar, ' ', parts.map((part, i) => [i ? ' · ' : '', part]));
 }
 
