@@ -3,7 +3,7 @@
 // comes from the `ingestRunUpdated` subscription, or from polling `ingestRun` every second when the
 // WebSocket or the field is not there. Fields the server lacks (an older server) are never asked for.
 
-import { gql, fieldsOf, subscribe, token, setToken, GraphQLError } from './gql.js';
+import { gql, subscribe, token, setToken, GraphQLError } from './gql.js';
 import {
   h, fill, table, number, instant, duration, runDuration, statusBadge, freshness, runLink, errorBox,
 } from './views.js';
@@ -24,15 +24,27 @@ function onLeave(fn) { cleanups.push(fn); }
 // What the server offers
 
 let capabilities;
-/** Which optional fields exist: run phase/progress/payloads and the subscription. */
+/**
+ * Which optional parts the server has, asked once by introspection: run phase/progress/payloads, the
+ * `ingestRunUpdated` subscription, the webhook delivery log. The console never asks for a field the
+ * server lacks, so it works against older servers.
+ */
 async function capabilitiesOf() {
   if (!capabilities) {
-    capabilities = Promise.all([fieldsOf('IngestRun'), fieldsOf('Subscription')]).then(([run, subscription]) => ({
-      phase: run.has('phase'),
-      progress: run.has('progress'),
-      payloads: run.has('payloads'),
-      subscription: subscription.has('ingestRunUpdated'),
-    }));
+    const names = (type) => new Set(((type && type.fields) || []).map((f) => f.name));
+    capabilities = gql(`query Capabilities { __schema { queryType { fields { name } } subscriptionType { fields { name } } }
+        run: __type(name: "IngestRun") { fields { name } } }`)
+      .then((data) => {
+        const run = names(data.run);
+        return {
+          phase: run.has('phase'),
+          progress: run.has('progress'),
+          payloads: run.has('payloads'),
+          subscription: names(data.__schema.subscriptionType).has('ingestRunUpdated'),
+          webhooks: names(data.__schema.queryType).has('webhookDeliveries'),
+        };
+      })
+      .catch(() => ({ phase: false, progress: false, payloads: false, subscription: false, webhooks: false }));
   }
   return capabilities;
 }
@@ -357,6 +369,13 @@ async function runPage(numberText) {
     ], run.payloads.map((p) => ({ value: p })), { empty: 'This run fetched nothing (or the fetch was skipped).' })
     : h('p', { class: 'note' }, 'This server does not report fetched payloads yet.');
 
+  const deliveriesBox = caps.webhooks ? h('section', { 'aria-labelledby': 'deliveries-title' },
+    h('h2', { id: 'deliveries-title' }, 'Webhook deliveries')) : null;
+  if (deliveriesBox) {
+    gql(`query Deliveries($run: Int) { webhookDeliveries(first: 100, runNumber: $run) { ${DELIVERY_FIELDS} } }`, { run: run.number }, { auth: true })
+      .then((d) => deliveriesBox.append(deliveriesTable(d.webhookDeliveries, `Webhook deliveries of run ${run.number}`)))
+      .catch((e) => deliveriesBox.append(failure(e)));
+  }
   fill(view,
     h('h1', {}, `Run ${run.number}: ${run.source}`),
     message, summary,
@@ -367,7 +386,8 @@ async function runPage(numberText) {
         : null,
       h('p', {}, h('a', { class: 'button', href: `/export/runs/${run.number}/rejected.csv`, download: `run-${run.number}-rejected.csv` }, 'Download rejected rows as CSV')),
       rejectedBox),
-    h('section', { 'aria-labelledby': 'payloads-title' }, h('h2', { id: 'payloads-title' }, 'Payloads fetched'), payloadBox));
+    h('section', { 'aria-labelledby': 'payloads-title' }, h('h2', { id: 'payloads-title' }, 'Payloads fetched'), payloadBox),
+    deliveriesBox);
   renderSummary();
   renderRejected();
 
@@ -387,6 +407,48 @@ async function runPage(numberText) {
     const tick = setInterval(() => { if (run.status === 'running') renderSummary(); }, 5000);
     onLeave(() => clearInterval(tick));
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Webhook deliveries
+
+const DELIVERY_FIELDS = 'id url event attempt httpStatus error status createdAt deliveredAt run { number source }';
+
+function deliveriesTable(deliveries, caption) {
+  return table(caption, [
+    { label: 'Queued', cell: (d) => instant(d.createdAt) },
+    { label: 'Run', cell: (d) => (d.run ? h('span', {}, runLink(d.run), ` ${d.run.source}`) : '—') },
+    { label: 'Event', cell: (d) => d.event },
+    { label: 'URL', cell: (d) => h('code', { class: 'url' }, d.url) },
+    { label: 'State', cell: (d) => h('span', { class: `badge delivery-${d.status}`, 'data-delivery': d.status }, d.status) },
+    { label: 'Attempts', numeric: true, cell: (d) => d.attempt },
+    { label: 'HTTP status', numeric: true, cell: (d) => (d.httpStatus === null ? '—' : d.httpStatus) },
+    { label: 'Delivered', cell: (d) => instant(d.deliveredAt) },
+    { label: 'Error', cell: (d) => (d.error ? h('span', { class: 'error-text small' }, d.error) : '') },
+  ], deliveries.map((d) => ({ value: d, attributes: { 'data-delivery-id': d.id } })), { empty: 'No webhook deliveries.' });
+}
+
+async function webhooksPage(params) {
+  const caps = await capabilitiesOf();
+  if (!caps.webhooks) {
+    fill(view, h('h1', {}, 'Webhook deliveries'), h('p', { class: 'note' }, 'This server has no webhook delivery log.'));
+    return;
+  }
+  const runNumber = params.get('run') ? Number(params.get('run')) : null;
+  const data = await gql(`query Deliveries($run: Int) { webhookDeliveries(first: 200, runNumber: $run) { ${DELIVERY_FIELDS} } }`,
+    { run: Number.isInteger(runNumber) ? runNumber : null }, { auth: true });
+  const form = h('form', { class: 'filters', 'aria-label': 'Filter deliveries', 'on:submit': (e) => {
+    e.preventDefault();
+    const run = new FormData(e.target).get('run');
+    location.hash = `#/webhooks${run ? `?run=${encodeURIComponent(run)}` : ''}`;
+  } },
+  h('label', { for: 'filter-run' }, 'Run number'),
+  h('input', { id: 'filter-run', name: 'run', type: 'number', min: 1, value: runNumber || null, inputmode: 'numeric' }),
+  h('button', { type: 'submit' }, 'Filter'));
+  fill(view, h('h1', {}, 'Webhook deliveries'),
+    h('p', { class: 'lede' }, 'The signed POSTs sent to the configured webhook URLs after runs that changed data, newest first: '
+      + 'pending ones are retried with backoff; a receiver that is down never affects the run.'),
+    form, deliveriesTable(data.webhookDeliveries, `Deliveries${runNumber ? ` of run ${runNumber}` : ''}, newest first`));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -491,6 +553,7 @@ async function route() {
     if (parts[0] === 'runs' && parts[1]) await runPage(parts[1]);
     else if (parts[0] === 'runs') await runsPage(params);
     else if (parts[0] === 'run-now') await runNowPage(params);
+    else if (parts[0] === 'webhooks') await webhooksPage(params);
     else await sourcesPage();
     document.title = `crisisgraph · ${view.querySelector('h1') ? view.querySelector('h1').textContent : 'console'}`;
   } catch (e) {

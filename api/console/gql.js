@@ -1,6 +1,5 @@
-// GraphQL for the console: queries and mutations over fetch (POST /graphql), which fields the server
-// has (introspection, once), and subscriptions over the `graphql-transport-ws` WebSocket protocol
-// (connection_init / connection_ack / subscribe / next / error / complete, ping / pong).
+// GraphQL for the console: queries and mutations over fetch (POST /graphql), and subscriptions over
+// the `graphql-transport-ws` WebSocket protocol (connection_init / connection_ack / subscribe / next / error / complete, ping / pong).
 
 const TOKEN_KEY = 'crisisgraph.operatorToken';
 
@@ -44,19 +43,6 @@ export async function gql(query, variables = {}, { auth = false } = {}) {
     throw new GraphQLError(first.message, (first.extensions && first.extensions.code) || 'GRAPHQL_ERROR');
   }
   return body.data;
-}
-
-const known = new Map();
-
-/** The field names of an object type (empty when the type does not exist), asked once per page load. */
-export async function fieldsOf(typeName) {
-  if (!known.has(typeName)) {
-    const answer = gql('query Fields($name: String!) { __type(name: $name) { fields { name } } }', { name: typeName })
-      .then((data) => new Set(((data.__type && data.__type.fields) || []).map((f) => f.name)))
-      .catch(() => new Set());
-    known.set(typeName, answer);
-  }
-  return known.get(typeName);
 }
 
 let nextId = 1;
