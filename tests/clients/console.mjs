@@ -95,6 +95,11 @@ try {
   await page.waitForSelector('#result-status');
   const started = await page.$eval('#result-status', (e) => e.dataset.status);
   assert.equal(started, 'running', 'the result shows the run at once, running');
+  const firstRun = await page.$eval('#run-result a', (a) => a.getAttribute('href'));
+  // Asking again while it runs starts nothing: the answer says so at once, with a link to that run.
+  await page.click('#run-submit');
+  await page.waitForSelector('[data-already-running]', { timeout: 10_000 });
+  assert.equal(await page.$eval('#run-result a', (a) => a.getAttribute('href')), firstRun, 'already running links to the run');
   await page.screenshot({ path: `${outDir}/console-run-started.png`, fullPage: true });
   await page.waitForFunction(() => document.querySelector('#result-status').dataset.status !== 'running', { timeout: 120_000 });
   const seen = await page.evaluate(() => window.seen);
@@ -104,6 +109,23 @@ try {
   assert.equal(ended, 'succeeded', `the run ends succeeded (${seen.join(' -> ')})`);
   assert.ok(seen.length >= 2 && seen[0].startsWith('running|'), 'progress moved from running to the end');
   const runNumber = Number(await page.$eval('#run-result a', (a) => a.getAttribute('href').split('/').pop()));
+  // Where the server reports them, the live parts must have been used and shown: the subscription
+  // (not the polling fallback), the phases and the rows read so far growing.
+  const schema = await graphql(`{ __schema { subscriptionType { fields { name } } }
+      run: __type(name: "IngestRun") { fields { name } } }`);
+  const runFields = new Set(schema.run.fields.map((f) => f.name));
+  const subscriptionFields = new Set(((schema.__schema.subscriptionType || {}).fields || []).map((f) => f.name));
+  if (subscriptionFields.has('ingestRunUpdated')) {
+    assert.match(liveMode, /subscribed over WebSocket/, 'the console used the subscription');
+  }
+  if (runFields.has('progress')) {
+    const rowsSeen = seen.map((s) => Number((s.match(/([\d,]+) rows so far/) || ['', '0'])[1].replace(/,/g, '')));
+    assert.ok(Math.max(...rowsSeen) > 0, `rows so far grew during the run (${seen.join(' -> ')})`);
+  }
+  if (runFields.has('phase')) {
+    const phases = new Set(seen.map((s) => s.split('|')[1].split(' ')[0]).filter(Boolean));
+    assert.ok(phases.size >= 2, `more than one phase was shown (${[...phases].join(', ')})`);
+  }
 
   // 5. The run's page: its end state, its rejected rows (as GraphQL has them) and the CSV.
   await page.click('#run-result a');
@@ -125,8 +147,19 @@ try {
   const lines = csv.text.trim().split(/\r?\n/);
   assert.equal(lines[0], 'row_number,reason,raw');
   assert.deepEqual(lines.slice(1).map((l) => Number(l.split(',')[0])), truth.rejectedRows.map((r) => r.rowNumber));
+  if (runFields.has('payloads')) {
+    const payloads = (await graphql('query P($id: ID!) { ingestRun(id: $id) { payloads { url httpStatus } } }', { id: String(runNumber) })).ingestRun.payloads;
+    const shownPayloads = await page.$$eval('section[aria-labelledby="payloads-title"] tbody tr', (trs) => trs.map((tr) => tr.querySelector('code').textContent));
+    assert.ok(payloads.length > 0, 'the run fetched payloads');
+    assert.deepEqual(shownPayloads, payloads.map((p) => p.url), 'the page lists the payloads the run fetched');
+  }
   console.log(`console: run ${runNumber} (${source}, dry run) ended ${truth.status}; its page shows ${rows.length} of ${truth.rejected} rejected rows (rows ${rows.join(', ')}), and its CSV has the same ${lines.length - 1}`);
   await page.screenshot({ path: `${outDir}/console-run.png`, fullPage: true });
+
+  // The webhook delivery log (where the server keeps one) or a note that there is none.
+  await page.goto(`${base}/console#/webhooks`, { waitUntil: 'networkidle0' });
+  await page.waitForFunction(() => document.querySelector('h1') && document.querySelector('h1').textContent === 'Webhook deliveries');
+  assert.ok(await page.$('#view table, #view .empty, #view .note'), 'the webhooks page answers');
 
   // 6. Phone width: the same pages as cards.
   await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
