@@ -2,7 +2,7 @@
 # Checks the operator console (/console) in a real headless browser (Debian's chromium, driven over the
 # DevTools protocol by npm puppeteer-core; no browser download): `serve --sample` with an operator token
 # on loopback, its HDX/DTM/FTS base URLs pointed at a local server replaying the payloads the sample
-# archived (tests/clients/archive_server.py, 0.5 s per answer so the run can be watched), then
+# archived (tests/clients/archive_server.py, 1 s per answer so the run can be watched), then
 # tests/clients/console.mjs: the sources page with each source's freshness, read-only without the token,
 # the token entered, a dry run of food security (its sample rejects rows) followed to its end, its page
 # with its rejected rows and their CSV. Screenshots: target/console-*.png (desktop 1400x900: sources,
@@ -37,7 +37,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { echo "serve --sample did not start:"; cat "$work/serve.log"; exit 1; }
-python3 "$clients/archive_server.py" "$work/console.db" "$archive_port" 0.5 2>"$work/archive.log" &
+python3 "$clients/archive_server.py" "$work/console.db" "$archive_port" 1 2>"$work/archive.log" &
 archiver=$!
 
 mkdir -p target

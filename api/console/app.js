@@ -65,8 +65,10 @@ async function runFields() {
  * Calls `onRun(run)` for each change of the runs `wanted(run)` accepts, while the page is shown.
  * `pollIds()` lists the run numbers to poll (those still running); polling is every second without
  * the subscription and every 5 s beside it (a safety net for an event missed while connecting).
+ * `refresh()`, if given, reads the page again every 15 s while there is no subscription (to see runs
+ * started elsewhere).
  */
-async function watchRuns({ source = null, wanted = () => true, pollIds, onRun }) {
+async function watchRuns({ source = null, wanted = () => true, pollIds, onRun, refresh = null }) {
   const page = generation;
   const caps = await capabilitiesOf();
   const fields = await runFields();
@@ -89,7 +91,9 @@ async function watchRuns({ source = null, wanted = () => true, pollIds, onRun })
     if (stopped || timer) return;
     timer = setTimeout(poll, subscribed ? 5000 : 1000);
   };
-  onLeave(() => { stopped = true; if (timer) clearTimeout(timer); });
+  // Without the subscription, runs started elsewhere only show when the list is read again.
+  const refresher = refresh ? setInterval(() => { if (!subscribed && !stopped) refresh(); }, 15000) : null;
+  onLeave(() => { stopped = true; if (timer) clearTimeout(timer); if (refresher) clearInterval(refresher); });
   const fallBack = (reason) => {
     subscribed = false;
     liveState.textContent = `Live updates: polling every second (${reason}).`;
@@ -174,7 +178,6 @@ async function sourcesPage() {
   const data = await gql(`query Sources { sources { name schedule nextRunAt cadenceSeconds stale failing lastSuccessAt rows
       lastRun { ${fields} } lastSuccess { number finishedAt inserted updated rejected }
       lastFailure { number status finishedAt error } } }`);
-  const rows = data.sources.map((s) => ({ value: s, attributes: { 'data-source': s.name } }));
   const columns = [
     { label: 'Source', cell: (s) => h('a', { href: `#/runs?source=${encodeURIComponent(s.name)}` }, s.name) },
     { label: 'Freshness', cell: (s) => freshness(s) },
@@ -189,6 +192,7 @@ async function sourcesPage() {
     { label: 'Rows', numeric: true, cell: (s) => number(s.rows) },
     { label: 'Action', cell: (s) => h('a', { class: 'button', href: `#/run-now?source=${encodeURIComponent(s.name)}` }, `Run ${s.name} now`) },
   ];
+  const sourcesBox = h('div', {});
   const themesBox = h('section', { 'aria-labelledby': 'themes-title' },
     h('h2', { id: 'themes-title' }, 'Rows per theme and country'), h('p', { class: 'loading' }, 'Loading…'));
   fill(view,
@@ -197,9 +201,23 @@ async function sourcesPage() {
       h('span', { class: 'badge fresh-fresh' }, 'fresh'), ' (last success within the cadence), ',
       h('span', { class: 'badge fresh-stale' }, 'stale'), ' (older, or never), ',
       h('span', { class: 'badge fresh-failing' }, 'failing'), ' (the newest finished run failed).'),
-    table('Sources', columns, rows, { empty: 'No sources configured.' }),
+    sourcesBox,
     themesBox);
+  const renderSources = () => fill(sourcesBox, table('Sources', columns,
+    data.sources.map((s) => ({ value: s, attributes: { 'data-source': s.name } })), { empty: 'No sources configured.' }));
+  renderSources();
   themesTable(themesBox);
+  // A source's latest run moves live; when it ends, the page is read again (last success, freshness).
+  watchRuns({
+    pollIds: () => data.sources.filter((s) => s.lastRun && s.lastRun.status === 'running').map((s) => s.lastRun.number),
+    onRun: (run) => {
+      const source = data.sources.find((s) => s.name === run.source);
+      if (!source) return;
+      if (!source.lastRun || source.lastRun.number <= run.number) source.lastRun = run;
+      renderSources();
+      if (run.status !== 'running') setTimeout(() => route(), 300);
+    },
+  });
 }
 
 async function themesTable(box) {
@@ -292,6 +310,14 @@ async function runsPage(params) {
   await load();
   watchRuns({
     source: source || null,
+    refresh: async () => {
+      const data = await gql(`query Newest($source: String) { ingestRuns(source: $source, first: 20) { totalCount nodes { ${fields} } } }`,
+        { source: source || null }).catch(() => null);
+      if (!data) return;
+      total = data.ingestRuns.totalCount;
+      for (const run of data.ingestRuns.nodes) runs.set(run.number, run);
+      render();
+    },
     pollIds: () => [...runs.values()].filter((r) => r.status === 'running').map((r) => r.number),
     onRun: (run) => {
       if (source && run.source !== source) return;

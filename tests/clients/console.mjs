@@ -156,10 +156,38 @@ try {
   console.log(`console: run ${runNumber} (${source}, dry run) ended ${truth.status}; its page shows ${rows.length} of ${truth.rejected} rejected rows (rows ${rows.join(', ')}), and its CSV has the same ${lines.length - 1}`);
   await page.screenshot({ path: `${outDir}/console-run.png`, fullPage: true });
 
+  // Cancel: another dry run, cancelled from its page, ends cancelled.
+  await page.goto(`${base}/console#/run-now?source=${encodeURIComponent(source)}`, { waitUntil: 'networkidle0' });
+  await page.waitForSelector('#run-submit:not([disabled])');
+  if (countries) await page.type('#run-countries', countries);
+  await page.click('#run-dry');
+  await page.click('#run-submit');
+  await page.waitForSelector('#run-result a');
+  await page.click('#run-result a');
+  await page.waitForSelector('#run-status');
+  const cancelButton = await page.waitForSelector('xpath/.//button[text()="Cancel this run"]', { timeout: 10_000 });
+  await cancelButton.click();
+  await page.waitForFunction(() => {
+    const status = document.querySelector('#run-status');
+    return status && status.dataset.status !== 'running';
+  }, { timeout: 60_000 });
+  const cancelled = await page.$eval('#run-status', (e) => e.dataset.status);
+  assert.equal(cancelled, 'cancelled', 'the cancelled run ends cancelled');
+  console.log('console: a second dry run, cancelled from its page, ended cancelled');
+
   // The webhook delivery log (where the server keeps one) or a note that there is none.
   await page.goto(`${base}/console#/webhooks`, { waitUntil: 'networkidle0' });
   await page.waitForFunction(() => document.querySelector('h1') && document.querySelector('h1').textContent === 'Webhook deliveries');
   assert.ok(await page.$('#view table, #view .empty, #view .note'), 'the webhooks page answers');
+
+  // Dark: the page follows prefers-color-scheme.
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  await page.goto(`${base}/console#/runs/${runNumber}`, { waitUntil: 'networkidle0' });
+  await page.waitForSelector('#run-status');
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(background, 'rgb(17, 20, 24)', 'the dark palette is used');
+  await page.screenshot({ path: `${outDir}/console-run-dark.png`, fullPage: true });
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
 
   // 6. Phone width: the same pages as cards.
   await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
