@@ -596,3 +596,99 @@ async fn offline_ingest_uses_the_sample_levels_and_logs_without_colour() {
     assert!(stderr.contains("ingest run started"), "the log is on stderr: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {stderr:?}");
 }
+
+on_both_stores!(the_console_and_a_runs_rejected_rows_csv_are_served);
+
+/// `/console` and its files: 200 with their content types, a Content-Security-Policy that allows no
+/// inline code and no other origin, a page that loads nothing from elsewhere, ETags honoured with 304.
+/// And `/export/runs/<n>/rejected.csv` for the sample's food security run: every row it rejected,
+/// each the worksheet's row at its row number (read here with calamine alone), as its CSV.
+async fn the_console_and_a_runs_rejected_rows_csv_are_served(backend: common::Backend) {
+    let Some(store) = common::TestStore::new(backend).await else { return };
+    let runs = ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app_over(&store, api::Operations::default()).await;
+    let get = |uri: &str| awtest::TestRequest::get().uri(uri).to_request();
+
+    let files = [
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/console/index.html", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/gql.js", "text/javascript"),
+        ("/console/views.js", "text/javascript"),
+        ("/console/console.css", "text/css"),
+        ("/console/favicon.svg", "image/svg+xml"),
+    ];
+    for (uri, content_type) in files {
+        let response = awtest::call_service(&app, get(uri)).await;
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(response.status().as_u16(), 200, "{uri}");
+        assert!(
+            header("content-type").is_some_and(|t| t.starts_with(content_type)),
+            "{uri}: {:?}",
+            header("content-type")
+        );
+        let csp = header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{uri}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval") && !csp.contains("http"),
+            "{uri}: {csp}"
+        );
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{uri}");
+        let etag = header("etag").unwrap_or_else(|| panic!("{uri}: no ETag"));
+        let body = String::from_utf8(awtest::read_body(response).await.to_vec()).expect("UTF-8");
+        if content_type == "text/html" {
+            // Every script is a file of the console's own (no inline code, no CDN).
+            let scripts: Vec<&str> = body.split("<script").skip(1).collect();
+            assert!(
+                !scripts.is_empty()
+                    && scripts.iter().all(|s| s.trim_start().starts_with("type=\"module\" src=\"/console/"))
+            );
+            assert!(!body.contains("http://") && !body.contains("https://") && !body.contains("style="), "{body}");
+        }
+        let again = awtest::call_service(
+            &app,
+            awtest::TestRequest::get().uri(uri).insert_header(("If-None-Match", etag.as_str())).to_request(),
+        )
+        .await;
+        assert_eq!(again.status().as_u16(), 304, "{uri}: If-None-Match");
+    }
+    let missing = awtest::call_service(&app, get("/console/secrets.js")).await;
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(String::from_utf8_lossy(&awtest::read_body(missing).await).starts_with("NOT_FOUND:"));
+
+    // The sample's food security run rejects rows of the Cadre Harmonisé worksheet.
+    let run = runs.iter().find(|r| r.source == "food-security").expect("a food security run");
+    assert!(run.rejected > 0, "{run:?}");
+    let response = awtest::call_service(&app, get(&format!("/export/runs/{}/rejected.csv", run.id))).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(content_type.starts_with("text/csv"), "{content_type}");
+    let body = awtest::read_body(response).await;
+    let mut reader = csv::Reader::from_reader(body.as_ref());
+    assert_eq!(reader.headers().expect("header").iter().collect::<Vec<_>>(), ["row_number", "reason", "raw"]);
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("CSV rows");
+    assert_eq!(rows.len() as i64, run.rejected, "every rejected row is in the CSV");
+
+    use calamine::{Data, Reader, Xlsx};
+    let bytes = common::read("sample/food_security/cadre_harmonise_caf_ipc_2022-05.MLI-TCD-subset.xlsx");
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("workbook");
+    let sheet = book.worksheet_range("Feuil1").expect("sheet");
+    for row in &rows {
+        let line: usize = row[0].parse().expect("row number");
+        assert!(!row[1].is_empty(), "a reason");
+        let cells = sheet.rows().nth(line - 1).unwrap_or_else(|| panic!("the worksheet has a row {line}"));
+        let texts: Vec<&str> =
+            cells.iter().filter_map(|c| if let Data::String(s) = c { Some(s.as_str()) } else { None }).collect();
+        assert!(texts.len() >= 3, "row {line}: {cells:?}");
+        for text in texts {
+            assert!(row[2].contains(text), "row {line}: `{text}` of the worksheet is in the raw row {}", &row[2]);
+        }
+    }
+
+    let unknown = awtest::call_service(&app, get("/export/runs/99999/rejected.csv")).await;
+    assert_eq!(unknown.status().as_u16(), 404);
+    let bad = awtest::call_service(&app, get("/export/runs/x1/rejected.csv")).await;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert!(String::from_utf8_lossy(&awtest::read_body(bad).await).starts_with("BAD_USER_INPUT:"));
+}

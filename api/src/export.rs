@@ -57,7 +57,7 @@ fn json_cell(cell: &Cell) -> Value {
 }
 
 /// A text cell a spreadsheet would run as a formula gets a leading apostrophe.
-fn neutralise(text: &str) -> String {
+pub(crate) fn neutralise(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_string() }
 }
 

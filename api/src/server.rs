@@ -1,4 +1,4 @@
-//! The actix-web routes: `/graphql` (POST, GET and HEAD; see `graphql_http`), `/graphiql`,
+//! The actix-web routes: `/graphql` (POST, GET and HEAD; see `graphql_http`), `/graphiql`, `/console`,
 //! `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`, `/export/...`, and the HTTP-level settings
 //! (timeouts, body size, CORS, caching, request metrics).
 
@@ -71,6 +71,13 @@ pub fn configure_with(
                     )
                     .service(web::resource("/graphiql").route(web::get().to(crate::graphiql::page)))
                     .service(web::resource("/graphiql/assets/{file}").route(web::get().to(crate::graphiql::asset)))
+                    .service(web::resource("/console").route(web::get().to(crate::console::page)))
+                    .service(web::resource("/console/").route(web::get().to(crate::console::page)))
+                    .service(web::resource("/console/{file}").route(web::get().to(crate::console::file)))
+                    .service(
+                        web::resource("/export/runs/{number}/rejected.csv")
+                            .route(web::get().to(crate::console::rejected_csv)),
+                    )
                     .service(web::resource("/healthz").route(web::get().to(healthz)))
                     .service(web::resource("/readyz").route(web::get().to(readyz)))
                     .service(web::resource("/metrics").route(web::get().to(metrics)))
