@@ -367,7 +367,13 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         coordinator: Some(coordinator.clone()),
         schedules: settings.schedules.clone(),
         operator_token: settings.operator_token.clone(),
+        live: Some(api::live::LiveHub::start(pool.clone())),
     };
+    // Sends the webhook outbox (of this process's runs and of CLI runs), also with no receiver
+    // configured now: deliveries to URLs since removed are then marked failed.
+    let webhook_worker =
+        ingest::WebhookWorker::new(pool.clone(), settings.ingest.webhooks.clone(), settings.webhooks.clone())?;
+    let webhooks = tokio::spawn(webhook_worker.run());
     if settings.operator_token.is_none() {
         tracing::info!("no CRISISGRAPH_OPERATOR_TOKEN: mutations are disabled");
     }
@@ -377,6 +383,7 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         request_timeout: settings.request_timeout,
         body_timeout: settings.body_timeout,
         schedules: settings.schedules.clone(),
+        live_limits: api::subscription::LiveLimits::new(settings.max_subscription_connections),
         ..api::server::ServerOptions::default()
     };
     let cors_origins = settings.cors_origins.clone();
@@ -405,6 +412,7 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         scheduler.shutdown().await;
     }
     sweeper.abort();
+    webhooks.abort();
     let (_, ()) = tokio::join!(handle.stop(true), coordinator.shutdown(settings.shutdown_grace));
     match server_task.await {
         Ok(Ok(())) => {}

@@ -282,7 +282,12 @@ async fn stored_status(pool: &store::DbPool, id: i64) -> String {
 }
 
 fn app_operations(coordinator: Option<Coordinator>, token: Option<&str>) -> api::Operations {
-    api::Operations { coordinator, schedules: SourceSchedule::defaults(), operator_token: token.map(String::from) }
+    api::Operations {
+        coordinator,
+        schedules: SourceSchedule::defaults(),
+        operator_token: token.map(String::from),
+        live: None,
+    }
 }
 
 async fn mutations_need_the_operator_token_and_can_cancel(backend: Backend) {
