@@ -434,4 +434,29 @@ mod tests {
         let error = Settings::load(Some(&bad_cron)).expect_err("bad cron");
         assert!(format!("{error:#}").contains("cron"), "{error:#}");
     }
+
+    #[test]
+    fn webhooks_come_from_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("webhooks.toml");
+        std::fs::write(
+            &file,
+            "webhook_max_attempts = 3\nwebhook_first_retry = \"250ms\"\n\n[[webhooks]]\nurl = \"https://a.example/hook\"\n\
+             secret = \"s1\"\n\n[[webhooks]]\nurl = \"http://b.example/hook\"\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&file)).expect("valid");
+        let urls: Vec<(&str, Option<&str>)> =
+            settings.ingest.webhooks.iter().map(|w| (w.url.as_str(), w.secret.as_deref())).collect();
+        assert_eq!(urls, vec![("https://a.example/hook", Some("s1")), ("http://b.example/hook", None)]);
+        assert_eq!(settings.webhooks.max_attempts, 3);
+        assert_eq!(settings.webhooks.first_retry, Duration::from_millis(250));
+        std::fs::write(&file, "[[webhooks]]\nurl = \"ftp://a.example/hook\"\n").expect("write");
+        let error = Settings::load(Some(&file)).expect_err("not HTTP");
+        assert!(format!("{error:#}").contains("http://"), "{error:#}");
+        std::fs::write(&file, "webhook_first_retry = \"soon\"\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
+        std::fs::write(&file, "webhook_max_attempts = 0\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
+    }
 }

@@ -57,6 +57,15 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// The webhook delivery log, newest first: receiver, run, attempts, last answer, state.
+    Webhooks {
+        /// Only deliveries of this run (its number).
+        #[arg(long)]
+        run: Option<i64>,
+        /// How many deliveries to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Each source: schedule, next run, last success and failure, rows, and whether it is stale.
     Sources {
         /// Print the operator guide's table of sources (from their declarations) instead.
@@ -229,6 +238,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let pool = open_store(&settings).await?;
             let runs = with_conn(&pool, move |c| store::runs::list_runs(c, source.as_deref(), limit, 0)).await?;
             print_runs(&runs);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks { run, limit } => {
+            let pool = open_store(&settings).await?;
+            let deliveries = with_conn(&pool, move |c| store::webhooks::list(c, run, limit)).await?;
+            print_deliveries(&deliveries);
             Ok(ExitCode::SUCCESS)
         }
         Command::Sources { markdown: true } | Command::BiColumns => Ok(ExitCode::SUCCESS),
@@ -465,6 +480,26 @@ fn print_runs(runs: &[IngestRun]) {
             r.rejected,
             api::scalars::utc_rfc3339(r.started_at),
             r.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn print_deliveries(deliveries: &[store::webhooks::Delivery]) {
+    println!(
+        "{:>6}  {:>6}  {:<10} {:>7} {:>6}  {:<20}  {:<40}  error",
+        "id", "run", "status", "attempt", "http", "created", "url"
+    );
+    for d in deliveries {
+        println!(
+            "{:>6}  {:>6}  {:<10} {:>7} {:>6}  {:<20}  {:<40}  {}",
+            d.id,
+            d.run_id.map(|r| r.to_string()).unwrap_or_default(),
+            d.status,
+            d.attempt,
+            d.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            api::scalars::utc_rfc3339(d.created_at),
+            d.url,
+            d.error.as_deref().unwrap_or("")
         );
     }
 }
