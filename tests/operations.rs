@@ -679,7 +679,9 @@ async fn subscribers_hear_a_cli_run_in_order_on_every_replica(backend: Backend) 
         .iter()
         .map(|port| {
             let args = ["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")];
-            Child(crisisgraph(&store, &server, &args).spawn().expect("crisisgraph serve starts"))
+            let mut command = crisisgraph(&store, &server, &args);
+            command.env("CRISISGRAPH_OPERATOR_TOKEN", TOKEN);
+            Child(command.spawn().expect("crisisgraph serve starts"))
         })
         .collect();
     for port in &ports {
@@ -744,6 +746,46 @@ async fn subscribers_hear_a_cli_run_in_order_on_every_replica(backend: Backend) 
     for (field, value) in [("inserted", run.inserted), ("updated", run.updated), ("rejected", run.rejected)] {
         assert_eq!(change[field], value, "{field}");
     }
+
+    // A run the first replica starts (triggerIngest: every admin level) is heard too, in process on
+    // SQLite and from the other replica on PostgreSQL; its admin 0 rows are unchanged, its admin 1
+    // and 2 rows new.
+    for level in [1, 2] {
+        let body = common::read(common::DTM_FILES[level as usize].2);
+        mount_dtm(&server, "TCD", level, ResponseTemplate::new(200).set_body_bytes(body)).await;
+    }
+    let (mut subscriber, lines) = spawn_subscriber(&script, &["events", &url, "dtm", "1"]);
+    let ready = next_line(&lines, Duration::from_secs(60)).expect("the subscriber starts");
+    assert_eq!(ready["kind"], "ready", "{ready}");
+    let mutation =
+        json!({"query": r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { run { number } } }"#});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/graphql", ports[0]))
+        .bearer_auth(TOKEN)
+        .json(&mutation)
+        .send()
+        .await
+        .expect("the mutation is answered")
+        .json()
+        .await
+        .expect("JSON");
+    let number = answer["data"]["triggerIngest"]["run"]["number"].as_i64().expect("a run number");
+    let mut events = Vec::new();
+    while let Some(line) = next_line(&lines, Duration::from_secs(60)) {
+        events.push(line);
+    }
+    assert!(subscriber.0.wait().expect("the subscriber ends").success(), "{events:#?}");
+    let run = all_runs(&store.pool, "dtm").await.remove(0);
+    assert_eq!((run.id, run.status.as_str()), (number, status::SUCCEEDED), "{:?}", run.error);
+    assert!(run.inserted > 0 && run.unchanged > 0, "admin 0 unchanged, admin 1 and 2 new: {run:?}");
+    let runs: Vec<&Value> = events.iter().filter(|e| e["kind"] == "run").collect();
+    assert!(runs.iter().all(|e| e["number"] == number), "{events:#?}");
+    assert!(runs.iter().any(|e| e["phase"] == "fetching"), "seen while it ran: {events:#?}");
+    let last = runs.last().expect("run events");
+    assert_eq!((last["status"].as_str(), last["inserted"].as_i64()), (Some("succeeded"), Some(run.inserted)));
+    let data: Vec<&Value> = events.iter().filter(|e| e["kind"] == "data").collect();
+    assert_eq!(data.len(), 1, "{events:#?}");
+    assert_eq!((data[0]["inserted"].as_i64(), data[0]["run"]["number"].as_i64()), (Some(run.inserted), Some(number)));
 }
 
 /// HMAC-SHA256 written out from RFC 2104 over `sha2`, independent of the server's `hmac` crate.

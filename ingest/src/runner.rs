@@ -252,13 +252,28 @@ impl Ingester {
         let run_id = run.id;
         let webhooks = self.config.webhooks.clone();
         let finished = with_conn(&self.pool, move |c| {
-            let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
-            if finished.status == final_status {
-                runs::record_changes(c, &changes)?;
-                crate::webhooks::enqueue(c, &webhooks, &finished, &changes)?;
+            // The run's end, what each country changed and the webhook outbox, in one transaction;
+            // the NOTIFY goes out when it commits.
+            let ended = store::write_transaction(c, |c| {
+                let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
+                if finished.status == final_status {
+                    runs::record_changes(c, &changes)?;
+                    crate::webhooks::enqueue(c, &webhooks, &finished, &changes)?;
+                }
+                store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished })?;
+                Ok::<_, store::StoreError>(finished)
+            });
+            match ended {
+                Ok(finished) => Ok(finished),
+                Err(e) => {
+                    // The run's end must be recorded whatever else failed: without its changes and
+                    // webhooks (no dataChanged, no POST), said in the log.
+                    tracing::warn!(run_id, error = %e, "could not record the run's changes and webhooks; recording its end alone");
+                    let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
+                    let _ = store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished });
+                    Ok(finished)
+                }
             }
-            store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished })?;
-            Ok(finished)
         })
         .await?;
         self.pool.publish_event(RunEvent { run_id, kind: EventKind::Finished });
