@@ -133,13 +133,14 @@ impl QueryCore {
     }
     /// Webhook deliveries, newest first: each POST of a data change to a configured receiver, with
     /// its attempts, last HTTP status or error, and state (`pending`, `delivered`, `failed`).
-    #[graphql(complexity = "i64::from(first).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "i64::from(first.unwrap_or(50)).max(0) as usize * child_complexity")]
     async fn webhook_deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50, desc = "The newest this many (at most 1000).")] first: i32,
+        #[graphql(default = 50, desc = "The newest this many (at most 1000; null: 50).")] first: Option<i32>,
         #[graphql(desc = "Only deliveries of this run (its number).")] run_number: Option<i64>,
     ) -> Result<Vec<WebhookDelivery>> {
+        let first = first.unwrap_or(50);
         if !(0..=1000).contains(&first) {
             return Err(ApiError::LimitExceeded("`first` must be between 0 and 1000".into()).extend());
         }

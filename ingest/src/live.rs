@@ -13,7 +13,7 @@ use std::time::Duration;
 use store::events::{self, EventKind, RunEvent};
 use store::runs::{self, RunProgress, phase};
 use store::{DbPool, with_conn};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::control::Progress;
 
@@ -25,6 +25,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
 pub(crate) struct RunTracker {
     state: watch::Sender<RunProgress>,
     inner: Arc<dyn Progress>,
+    /// Wakes the writer from its wait between writes when the run ends.
+    closing: Arc<Notify>,
 }
 
 impl RunTracker {
@@ -37,8 +39,9 @@ impl RunTracker {
     ) -> (RunTracker, tokio::task::JoinHandle<()>) {
         let initial = RunProgress { phase: phase::QUEUED, ..RunProgress::default() };
         let (state, receiver) = watch::channel(initial);
-        let writer = tokio::spawn(write_progress(pool, run_id, receiver));
-        (RunTracker { state, inner }, writer)
+        let closing = Arc::new(Notify::new());
+        let writer = tokio::spawn(write_progress(pool, run_id, receiver, closing.clone()));
+        (RunTracker { state, inner, closing }, writer)
     }
 
     /// The run moved to `phase` (a no-op when it is there already).
@@ -61,6 +64,8 @@ impl RunTracker {
     /// final record is written, so no progress write comes after it).
     pub(crate) fn close(self) {
         drop(self.state);
+        // A permit is kept if the writer is not waiting yet: its next wait ends at once.
+        self.closing.notify_one();
     }
 }
 
@@ -78,7 +83,7 @@ impl Progress for RunTracker {
 
 /// Writes the run's latest progress whenever it changes, at most every [`MIN_INTERVAL`], until the
 /// tracker closes; then writes the last value if it was not written yet.
-async fn write_progress(pool: DbPool, run_id: i64, mut receiver: watch::Receiver<RunProgress>) {
+async fn write_progress(pool: DbPool, run_id: i64, mut receiver: watch::Receiver<RunProgress>, closing: Arc<Notify>) {
     let mut written = None;
     // The first value (queued) is written at once: the run shows up as queued before any work.
     receiver.mark_changed();
@@ -86,7 +91,14 @@ async fn write_progress(pool: DbPool, run_id: i64, mut receiver: watch::Receiver
         let progress = receiver.borrow_and_update().clone();
         write_once(&pool, run_id, &progress).await;
         written = Some(progress);
-        tokio::time::sleep(MIN_INTERVAL).await;
+        if receiver.has_changed().is_err() {
+            // The run ended: what is left is written below, without waiting.
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(MIN_INTERVAL) => {}
+            () = closing.notified() => {}
+        }
     }
     let last = receiver.borrow().clone();
     if written.as_ref() != Some(&last) {
