@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ingest::{IngestConfig, LeaseSettings, RowLimits, RunOptions, Source, SourceSchedule};
+use ingest::{
+    IngestConfig, LeaseSettings, RowLimits, RunOptions, Source, SourceSchedule, WebhookSettings, WebhookTarget,
+};
 use serde::Deserialize;
 use store::StoreSettings;
 
@@ -35,6 +37,10 @@ pub struct Settings {
     pub store: StoreSettings,
     pub ingest: IngestConfig,
     pub schedules: Vec<SourceSchedule>,
+    /// How webhook deliveries are retried (the receivers are `ingest.webhooks`).
+    pub webhooks: WebhookSettings,
+    /// WebSocket (subscription) connections one `serve` process accepts at once.
+    pub max_subscription_connections: usize,
 }
 
 /// The TOML file's shape; every key is optional.
@@ -70,6 +76,20 @@ struct FileConfig {
     db_client_check_seconds: Option<u64>,
     #[serde(default)]
     sources: std::collections::BTreeMap<String, SourceFileConfig>,
+    /// `[[webhooks]]` tables: `url` and `secret`.
+    #[serde(default)]
+    webhooks: Vec<WebhookFileConfig>,
+    webhook_max_attempts: Option<u64>,
+    /// e.g. "5s": the wait after the first failed attempt, doubled after each further one.
+    webhook_first_retry: Option<String>,
+    max_subscription_connections: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFileConfig {
+    url: String,
+    secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +125,45 @@ fn number(name: &str, from_file: Option<u64>, default: u64) -> Result<u64> {
         Some(v) => v.parse::<u64>().with_context(|| format!("{name} must be a whole number, not {v:?}")),
         None => Ok(from_file.unwrap_or(default)),
     }
+}
+
+/// The webhook receivers and retry settings: `[[webhooks]]` in the file, or (replacing them)
+/// `CRISISGRAPH_WEBHOOK_URLS` (comma-separated) signed with `CRISISGRAPH_WEBHOOK_SECRET`;
+/// `CRISISGRAPH_WEBHOOK_MAX_ATTEMPTS` and `CRISISGRAPH_WEBHOOK_FIRST_RETRY` (e.g. `5s`).
+fn webhooks(file: &FileConfig) -> Result<(Vec<WebhookTarget>, WebhookSettings)> {
+    let targets: Vec<WebhookTarget> = match var("CRISISGRAPH_WEBHOOK_URLS") {
+        Some(list) => {
+            let secret = var("CRISISGRAPH_WEBHOOK_SECRET");
+            list.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|url| WebhookTarget { url: url.to_string(), secret: secret.clone() })
+                .collect()
+        }
+        None => file.webhooks.iter().map(|w| WebhookTarget { url: w.url.clone(), secret: w.secret.clone() }).collect(),
+    };
+    for target in &targets {
+        if !(target.url.starts_with("http://") || target.url.starts_with("https://")) {
+            bail!("webhook URL {:?} must start with http:// or https://", target.url);
+        }
+        if target.secret.as_deref().is_some_and(str::is_empty) {
+            bail!("the webhook secret of {} is empty; leave it out to send unsigned", target.url);
+        }
+    }
+    let defaults = WebhookSettings::default();
+    let max_attempts =
+        number("CRISISGRAPH_WEBHOOK_MAX_ATTEMPTS", file.webhook_max_attempts, defaults.max_attempts as u64)?;
+    if !(1..=100).contains(&max_attempts) {
+        bail!("CRISISGRAPH_WEBHOOK_MAX_ATTEMPTS must be between 1 and 100, not {max_attempts}");
+    }
+    let first_retry = match var("CRISISGRAPH_WEBHOOK_FIRST_RETRY").or(file.webhook_first_retry.clone()) {
+        Some(text) => humantime::parse_duration(&text)
+            .with_context(|| format!("CRISISGRAPH_WEBHOOK_FIRST_RETRY must be a duration such as 5s, not {text:?}"))?,
+        None => defaults.first_retry,
+    };
+    let poll = first_retry.min(defaults.poll);
+    let settings = WebhookSettings { max_attempts: max_attempts as i32, first_retry, poll, ..defaults };
+    Ok((targets, settings))
 }
 
 /// The bounds on rows and rejections (`CRISISGRAPH_MAX_FIELD_BYTES`, `CRISISGRAPH_MAX_ROW_BYTES`,
@@ -210,6 +269,7 @@ impl Settings {
             ..defaults.fetch.clone()
         };
         let limits = row_limits(&file, &defaults.limits)?;
+        let (webhook_targets, webhooks) = webhooks(&file)?;
         let ingest = IngestConfig {
             dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
             dtm_key: var("CRISISGRAPH_DTM_KEY").or(file.dtm_key),
@@ -219,6 +279,7 @@ impl Settings {
             fetch,
             limits,
             lease: LeaseSettings { ttl: lease_ttl, heartbeat: (lease_ttl / 4).max(Duration::from_millis(500)) },
+            webhooks: webhook_targets,
         };
 
         let timezone: chrono_tz::Tz = match var("CRISISGRAPH_SCHEDULE_TIMEZONE").or(file.schedule_timezone) {
@@ -322,6 +383,13 @@ impl Settings {
             store,
             ingest,
             schedules,
+            webhooks,
+            max_subscription_connections: usize::try_from(number(
+                "CRISISGRAPH_MAX_SUBSCRIPTION_CONNECTIONS",
+                file.max_subscription_connections,
+                256,
+            )?)
+            .unwrap_or(usize::MAX),
         })
     }
 }
@@ -365,5 +433,30 @@ mod tests {
         std::fs::write(&bad_cron, "[sources.dtm]\nschedule = \"every day\"\n").expect("write");
         let error = Settings::load(Some(&bad_cron)).expect_err("bad cron");
         assert!(format!("{error:#}").contains("cron"), "{error:#}");
+    }
+
+    #[test]
+    fn webhooks_come_from_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("webhooks.toml");
+        std::fs::write(
+            &file,
+            "webhook_max_attempts = 3\nwebhook_first_retry = \"250ms\"\n\n[[webhooks]]\nurl = \"https://a.example/hook\"\n\
+             secret = \"s1\"\n\n[[webhooks]]\nurl = \"http://b.example/hook\"\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&file)).expect("valid");
+        let urls: Vec<(&str, Option<&str>)> =
+            settings.ingest.webhooks.iter().map(|w| (w.url.as_str(), w.secret.as_deref())).collect();
+        assert_eq!(urls, vec![("https://a.example/hook", Some("s1")), ("http://b.example/hook", None)]);
+        assert_eq!(settings.webhooks.max_attempts, 3);
+        assert_eq!(settings.webhooks.first_retry, Duration::from_millis(250));
+        std::fs::write(&file, "[[webhooks]]\nurl = \"ftp://a.example/hook\"\n").expect("write");
+        let error = Settings::load(Some(&file)).expect_err("not HTTP");
+        assert!(format!("{error:#}").contains("http://"), "{error:#}");
+        std::fs::write(&file, "webhook_first_retry = \"soon\"\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
+        std::fs::write(&file, "webhook_max_attempts = 0\n").expect("write");
+        assert!(Settings::load(Some(&file)).is_err());
     }
 }

@@ -57,6 +57,15 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// The webhook delivery log, newest first: receiver, run, attempts, last answer, state.
+    Webhooks {
+        /// Only deliveries of this run (its number).
+        #[arg(long)]
+        run: Option<i64>,
+        /// How many deliveries to list.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Each source: schedule, next run, last success and failure, rows, and whether it is stale.
     Sources {
         /// Print the operator guide's table of sources (from their declarations) instead.
@@ -231,6 +240,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             print_runs(&runs);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Webhooks { run, limit } => {
+            let pool = open_store(&settings).await?;
+            let deliveries = with_conn(&pool, move |c| store::webhooks::list(c, run, limit)).await?;
+            print_deliveries(&deliveries);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sources { markdown: true } | Command::BiColumns => Ok(ExitCode::SUCCESS),
         Command::Export { entity, format, out, params } => {
             if store::bi::entity(&entity).is_none() {
@@ -367,7 +382,13 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         coordinator: Some(coordinator.clone()),
         schedules: settings.schedules.clone(),
         operator_token: settings.operator_token.clone(),
+        live: Some(api::live::LiveHub::start(pool.clone())),
     };
+    // Sends the webhook outbox (of this process's runs and of CLI runs), also with no receiver
+    // configured now: deliveries to URLs since removed are then marked failed.
+    let webhook_worker =
+        ingest::WebhookWorker::new(pool.clone(), settings.ingest.webhooks.clone(), settings.webhooks.clone())?;
+    let webhooks = tokio::spawn(webhook_worker.run());
     if settings.operator_token.is_none() {
         tracing::info!("no CRISISGRAPH_OPERATOR_TOKEN: mutations are disabled");
     }
@@ -377,6 +398,7 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         request_timeout: settings.request_timeout,
         body_timeout: settings.body_timeout,
         schedules: settings.schedules.clone(),
+        live_limits: api::subscription::LiveLimits::new(settings.max_subscription_connections),
         ..api::server::ServerOptions::default()
     };
     let cors_origins = settings.cors_origins.clone();
@@ -405,6 +427,7 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         scheduler.shutdown().await;
     }
     sweeper.abort();
+    webhooks.abort();
     let (_, ()) = tokio::join!(handle.stop(true), coordinator.shutdown(settings.shutdown_grace));
     match server_task.await {
         Ok(Ok(())) => {}
@@ -457,6 +480,26 @@ fn print_runs(runs: &[IngestRun]) {
             r.rejected,
             api::scalars::utc_rfc3339(r.started_at),
             r.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn print_deliveries(deliveries: &[store::webhooks::Delivery]) {
+    println!(
+        "{:>6}  {:>6}  {:<10} {:>7} {:>6}  {:<20}  {:<40}  error",
+        "id", "run", "status", "attempt", "http", "created", "url"
+    );
+    for d in deliveries {
+        println!(
+            "{:>6}  {:>6}  {:<10} {:>7} {:>6}  {:<20}  {:<40}  {}",
+            d.id,
+            d.run_id.map(|r| r.to_string()).unwrap_or_default(),
+            d.status,
+            d.attempt,
+            d.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            api::scalars::utc_rfc3339(d.created_at),
+            d.url,
+            d.error.as_deref().unwrap_or("")
         );
     }
 }

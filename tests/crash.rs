@@ -86,6 +86,7 @@ async fn kill_9_mid_write_leaves_the_store_as_before_and_the_next_run_completes(
         fetch: FetchSettings { base_backoff: Duration::from_millis(10), ..FetchSettings::default() },
         lease: LeaseSettings { ttl: Duration::from_secs(2), heartbeat: Duration::from_millis(500) },
         limits: ingest::RowLimits::default(),
+        webhooks: Vec::new(),
     };
     let local = Ingester::new(store.pool.clone(), config, FetchMode::Online).expect("ingester");
     for (source, levels) in [(Source::Geography, vec![]), (Source::Dtm, vec![2])] {
@@ -206,6 +207,7 @@ async fn large_answer(backend: Backend, rows: usize) -> Option<(TestStore, Loopb
         fetch: FetchSettings { base_backoff: Duration::from_millis(10), ..FetchSettings::default() },
         lease: LeaseSettings { ttl: Duration::from_secs(2), heartbeat: Duration::from_millis(500) },
         limits: ingest::RowLimits::default(),
+        webhooks: Vec::new(),
     };
     let local = Ingester::new(store.pool.clone(), config, FetchMode::Online).expect("ingester");
     let geo = local.run(Source::Geography, &common::options(&["HTI"], &[])).await.expect("geography");

@@ -113,6 +113,7 @@ impl Baseline {
             fetch,
             lease: LeaseSettings { ttl: Duration::from_secs(5), heartbeat: Duration::from_millis(500) },
             limits,
+            webhooks: Vec::new(),
         };
         Ingester::new(self.store.pool.clone(), config, FetchMode::Online).expect("ingester")
     }

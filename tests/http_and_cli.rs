@@ -378,6 +378,7 @@ async fn get_runs_no_mutation_and_caches_only_queries() {
         coordinator: Some(coordinator.clone()),
         schedules: ingest::SourceSchedule::defaults(),
         operator_token: Some("get-token".into()),
+        live: None,
     };
     let app = app_over(&store, operations).await;
     let runs_before = store::with_conn(&store.pool, |c| store::runs::count_runs(c, None)).await.expect("runs");

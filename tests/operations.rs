@@ -1,6 +1,7 @@
 //! Operations: schedules fire runs, one run at a time per source (also across processes), dead runs
 //! are interrupted, mutations need the operator token, dry runs change nothing, failures and
-//! staleness are reported, metrics and graceful shutdown. Every scenario runs on both stores.
+//! staleness are reported, metrics and graceful shutdown; live runs: subscriptions (with the
+//! graphql-ws client) and webhooks. Every scenario runs on both stores.
 
 mod common;
 
@@ -32,6 +33,8 @@ on_both_stores!(
     triggers_say_when_a_run_is_already_going_and_refuse_bad_ones,
     metrics_report_staleness_failures_and_http_requests,
     a_final_status_never_overwrites_another_verdict,
+    subscribers_hear_a_cli_run_in_order_on_every_replica,
+    webhooks_are_signed_retried_and_kept_in_order_and_never_fail_a_run,
 );
 
 async fn all_runs(pool: &store::DbPool, source: &str) -> Vec<IngestRun> {
@@ -282,7 +285,12 @@ async fn stored_status(pool: &store::DbPool, id: i64) -> String {
 }
 
 fn app_operations(coordinator: Option<Coordinator>, token: Option<&str>) -> api::Operations {
-    api::Operations { coordinator, schedules: SourceSchedule::defaults(), operator_token: token.map(String::from) }
+    api::Operations {
+        coordinator,
+        schedules: SourceSchedule::defaults(),
+        operator_token: token.map(String::from),
+        live: None,
+    }
 }
 
 async fn mutations_need_the_operator_token_and_can_cancel(backend: Backend) {
@@ -610,4 +618,322 @@ async fn a_final_status_never_overwrites_another_verdict(backend: Backend) {
     assert_eq!((finished.status.as_str(), finished.error.as_deref()), (status::INTERRUPTED, Some(verdict)));
     assert_eq!(stored_status(&store.pool, id).await, status::INTERRUPTED);
     with_conn(&store.pool, |c| store::leases::release(c, "dtm", "holder-a")).await.expect("release");
+}
+
+/// The phases in the order a run of one country goes through them.
+const PHASES: [&str; 5] = ["queued", "fetching", "parsing", "writing", "finished"];
+
+/// `node` with the client check's packages installed (`npm ci` when they are missing), or `None`
+/// when there is no `node` (the test then says NOT RUN; `.ci/run` makes sure there is one).
+fn node_client() -> Option<std::path::PathBuf> {
+    let clients = common::repo_path("tests/clients");
+    Command::new("node").arg("--version").output().ok().filter(|o| o.status.success())?;
+    if !clients.join("node_modules/graphql-ws").is_dir() {
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&clients)
+            .status()
+            .expect("npm runs");
+        assert!(installed.success(), "npm ci in tests/clients failed");
+    }
+    Some(clients.join("subscriptions.mjs"))
+}
+
+/// Runs the subscription script in the background; its output lines (JSON) come through the channel.
+fn spawn_subscriber(script: &std::path::Path, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<Value>) {
+    let mut child = Command::new("node").arg(script).args(args).stdout(Stdio::piped()).spawn().expect("node starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value: Value = serde_json::from_str(&line).unwrap_or_else(|_| json!({"kind": "text", "line": line}));
+            if send.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    (Child(child), receive)
+}
+
+/// The next line of the subscriber, waiting at most `timeout`.
+fn next_line(lines: &std::sync::mpsc::Receiver<Value>, timeout: Duration) -> Option<Value> {
+    lines.recv_timeout(timeout).ok()
+}
+
+/// Issue 15: a run started by the CLI (another process) is heard by subscribers in order: its
+/// progress while it runs (on SQLite by the server's polling, on PostgreSQL by NOTIFY, on a second
+/// replica), its end, then the data it changed, with the run's counts; and one connection may hold
+/// at most 16 subscriptions.
+async fn subscribers_hear_a_cli_run_in_order_on_every_replica(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    let Some(script) = node_client() else {
+        println!("NOT RUN: no `node` on this machine (the subscription client is graphql-ws on Node)");
+        return;
+    };
+    // The DTM answer takes 1.5 s, so the run is seen fetching before it ends.
+    let server = slow_server(Duration::from_millis(1500)).await;
+    let replicas = if backend == Backend::Postgres { 2 } else { 1 };
+    let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+    let _servers: Vec<Child> = ports
+        .iter()
+        .map(|port| {
+            let args = ["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")];
+            let mut command = crisisgraph(&store, &server, &args);
+            command.env("CRISISGRAPH_OPERATOR_TOKEN", TOKEN);
+            Child(command.spawn().expect("crisisgraph serve starts"))
+        })
+        .collect();
+    for port in &ports {
+        wait_healthy(*port).await;
+    }
+    // Subscribers listen on the last replica; the CLI is yet another process.
+    let url = format!("ws://127.0.0.1:{}/graphql", ports[ports.len() - 1]);
+
+    let (_cap, cap_lines) = spawn_subscriber(&script, &["cap", &url, "18"]);
+    let cap = next_line(&cap_lines, Duration::from_secs(60)).expect("the cap check reports");
+    assert_eq!(cap["errors"], json!(["LIMIT_EXCEEDED", "LIMIT_EXCEEDED"]), "18 subscriptions, 16 allowed: {cap}");
+
+    let (mut subscriber, lines) = spawn_subscriber(&script, &["events", &url, "dtm", "1"]);
+    let ready = next_line(&lines, Duration::from_secs(60)).expect("the subscriber starts");
+    assert_eq!(ready["kind"], "ready", "{ready}");
+    let cli = crisisgraph(&store, &server, &["ingest", "dtm", "--levels", "0"]).status().expect("the CLI runs");
+    assert!(cli.success(), "the CLI run succeeds");
+    let mut events = Vec::new();
+    while let Some(line) = next_line(&lines, Duration::from_secs(60)) {
+        events.push(line);
+    }
+    let exit = subscriber.0.wait().expect("the subscriber ends");
+    assert!(exit.success(), "the subscriber heard the run end and its data change: {events:#?}");
+
+    let run = all_runs(&store.pool, "dtm").await.remove(0);
+    assert_eq!(run.status, status::SUCCEEDED, "{:?}", run.error);
+    // The rows of the raw payload: what the run read.
+    let raw: Value = serde_json::from_slice(&common::read(common::DTM_FILES[0].2)).expect("DTM JSON");
+    let raw_rows = raw["result"].as_array().expect("result rows").len() as i64;
+    assert_eq!(run.fetched, raw_rows);
+    assert!(run.inserted > 0, "a fresh store gains rows");
+
+    let runs: Vec<&Value> = events.iter().filter(|e| e["kind"] == "run").collect();
+    assert!(runs.iter().all(|e| e["number"] == run.id), "only the CLI's run: {runs:#?}");
+    assert!(
+        runs.iter().any(|e| e["status"] == "running" && e["phase"] == "fetching"),
+        "the run was seen fetching while it ran: {runs:#?}"
+    );
+    let phase = |e: &Value| PHASES.iter().position(|p| e["phase"] == *p).expect("a known phase");
+    for pair in runs.windows(2) {
+        assert!(phase(pair[0]) <= phase(pair[1]), "phases move forward: {runs:#?}");
+        for field in ["stepsDone", "rowsSoFar"] {
+            let (a, b) = (&pair[0]["progress"][field], &pair[1]["progress"][field]);
+            assert!(a.as_i64() <= b.as_i64(), "{field} never goes back: {runs:#?}");
+        }
+    }
+    let last = runs.last().expect("run events");
+    assert_eq!((last["status"].as_str(), last["phase"].as_str()), (Some("succeeded"), Some("finished")));
+    assert_eq!(runs.iter().filter(|e| e["status"] != "running").count(), 1, "the end is told once");
+    assert_eq!(last["progress"]["rowsSoFar"], raw_rows);
+    for (field, value) in [("inserted", run.inserted), ("updated", run.updated), ("rejected", run.rejected)] {
+        assert_eq!(last[field], value, "{field}");
+    }
+
+    let data: Vec<&Value> = events.iter().filter(|e| e["kind"] == "data").collect();
+    assert_eq!(data.len(), 1, "one country changed: {events:#?}");
+    let change = data[0];
+    assert_eq!((change["source"].as_str(), change["country"].as_str()), (Some("dtm"), Some("TCD")));
+    assert_eq!(change["run"]["number"], run.id);
+    assert_eq!(change["run"]["status"], "succeeded", "dataChanged comes after the final commit");
+    assert_eq!(change["run"]["phase"], "finished");
+    for (field, value) in [("inserted", run.inserted), ("updated", run.updated), ("rejected", run.rejected)] {
+        assert_eq!(change[field], value, "{field}");
+    }
+
+    // A run the first replica starts (triggerIngest: every admin level) is heard too, in process on
+    // SQLite and from the other replica on PostgreSQL; its admin 0 rows are unchanged, its admin 1
+    // and 2 rows new.
+    for level in [1, 2] {
+        let body = common::read(common::DTM_FILES[level as usize].2);
+        mount_dtm(&server, "TCD", level, ResponseTemplate::new(200).set_body_bytes(body)).await;
+    }
+    let (mut subscriber, lines) = spawn_subscriber(&script, &["events", &url, "dtm", "1"]);
+    let ready = next_line(&lines, Duration::from_secs(60)).expect("the subscriber starts");
+    assert_eq!(ready["kind"], "ready", "{ready}");
+    let mutation =
+        json!({"query": r#"mutation { triggerIngest(source: "dtm", countries: ["TCD"]) { run { number } } }"#});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/graphql", ports[0]))
+        .bearer_auth(TOKEN)
+        .json(&mutation)
+        .send()
+        .await
+        .expect("the mutation is answered")
+        .json()
+        .await
+        .expect("JSON");
+    let number = answer["data"]["triggerIngest"]["run"]["number"].as_i64().expect("a run number");
+    let mut events = Vec::new();
+    while let Some(line) = next_line(&lines, Duration::from_secs(60)) {
+        events.push(line);
+    }
+    assert!(subscriber.0.wait().expect("the subscriber ends").success(), "{events:#?}");
+    let run = all_runs(&store.pool, "dtm").await.remove(0);
+    assert_eq!((run.id, run.status.as_str()), (number, status::SUCCEEDED), "{:?}", run.error);
+    assert!(run.inserted > 0 && run.unchanged > 0, "admin 0 unchanged, admin 1 and 2 new: {run:?}");
+    let runs: Vec<&Value> = events.iter().filter(|e| e["kind"] == "run").collect();
+    assert!(runs.iter().all(|e| e["number"] == number), "{events:#?}");
+    assert!(runs.iter().any(|e| e["phase"] == "fetching"), "seen while it ran: {events:#?}");
+    let last = runs.last().expect("run events");
+    assert_eq!((last["status"].as_str(), last["inserted"].as_i64()), (Some("succeeded"), Some(run.inserted)));
+    let data: Vec<&Value> = events.iter().filter(|e| e["kind"] == "data").collect();
+    assert_eq!(data.len(), 1, "{events:#?}");
+    assert_eq!((data[0]["inserted"].as_i64(), data[0]["run"]["number"].as_i64()), (Some(run.inserted), Some(number)));
+}
+
+/// HMAC-SHA256 written out from RFC 2104 over `sha2`, independent of the server's `hmac` crate.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    hex::encode(Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
+}
+
+/// Issue 15: after each successful, non-dry run that changed data, each configured receiver gets a
+/// signed POST per changed country: a 500 is retried, nothing is lost, a receiver's deliveries come
+/// in order, and a receiver that is down changes nothing for the runs (its deliveries end `failed`
+/// after the bounded attempts). The delivery log shows it all; `IngestRun.payloads` shows what the
+/// run fetched.
+async fn webhooks_are_signed_retried_and_kept_in_order_and_never_fail_a_run(backend: Backend) {
+    use ingest::{WebhookSettings, WebhookTarget, WebhookWorker};
+    use wiremock::matchers::{method, path};
+    const SECRET: &str = "webhook-secret-for-tests";
+    let Some(store) = TestStore::new(backend).await else { return };
+    let server = fixture_server().await;
+    let receiver = MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .with_priority(2)
+        .mount(&receiver)
+        .await;
+    let up = format!("{}/hook", receiver.uri());
+    let down = format!("http://127.0.0.1:{}/hook", free_port());
+    let targets = vec![
+        WebhookTarget { url: up.clone(), secret: Some(SECRET.into()) },
+        WebhookTarget { url: down.clone(), secret: None },
+    ];
+    let config = ingest::IngestConfig { webhooks: targets.clone(), ..common::config_for(&server) };
+    let ingester = ingest::Ingester::new(store.pool.clone(), config, ingest::FetchMode::Online).expect("ingester");
+
+    // Run 1 adds TCD's admin 0 figures, run 2 its admin 1 figures; run 3 changes nothing and a dry
+    // run commits nothing: neither is announced.
+    let first = common::run(&ingester, Source::Dtm, &["TCD"], &[0]).await;
+    let second = common::run(&ingester, Source::Dtm, &["TCD"], &[0, 1]).await;
+    let third = common::run(&ingester, Source::Dtm, &["TCD"], &[0, 1]).await;
+    let dry = ingester
+        .run(Source::Dtm, &RunOptions { dry_run: true, ..options(&["TCD"], &[0, 1, 2]) })
+        .await
+        .expect("dry run");
+    for run in [&first, &second, &third, &dry] {
+        assert_eq!(run.status, status::SUCCEEDED, "the receivers never fail a run: {:?}", run.error);
+    }
+    assert!(first.inserted > 0 && second.inserted > 0, "{first:?} {second:?}");
+    assert_eq!((third.inserted, third.updated), (0, 0));
+    let queued = with_conn(&store.pool, |c| store::webhooks::list(c, None, 100)).await.expect("outbox");
+    assert_eq!(queued.len(), 4, "two changing runs, two receivers: {queued:#?}");
+    assert!(queued.iter().all(|d| d.status == "pending" && d.attempt == 0));
+
+    let settings = WebhookSettings {
+        max_attempts: 3,
+        first_retry: Duration::from_millis(50),
+        max_retry: Duration::from_millis(200),
+        timeout: Duration::from_secs(2),
+        poll: Duration::from_millis(50),
+    };
+    let worker = WebhookWorker::new(store.pool.clone(), targets, settings).expect("worker");
+    let sending = tokio::spawn(worker.run());
+    let pool = store.pool.clone();
+    wait_for("every delivery to be delivered or given up", Duration::from_secs(60), || {
+        let pool = pool.clone();
+        async move {
+            let all = with_conn(&pool, |c| store::webhooks::list(c, None, 100)).await.expect("outbox");
+            all.iter().all(|d| d.status != "pending")
+        }
+    })
+    .await;
+    sending.abort();
+
+    // The receiver: the first POST answered 500, then the same body again, then run 2's.
+    let requests = receiver.received_requests().await.expect("recorded");
+    let bodies: Vec<Value> = requests.iter().map(|r| serde_json::from_slice(&r.body).expect("JSON body")).collect();
+    assert_eq!(requests.len(), 3, "{bodies:#?}");
+    assert_eq!(requests[0].body, requests[1].body, "the 500 is retried with the same body");
+    let numbers: Vec<i64> = bodies.iter().map(|b| b["run"]["number"].as_i64().expect("run number")).collect();
+    assert_eq!(numbers, vec![first.id, first.id, second.id], "in order, nothing lost");
+    for (request, body) in requests.iter().zip(&bodies) {
+        let timestamp = request.headers.get("x-crisisgraph-timestamp").expect("timestamp").to_str().expect("text");
+        let signature = request.headers.get("x-crisisgraph-signature").expect("signature").to_str().expect("text");
+        let signed = [timestamp.as_bytes(), b".", &request.body].concat();
+        assert_eq!(signature, format!("sha256={}", hmac_sha256(SECRET.as_bytes(), &signed)), "signature verifies");
+        assert_eq!((body["event"].as_str(), body["source"].as_str()), (Some("data.changed"), Some("dtm")));
+        assert_eq!(body["country"], "TCD");
+    }
+    for (body, run) in [(&bodies[0], &first), (&bodies[2], &second)] {
+        assert_eq!(body["counts"]["inserted"], run.inserted);
+        assert_eq!(body["counts"]["updated"], run.updated);
+        assert_eq!(body["counts"]["rejected"], run.rejected);
+        assert!(body["dataAsOf"].is_string());
+    }
+
+    // The log: newest first; the receiver's two delivered (run 1's on the second attempt), the
+    // unreachable one's two given up after three attempts each.
+    let log = graphql(
+        &store.pool,
+        "{ webhookDeliveries { url status attempt httpStatus error event deliveredAt run { number } } }",
+    )
+    .await;
+    let log = log["webhookDeliveries"].as_array().expect("deliveries").clone();
+    assert_eq!(log.len(), 4);
+    let of = |url: &str| log.iter().filter(|d| d["url"] == url).cloned().collect::<Vec<Value>>();
+    let (to_up, to_down) = (of(&up), of(&down));
+    assert_eq!(
+        to_up.iter().map(|d| d["run"]["number"].clone()).collect::<Vec<_>>(),
+        vec![json!(second.id), json!(first.id)]
+    );
+    assert_eq!(to_up[1]["attempt"], 2);
+    assert_eq!(to_up[0]["attempt"], 1);
+    assert!(to_up.iter().all(|d| d["status"] == "delivered" && d["httpStatus"] == 204 && d["deliveredAt"].is_string()));
+    assert!(
+        to_down.iter().all(|d| d["status"] == "failed" && d["attempt"] == 3 && d["error"].is_string()),
+        "{to_down:#?}"
+    );
+    let only_first = graphql(&store.pool, &format!("{{ webhookDeliveries(runNumber: {}) {{ url }} }}", first.id)).await;
+    assert_eq!(only_first["webhookDeliveries"].as_array().map(Vec::len), Some(2));
+
+    // What run 1 fetched: the DTM answer, as the fixture's bytes.
+    let fetched = graphql(
+        &store.pool,
+        &format!("{{ ingestRun(id: {}) {{ phase payloads {{ url httpStatus bytes sha256 fetchedAt }} }} }}", first.id),
+    )
+    .await;
+    let raw = common::read(common::DTM_FILES[0].2);
+    assert_eq!(fetched["ingestRun"]["phase"], "finished");
+    let payloads = fetched["ingestRun"]["payloads"].as_array().expect("payloads").clone();
+    assert_eq!(payloads.len(), 1, "{payloads:#?}");
+    assert!(payloads[0]["url"].as_str().is_some_and(|u| u.contains("/v3/displacement/admin0")));
+    assert_eq!(payloads[0]["httpStatus"], 200);
+    assert_eq!(payloads[0]["bytes"], raw.len() as i64);
+    use sha2::Digest;
+    assert_eq!(payloads[0]["sha256"], hex::encode(sha2::Sha256::digest(&raw)));
 }

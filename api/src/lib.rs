@@ -9,6 +9,7 @@ pub mod export;
 pub mod graphiql;
 mod graphql_http;
 pub mod limits;
+pub mod live;
 mod loaders;
 pub mod metrics;
 mod mutation;
@@ -19,6 +20,7 @@ mod read;
 pub mod scalars;
 pub mod schema;
 pub mod server;
+pub mod subscription;
 mod themes;
 mod types;
 

@@ -14,6 +14,8 @@ pub struct Operations {
     pub schedules: Vec<SourceSchedule>,
     /// Bearer token mutations require; `None` disables mutations.
     pub operator_token: Option<String>,
+    /// The process's live event hub, for subscriptions; `None` serves none.
+    pub live: Option<crate::live::LiveHub>,
 }
 
 /// The bearer token a request presented (`Authorization: Bearer ...`), if any.

@@ -5,7 +5,7 @@ use crate::ApiError;
 use crate::error::IntoGraphql;
 use crate::operations::Operations;
 use crate::pagination::{PageArgs, encode_cursor};
-use crate::types::{AdminArea, Country, Dataset, IngestRun, IngestRunConnection, SourceInfo, row_id};
+use crate::types::{AdminArea, Country, Dataset, IngestRun, IngestRunConnection, SourceInfo, WebhookDelivery, row_id};
 use async_graphql::ErrorExtensions;
 
 /// The core entry points for reading: countries, admin areas, datasets, runs, sources, `node(id:)`. Each
@@ -130,5 +130,22 @@ impl QueryCore {
         let reads = crate::read::snapshot(ctx)?.clone();
         let found = reads.run(move |c| store::catalog::dataset_by_id(c, id)).await.gql()?;
         Ok(found.map(Dataset))
+    }
+    /// Webhook deliveries, newest first: each POST of a data change to a configured receiver, with
+    /// its attempts, last HTTP status or error, and state (`pending`, `delivered`, `failed`).
+    #[graphql(complexity = "i64::from(first.unwrap_or(50)).max(0) as usize * child_complexity")]
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, desc = "The newest this many (at most 1000; null: 50).")] first: Option<i32>,
+        #[graphql(desc = "Only deliveries of this run (its number).")] run_number: Option<i64>,
+    ) -> Result<Vec<WebhookDelivery>> {
+        let first = first.unwrap_or(50);
+        if !(0..=1000).contains(&first) {
+            return Err(ApiError::LimitExceeded("`first` must be between 0 and 1000".into()).extend());
+        }
+        let reads = crate::read::snapshot(ctx)?.clone();
+        let rows = reads.run(move |c| store::webhooks::list(c, run_number, i64::from(first))).await.gql()?;
+        Ok(rows.into_iter().map(WebhookDelivery).collect())
     }
 }

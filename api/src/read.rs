@@ -84,7 +84,8 @@ impl Extension for RequestReads {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let name = self.operation.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if is_mutation(&document, name.as_deref()) {
+        // A subscription lives for long: it must not hold a connection for its snapshot either.
+        if is_mutation(&document, name.as_deref()) || is_subscription(&document) {
             self.snapshot.unpin();
         }
         Ok(document)
@@ -101,4 +102,9 @@ fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
             None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
         },
     }
+}
+
+/// Whether the document's operations include a subscription.
+fn is_subscription(document: &ExecutableDocument) -> bool {
+    document.operations.iter().any(|(_, op)| op.node.ty == OperationType::Subscription)
 }

@@ -1,13 +1,14 @@
 //! The GraphQL schema, independent of any HTTP server.
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use store::DbPool;
 
 use crate::mutation::MutationRoot;
 use crate::operations::Operations;
+use crate::subscription::SubscriptionRoot;
 use crate::types::QueryRoot;
 
-pub type CrisisSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type CrisisSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 pub use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
@@ -15,7 +16,11 @@ pub use crate::limits::{MAX_COMPLEXITY, MAX_DEPTH};
 /// execution must run inside a tokio runtime (the loaders spawn tasks).
 /// `operations` wires mutations and the `sources` report; `Operations::default()` serves reads only.
 pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot);
+    if let Some(live) = operations.live.clone() {
+        builder = builder.data(live);
+    }
+    builder
         .data(operations)
         .extension(crate::read::ReadScope::new(pool))
         // Automatic persisted queries: clients may send a query's hash instead of its text.
@@ -34,5 +39,5 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
 /// changes: `crisisgraph schema` prints it, `/schema.graphql` serves it, `schema.graphql` holds it.
 pub fn sdl() -> String {
     let options = async_graphql::SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items();
-    Schema::build(QueryRoot::default(), MutationRoot, EmptySubscription).finish().sdl_with_options(options)
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
 }

@@ -25,6 +25,8 @@ pub struct ServerOptions {
     pub schedules: Vec<ingest::SourceSchedule>,
     /// This process's HTTP request metrics, shared by every worker.
     pub http_metrics: crate::metrics::HttpMetrics,
+    /// Bounds on subscription connections.
+    pub live_limits: crate::subscription::LiveLimits,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +38,7 @@ impl Default for ServerOptions {
             get_cache_seconds: 60,
             schedules: ingest::SourceSchedule::defaults(),
             http_metrics: crate::metrics::HttpMetrics::new(),
+            live_limits: crate::subscription::LiveLimits::default(),
         }
     }
 }
@@ -58,6 +61,7 @@ pub fn configure_with(
         cfg.app_data(web::Data::new(schema))
             .app_data(web::Data::new(export_reads))
             .app_data(web::Data::new(pool))
+            .app_data(web::Data::new(options.live_limits.clone()))
             .app_data(web::Data::new(options))
             .service(
                 web::scope("")
@@ -65,6 +69,11 @@ pub fn configure_with(
                     .service(web::resource("/schema.graphql").route(web::get().to(schema_sdl)))
                     .service(
                         web::resource("/graphql")
+                            .route(
+                                web::get()
+                                    .guard(actix_web::guard::fn_guard(crate::subscription::is_upgrade))
+                                    .to(crate::subscription::websocket),
+                            )
                             .route(web::post().to(graphql()))
                             .route(web::get().to(graphql()))
                             .route(web::head().to(graphql())),

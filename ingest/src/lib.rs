@@ -15,12 +15,14 @@ mod coordinator;
 mod error;
 pub mod fetch;
 pub mod kit;
+mod live;
 pub mod pcode;
 pub mod runner;
 pub mod sample;
 pub mod scheduler;
 pub mod sources;
 pub mod status;
+pub mod webhooks;
 
 pub use control::{Progress, RunControl, Silent, StopReason};
 pub use coordinator::Coordinator;
@@ -29,6 +31,7 @@ pub use fetch::{FetchMode, FetchSettings, Fetcher};
 pub use runner::{Ingester, RunOptions};
 pub use scheduler::{Scheduler, SourceSchedule};
 pub use sources::Source;
+pub use webhooks::{WebhookSettings, WebhookTarget, WebhookWorker};
 
 /// Public endpoints, used unless configuration points elsewhere.
 pub const DEFAULT_DTM_URL: &str = "https://dtmapi.iom.int";
@@ -49,6 +52,8 @@ pub struct IngestConfig {
     pub fetch: FetchSettings,
     pub lease: LeaseSettings,
     pub limits: RowLimits,
+    /// Receivers of a signed POST after each successful run that changed data ([`webhooks`]).
+    pub webhooks: Vec<WebhookTarget>,
 }
 
 /// Bounds on a source's rows and on how many bad ones a run accepts.
@@ -121,6 +126,7 @@ impl Default for IngestConfig {
             fetch: FetchSettings::default(),
             lease: LeaseSettings::default(),
             limits: RowLimits::default(),
+            webhooks: Vec::new(),
         }
     }
 }

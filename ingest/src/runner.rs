@@ -11,8 +11,12 @@ use store::runs::{self, RunRequest, RunTotals, status};
 use store::leases::{self, StartOutcome};
 use store::{DbPool, with_conn};
 
+use store::events::{EventKind, RunEvent};
+use store::runs::RunChange;
+
 use crate::control::{LeaseRef, Progress, RunControl, Silent, StopReason};
 use crate::kit::{RunContext, no_countries};
+use crate::live::RunTracker;
 use crate::{FetchMode, Fetcher, IngestConfig, IngestError, Source};
 
 /// How one run is asked for.
@@ -144,7 +148,7 @@ impl Ingester {
     ) -> Result<IngestRun, IngestError> {
         control.set_lease(LeaseRef { source: source.name().to_string(), holder: self.holder.clone(), run_id: run.id });
         let heartbeat = self.spawn_heartbeat(source, run.id, control.clone());
-        let result = self.execute(&run, source, options, &control, progress.as_ref()).await;
+        let result = self.execute(&run, source, options, &control, progress).await;
         heartbeat.abort();
         let (pool, name, holder) = (self.pool.clone(), source.name().to_string(), self.holder.clone());
         if let Err(e) = with_conn(&pool, move |c| leases::release(c, &name, &holder)).await {
@@ -178,14 +182,16 @@ impl Ingester {
         source: Source,
         options: &RunOptions,
         control: &RunControl,
-        progress: &dyn Progress,
+        progress: Arc<dyn Progress>,
     ) -> Result<IngestRun, IngestError> {
         let countries = self.countries_for(options);
         tracing::info!(run_id = run.id, %source, ?countries, dry_run = options.dry_run, trigger = %options.trigger, "ingest run started");
-        let ctx = RunContext::new(self, source.name(), run.id, countries, options, Step { control, progress });
-        progress.begin(source.steps(&ctx));
+        let (tracker, tracker_writer) = RunTracker::start(self.pool.clone(), run.id, progress);
+        let ctx = RunContext::new(self, source.name(), run.id, countries, options, Step { control, tracker: &tracker });
+        tracker.begin(source.steps(&ctx));
 
         let mut totals = RunTotals::default();
+        let mut changes = Vec::new();
         let mut errors = Vec::new();
         let outcome = if source.spec().per_country && ctx.countries.is_empty() {
             Err(no_countries())
@@ -197,6 +203,14 @@ impl Ingester {
                 for (country, result) in per_country {
                     match result {
                         Ok(o) => {
+                            changes.push(RunChange {
+                                run_id: run.id,
+                                country,
+                                inserted: o.written.inserted,
+                                updated: o.written.updated,
+                                unchanged: o.written.unchanged,
+                                rejected: o.rejected,
+                            });
                             totals.fetched += o.fetched;
                             totals.inserted += o.written.inserted;
                             totals.updated += o.written.updated;
@@ -226,10 +240,43 @@ impl Ingester {
             None if errors.is_empty() => (status::SUCCEEDED, None),
             None => (status::FAILED, Some(errors.join("; "))),
         };
+        drop(ctx);
+        tracker.close();
+        if let Err(e) = tracker_writer.await {
+            tracing::warn!(run_id = run.id, error = %e, "the progress writer ended abnormally");
+        }
+        // A dry run committed nothing: it changed no data.
+        if options.dry_run {
+            changes.clear();
+        }
         let run_id = run.id;
-        let finished =
-            with_conn(&self.pool, move |c| runs::finish_run(c, run_id, final_status, &totals, error.as_deref()))
-                .await?;
+        let webhooks = self.config.webhooks.clone();
+        let finished = with_conn(&self.pool, move |c| {
+            // The run's end, what each country changed and the webhook outbox, in one transaction;
+            // the NOTIFY goes out when it commits.
+            let ended = store::write_transaction(c, |c| {
+                let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
+                if finished.status == final_status {
+                    runs::record_changes(c, &changes)?;
+                    crate::webhooks::enqueue(c, &webhooks, &finished, &changes)?;
+                }
+                store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished })?;
+                Ok::<_, store::StoreError>(finished)
+            });
+            match ended {
+                Ok(finished) => Ok(finished),
+                Err(e) => {
+                    // The run's end must be recorded whatever else failed: without its changes and
+                    // webhooks (no dataChanged, no POST), said in the log.
+                    tracing::warn!(run_id, error = %e, "could not record the run's changes and webhooks; recording its end alone");
+                    let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
+                    let _ = store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished });
+                    Ok(finished)
+                }
+            }
+        })
+        .await?;
+        self.pool.publish_event(RunEvent { run_id, kind: EventKind::Finished });
         if finished.status != final_status {
             // Someone else ended it first (its lease was taken over): their verdict stands.
             tracing::warn!(
@@ -271,7 +318,7 @@ impl Ingester {
 /// What each step of a run reports to and checks with.
 pub(crate) struct Step<'a> {
     pub(crate) control: &'a RunControl,
-    progress: &'a dyn Progress,
+    pub(crate) tracker: &'a RunTracker,
 }
 
 impl Step<'_> {
@@ -284,7 +331,7 @@ impl Step<'_> {
     }
 
     pub(crate) fn done(&self, message: &str) {
-        self.progress.step(message);
+        self.tracker.step(message);
     }
 }
 

@@ -163,6 +163,10 @@ struct PoolShared {
     backend: Backend,
     settings: StoreSettings,
     health: Arc<Health>,
+    /// The URL the pool was built from: the PostgreSQL event listener opens its own connection to it.
+    url: String,
+    /// Run events raised in this process ([`crate::events`]).
+    events: tokio::sync::broadcast::Sender<crate::events::RunEvent>,
 }
 
 impl DbPool {
@@ -180,6 +184,22 @@ impl DbPool {
 
     pub(crate) fn health(&self) -> &Health {
         &self.shared.health
+    }
+
+    /// The URL the pool was built from.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Announces a run event to this process's listeners ([`DbPool::subscribe_events`]); nobody
+    /// listening is fine.
+    pub fn publish_event(&self, event: crate::events::RunEvent) {
+        let _ = self.shared.events.send(event);
+    }
+
+    /// Run events raised in this process from now on.
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<crate::events::RunEvent> {
+        self.shared.events.subscribe()
     }
 
     /// A connection, waiting up to the pool's wait; at once unavailable while the store is known to be
@@ -247,7 +267,9 @@ pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, St
         // Connection failures are recorded (and logged, rate-limited) by the manager's health.
         .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
         .build_unchecked(manager);
-    Ok(DbPool { pool, shared: Arc::new(PoolShared { backend, settings: settings.clone(), health }) })
+    let (events, _) = tokio::sync::broadcast::channel(crate::events::IN_PROCESS_BUFFER);
+    let shared = PoolShared { backend, settings: settings.clone(), health, url: url.to_string(), events };
+    Ok(DbPool { pool, shared: Arc::new(shared) })
 }
 
 /// libpq's own connect timeout (`connect_timeout`, seconds) unless the URL sets one: a server that

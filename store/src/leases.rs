@@ -207,6 +207,7 @@ pub fn settle(conn: &mut AnyConnection, runs: &mut [IngestRun]) -> Result<(), St
     for run in runs.iter_mut().filter(|r| dead.contains(&r.id)) {
         run.status = status::INTERRUPTED.to_string();
         run.error = Some(why.to_string());
+        run.phase = runs::phase::FINISHED.to_string();
     }
     Ok(())
 }
@@ -250,6 +251,8 @@ fn mark_interrupted(
             ingest_runs::status.eq(status::INTERRUPTED),
             ingest_runs::finished_at.eq(Some(now)),
             ingest_runs::error.eq(Some(why)),
+            ingest_runs::phase.eq(runs::phase::FINISHED),
+            ingest_runs::progress_at.eq(Some(now)),
         ))
         .execute(conn)?)
 }

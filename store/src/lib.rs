@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod conflict_events;
 mod connection;
 mod error;
+pub mod events;
 pub mod food_prices;
 pub mod food_security;
 pub mod geography;
@@ -34,6 +35,7 @@ pub mod sites;
 mod snapshot;
 mod source_lock;
 pub mod upsert;
+pub mod webhooks;
 
 pub use connection::{
     AnyConnection, Backend, DbPool, READ_MARGIN, StoreSettings, backend_of, build_pool, build_pool_with,

@@ -89,6 +89,14 @@ pub struct IngestRun {
     pub rejected: i64,
     pub error: Option<String>,
     pub cancel_requested: bool,
+    /// `queued`, `fetching`, `parsing`, `writing` or `finished` (see `runs::phase`).
+    pub phase: String,
+    pub steps_done: i64,
+    pub steps_total: Option<i64>,
+    /// Source rows read so far.
+    pub rows_so_far: i64,
+    /// When the phase or progress was last written.
+    pub progress_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

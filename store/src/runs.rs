@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::models::{IngestRun, RejectedRow, Rejection};
-use crate::schema::{ingest_runs, rejected_rows, rejection_references};
+use crate::schema::{fetches, ingest_runs, raw_payloads, rejected_rows, rejection_references, run_changes};
 use crate::{AnyConnection, StoreError, now_utc};
 
 /// Run states, as stored in `ingest_runs.status`.
@@ -13,6 +13,37 @@ pub mod status {
     pub const FAILED: &str = "failed";
     pub const INTERRUPTED: &str = "interrupted";
     pub const CANCELLED: &str = "cancelled";
+}
+
+/// Run phases, as stored in `ingest_runs.phase`: where a run is in its work. They only move forward,
+/// except that a run of several countries goes through fetching, parsing and writing once per country.
+pub mod phase {
+    pub const QUEUED: &str = "queued";
+    pub const FETCHING: &str = "fetching";
+    pub const PARSING: &str = "parsing";
+    pub const WRITING: &str = "writing";
+    pub const FINISHED: &str = "finished";
+}
+
+/// A run's progress as it goes, written by the process running it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub phase: &'static str,
+    pub steps_done: i64,
+    pub steps_total: Option<i64>,
+    pub rows_so_far: i64,
+}
+
+/// What one country (or unit of work) of a run committed, as `dataChanged` and webhooks report it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = run_changes)]
+pub struct RunChange {
+    pub run_id: i64,
+    pub country: String,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
 }
 
 /// What starts a run: which source, with which parameters, on whose behalf.
@@ -80,9 +111,100 @@ pub fn finish_run(
             ingest_runs::unchanged.eq(totals.unchanged),
             ingest_runs::rejected.eq(totals.rejected),
             ingest_runs::error.eq(error),
+            ingest_runs::phase.eq(phase::FINISHED),
+            ingest_runs::rows_so_far.eq(totals.fetched),
+            ingest_runs::progress_at.eq(Some(now_utc())),
         ))
         .execute(conn)?;
     find_run(conn, run_id)
+}
+
+/// Writes a running run's phase and progress (a run already ended is left alone).
+pub fn record_progress(conn: &mut AnyConnection, run_id: i64, progress: &RunProgress) -> Result<(), StoreError> {
+    diesel::update(ingest_runs::table.find(run_id).filter(ingest_runs::status.eq(status::RUNNING)))
+        .set((
+            ingest_runs::phase.eq(progress.phase),
+            ingest_runs::steps_done.eq(progress.steps_done),
+            ingest_runs::steps_total.eq(progress.steps_total),
+            ingest_runs::rows_so_far.eq(progress.rows_so_far),
+            ingest_runs::progress_at.eq(Some(now_utc())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records what each country of a run committed (once, when the run ends).
+pub fn record_changes(conn: &mut AnyConnection, changes: &[RunChange]) -> Result<(), StoreError> {
+    for change in changes {
+        crate::on_backend!(conn, |c| diesel::insert_into(run_changes::table)
+            .values(change)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// What each country of run `run_id` committed, by country.
+pub fn changes_of_run(conn: &mut AnyConnection, run_id: i64) -> Result<Vec<RunChange>, StoreError> {
+    Ok(run_changes::table
+        .filter(run_changes::run_id.eq(run_id))
+        .order(run_changes::country.asc())
+        .select(RunChange::as_select())
+        .load(conn)?)
+}
+
+/// Runs whose phase or progress was written at or after `since` (and runs still running), oldest
+/// first: how a SQLite server learns of runs another process (the CLI) makes.
+pub fn runs_progressed_since(
+    conn: &mut AnyConnection,
+    since: chrono::NaiveDateTime,
+) -> Result<Vec<IngestRun>, StoreError> {
+    let mut runs = ingest_runs::table
+        .filter(ingest_runs::progress_at.ge(since).or(ingest_runs::status.eq(status::RUNNING)))
+        .order(ingest_runs::id.asc())
+        .select(IngestRun::as_select())
+        .load(conn)?;
+    crate::leases::settle(conn, &mut runs)?;
+    Ok(runs)
+}
+
+/// A payload a run fetched (or found unchanged): URL, HTTP status, size, hash and time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPayload {
+    pub url: String,
+    pub http_status: i32,
+    pub bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub fetched_at: chrono::NaiveDateTime,
+}
+
+/// A fetch log row with its payload's size: URL, status, hash, time, bytes.
+type FetchRow = (String, i32, Option<String>, chrono::NaiveDateTime, Option<i64>);
+
+/// What run `run_id` fetched, in order: from the fetch log, with each payload's size from the archive.
+pub fn payloads_of_run(conn: &mut AnyConnection, run_id: i64) -> Result<Vec<FetchedPayload>, StoreError> {
+    let rows: Vec<FetchRow> = fetches::table
+        .left_join(raw_payloads::table.on(fetches::payload_sha256.eq(raw_payloads::sha256.nullable())))
+        .filter(fetches::run_id.eq(run_id))
+        .order(fetches::id.asc())
+        .select((
+            fetches::url,
+            fetches::http_status,
+            fetches::payload_sha256,
+            fetches::fetched_at,
+            raw_payloads::byte_size.nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(url, http_status, sha256, fetched_at, bytes)| FetchedPayload {
+            url,
+            http_status,
+            bytes,
+            sha256,
+            fetched_at,
+        })
+        .collect())
 }
 
 /// Runs by id, as every reader sees them (a run whose holder is gone shows as interrupted).

@@ -56,6 +56,11 @@ diesel::table! {
         rejected -> BigInt,
         error -> Nullable<Text>,
         cancel_requested -> Bool,
+        phase -> Text,
+        steps_done -> BigInt,
+        steps_total -> Nullable<BigInt>,
+        rows_so_far -> BigInt,
+        progress_at -> Nullable<Timestamp>,
     }
 }
 
@@ -337,6 +342,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    run_changes (run_id, country) {
+        run_id -> BigInt,
+        country -> Text,
+        inserted -> BigInt,
+        updated -> BigInt,
+        unchanged -> BigInt,
+        rejected -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        url -> Text,
+        run_id -> Nullable<BigInt>,
+        event -> Text,
+        body -> Text,
+        status -> Text,
+        attempt -> Integer,
+        http_status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(resources -> datasets (dataset_id));
 diesel::joinable!(fetches -> ingest_runs (run_id));
 diesel::joinable!(rejected_rows -> ingest_runs (run_id));
@@ -372,4 +405,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     appeal_countries,
     appeal_clusters,
     funding_outside_appeals,
+    run_changes,
+    webhook_deliveries,
 );

@@ -176,6 +176,7 @@ pub fn config_for(server: &MockServer) -> IngestConfig {
         },
         lease: LeaseSettings { ttl: Duration::from_secs(3), heartbeat: Duration::from_millis(500) },
         limits: ingest::RowLimits::default(),
+        webhooks: Vec::new(),
     }
 }
 

@@ -32,6 +32,29 @@ impl IngestRun {
     async fn status(&self) -> &str {
         &self.0.status
     }
+    /// Where the run is in its work: `queued`, `fetching`, `parsing`, `writing` or `finished`
+    /// (lowercase). A run of several countries goes through fetching, parsing and writing once per
+    /// country; `finished` once it has ended, whatever its status.
+    async fn phase(&self) -> &str {
+        &self.0.phase
+    }
+    /// How far the run got: steps done of the total, and source rows read so far. Written by the
+    /// process running it at most every 250 ms, so every replica sees the same.
+    async fn progress(&self) -> IngestProgress {
+        IngestProgress {
+            steps_done: self.0.steps_done,
+            steps_total: self.0.steps_total,
+            rows_so_far: self.0.rows_so_far,
+        }
+    }
+    /// What the run fetched, in order: each request's URL, HTTP status (304 when the archived copy was
+    /// current), size, SHA-256 and time. Offline runs replay archived payloads and fetch nothing.
+    async fn payloads(&self, ctx: &Context<'_>) -> Result<Vec<FetchedPayload>> {
+        let reads = crate::read::snapshot(ctx)?.clone();
+        let id = self.0.id;
+        let payloads = reads.run(move |c| runs::payloads_of_run(c, id)).await.gql()?;
+        Ok(payloads.into_iter().map(FetchedPayload).collect())
+    }
     /// What started the run: `cli`, `schedule`, `api` or `sample`.
     async fn trigger(&self) -> &str {
         &self.0.trigger
@@ -93,6 +116,45 @@ impl IngestRun {
         let id = self.0.id;
         let rows = reads.run(move |c| runs::rejected_rows_of_run(c, id, i64::from(first))).await.gql()?;
         Ok(rows.into_iter().map(RejectedRow).collect())
+    }
+}
+
+/// How far a run got.
+#[derive(async_graphql::SimpleObject)]
+pub struct IngestProgress {
+    /// Steps done: a step is one country (or one dataset, for `catalog`).
+    steps_done: i64,
+    /// Steps the run will make; null until the run has counted them.
+    steps_total: Option<i64>,
+    /// Source rows read so far (counted per country as each is parsed; the run's `fetched` at the end).
+    rows_so_far: i64,
+}
+
+/// A payload a run fetched.
+pub struct FetchedPayload(store::runs::FetchedPayload);
+
+/// A payload a run fetched: a request and what it brought back.
+#[Object]
+impl FetchedPayload {
+    /// The URL requested.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+    /// The HTTP status answered: 200, or 304 when the archived copy was still current.
+    async fn http_status(&self) -> Option<i32> {
+        Some(self.0.http_status)
+    }
+    /// The payload's size in bytes, when archived.
+    async fn bytes(&self) -> Option<i64> {
+        self.0.bytes
+    }
+    /// The payload's SHA-256 (hex), as archived.
+    async fn sha256(&self) -> Option<&str> {
+        self.0.sha256.as_deref()
+    }
+    /// When it was fetched (UTC).
+    async fn fetched_at(&self) -> Option<DateTime> {
+        Some(DateTime(self.0.fetched_at))
     }
 }
 

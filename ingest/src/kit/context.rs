@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use store::geography::{self, CountryInput};
 use store::models::{AdminArea, Dataset, DatasetInfo, Rejection, Resource, ResourceInfo};
 use store::provenance::{self, FetchRecord, PendingProvenance};
-use store::runs;
+use store::runs::{self, phase};
 use store::upsert::RunStamp;
 use store::{AnyConnection, DbPool, WriteCounts, catalog as store_catalog, with_conn};
 
@@ -131,10 +131,14 @@ impl<'a> RunContext<'a> {
 
     async fn fetch_request(&self, request: FetchRequest) -> Result<Fetched, IngestError> {
         self.step.check()?;
-        tokio::select! {
+        self.step.tracker.phase(phase::FETCHING);
+        let fetched = tokio::select! {
             fetched = self.ingester.fetcher.fetch(&request) => fetched,
             () = self.step.control.stopped() => Err(IngestError::Cancelled),
-        }
+        };
+        // What was fetched is read next.
+        self.step.tracker.phase(phase::PARSING);
+        fetched
     }
 
     /// Records a dataset and its resources (for sources that know them without a catalog), in order:
@@ -263,6 +267,7 @@ impl<'a> RunContext<'a> {
 
     /// What a write transaction of this run needs, to be taken into a pooled connection's closure.
     pub(crate) fn write_scope(&self) -> WriteScope {
+        self.step.tracker.phase(phase::WRITING);
         WriteScope { dry_run: self.dry_run(), control: self.step.control.clone(), provenance: self.pending().clone() }
     }
 
@@ -307,6 +312,7 @@ impl<'a> RunContext<'a> {
         F: FnOnce(&mut AnyConnection) -> Result<WriteCounts, IngestError> + Send + 'static,
     {
         let rejected: i64 = rejections.iter().map(|r| r.rows.len() as i64).sum();
+        self.step.tracker.rows_read(fetched);
         let written = match self.check_rejected_share(iso3, fetched, rejected) {
             Ok(()) => self.write(iso3, work).await,
             Err(e) => Err(e),
