@@ -11,6 +11,7 @@ pub mod limits;
 mod loaders;
 pub mod metrics;
 mod mutation;
+pub mod odata;
 pub mod operations;
 mod pagination;
 mod query;

@@ -1,5 +1,5 @@
 //! The actix-web routes: `/graphql` (POST, GET and HEAD; see `graphql_http`), `/graphiql`,
-//! `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`, `/export/...`, and the HTTP-level settings
+//! `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`, `/export/...`, `/odata/...`, and the HTTP-level settings
 //! (timeouts, body size, CORS, caching, request metrics).
 
 use std::time::Duration;
@@ -78,7 +78,9 @@ pub fn configure_with(
                         web::resource("/export/{name}")
                             .route(web::get().to(crate::export::export))
                             .route(web::head().to(crate::export::export)),
-                    ),
+                    )
+                    .service(web::resource("/odata").route(web::get().to(crate::odata::service_document)))
+                    .service(web::resource("/odata/{path:.*}").route(web::get().to(crate::odata::resource))),
             );
     }
 }
