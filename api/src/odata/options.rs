@@ -70,13 +70,14 @@ pub struct Options {
     pub carried: Vec<(String, String)>,
 }
 
-/// The query options of a URL, decoded (`+` stays a plus: OData literals use it, `%20` is a space).
+/// The query options of a URL, decoded as HTML forms are (`+` is a space, as `requests` and most HTTP
+/// clients encode one; a plus sign, as in an instant's offset, is `%2B`).
 pub fn decode_query(query: &str) -> Result<Vec<(String, String)>, Refused> {
     let mut pairs = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let decode = |text: &str| {
-            percent_encoding::percent_decode_str(text)
+            percent_encoding::percent_decode_str(&text.replace('+', " "))
                 .decode_utf8()
                 .map(|s| s.into_owned())
                 .map_err(|_| refuse("query", format!("{text:?} is not UTF-8 once decoded")))
@@ -191,7 +192,7 @@ pub fn parse(entity: &'static Entity, pairs: &[(String, String)]) -> Result<Opti
         (Some(_), _) if skip > 0 => {
             return Err(refuse("$skip", "$skip cannot be combined with $skiptoken (the token already skips)"));
         }
-        (Some(token), ordered) => decode_token(entity, &token, !ordered)?,
+        (Some(token), own_order) => decode_token(entity, &token, own_order)?,
         (None, true) => Start::Cursor(Cursor { offset: skip, after: None }),
         (None, false) => Start::Offset(skip),
     };
@@ -358,8 +359,8 @@ mod tests {
     }
 
     #[test]
-    fn plus_is_not_a_space() {
-        let pairs = decode_query("$filter=retrieved_at%20ge%202024-01-01T00:00:00+01:00&$top=5").expect("decodes");
+    fn plus_is_a_space_and_percent_2b_a_plus() {
+        let pairs = decode_query("$filter=retrieved_at+ge%202024-01-01T00:00:00%2B01:00&$top=5").expect("decodes");
         assert_eq!(pairs[0].1, "retrieved_at ge 2024-01-01T00:00:00+01:00");
         assert_eq!(pairs[1], ("$top".into(), "5".into()));
     }
