@@ -91,16 +91,9 @@ pub async fn resource(
             .content_type("application/xml")
             .body(metadata::csdl());
     }
-    let (set, rest) = match path.split_once('/') {
-        Some((set, rest)) => (set, Some(rest)),
-        None => (path.as_str(), None),
-    };
-    let (set, key) = match set.split_once('(') {
-        Some((name, key)) => match key.strip_suffix(')') {
-            Some(key) => (name, Some(key)),
-            None => return error(ApiError::BadUserInput(format!("{set:?}: the key is not closed")), None),
-        },
-        None => (set, None),
+    let (set, key, rest) = match split_path(&path) {
+        Ok(parts) => parts,
+        Err(message) => return error(ApiError::BadUserInput(message), None),
     };
     let Some(entity) = metadata::entity_of_set(set) else {
         let known: Vec<String> = store::BI_ENTITIES.iter().map(|e| metadata::set_name(e)).collect();
@@ -110,7 +103,7 @@ pub async fn resource(
     match (key, rest) {
         (None, None) => collection(entity, &pairs, &http, read).await,
         (None, Some("$count")) => count(entity, &pairs, read).await,
-        (Some(key), None) => single(entity, key, &pairs, &http, read).await,
+        (Some(key), None) => single(entity, &key, &pairs, &http, read).await,
         (_, Some(other)) => error(
             ApiError::NotFound(format!(
                 "{other:?}: only $count follows an entity set here (navigation properties are not served)"
@@ -118,6 +111,36 @@ pub async fn resource(
             None,
         ),
     }
+}
+
+/// Splits `Set`, `Set/$count` or `Set(key)` (a key's strings may hold `/` and `)`): the set's name, the
+/// key (percent-decoded: a client may encode its `/` as `%2F`), and what follows.
+fn split_path(path: &str) -> Result<(&str, Option<String>, Option<&str>), String> {
+    let open = path.find(['(', '/']);
+    let Some(open) = open.filter(|&i| path[i..].starts_with('(')) else {
+        return Ok(match path.split_once('/') {
+            Some((set, rest)) => (set, None, Some(rest)),
+            None => (path, None, None),
+        });
+    };
+    let mut quoted = false;
+    for (i, c) in path[open + 1..].char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            ')' if !quoted => {
+                let close = open + 1 + i;
+                let key = percent_encoding::percent_decode_str(&path[open + 1..close]).decode_utf8_lossy().into_owned();
+                let rest = &path[close + 1..];
+                return match rest.strip_prefix('/') {
+                    Some(rest) => Ok((&path[..open], Some(key), Some(rest))),
+                    None if rest.is_empty() => Ok((&path[..open], Some(key), None)),
+                    None => Err(format!("{path:?}: unexpected {rest:?} after the key")),
+                };
+            }
+            _ => {}
+        }
+    }
+    Err(format!("{path:?}: the key is not closed"))
 }
 
 /// Reads in one snapshot of the export's gate, bounded like a GraphQL request's wait.
@@ -161,7 +184,11 @@ fn object(entity: &Entity, select: Option<&[usize]>, cells: &[Cell], out: &mut S
         first = false;
         out.push_str(&Value::from(column.name).to_string());
         out.push(':');
-        out.push_str(&json_cell(cell).to_string());
+        match cell {
+            // Every digit of the instant: a key holding it must find its row again.
+            Cell::Time(Some(t)) => out.push_str(&format!("\"{}Z\"", t.format("%Y-%m-%dT%H:%M:%S%.f"))),
+            _ => out.push_str(&json_cell(cell).to_string()),
+        }
     }
     out.push('}');
 }
