@@ -104,8 +104,18 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
             header::AUTHORIZATION,
             header::IF_NONE_MATCH,
             header::IF_MODIFIED_SINCE,
+            // The OData feed's: a page size, and the protocol version a client accepts.
+            header::HeaderName::from_static("prefer"),
+            header::HeaderName::from_static("odata-version"),
+            header::HeaderName::from_static("odata-maxversion"),
         ])
-        .expose_headers(vec![header::ETAG, header::LINK, header::LAST_MODIFIED])
+        .expose_headers(vec![
+            header::ETAG,
+            header::LINK,
+            header::LAST_MODIFIED,
+            header::HeaderName::from_static("preference-applied"),
+            header::HeaderName::from_static("odata-version"),
+        ])
         .max_age(3600);
     if origins.iter().any(|o| o == "*") {
         return base.allow_any_origin();

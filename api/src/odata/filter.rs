@@ -11,6 +11,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 
 /// How deeply expressions may nest (parentheses, `not`): a bound so that no URL can exhaust the stack.
 const MAX_DEPTH: usize = 64;
+/// How many `and`/`or` operators and `in` values one expression may have (the typed tree and its SQL
+/// are walked recursively; and a filter this long is a mistake, not a question).
+const MAX_TERMS: usize = 1_000;
 
 /// A literal as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +188,7 @@ struct Parser {
     tokens: Vec<(usize, Token)>,
     at: usize,
     depth: usize,
+    terms: usize,
     length: usize,
 }
 
@@ -224,9 +228,18 @@ impl Parser {
         Ok(())
     }
 
+    fn term(&mut self) -> Result<(), String> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(format!("the expression has more than {MAX_TERMS} terms"));
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr, String> {
         let mut left = self.and()?;
         while self.peek_word("or") {
+            self.term()?;
             self.next();
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
@@ -237,6 +250,7 @@ impl Parser {
     fn and(&mut self) -> Result<Expr, String> {
         let mut left = self.unary()?;
         while self.peek_word("and") {
+            self.term()?;
             self.next();
             let right = self.unary()?;
             left = Expr::And(Box::new(left), Box::new(right));
@@ -270,6 +284,7 @@ impl Parser {
                     self.expect(Token::Open, "`(` after `in`")?;
                     let mut items = vec![self.primary()?];
                     while self.peek() == Some(&Token::Comma) {
+                        self.term()?;
                         self.next();
                         items.push(self.primary()?);
                     }
@@ -305,6 +320,7 @@ impl Parser {
             Some(Token::Literal(literal)) => Ok(Expr::Literal(literal)),
             Some(Token::Word(word)) if self.peek() == Some(&Token::Open) => {
                 self.next();
+                self.deeper()?;
                 let mut arguments = Vec::new();
                 if self.peek() != Some(&Token::Close) {
                     arguments.push(self.primary()?);
@@ -314,6 +330,7 @@ impl Parser {
                     }
                 }
                 self.expect(Token::Close, "`)` closing the function's arguments")?;
+                self.depth -= 1;
                 Ok(Expr::Call(word, arguments))
             }
             Some(Token::Word(word)) if matches!(word.as_str(), "and" | "or" | "not" | "eq" | "ne" | "in") => {
@@ -334,7 +351,7 @@ pub fn parse(text: &str) -> Result<Expr, String> {
     if tokens.is_empty() {
         return Err("the expression is empty".into());
     }
-    let mut parser = Parser { tokens, at: 0, depth: 0, length: text.chars().count() };
+    let mut parser = Parser { tokens, at: 0, depth: 0, terms: 0, length: text.chars().count() };
     let expr = parser.or()?;
     if let Some(token) = parser.peek() {
         return Err(format!("unexpected {} at position {}", describe(token), parser.position()));
@@ -425,6 +442,10 @@ mod tests {
         }
         assert!(parse(&format!("{}a eq 1{}", "(".repeat(500), ")".repeat(500))).is_err(), "deep nesting is bounded");
         assert!(parse(&format!("{}a", "not ".repeat(500))).is_err());
+        assert!(parse(&format!("{}a{}", "f(".repeat(500), ")".repeat(500))).is_err());
+        assert!(parse(&vec!["a eq 1"; 2_000].join(" or ")).is_err(), "long chains are bounded");
+        assert!(parse(&format!("a in ({})", vec!["1"; 2_000].join(","))).is_err());
+        assert!(parse(&vec!["a eq 1"; 500].join(" and ")).is_ok());
     }
 
     #[test]
