@@ -12,7 +12,9 @@ Usage: python odata_feed.py http://127.0.0.1:PORT path/to/sample
 Exits non-zero on the first failed check.
 """
 
+import contextlib
 import csv
+import io
 import json
 import sys
 import urllib.request
@@ -52,7 +54,9 @@ def main(base, sample):
     session = requests.Session()
     # Small pages, so that the walk takes many next links.
     session.headers["Prefer"] = f"odata.maxpagesize={PAGE}"
-    service = ODataService(f"{base}/odata/", reflect_entities=True, session=session)
+    # (The client prints blank lines while it reflects the model; keep the report readable.)
+    with contextlib.redirect_stdout(io.StringIO()):
+        service = ODataService(f"{base}/odata/", reflect_entities=True, session=session)
     Idps = service.entities["Idps"]
     Population = service.entities["Population"]
 
