@@ -44,7 +44,8 @@ fn csv_cell(cell: &Cell) -> String {
     }
 }
 
-fn json_cell(cell: &Cell) -> Value {
+/// A cell as JSON: ISO dates, instants in UTC with `Z` (the JSON export's and the OData feed's).
+pub(crate) fn json_cell(cell: &Cell) -> Value {
     match cell {
         Cell::Text(Some(t)) => Value::from(t.as_str()),
         Cell::Int(Some(n)) => Value::from(*n),

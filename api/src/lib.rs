@@ -13,6 +13,7 @@ pub mod live;
 mod loaders;
 pub mod metrics;
 mod mutation;
+pub mod odata;
 pub mod operations;
 mod pagination;
 mod query;

@@ -1,5 +1,5 @@
 //! The actix-web routes: `/graphql` (POST, GET and HEAD; see `graphql_http`), `/graphiql`, `/console`,
-//! `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`, `/export/...`, and the HTTP-level settings
+//! `/schema.graphql`, `/healthz`, `/readyz`, `/metrics`, `/export/...`, `/odata/...`, and the HTTP-level settings
 //! (timeouts, body size, CORS, caching, request metrics).
 
 use std::time::Duration;
@@ -94,7 +94,9 @@ pub fn configure_with(
                         web::resource("/export/{name}")
                             .route(web::get().to(crate::export::export))
                             .route(web::head().to(crate::export::export)),
-                    ),
+                    )
+                    .service(web::resource("/odata").route(web::get().to(crate::odata::service_document)))
+                    .service(web::resource("/odata/{path:.*}").route(web::get().to(crate::odata::resource))),
             );
     }
 }
@@ -118,8 +120,18 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
             header::AUTHORIZATION,
             header::IF_NONE_MATCH,
             header::IF_MODIFIED_SINCE,
+            // The OData feed's: a page size, and the protocol version a client accepts.
+            header::HeaderName::from_static("prefer"),
+            header::HeaderName::from_static("odata-version"),
+            header::HeaderName::from_static("odata-maxversion"),
         ])
-        .expose_headers(vec![header::ETAG, header::LINK, header::LAST_MODIFIED])
+        .expose_headers(vec![
+            header::ETAG,
+            header::LINK,
+            header::LAST_MODIFIED,
+            header::HeaderName::from_static("preference-applied"),
+            header::HeaderName::from_static("odata-version"),
+        ])
         .max_age(3600);
     if origins.iter().any(|o| o == "*") {
         return base.allow_any_origin();

@@ -4,8 +4,9 @@
 //! 1. Ingest: a synthetic DTM v3 admin2 answer (real Haiti rows over synthetic rounds) served on
 //!    loopback, ingested by `crisisgraph ingest dtm` into PostgreSQL and SQLite, twice (the second
 //!    unchanged); the same rows loaded with PostgreSQL `COPY` into a bare table (the limit).
-//! 2. Export: `/export/idps.csv` and `/export/idps.parquet` of every row, one after the other: rows/s,
-//!    MB/s and the server's peak RSS during each.
+//! 2. Export: `/export/idps.csv` and `/export/idps.parquet` of every row, then the same rows walked
+//!    through the OData feed (`/odata/Idps` by `@odata.nextLink`, 50,000-row pages), one after the other:
+//!    rows/s, MB/s and the server's peak RSS during each.
 //! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections); the SQL crisisgraph runs
 //!    for each, captured from the PostgreSQL log, under `pgbench` (the floor); and PostGraphile's nearest
 //!    equivalent under the same `wrk` load (the peer).
@@ -257,6 +258,34 @@ fn export_run(pid: u32, url: &str, work: &std::path::Path, parquet: bool) -> Res
     } else {
         lines.saturating_sub(1)
     };
+    Ok(ExportRun { rows, bytes, seconds, status, peak_mb })
+}
+
+/// Walks an OData entity set by `@odata.nextLink` with pages of `page` rows, as Power BI does, counting
+/// the rows of each page's `value`. The server's peak RSS is reset first, so the peak is this walk's.
+fn odata_walk(pid: u32, url: &str, page: usize) -> Result<ExportRun, BenchError> {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let prefer = format!("Prefer: odata.maxpagesize={page}");
+    let started = std::time::Instant::now();
+    let (mut next, mut rows, mut bytes, mut status) = (Some(url.to_string()), 0u64, 0u64, "200".to_string());
+    while let Some(link) = next.take() {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "600", "-w", "\n%{http_code}", "-H", &prefer, &link])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "?"));
+        bytes += body.len() as u64;
+        if code != "200" {
+            status = code.to_string();
+            break;
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| BenchError::Invalid(format!("an OData page is not JSON: {e}")))?;
+        rows += json["value"].as_array().map_or(0, |v| v.len() as u64);
+        next = json["@odata.nextLink"].as_str().map(String::from);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (peak_mb, _) = rss_mb(pid);
     Ok(ExportRun { rows, bytes, seconds, status, peak_mb })
 }
 
@@ -713,7 +742,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let (mut serve, url) = serve(args, &pg, &base, &["--sample"])?;
     let (_, idle_rss) = rss_mb(serve.id());
     let query = format!("country=HTI&admin_level=2&limit={}", args.export_rows);
-    say(format!("## Export: `/export/idps.{{csv,parquet}}?{query}`, one after the other\n"));
+    say(format!(
+        "## Export: `/export/idps.{{csv,parquet}}?{query}` and the OData walk of the same rows, one after the other\n"
+    ));
     say("| format | rows | bytes | time (s) | rows/s | MB/s | server RSS before (MB) | server peak RSS during it (MB) | HTTP |".into());
     say("|---|---|---|---|---|---|---|---|---|".into());
     for format in ["csv", "parquet"] {
@@ -730,6 +761,20 @@ fn run(args: &Args) -> Result<(), BenchError> {
             run.status
         ));
     }
+    // The same rows through the OData feed, page by page as a BI tool reads them.
+    let (_, before) = rss_mb(serve.id());
+    let filter = "country_iso3%20eq%20%27HTI%27%20and%20admin_level%20eq%202";
+    let walk = odata_walk(serve.id(), &format!("{url}/odata/Idps?$filter={filter}&$top={}", args.export_rows), 50_000)?;
+    say(format!(
+        "| OData walk (`/odata/Idps`, 50,000-row pages by `@odata.nextLink`) | {} | {} | {:.1} | {:.0} | {:.1} | {before:.0} | {:.0} | {} |",
+        walk.rows,
+        walk.bytes,
+        walk.seconds,
+        walk.rows as f64 / walk.seconds,
+        walk.bytes as f64 / 1e6 / walk.seconds,
+        walk.peak_mb,
+        walk.status
+    ));
     say(format!("\nServer RSS when idle before the exports: {idle_rss:.0} MB.\n"));
 
     if !args.skip_queries {

@@ -105,7 +105,7 @@ fn entity_coverage(
         "country_iso3, {dataset} AS dataset, {level} AS admin_level, COUNT(*) AS row_count, {bounds}, \
          {retrieved} AS retrieved"
     );
-    let mut statement = entity.select(conn, &what, &[Condition::In("country_iso3", countries.to_vec())]);
+    let mut statement = entity.select(conn, &what, &[Condition::In("country_iso3", countries.to_vec())])?;
     statement.push(&format!(" GROUP BY {}", grouped.join(", ")));
     let groups: Vec<Group> = load_by_name(conn, &statement.text, &statement.binds)?;
 

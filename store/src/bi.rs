@@ -7,6 +7,8 @@
 //! header, JSON keys and cells, the export's filters and order, and the docs' column tables
 //! ([`markdown_tables`]). Nothing here names a theme.
 
+pub mod predicate;
+
 use std::fmt::Write as _;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -407,6 +409,10 @@ pub enum Bind {
     Integer(i32),
     BigInt(i64),
     Date(NaiveDate),
+    Double(f64),
+    Bool(bool),
+    /// An instant in UTC (the `Timestamp` columns).
+    Timestamp(NaiveDateTime),
     /// A list of texts: `= ANY($n)` on PostgreSQL (one array), `IN (?, ?, ...)` on SQLite.
     Texts(Vec<String>),
 }
@@ -424,6 +430,9 @@ where
                 Bind::Integer(v) => query.bind::<st::Integer, _>(v),
                 Bind::BigInt(v) => query.bind::<st::BigInt, _>(v),
                 Bind::Date(v) => query.bind::<st::Date, _>(v),
+                Bind::Double(v) => query.bind::<st::Double, _>(v),
+                Bind::Bool(v) => query.bind::<st::Bool, _>(v),
+                Bind::Timestamp(v) => query.bind::<st::Timestamp, _>(v),
                 Bind::Texts(values) => bind_texts(query, values),
             };
         }
@@ -505,6 +514,8 @@ pub enum Condition {
     Sql(&'static str),
     /// The column is the p-code of one of these areas or of an area inside one: resolved by [`resolve`].
     Within(&'static str, Vec<String>),
+    /// A condition of any shape on the entity's columns (the OData feed's `$filter`).
+    Where(predicate::Predicate),
 }
 
 impl Filter {
@@ -624,7 +635,12 @@ impl Entity {
         self.filters.iter().find(|f| f.param == param)
     }
 
-    pub(crate) fn select(&self, conn: &AnyConnection, what: &str, conditions: &[Condition]) -> Statement {
+    pub(crate) fn select(
+        &self,
+        conn: &AnyConnection,
+        what: &str,
+        conditions: &[Condition],
+    ) -> Result<Statement, StoreError> {
         let mut statement = Statement::new(conn);
         statement.push(&format!("SELECT {what} FROM {}", self.view));
         for (i, condition) in conditions.iter().enumerate() {
@@ -651,9 +667,12 @@ impl Entity {
                 Condition::Within(..) => {
                     statement.push("1 = 0");
                 }
+                Condition::Where(predicate) => {
+                    self.write_predicate(&mut statement, predicate).map_err(StoreError::Invalid)?;
+                }
             }
         }
-        statement
+        Ok(statement)
     }
 
     fn order_by(&self) -> String {
@@ -669,7 +688,7 @@ impl Entity {
         cursor: &mut Cursor,
     ) -> Result<Vec<Vec<Cell>>, StoreError> {
         let columns: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
-        let mut statement = self.select(conn, &columns.join(", "), conditions);
+        let mut statement = self.select(conn, &columns.join(", "), conditions)?;
         let key_columns: Vec<&str> = self.order[..self.keyset].iter().map(|o| o.trim_end_matches(" DESC")).collect();
         let skip = match &cursor.after {
             Some((key, sent)) if self.keyset > 0 => {
@@ -723,10 +742,63 @@ impl Entity {
             #[allow(dead_code)]
             probe: i32,
         }
-        let mut statement = self.select(conn, "1 AS probe", conditions);
+        let mut statement = self.select(conn, "1 AS probe", conditions)?;
         statement.push(&self.order_by()).push(" LIMIT 1 OFFSET ").bind(Bind::BigInt(offset));
         let found: Vec<Probe> = load_by_name(conn, &statement.text, &statement.binds)?;
         Ok(!found.is_empty())
+    }
+}
+
+impl Entity {
+    /// The columns that identify a row (the OData feed's key): the columns of the export's order that
+    /// are never missing. The order tells every row apart; a missing value in it (the IDP rows'
+    /// `area_pcode`) follows from the columns before it.
+    pub fn key_columns(&self) -> Vec<&Column> {
+        self.order.iter().filter_map(|o| self.column(o.trim_end_matches(" DESC"))).filter(|c| !c.nullable).collect()
+    }
+
+    /// How many rows match `conditions`.
+    pub fn count(&self, conn: &mut AnyConnection, conditions: &[Condition]) -> Result<i64, StoreError> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = st::BigInt)]
+            n: i64,
+        }
+        let statement = self.select(conn, "COUNT(*) AS n", conditions)?;
+        let found: Vec<Count> = load_by_name(conn, &statement.text, &statement.binds)?;
+        Ok(found.first().map(|c| c.n).unwrap_or(0))
+    }
+
+    /// `limit` rows matching `conditions` after the first `offset`, in the order of `order` (column
+    /// names, each with `true` for descending), then the export's order (so that ties are always
+    /// broken the same way and pages never overlap).
+    pub fn rows_ordered(
+        &self,
+        conn: &mut AnyConnection,
+        conditions: &[Condition],
+        order: &[(&str, bool)],
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let columns: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let mut statement = self.select(conn, &columns.join(", "), conditions)?;
+        let mut terms = Vec::new();
+        for (name, descending) in order {
+            let column =
+                self.column(name).ok_or_else(|| StoreError::Invalid(format!("{} has no column {name}", self.view)))?;
+            // Missing values sort first ascending and last descending on both backends.
+            let nulls = match (column.nullable, statement.postgres, descending) {
+                (true, true, false) => " NULLS FIRST",
+                (true, true, true) => " NULLS LAST",
+                _ => "",
+            };
+            terms.push(format!("{}{}{nulls}", column.name, if *descending { " DESC" } else { "" }));
+        }
+        terms.extend(self.order.iter().map(|o| o.to_string()));
+        statement.push(&format!(" ORDER BY {}", terms.join(", ")));
+        statement.push(" LIMIT ").bind(Bind::BigInt(limit));
+        statement.push(" OFFSET ").bind(Bind::BigInt(offset));
+        (self.load)(conn, &statement.text, &statement.binds)
     }
 }
 

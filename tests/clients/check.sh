@@ -21,6 +21,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 
+command -v xmllint >/dev/null 2>&1 || {
+  echo "installing libxml2-utils (xmllint)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxml2-utils >/dev/null
+}
+
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 env -u CRISISGRAPH_CONFIG -u CRISISGRAPH_OPERATOR_TOKEN DATABASE_URL="$work/clients.db" \
@@ -37,4 +42,7 @@ base="http://127.0.0.1:$port"
 node "$here/audit.mjs" "$base/graphql"
 node "$here/introspection.mjs" "$base/graphql" schema.graphql
 "$venv/bin/python" "$here/metrics_and_exports.py" "$base" sample
+curl -fsS "$base/odata/\$metadata" -o "$work/metadata.xml"
+xmllint --noout --schema "$here/odata-schemas/edmx.xsd" "$work/metadata.xml"
+"$venv/bin/python" "$here/odata_feed.py" "$base" sample
 echo "client checks passed"

@@ -1,0 +1,108 @@
+"""An OData v4 client nobody on the project wrote (python-odata) against a running crisisgraph: it
+reads $metadata, builds its entity classes from it, and pages through the feed by @odata.nextLink.
+
+Checks, with figures computed here from the raw sample files:
+- every Haiti admin-2 IDP figure, paged 25 rows at a time (`Prefer: odata.maxpagesize=25`), comes
+  exactly once, with each (area, operation, round, date, assessment type) total and their sum equal to
+  the DTM payload's (sample/dtm/v3/displacement-admin2-admin0pcode-hti.json);
+- Mali's national population (both sexes, all ages) equals the COD file's (sample/cod/mli_pop_adm0_v2.csv),
+  through the client's own $filter.
+
+Usage: python odata_feed.py http://127.0.0.1:PORT path/to/sample
+Exits non-zero on the first failed check.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import sys
+import urllib.request
+from collections import Counter, defaultdict
+
+import requests
+from odata import ODataService
+
+PAGE = 25
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL {message}")
+        sys.exit(1)
+
+
+def haiti_admin2_from_payload(sample):
+    with open(f"{sample}/dtm/v3/displacement-admin2-admin0pcode-hti.json", encoding="utf-8") as f:
+        rows = json.load(f)["result"]
+    totals = defaultdict(int)
+    for r in rows:
+        key = (r["admin2Pcode"].strip(), r["operation"].strip(), r["roundNumber"],
+               r["reportingDate"][:10], r["assessmentType"].strip())
+        totals[key] += r["numPresentIdpInd"]
+    return totals
+
+
+def mali_population_from_cod(sample):
+    with open(f"{sample}/cod/mli_pop_adm0_v2.csv", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.DictReader(f) if not r.get("ADM0_PCODE", "").startswith("#")]
+    check(len(rows) == 1, f"the COD admin-0 file has one row, not {len(rows)}")
+    return int(float(rows[0]["T_TL"]))
+
+
+def main(base, sample):
+    session = requests.Session()
+    # Small pages, so that the walk takes many next links.
+    session.headers["Prefer"] = f"odata.maxpagesize={PAGE}"
+    # (The client prints blank lines while it reflects the model; keep the report readable.)
+    with contextlib.redirect_stdout(io.StringIO()):
+        service = ODataService(f"{base}/odata/", reflect_entities=True, session=session)
+    Idps = service.entities["Idps"]
+    Population = service.entities["Population"]
+
+    # The page walk, as the client does it (it follows @odata.nextLink until there is none).
+    expected = haiti_admin2_from_payload(sample)
+    query = service.query(Idps).filter((Idps.country_iso3 == "HTI") & (Idps.admin_level == 2))
+    seen = Counter()
+    got = {}
+    for row in query:
+        key = (row.source_pcode, row.operation, row.round_number, str(row.reporting_date)[:10],
+               row.assessment_type)
+        seen[key] += 1
+        got[key] = row.idps
+    duplicates = [k for k, n in seen.items() if n > 1]
+    check(not duplicates, f"rows came more than once: {duplicates[:3]}")
+    check(len(got) == len(expected), f"{len(got)} Haiti admin-2 rows, the payload has {len(expected)}")
+    check(got == dict(expected), "every Haiti admin-2 total equals the payload's")
+    check(sum(got.values()) == sum(expected.values()),
+          f"sum {sum(got.values())} equals the payload's {sum(expected.values())}")
+
+    # The walk did take many pages: count the next links by hand on the raw feed.
+    url = f"{base}/odata/Idps?$filter=country_iso3%20eq%20'HTI'%20and%20admin_level%20eq%202&$select=idps"
+    pages, rows = 0, 0
+    while url:
+        request = urllib.request.Request(url, headers={"Prefer": f"odata.maxpagesize={PAGE}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            check(response.headers.get("OData-Version") == "4.0", "OData-Version: 4.0")
+            check(response.headers.get("Preference-Applied") == f"odata.maxpagesize={PAGE}", "Preference-Applied")
+            page = json.load(response)
+        check(len(page["value"]) <= PAGE, "no page is larger than asked")
+        pages += 1
+        rows += len(page["value"])
+        url = page.get("@odata.nextLink")
+    check(rows == len(expected), f"the raw walk gives {rows} rows, not {len(expected)}")
+    check(pages >= len(expected) // PAGE, f"{pages} pages of at most {PAGE}")
+
+    # Mali's population total through the client's $filter.
+    total = mali_population_from_cod(sample)
+    national = list(service.query(Population).filter(
+        (Population.country_iso3 == "MLI") & (Population.admin_level == 0)
+        & (Population.sex == "all") & (Population.age_range == "all")))
+    check(len(national) == 1, f"one national total for Mali, not {len(national)}")
+    check(national[0].population == total, f"Mali population {national[0].population} equals the COD's {total}")
+
+    print(f"odata: {len(got)} Haiti admin-2 rows in {pages} pages, sum {sum(got.values())}; Mali {total}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1].rstrip("/"), sys.argv[2])
