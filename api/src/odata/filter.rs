@@ -27,29 +27,8 @@ pub enum Literal {
     DateTime(DateTime<FixedOffset>),
 }
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-impl CompareOp {
-    /// The same comparison with its sides swapped (`5 lt x` is `x gt 5`).
-    pub fn flipped(self) -> CompareOp {
-        match self {
-            CompareOp::Gt => CompareOp::Lt,
-            CompareOp::Ge => CompareOp::Le,
-            CompareOp::Lt => CompareOp::Gt,
-            CompareOp::Le => CompareOp::Ge,
-            other => other,
-        }
-    }
-}
+/// A comparison operator: the store's own, which the typed filter becomes.
+pub use store::bi::predicate::Compare as CompareOp;
 
 /// A parsed, untyped expression.
 #[derive(Debug, Clone, PartialEq)]

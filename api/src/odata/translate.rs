@@ -7,7 +7,7 @@ use chrono::Utc;
 use store::bi::predicate::{Compare, Predicate, TextTest};
 use store::bi::{Bind, Column, Entity, SqlType};
 
-use super::filter::{CompareOp, Expr, Literal};
+use super::filter::{Expr, Literal};
 use super::metadata::edm_type;
 
 /// The entity's column of that name (OData properties are the columns' names).
@@ -42,17 +42,6 @@ pub fn typed(column: &Column, literal: &Literal) -> Result<Option<Bind>, String>
         (_, Literal::Date(d)) => return Err(mismatch(&format!("the date {d}"))),
         (_, Literal::DateTime(t)) => return Err(mismatch(&format!("the instant {}", t.to_rfc3339()))),
     }))
-}
-
-fn compare(op: CompareOp) -> Compare {
-    match op {
-        CompareOp::Eq => Compare::Eq,
-        CompareOp::Ne => Compare::Ne,
-        CompareOp::Gt => Compare::Gt,
-        CompareOp::Ge => Compare::Ge,
-        CompareOp::Lt => Compare::Lt,
-        CompareOp::Le => Compare::Le,
-    }
 }
 
 /// The predicate of a boolean `$filter` expression.
@@ -93,14 +82,14 @@ pub fn predicate(entity: &'static Entity, expr: &Expr) -> Result<Predicate, Stri
     })
 }
 
-fn comparison(entity: &'static Entity, left: &Expr, op: CompareOp, right: &Expr) -> Result<Predicate, String> {
+fn comparison(entity: &'static Entity, left: &Expr, op: Compare, right: &Expr) -> Result<Predicate, String> {
     match (left, right) {
         (Expr::Property(name), Expr::Literal(literal)) => {
             let column = property(entity, name)?;
             Ok(match (typed(column, literal)?, op) {
-                (Some(bind), op) => Predicate::Compare(column.name, compare(op), bind),
-                (None, CompareOp::Eq) => Predicate::IsNull(column.name),
-                (None, CompareOp::Ne) => Predicate::Not(Box::new(Predicate::IsNull(column.name))),
+                (Some(bind), op) => Predicate::Compare(column.name, op, bind),
+                (None, Compare::Eq) => Predicate::IsNull(column.name),
+                (None, Compare::Ne) => Predicate::Not(Box::new(Predicate::IsNull(column.name))),
                 // An order with null is false (OData's null propagates to false in a filter).
                 (None, _) => Predicate::Const(false),
             })
@@ -111,10 +100,10 @@ fn comparison(entity: &'static Entity, left: &Expr, op: CompareOp, right: &Expr)
         }
         // `contains(name,'x') eq true`, as some tools write it.
         (condition, Expr::Literal(Literal::Bool(b))) | (Expr::Literal(Literal::Bool(b)), condition)
-            if matches!(op, CompareOp::Eq | CompareOp::Ne) =>
+            if matches!(op, Compare::Eq | Compare::Ne) =>
         {
             let inner = predicate(entity, condition)?;
-            if (op == CompareOp::Eq) == *b { Ok(inner) } else { Ok(Predicate::Not(Box::new(inner))) }
+            if (op == Compare::Eq) == *b { Ok(inner) } else { Ok(Predicate::Not(Box::new(inner))) }
         }
         _ => Err("a comparison needs a property on one side and a value on the other".into()),
     }

@@ -141,20 +141,6 @@ impl<N: OutputType> Edge<N> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::page_of_loaded;
-
-    #[test]
-    fn a_loaded_list_is_paged_by_key_after_the_cursor() {
-        let all = vec![5, 1, 4, 2, 3];
-        assert_eq!(page_of_loaded(all.clone(), |r| *r, None, 2), (vec![1, 2], false, true, 5));
-        assert_eq!(page_of_loaded(all.clone(), |r| *r, Some(&2), 2), (vec![3, 4], true, true, 5));
-        assert_eq!(page_of_loaded(all.clone(), |r| *r, Some(&4), 2), (vec![5], true, false, 5));
-        assert_eq!(page_of_loaded(all, |r| *r, Some(&9), 2), (vec![], true, false, 5));
-    }
-}
-
 /// One page of a theme's figures matching `filter` (and, given `within`, of that area and every area
 /// inside it, by p-code), after the cursor `after` of list `list`: keyset on the row id, and
 /// `totalCount` counted only when the query asks for it.
@@ -189,4 +175,18 @@ where
         .await
         .gql()?;
     Ok(Connection::keyset(rows, list, L::id, node, after.is_some(), has_next, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_of_loaded;
+
+    #[test]
+    fn a_loaded_list_is_paged_by_key_after_the_cursor() {
+        let all = vec![5, 1, 4, 2, 3];
+        assert_eq!(page_of_loaded(all.clone(), |r| *r, None, 2), (vec![1, 2], false, true, 5));
+        assert_eq!(page_of_loaded(all.clone(), |r| *r, Some(&2), 2), (vec![3, 4], true, true, 5));
+        assert_eq!(page_of_loaded(all.clone(), |r| *r, Some(&4), 2), (vec![5], true, false, 5));
+        assert_eq!(page_of_loaded(all, |r| *r, Some(&9), 2), (vec![], true, false, 5));
+    }
 }

@@ -19,6 +19,17 @@ pub enum Compare {
 }
 
 impl Compare {
+    /// The same comparison with its sides swapped (`5 lt x` is `x gt 5`).
+    pub fn flipped(self) -> Compare {
+        match self {
+            Compare::Gt => Compare::Lt,
+            Compare::Ge => Compare::Le,
+            Compare::Lt => Compare::Gt,
+            Compare::Le => Compare::Ge,
+            other => other,
+        }
+    }
+
     fn sql(self) -> &'static str {
         match self {
             Compare::Eq => "=",
