@@ -21,6 +21,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "crisisgraph.toml";
 pub struct Settings {
     /// `postgres://...` for PostgreSQL; anything else is a SQLite file path.
     pub database_url: String,
+    /// Streaming replicas of a PostgreSQL primary that take GraphQL and export reads.
+    pub read_replicas: store::ReplicaSettings,
     /// Address `serve` listens on.
     pub bind: String,
     /// Bearer token that mutations require; none disables them.
@@ -48,6 +50,9 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    /// PostgreSQL streaming replicas for reads.
+    read_database_urls: Option<Vec<String>>,
+    read_replica_max_wait_ms: Option<u64>,
     bind: Option<String>,
     operator_token: Option<String>,
     countries: Option<Vec<String>>,
@@ -201,12 +206,39 @@ fn row_limits(file: &FileConfig, defaults: &RowLimits) -> Result<RowLimits> {
     })
 }
 
+/// The read replicas: `CRISISGRAPH_READ_DATABASE_URL` (comma-separated) or `read_database_urls`, and
+/// how long a read may wait for one to replay the newest ingest (`CRISISGRAPH_READ_REPLICA_MAX_WAIT_MS`,
+/// `read_replica_max_wait_ms`, default 1000). Refused beside SQLite, which has no replicas.
+fn read_replicas(file: &FileConfig, database_url: &str) -> Result<store::ReplicaSettings> {
+    let urls: Vec<String> = match var("CRISISGRAPH_READ_DATABASE_URL") {
+        Some(list) => list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect(),
+        None => file.read_database_urls.clone().unwrap_or_default(),
+    };
+    if !urls.is_empty() && store::backend_of(database_url) != store::Backend::Postgres {
+        bail!(
+            "CRISISGRAPH_READ_DATABASE_URL needs a PostgreSQL primary: SQLite has no read replicas \
+             (unset it, or set DATABASE_URL to a postgres:// URL)"
+        );
+    }
+    if let Some(url) = urls.iter().find(|u| store::backend_of(u) != store::Backend::Postgres) {
+        bail!("a read replica in CRISISGRAPH_READ_DATABASE_URL must be a postgres:// URL, not {url:?}");
+    }
+    let defaults = store::ReplicaSettings::default();
+    let wait = number(
+        "CRISISGRAPH_READ_REPLICA_MAX_WAIT_MS",
+        file.read_replica_max_wait_ms,
+        defaults.max_wait.as_millis() as u64,
+    )?;
+    Ok(store::ReplicaSettings { urls, max_wait: Duration::from_millis(wait) })
+}
+
 impl Settings {
     /// Reads the file (if any), then the environment: `DATABASE_URL`, `CRISISGRAPH_BIND`,
     /// `CRISISGRAPH_OPERATOR_TOKEN`, `CRISISGRAPH_COUNTRIES`, `CRISISGRAPH_DTM_URL`, `CRISISGRAPH_DTM_KEY`,
     /// `CRISISGRAPH_HDX_URL`, `CRISISGRAPH_FTS_URL`, `CRISISGRAPH_LEASE_SECONDS`,
     /// `CRISISGRAPH_SHUTDOWN_GRACE_SECONDS`, `CRISISGRAPH_SCHEDULE_TIMEZONE`, `CRISISGRAPH_CORS_ORIGINS`,
-    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, `CRISISGRAPH_BODY_TIMEOUT_SECONDS`, the database's `CRISISGRAPH_DB_POOL_WAIT_SECONDS`,
+    /// `CRISISGRAPH_REQUEST_TIMEOUT_SECONDS`, `CRISISGRAPH_BODY_TIMEOUT_SECONDS`, the read replicas (see
+    /// [`read_replicas`]), the database's `CRISISGRAPH_DB_POOL_WAIT_SECONDS`,
     /// `CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS`, `CRISISGRAPH_DB_CLIENT_CHECK_SECONDS`, the fetcher's
     /// `CRISISGRAPH_FETCH_{CONNECT,FIRST_BYTE,IDLE,BODY}_TIMEOUT_SECONDS`, the row bounds (see
     /// [`row_limits`]), and per source `CRISISGRAPH_SCHEDULE_<SOURCE>` (cron or `off`) and
@@ -269,6 +301,9 @@ impl Settings {
             ..defaults.fetch.clone()
         };
         let limits = row_limits(&file, &defaults.limits)?;
+        let database_url =
+            var("DATABASE_URL").or(file.database_url.clone()).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        let read_replicas = read_replicas(&file, &database_url)?;
         let (webhook_targets, webhooks) = webhooks(&file)?;
         let ingest = IngestConfig {
             dtm_url: var("CRISISGRAPH_DTM_URL").or(file.dtm_url).unwrap_or(defaults.dtm_url),
@@ -360,7 +395,8 @@ impl Settings {
         }
 
         Ok(Settings {
-            database_url: var("DATABASE_URL").or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            read_replicas,
+            database_url,
             bind: var("CRISISGRAPH_BIND").or(file.bind).unwrap_or_else(|| DEFAULT_BIND.to_string()),
             operator_token: var("CRISISGRAPH_OPERATOR_TOKEN").or(file.operator_token),
             shutdown_grace: seconds(
@@ -421,6 +457,25 @@ mod tests {
         assert!(format!("{error:#}").contains("CRISISGRAPH_DB_STATEMENT_TIMEOUT_SECONDS"), "{error:#}");
         std::fs::write(&file, "max_rejected_share = 1.5\n").expect("write");
         assert!(Settings::load(Some(&file)).is_err());
+    }
+
+    #[test]
+    fn read_replicas_come_from_the_file_and_are_refused_beside_sqlite() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("replicas.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"postgres://127.0.0.1/cg\"\nread_database_urls = [\"postgres://127.0.0.1:5433/cg\", \
+             \"postgres://127.0.0.1:5434/cg\"]\nread_replica_max_wait_ms = 250\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&file)).expect("valid");
+        assert_eq!(settings.read_replicas.urls.len(), 2);
+        assert_eq!(settings.read_replicas.max_wait, Duration::from_millis(250));
+        std::fs::write(&file, "database_url = \"cg.db\"\nread_database_urls = [\"postgres://127.0.0.1:5433/cg\"]\n")
+            .expect("write");
+        let error = Settings::load(Some(&file)).expect_err("SQLite has no replicas");
+        assert!(format!("{error:#}").contains("SQLite has no read replicas"), "{error:#}");
     }
 
     #[test]

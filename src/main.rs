@@ -275,6 +275,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            if !settings.read_replicas.urls.is_empty() {
+                let (replicas, reads) = (settings.read_replicas.clone(), pool.clone());
+                tokio::task::spawn_blocking(move || reads.attach_replicas(&replicas))
+                    .await?
+                    .context("opening the read replicas")?;
+                tracing::info!(
+                    replicas = settings.read_replicas.urls.len(),
+                    max_wait_ms = settings.read_replicas.max_wait.as_millis() as u64,
+                    "GraphQL and export reads go to the read replicas"
+                );
+            }
             let bind = bind.unwrap_or_else(|| settings.bind.clone());
             serve(pool, &settings, bind, !no_scheduler).await?;
             Ok(ExitCode::SUCCESS)

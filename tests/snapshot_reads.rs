@@ -179,3 +179,184 @@ async fn a_dropped_snapshot_ends_its_transaction(backend: Backend) {
 }
 
 on_both_stores!(no_response_mixes_two_ingests, a_dropped_snapshot_ends_its_transaction);
+
+/// Runs the `crisisgraph` CLI to its end; fails the test unless it succeeds.
+fn cli(database_url: &str, base: &str, args: &[&str]) {
+    let output = common::process::crisisgraph(database_url, base, args)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("crisisgraph runs");
+    assert!(output.status.success(), "crisisgraph {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The value of one line of `/metrics` (`name{labels}`), 0 when absent.
+async fn metric(client: &reqwest::Client, base: &str, series: &str) -> f64 {
+    let text = client.get(format!("{base}/metrics")).send().await.expect("/metrics").text().await.expect("body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Read snapshots opened on the replicas (both), and on the primary.
+async fn reads(client: &reqwest::Client, base: &str) -> (f64, f64) {
+    let replica1 = metric(client, base, r#"crisisgraph_read_snapshots_total{target="replica1"}"#).await;
+    let replica2 = metric(client, base, r#"crisisgraph_read_snapshots_total{target="replica2"}"#).await;
+    (replica1 + replica2, metric(client, base, r#"crisisgraph_read_snapshots_total{target="primary"}"#).await)
+}
+
+/// The figures the server answers `QUERY` with; fails the test on an error.
+async fn served_figures(client: &reqwest::Client, base: &str) -> Vec<i64> {
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": QUERY }))
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(body["errors"].is_null(), "{body}");
+    figures(&body["data"])
+}
+
+/// Ingests DTM version `v` with the CLI (another process: the server hears of it by NOTIFY), then
+/// waits until the server has heard the commit's LSN.
+async fn ingest_version(version: &AtomicI64, v: i64, (url, mock): (&str, &str), client: &reqwest::Client, base: &str) {
+    let heard = metric(client, base, "crisisgraph_read_newest_commit_lsn").await;
+    version.store(v, Ordering::SeqCst);
+    cli(url, mock, &["ingest", "dtm", "--country", "MLI", "--levels", "0,1"]);
+    common::process::wait_for("the server to hear of the ingest", Duration::from_secs(30), || async {
+        metric(client, base, "crisisgraph_read_newest_commit_lsn").await > heard
+    })
+    .await;
+}
+
+/// Read replicas (two PostgreSQL streaming standbys this test starts on loopback): GraphQL and export
+/// reads go to them; the request right after an ingest sees it (the read waits for a replica that
+/// replayed its commit); with replay paused, reads fall back to the primary after the bound and still
+/// see it, and return to the replicas once replay resumes; with a standby stopped, and then both,
+/// requests still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_replicas_answer_and_are_never_older_than_the_last_ingest() {
+    use crisisgraph_bench::standby::Cluster;
+    if common::postgres_url().is_none() {
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(primary) = Cluster::primary().expect("a throwaway primary starts") else {
+        eprintln!("NOT RUN: the PostgreSQL server programs (initdb, pg_basebackup) are not installed");
+        return;
+    };
+    let mut standbys: Vec<Cluster> = (0..2)
+        .map(|_| Cluster::standby_of(primary.port()).expect("a standby starts").expect("pg_basebackup is there"))
+        .collect();
+    let version = Arc::new(AtomicI64::new(1));
+    let mock = versioned_server(version.clone()).await;
+    let url = primary.url("postgres");
+    cli(&url, &mock.uri(), &["ingest", "geography", "--country", "MLI"]);
+    cli(&url, &mock.uri(), &["ingest", "dtm", "--country", "MLI", "--levels", "0,1"]);
+
+    let port = common::process::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let replicas = standbys.iter().map(|s| s.url("postgres")).collect::<Vec<_>>().join(",");
+    let log = primary.dir().join("serve.log");
+    let _serve = common::process::Child::spawn(
+        common::process::crisisgraph(
+            &url,
+            &mock.uri(),
+            &["serve", "--no-scheduler", "--bind", &format!("127.0.0.1:{port}")],
+        )
+        .env("CRISISGRAPH_READ_DATABASE_URL", &replicas)
+        .env("CRISISGRAPH_READ_REPLICA_MAX_WAIT_MS", "1000")
+        .stderr(std::fs::File::create(&log).expect("log file")),
+    );
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    common::process::wait_for("serve to be ready", Duration::from_secs(60), || async {
+        client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+
+    // From the replicas, in turn.
+    for _ in 0..4 {
+        let answer = served_figures(&client, &base).await;
+        assert!(answer.len() >= 4 && answer.iter().all(|n| n.rem_euclid(10) == 1), "{answer:?}");
+    }
+    let replica1 = metric(&client, &base, r#"crisisgraph_read_snapshots_total{target="replica1"}"#).await;
+    let replica2 = metric(&client, &base, r#"crisisgraph_read_snapshots_total{target="replica2"}"#).await;
+    assert!(replica1 >= 1.0 && replica2 >= 1.0, "both replicas answered: {replica1} and {replica2}");
+    let (on_replicas, _) = reads(&client, &base).await;
+    let csv = client.get(format!("{base}/export/idps.csv?country=MLI")).send().await.expect("export");
+    assert!(csv.status().is_success());
+    assert!(csv.text().await.expect("CSV").lines().count() > 4);
+    assert!(reads(&client, &base).await.0 > on_replicas, "the export read on a replica");
+
+    // The very next request after an ingest sees it.
+    let origin = (url.as_str(), mock.uri());
+    for v in [2, 1, 2] {
+        ingest_version(&version, v, (origin.0, &origin.1), &client, &base).await;
+        let answer = served_figures(&client, &base).await;
+        assert!(answer.iter().all(|n| n.rem_euclid(10) == v), "version {v} right after its ingest: {answer:?}");
+    }
+    let (on_replicas, on_primary) = reads(&client, &base).await;
+    eprintln!("read replicas: {on_replicas} reads on the replicas, {on_primary} on the primary so far");
+    assert!(on_replicas > on_primary, "{on_replicas} replica reads vs {on_primary} on the primary");
+
+    // Replay paused: the replicas hold version 2; the request after the ingest of 1 still sees 1,
+    // from the primary after the bound.
+    let written = primary.sql("SELECT pg_current_wal_lsn()").expect("the primary's WAL position");
+    for standby in &standbys {
+        let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn");
+        common::process::wait_for("the standby to replay version 2", Duration::from_secs(30), || async {
+            standby.sql(&caught_up).is_ok_and(|t| t == "t")
+        })
+        .await;
+        standby.sql("SELECT pg_wal_replay_pause()").expect("pause replay");
+    }
+    let lag_before = metric(&client, &base, r#"crisisgraph_read_replica_fallbacks_total{reason="lag"}"#).await;
+    let primary_before = reads(&client, &base).await.1;
+    ingest_version(&version, 1, (origin.0, &origin.1), &client, &base).await;
+    let stale = standbys[0]
+        .sql("SELECT COUNT(*) FROM idp_figures WHERE individuals % 10 = 1")
+        .expect("the paused standby answers");
+    assert_eq!(stale, "0", "the paused standby still holds version 2 only");
+    let answer = served_figures(&client, &base).await;
+    assert!(answer.iter().all(|n| n.rem_euclid(10) == 1), "the new version despite paused replicas: {answer:?}");
+    let lag_after = metric(&client, &base, r#"crisisgraph_read_replica_fallbacks_total{reason="lag"}"#).await;
+    assert!(lag_after > lag_before, "the fallback is counted: {lag_before} -> {lag_after}");
+    assert!(reads(&client, &base).await.1 > primary_before, "the read went to the primary");
+
+    // Resumed: reads return to the replicas.
+    for standby in &standbys {
+        standby.sql("SELECT pg_wal_replay_resume()").expect("resume replay");
+    }
+    let on_replicas = reads(&client, &base).await.0;
+    let answer = served_figures(&client, &base).await;
+    assert!(answer.iter().all(|n| n.rem_euclid(10) == 1), "{answer:?}");
+    common::process::wait_for("reads to return to the replicas", Duration::from_secs(10), || async {
+        let answer = served_figures(&client, &base).await;
+        assert!(answer.iter().all(|n| n.rem_euclid(10) == 1), "{answer:?}");
+        reads(&client, &base).await.0 > on_replicas
+    })
+    .await;
+
+    // One standby stopped mid-test, then both: every request still answers, with the newest data.
+    standbys[1].stop();
+    for _ in 0..6 {
+        let answer = served_figures(&client, &base).await;
+        assert!(answer.iter().all(|n| n.rem_euclid(10) == 1), "{answer:?}");
+    }
+    let on_replicas = reads(&client, &base).await.0;
+    for _ in 0..4 {
+        served_figures(&client, &base).await;
+    }
+    assert!(reads(&client, &base).await.0 > on_replicas, "the other replica goes on answering");
+    assert_eq!(metric(&client, &base, r#"crisisgraph_read_replica_up{target="replica2"}"#).await, 0.0);
+    standbys[0].stop();
+    for _ in 0..4 {
+        let answer = served_figures(&client, &base).await;
+        assert!(answer.iter().all(|n| n.rem_euclid(10) == 1), "{answer:?}");
+    }
+    let down = metric(&client, &base, r#"crisisgraph_read_replica_fallbacks_total{reason="down"}"#).await;
+    assert!(down >= 1.0, "reads without a replica are counted as fallbacks: {down}");
+}

@@ -64,7 +64,7 @@ impl LiveHub {
         let listening = Arc::new(AtomicBool::new(false));
         tokio::spawn(forward_in_process(pool.subscribe_events(), events.clone()));
         if pool.backend() == Backend::Postgres {
-            tokio::spawn(listen(pool.url().to_string(), events.clone(), listening.clone()));
+            tokio::spawn(listen(pool.clone(), events.clone(), listening.clone()));
         }
         tokio::spawn(Processor::new(pool, sender.clone(), listening).run(received));
         LiveHub { sender }
@@ -93,9 +93,11 @@ async fn forward_in_process(mut from: broadcast::Receiver<RunEvent>, to: mpsc::S
 }
 
 /// PostgreSQL: `LISTEN`s on [`CHANNEL`] and passes the notifications on; reconnects after a failure
-/// (waiting 1 s, doubling to 30 s). `listening` says whether the channel is up.
-async fn listen(url: String, to: mpsc::Sender<RunEvent>, listening: Arc<AtomicBool>) {
+/// (waiting 1 s, doubling to 30 s). `listening` says whether the channel is up. A commit LSN an
+/// event carries goes to the pool at once (reads on replicas wait for it), subscribers or not.
+async fn listen(pool: DbPool, to: mpsc::Sender<RunEvent>, listening: Arc<AtomicBool>) {
     use futures_util::StreamExt;
+    let url = pool.url().to_string();
     let mut wait = Duration::from_secs(1);
     loop {
         match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
@@ -122,9 +124,11 @@ async fn listen(url: String, to: mpsc::Sender<RunEvent>, listening: Arc<AtomicBo
                         listening.store(true, Ordering::SeqCst);
                         wait = Duration::from_secs(1);
                         while let Some(payload) = received.recv().await {
-                            if let Some(event) = RunEvent::parse(&payload)
-                                && to.send(event).await.is_err()
-                            {
+                            let Some(event) = RunEvent::parse(&payload) else { continue };
+                            if let Some(lsn) = event.lsn {
+                                pool.heard_commit(lsn);
+                            }
+                            if to.send(event).await.is_err() {
                                 return;
                             }
                         }

@@ -107,8 +107,14 @@ pub(crate) async fn record_http(
     response
 }
 
-/// The whole `/metrics` page: run history, source states and this process's HTTP metrics.
-pub fn render(runs: &[IngestRun], sources: &[SourceStatus], http: &HttpMetrics) -> Result<String, prometheus::Error> {
+/// The whole `/metrics` page: run history, source states, this process's HTTP metrics and, with read
+/// replicas, where its reads went.
+pub fn render(
+    runs: &[IngestRun],
+    sources: &[SourceStatus],
+    http: &HttpMetrics,
+    reads: Option<&store::ReadCounts>,
+) -> Result<String, prometheus::Error> {
     let registry = Registry::new();
     let by_status = IntCounterVec::new(
         Opts::new("crisisgraph_ingest_runs_total", "Ingest runs recorded (dry runs apart), by source and status"),
@@ -187,9 +193,54 @@ pub fn render(runs: &[IngestRun], sources: &[SourceStatus], http: &HttpMetrics) 
         stale.with_label_values(&name).set(i64::from(source.stale));
         failing.with_label_values(&name).set(i64::from(source.failing));
     }
+    if let Some(reads) = reads {
+        register_reads(&registry, reads)?;
+    }
     let mut families = registry.gather();
     families.extend(http.gather());
     let mut buffer = Vec::new();
     TextEncoder::new().encode(&families, &mut buffer)?;
     String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// Where read snapshots (GraphQL requests, exports) opened, why some went to the primary, whether each
+/// replica answers, and the newest ingest commit heard (its WAL position).
+fn register_reads(registry: &Registry, reads: &store::ReadCounts) -> Result<(), prometheus::Error> {
+    let targets = IntCounterVec::new(
+        Opts::new(
+            "crisisgraph_read_snapshots_total",
+            "Read snapshots (GraphQL requests, exports) opened, by target: replica1, replica2, ... or primary",
+        ),
+        &["target"],
+    )?;
+    let fallbacks = IntCounterVec::new(
+        Opts::new(
+            "crisisgraph_read_replica_fallbacks_total",
+            "Reads sent to the primary although replicas are configured: lag (none replayed the newest \
+             ingest within the bound) or down",
+        ),
+        &["reason"],
+    )?;
+    let up = IntGaugeVec::new(
+        Opts::new("crisisgraph_read_replica_up", "1 while the read replica answers, 0 while it counts as down"),
+        &["target"],
+    )?;
+    let newest = prometheus::IntGauge::new(
+        "crisisgraph_read_newest_commit_lsn",
+        "WAL position of the newest ingest commit this process heard of: replicas must replay it before reads",
+    )?;
+    registry.register(Box::new(targets.clone()))?;
+    registry.register(Box::new(fallbacks.clone()))?;
+    registry.register(Box::new(up.clone()))?;
+    registry.register(Box::new(newest.clone()))?;
+    for (i, (count, is_up)) in reads.replica_reads.iter().zip(&reads.replica_up).enumerate() {
+        let target = format!("replica{}", i + 1);
+        targets.with_label_values(&[target.as_str()]).inc_by(*count);
+        up.with_label_values(&[target.as_str()]).set(i64::from(*is_up));
+    }
+    targets.with_label_values(&["primary"]).inc_by(reads.primary_reads);
+    fallbacks.with_label_values(&["lag"]).inc_by(reads.fallbacks_lag);
+    fallbacks.with_label_values(&["down"]).inc_by(reads.fallbacks_down);
+    newest.set(i64::try_from(reads.newest_commit_lsn).unwrap_or(i64::MAX));
+    Ok(())
 }

@@ -183,6 +183,7 @@ async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
 /// process's HTTP requests.
 async fn metrics(pool: web::Data<DbPool>, options: web::Data<ServerOptions>) -> HttpResponse {
     let pool = pool.get_ref().clone();
+    let reads = pool.read_counts();
     let schedules = options.schedules.clone();
     let read = with_read_conn(&pool, move |c| {
         let runs = store::runs::run_statistics(c)?;
@@ -191,7 +192,7 @@ async fn metrics(pool: web::Data<DbPool>, options: web::Data<ServerOptions>) -> 
     })
     .await;
     match read {
-        Ok((runs, sources)) => match crate::metrics::render(&runs, &sources, &options.http_metrics) {
+        Ok((runs, sources)) => match crate::metrics::render(&runs, &sources, &options.http_metrics, reads.as_ref()) {
             Ok(text) => HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text),
             Err(e) => {
                 tracing::error!(error = %e, "rendering metrics failed");

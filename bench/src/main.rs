@@ -19,6 +19,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod replica_bench;
+
 use clap::Parser;
 use crisisgraph_bench::loopback::{Answer, LoopbackServer};
 use crisisgraph_bench::postgraphile::{self, PostGraphile};
@@ -69,6 +71,9 @@ struct Args {
     /// Where temporary files go.
     #[arg(long, default_value = "/tmp/crisisgraph-bench")]
     work: PathBuf,
+    /// Only measure the canonical queries with 0 to N read replicas (throwaway primary and standbys).
+    #[arg(long)]
+    read_replicas: Option<usize>,
 }
 
 const ADMIN2: &str = "/v3/displacement/admin2?Admin0Pcode=HTI";
@@ -654,6 +659,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
     );
     server.script(ADMIN2, vec![], Answer::Full(Arc::new(body)));
     let base = server.uri();
+    if let Some(replicas) = args.read_replicas {
+        return replica_bench::run(args, replicas, &base, &mut say);
+    }
     if let Some(port) = args.serve_only {
         // Forward a fixed port to the loopback server's, so that scripts know where to point.
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;

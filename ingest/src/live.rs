@@ -108,7 +108,7 @@ async fn write_progress(pool: DbPool, run_id: i64, mut receiver: watch::Receiver
 
 async fn write_once(pool: &DbPool, run_id: i64, progress: &RunProgress) {
     let progress = progress.clone();
-    let event = RunEvent { run_id, kind: EventKind::Progress };
+    let event = RunEvent { run_id, kind: EventKind::Progress, lsn: None };
     let written = with_conn(pool, move |c| {
         runs::record_progress(c, run_id, &progress)?;
         events::notify(c, event)

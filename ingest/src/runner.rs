@@ -251,7 +251,7 @@ impl Ingester {
         }
         let run_id = run.id;
         let webhooks = self.config.webhooks.clone();
-        let finished = with_conn(&self.pool, move |c| {
+        let (finished, lsn) = with_conn(&self.pool, move |c| {
             // The run's end, what each country changed and the webhook outbox, in one transaction;
             // the NOTIFY goes out when it commits.
             let ended = store::write_transaction(c, |c| {
@@ -260,23 +260,33 @@ impl Ingester {
                     runs::record_changes(c, &changes)?;
                     crate::webhooks::enqueue(c, &webhooks, &finished, &changes)?;
                 }
-                store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished })?;
+                store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished, lsn: None })?;
                 Ok::<_, store::StoreError>(finished)
             });
-            match ended {
-                Ok(finished) => Ok(finished),
+            let finished = match ended {
+                Ok(finished) => finished,
                 Err(e) => {
                     // The run's end must be recorded whatever else failed: without its changes and
                     // webhooks (no dataChanged, no POST), said in the log.
                     tracing::warn!(run_id, error = %e, "could not record the run's changes and webhooks; recording its end alone");
                     let finished = runs::finish_run(c, run_id, final_status, &totals, error.as_deref())?;
-                    let _ = store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished });
-                    Ok(finished)
+                    let _ = store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished, lsn: None });
+                    finished
                 }
+            };
+            // Committed: where the commit reached in the WAL, for servers reading on replicas (a
+            // second `finished`, which subscribers' hubs take as a duplicate).
+            let lsn = store::commit_lsn(c).unwrap_or_else(|e| {
+                tracing::warn!(run_id, error = %e, "could not read the commit's WAL position");
+                None
+            });
+            if lsn.is_some() {
+                let _ = store::events::notify(c, RunEvent { run_id, kind: EventKind::Finished, lsn });
             }
+            Ok((finished, lsn))
         })
         .await?;
-        self.pool.publish_event(RunEvent { run_id, kind: EventKind::Finished });
+        self.pool.publish_event(RunEvent { run_id, kind: EventKind::Finished, lsn });
         if finished.status != final_status {
             // Someone else ended it first (its lease was taken over): their verdict stands.
             tracing::warn!(

@@ -167,6 +167,8 @@ struct PoolShared {
     url: String,
     /// Run events raised in this process ([`crate::events`]).
     events: tokio::sync::broadcast::Sender<crate::events::RunEvent>,
+    /// Read replicas, when configured ([`DbPool::attach_replicas`]): where read snapshots open.
+    replicas: std::sync::OnceLock<Arc<crate::replicas::Replicas>>,
 }
 
 impl DbPool {
@@ -192,9 +194,46 @@ impl DbPool {
     }
 
     /// Announces a run event to this process's listeners ([`DbPool::subscribe_events`]); nobody
-    /// listening is fine.
+    /// listening is fine. A commit LSN it carries is heard by the read replicas' router.
     pub fn publish_event(&self, event: crate::events::RunEvent) {
+        if let Some(lsn) = event.lsn {
+            self.heard_commit(lsn);
+        }
         let _ = self.shared.events.send(event);
+    }
+
+    /// An ingest (of any process) committed at `lsn`: reads wait for a replica that replayed it.
+    pub fn heard_commit(&self, lsn: u64) {
+        if let Some(replicas) = self.shared.replicas.get() {
+            replicas.heard_commit(lsn);
+        }
+    }
+
+    /// Sends read snapshots of this pool's gates to the replicas of `settings` from now on (blocking:
+    /// builds their pools). Once per pool; the primary must be PostgreSQL (SQLite has no replicas).
+    pub fn attach_replicas(&self, settings: &crate::ReplicaSettings) -> Result<(), StoreError> {
+        if settings.urls.is_empty() {
+            return Ok(());
+        }
+        if self.backend() != Backend::Postgres {
+            return Err(StoreError::Invalid("read replicas need a PostgreSQL primary; SQLite has no replicas".into()));
+        }
+        let mut primary = self.checkout()?;
+        let replicas = crate::replicas::Replicas::connect(&mut primary, settings, &self.shared.settings)?;
+        self.shared
+            .replicas
+            .set(Arc::new(replicas))
+            .map_err(|_| StoreError::Invalid("the read replicas are already set".into()))
+    }
+
+    /// The read replicas' router, when replicas are configured.
+    pub(crate) fn replicas(&self) -> Option<&Arc<crate::replicas::Replicas>> {
+        self.shared.replicas.get()
+    }
+
+    /// Reads per target and fallbacks, when replicas are configured (for `/metrics`).
+    pub fn read_counts(&self) -> Option<crate::ReadCounts> {
+        self.replicas().map(|r| r.counts())
     }
 
     /// Run events raised in this process from now on.
@@ -212,6 +251,15 @@ impl DbPool {
             Some(cause) => StoreError::Unavailable(cause),
             None => StoreError::Pool(e),
         })
+    }
+
+    /// A connection within `wait` at most (for a read replica: a replica that has gone away must not
+    /// hold a read for the pool's whole wait when the primary can take it).
+    pub(crate) fn checkout_within(&self, wait: Duration) -> Result<Pooled, StoreError> {
+        if let Some(cause) = self.health().failing(self.shared.settings.pool_wait) {
+            return self.pool.try_get().ok_or(StoreError::Unavailable(cause));
+        }
+        self.pool.get_timeout(wait.min(self.shared.settings.pool_wait)).map_err(StoreError::Pool)
     }
 
     /// How long a read may go unanswered before the client gives up on it: on PostgreSQL its
@@ -237,6 +285,16 @@ pub fn build_pool(url: &str) -> Result<DbPool, StoreError> {
 /// instead of after the pool's wait with a generic message. SQLite gets fewer connections (one
 /// writer at a time anyway; WAL lets the readers go on side by side).
 pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, StoreError> {
+    build(url, settings, true)
+}
+
+/// A read replica's pool: like the primary's, but a replica down now is only logged (and recorded
+/// in its health): reads skip it until it answers.
+pub(crate) fn build_replica_pool(url: &str, settings: &StoreSettings) -> Result<DbPool, StoreError> {
+    build(url, settings, false)
+}
+
+fn build(url: &str, settings: &StoreSettings, must_connect: bool) -> Result<DbPool, StoreError> {
     let backend = backend_of(url);
     let target = match backend {
         Backend::Postgres => with_connect_timeout(url, settings.pool_wait),
@@ -250,12 +308,16 @@ pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, St
     };
     let health = Arc::new(Health::default());
     let manager = Manager { backend, target, settings: settings.clone(), health: health.clone() };
-    let mut first = manager.establish()?;
-    if let AnyConnection::Sqlite(_) = first {
-        // WAL is a property of the file: switch it on once, before connections race for the lock.
-        first.batch_execute("PRAGMA journal_mode = WAL;")?;
+    match manager.establish() {
+        Ok(mut first) => {
+            if let AnyConnection::Sqlite(_) = first {
+                // WAL is a property of the file: switch it on once, before connections race for the lock.
+                first.batch_execute("PRAGMA journal_mode = WAL;")?;
+            }
+        }
+        Err(e) if must_connect => return Err(e),
+        Err(e) => health.record_failure(&e.to_string()),
     }
-    drop(first);
     let pool = Pool::builder()
         .max_size(size)
         // Connections open on demand, never in the background: r2d2 otherwise fills the pool from its
@@ -268,7 +330,14 @@ pub fn build_pool_with(url: &str, settings: &StoreSettings) -> Result<DbPool, St
         .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
         .build_unchecked(manager);
     let (events, _) = tokio::sync::broadcast::channel(crate::events::IN_PROCESS_BUFFER);
-    let shared = PoolShared { backend, settings: settings.clone(), health, url: url.to_string(), events };
+    let shared = PoolShared {
+        backend,
+        settings: settings.clone(),
+        health,
+        url: url.to_string(),
+        events,
+        replicas: std::sync::OnceLock::new(),
+    };
     Ok(DbPool { pool, shared: Arc::new(shared) })
 }
 

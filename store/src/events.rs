@@ -6,6 +6,10 @@
 //! PostgreSQL they are also sent with `NOTIFY` on [`CHANNEL`], so that servers in other processes
 //! (replicas, or a server beside a CLI run) hear them. SQLite has no such channel: a server polls
 //! the runs table instead (see api/src/live.rs).
+//!
+//! A run's end also carries, once committed, the LSN its commit reached ([`crate::commit_lsn`]): every
+//! server then knows how far a read replica must have replayed before it may answer a read
+//! (store/src/replicas.rs).
 
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
@@ -33,27 +37,36 @@ pub enum EventKind {
 pub struct RunEvent {
     pub run_id: i64,
     pub kind: EventKind,
+    /// PostgreSQL: the WAL position the run's committed writes reached (sent after the commit).
+    pub lsn: Option<u64>,
 }
 
 impl RunEvent {
-    /// The `NOTIFY` payload: `<run id>:progress` or `<run id>:finished`.
+    /// The `NOTIFY` payload: `<run id>:progress` or `<run id>:finished`, then `:<commit LSN>` if known.
     pub fn payload(&self) -> String {
         let kind = match self.kind {
             EventKind::Progress => "progress",
             EventKind::Finished => "finished",
         };
-        format!("{}:{kind}", self.run_id)
+        match self.lsn {
+            Some(lsn) => format!("{}:{kind}:{lsn}", self.run_id),
+            None => format!("{}:{kind}", self.run_id),
+        }
     }
 
     /// Reads a `NOTIFY` payload; `None` for anything else.
     pub fn parse(payload: &str) -> Option<RunEvent> {
-        let (id, kind) = payload.split_once(':')?;
+        let (id, rest) = payload.split_once(':')?;
+        let (kind, lsn) = match rest.split_once(':') {
+            Some((kind, lsn)) => (kind, Some(lsn.parse().ok()?)),
+            None => (rest, None),
+        };
         let kind = match kind {
             "progress" => EventKind::Progress,
             "finished" => EventKind::Finished,
             _ => return None,
         };
-        Some(RunEvent { run_id: id.parse().ok()?, kind })
+        Some(RunEvent { run_id: id.parse().ok()?, kind, lsn })
     }
 }
 
@@ -76,9 +89,12 @@ mod tests {
     #[test]
     fn payloads_round_trip() {
         for kind in [EventKind::Progress, EventKind::Finished] {
-            let event = RunEvent { run_id: 42, kind };
-            assert_eq!(RunEvent::parse(&event.payload()), Some(event));
+            for lsn in [None, Some(0x1_6B37_4D48)] {
+                let event = RunEvent { run_id: 42, kind, lsn };
+                assert_eq!(RunEvent::parse(&event.payload()), Some(event));
+            }
         }
+        assert_eq!(RunEvent::parse("1:finished:x"), None);
         assert_eq!(RunEvent::parse("42"), None);
         assert_eq!(RunEvent::parse("x:progress"), None);
         assert_eq!(RunEvent::parse("1:other"), None);

@@ -29,6 +29,7 @@ pub mod population;
 pub mod presence;
 pub mod provenance;
 pub mod refugees;
+mod replicas;
 pub mod runs;
 pub mod schema;
 pub mod sites;
@@ -46,6 +47,7 @@ pub use diesel::connection::SimpleConnection;
 /// Diesel's query error, for callers that run transactions through [`AnyConnection`].
 pub use diesel::result::Error as QueryError;
 pub use error::StoreError;
+pub use replicas::{ReadCounts, ReplicaSettings, commit_lsn};
 pub use snapshot::{ReadSnapshot, SnapshotGate};
 
 /// Every BI entity (a `bi_*` view and `/export/<name>.csv`), each declared with [`bi::bi_entity!`] in its

@@ -12,7 +12,8 @@
 //! blocking threads in the pool's checkout, whose timeout would fail them, and the connections
 //! left over stay free for ingest runs and health checks. The transaction always ends before the
 //! connection goes back to the pool: explicitly with [`ReadSnapshot::finish`], or, when the request
-//! is dropped (timeout, client gone), when the last handle goes.
+//! is dropped (timeout, client gone), when the last handle goes. With read replicas configured, the
+//! snapshot opens where their router says (store/src/replicas.rs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ impl SnapshotGate {
                 permits: self.permits.clone(),
                 pinned: AtomicBool::new(true),
                 state: Arc::new(Mutex::new(State::Idle)),
+                opened_on: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -66,6 +68,15 @@ struct Inner {
     /// False: each statement on a connection of its own, outside any transaction (for mutations).
     pinned: AtomicBool,
     state: Arc<Mutex<State>>,
+    /// The pool the snapshot opened on (a read replica's or the primary's), whose health its reads tell.
+    opened_on: std::sync::OnceLock<crate::DbPool>,
+}
+
+impl Inner {
+    /// The pool whose health this snapshot's reads tell.
+    fn health_pool(&self) -> &DbPool {
+        self.opened_on.get().unwrap_or(&self.pool)
+    }
 }
 
 enum State {
@@ -197,12 +208,29 @@ impl ReadSnapshot {
             State::Open(_) => None,
             State::Closed => return Err(StoreError::Invalid("the request's read snapshot has ended".into())),
         };
+        let replicas = inner.pool.replicas().cloned();
+        let route = match (&permit, &replicas) {
+            (Some(_), Some(replicas)) => replicas.route().await,
+            _ => None,
+        };
         let pool = inner.pool.clone();
+        let opened_on = self.inner.clone();
         let statement_timeout = pool.settings().read_timeout;
         let read = tokio::task::spawn_blocking(move || {
             if let Some(permit) = permit {
-                let mut conn = pool.checkout()?;
-                begin_read(&mut conn, statement_timeout)?;
+                let begin = |conn: &mut AnyConnection| begin_read(conn, statement_timeout);
+                let conn = match &replicas {
+                    Some(replicas) => {
+                        let (conn, on) = replicas.open(&pool, route, begin)?;
+                        let _ = opened_on.opened_on.set(on);
+                        conn
+                    }
+                    None => {
+                        let mut conn = pool.checkout()?;
+                        begin(&mut conn)?;
+                        conn
+                    }
+                };
                 *state = State::Open(Box::new(Held { conn: Some(conn), permit: Some(permit) }));
             }
             match &mut *state {
@@ -218,11 +246,11 @@ impl ReadSnapshot {
             // The blocking thread stays with the unanswered statement; the request stops waiting for it.
             Some(bound) => match tokio::time::timeout(bound, read).await {
                 Ok(joined) => joined?,
-                Err(_) => return Err(inner.pool.health().unanswered(bound)),
+                Err(_) => return Err(inner.health_pool().health().unanswered(bound)),
             },
         };
         if result.is_ok() {
-            inner.pool.health().record_success();
+            inner.health_pool().health().record_success();
         }
         result
     }
