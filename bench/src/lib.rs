@@ -1,12 +1,13 @@
 //! Pieces shared by the benchmarks (`crisisgraph-bench`) and the reliability tests: a synthetic DTM
 //! response built from real published rows, a loopback HTTP server that can misbehave on purpose, the
-//! capture of the SQL crisisgraph runs (for the pgbench floor), the PostGraphile peer, and the load test
+//! capture of the SQL crisisgraph runs (for the pgbench floor), the PostGraphile peers and the canonical queries, and the load test
 //! with a concurrent ingest (`crisisgraph-load`).
 
 pub mod capture;
 pub mod load;
 pub mod loopback;
 pub mod postgraphile;
+pub mod queries;
 pub mod synthetic;
 
 use thiserror::Error;
