@@ -118,7 +118,8 @@ fn migrated_views(backend: Backend) -> Vec<(String, String)> {
 }
 
 /// Each `bi_*` view, created from its declaration after the migrations, has the columns (names, order,
-/// types) and rows of the view the migrations created; a second start replaces nothing; on PostgreSQL a
+/// types) and rows of the view the migrations created, then the columns appended since (PostgreSQL
+/// can only append to a view it replaces: `view_appended`); a second start replaces nothing; on PostgreSQL a
 /// view replaced after a change keeps a BI role's grant.
 async fn bi_views_follow_their_declarations_and_equal_the_migrated_ones(backend: Backend) {
     let Some(store) = TestStore::new(backend).await else { return };
@@ -155,14 +156,20 @@ async fn bi_views_follow_their_declarations_and_equal_the_migrated_ones(backend:
         execute!(conn, &statement.replacen(&format!("VIEW {view} AS"), &format!("VIEW {legacy} AS"), 1));
         let (ours, theirs) = (columns(&mut conn, view), columns(&mut conn, &legacy));
         assert!(ours.len() > 10, "{view}: {ours:?}");
-        assert_eq!(ours, theirs, "{view}: columns, order and types");
+        assert!(ours.len() >= theirs.len(), "{view}: {ours:?}");
+        assert_eq!(ours[..theirs.len()], theirs[..], "{view}: the migrated columns first, in order, with their types");
+        let legacy_columns = theirs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
         let count = |conn: &mut Conn, sql: String| load!(*conn, sql, Count)[0].n;
         let rows = count(&mut conn, format!("SELECT COUNT(*) AS n FROM {view}"));
         assert!(rows > 0, "{view} has rows from the sample");
         assert_eq!(rows, count(&mut conn, format!("SELECT COUNT(*) AS n FROM {legacy}")), "{view}: rows");
         for (a, b) in [(view.as_str(), legacy.as_str()), (legacy.as_str(), view.as_str())] {
-            let differing =
-                count(&mut conn, format!("SELECT COUNT(*) AS n FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b}) x"));
+            let differing = count(
+                &mut conn,
+                format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT {legacy_columns} FROM {a} EXCEPT SELECT {legacy_columns} FROM {b}) x"
+                ),
+            );
             assert_eq!(differing, 0, "rows of {a} missing from {b}");
         }
         let entity = store::BI_ENTITIES.iter().find(|e| e.view == view).expect("declared");

@@ -17,6 +17,7 @@ on_both_stores!(
     the_feed_answers_with_the_files_figures,
     next_link_walks_give_every_row_once_as_the_csv_export,
     bad_requests_are_odata_errors_with_codes,
+    navigation_and_expand_lead_to_the_files_areas_and_countries,
 );
 
 /// The test service (the app's routes, as `crisisgraph serve` configures them).
@@ -132,7 +133,7 @@ async fn figures_scenario(backend: Backend) {
     let csdl = String::from_utf8(body).expect("UTF-8");
     for name in &names {
         assert!(csdl.contains(&format!("<EntityType Name=\"{name}\">")), "{name} has an entity type");
-        assert!(csdl.contains(&format!("<EntitySet Name=\"{name}\" EntityType=\"crisisgraph.{name}\"/>")), "{name}");
+        assert!(csdl.contains(&format!("<EntitySet Name=\"{name}\" EntityType=\"crisisgraph.{name}\"")), "{name}");
     }
     assert!(csdl.contains("<Property Name=\"idps\" Type=\"Edm.Int64\" Nullable=\"false\">"));
     assert!(csdl.contains("<Property Name=\"reporting_date\" Type=\"Edm.Date\" Nullable=\"false\">"));
@@ -371,6 +372,14 @@ async fn errors_scenario(backend: Backend) {
         ("/odata/Idps?$skip=-3".into(), 400, "$skip"),
         ("/odata/Idps?$count=maybe".into(), 400, "$count"),
         ("/odata/Idps?$expand=Area".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=AdminArea/Country".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=AdminArea($filter=admin_level eq 1)".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=AdminArea($select=nope)".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=AdminArea(".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=AdminArea,AdminArea".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=Parent".into(), 400, "$expand"),
+        ("/odata/Idps?$expand=*".into(), 400, "$expand"),
+        ("/odata/Countries?$expand=Country".into(), 400, "$expand"),
         ("/odata/Idps?$apply=groupby((country_iso3))".into(), 400, "$apply"),
         ("/odata/Idps?$search=Mopti".into(), 400, "$search"),
         ("/odata/Idps?$format=atom".into(), 400, "$format"),
@@ -384,6 +393,8 @@ async fn errors_scenario(backend: Backend) {
         ("/odata/Idps('HTI')".into(), 400, "key"),
         ("/odata/NoSuchSet".into(), 404, ""),
         ("/odata/Idps/Area".into(), 404, ""),
+        ("/odata/Countries('MLI')/AdminArea".into(), 404, ""),
+        ("/odata/Countries('MLI')?$top=1".into(), 400, "query"),
     ];
     for (uri, status, target) in cases {
         let (got, headers, body) = get(&app, &uri, None).await;
@@ -402,4 +413,175 @@ async fn errors_scenario(backend: Backend) {
     let count: usize = String::from_utf8(count).expect("text").parse().expect("a count");
     assert_eq!(rows(&app, &format!("/odata/Idps?$skiptoken={token}")).await.len(), 5_000.min(count - 5));
     assert!(rows(&app, "/odata/Idps?$skip=1000000").await.is_empty());
+}
+
+async fn navigation_and_expand_lead_to_the_files_areas_and_countries(backend: Backend) {
+    tokio::task::LocalSet::new().run_until(navigation_scenario(backend)).await;
+}
+
+/// The p-code file's areas: p-code to (name, parent p-code, first day of the edition).
+fn areas_from_pcode_file() -> BTreeMap<String, (String, String, String)> {
+    let text = String::from_utf8(common::read(common::PCODES_FILE)).expect("UTF-8");
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let mut out = BTreeMap::new();
+    for record in reader.records().skip(1) {
+        let r = record.expect("row");
+        out.insert(r[2].to_string(), (r[3].to_string(), r[4].to_string(), r[5].to_string()));
+    }
+    out
+}
+
+/// The `@odata.context`-less object of a single-entity answer.
+fn without_context(mut value: Value) -> Value {
+    value.as_object_mut().expect("object").remove("@odata.context");
+    value
+}
+
+async fn navigation_scenario(backend: Backend) {
+    let Some(store) = TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app(&store).await;
+    let areas = areas_from_pcode_file();
+    let payload: Value = serde_json::from_slice(&common::read(common::DTM_FILES[9].2)).expect("JSON");
+    let payload = payload["result"].as_array().expect("rows");
+
+    // $metadata: the links of the declarations, with their referential constraints and bindings.
+    let csdl = String::from_utf8(get(&app, "/odata/$metadata", None).await.2).expect("UTF-8");
+    assert!(csdl.contains(
+        "<NavigationProperty Name=\"AdminArea\" Type=\"crisisgraph.AdminAreas\" Nullable=\"true\">\n\
+         <ReferentialConstraint Property=\"area_pcode\" ReferencedProperty=\"pcode\"/>\n\
+         <ReferentialConstraint Property=\"area_valid_from\" ReferencedProperty=\"valid_from\"/>"
+    ));
+    assert!(csdl.contains("<NavigationProperty Name=\"Country\" Type=\"crisisgraph.Countries\" Nullable=\"false\">"));
+    assert!(csdl.contains("<ReferentialConstraint Property=\"parent_pcode\" ReferencedProperty=\"pcode\"/>"));
+    assert!(csdl.contains("<NavigationPropertyBinding Path=\"AdminArea\" Target=\"AdminAreas\"/>"));
+    assert!(csdl.contains("<Key><PropertyRef Name=\"pcode\"/><PropertyRef Name=\"valid_from\"/></Key>"));
+    assert!(csdl.contains("<Key><PropertyRef Name=\"iso3\"/></Key>"));
+
+    // Countries: /$count is the walk's rows, the key tells them apart, and every country of the p-code
+    // file is one, by its key.
+    let (countries, _) = walk(&app, "/odata/Countries", 7).await;
+    let (_, _, count) = get(&app, "/odata/Countries/$count", None).await;
+    assert_eq!(String::from_utf8(count).expect("text"), countries.len().to_string());
+    let keys: BTreeSet<&str> = countries.iter().map(|c| c["iso3"].as_str().expect("iso3")).collect();
+    assert_eq!(keys.len(), countries.len());
+    for iso3 in ["AFG", "HTI", "MLI", "SSD", "TCD"] {
+        assert!(keys.contains(iso3), "{iso3}: {keys:?}");
+    }
+    let mali = json(&app, "/odata/Countries('MLI')").await;
+    assert_eq!(mali["name"].as_str(), payload[0]["admin0Name"].as_str());
+
+    // Each Mali region of round 68: its AdminArea is the area the payload names, with the p-code file's
+    // name and edition, and its Country is the payload's country.
+    let regions = "/odata/Idps?$filter=country_iso3 eq 'MLI' and admin_level eq 1 and round_number eq 68";
+    let expanded = rows(&app, &format!("{regions}&$expand=AdminArea($select=pcode,name,valid_from),Country")).await;
+    assert_eq!(expanded.len(), payload.len());
+    for r in payload {
+        let pcode = r["admin1Pcode"].as_str().expect("pcode");
+        let row = expanded.iter().find(|e| e["source_pcode"] == pcode).expect("the payload's region");
+        let area = &row["AdminArea"];
+        let (name, parent, valid_from) = &areas[pcode];
+        assert_eq!(area.as_object().map(|o| o.len()), Some(3), "$select inside $expand: {area}");
+        assert_eq!((area["pcode"].as_str(), area["name"].as_str()), (Some(pcode), Some(name.as_str())));
+        assert_eq!(area["valid_from"].as_str(), Some(valid_from.as_str()));
+        assert_eq!(row["area_valid_from"], area["valid_from"]);
+        assert_eq!(parent, "MLI");
+        assert_eq!(row["Country"]["iso3"].as_str(), r["admin0Pcode"].as_str());
+        assert_eq!(row["Country"]["name"].as_str(), r["admin0Name"].as_str());
+    }
+
+    // $expand on a page equals the separate lookups by navigation, row by row (every IDP row of Mali
+    // and Haiti, 50 rows a page).
+    let entity = store::BI_ENTITIES.iter().find(|e| e.export == "idps").expect("idps");
+    let (walked, _) = walk(
+        &app,
+        "/odata/Idps?$filter=country_iso3 in ('MLI','HTI') and admin_level ge 1&$expand=Country,AdminArea",
+        50,
+    )
+    .await;
+    assert!(walked.len() > 50, "{} rows", walked.len());
+    let mut looked_up = 0;
+    for (i, row) in walked.iter().enumerate() {
+        // Every row's area against the file; every 7th row also by a lookup of its own.
+        let area = &row["AdminArea"];
+        if let Some(pcode) = row["area_pcode"].as_str() {
+            assert_eq!(area["pcode"].as_str(), Some(pcode));
+            if let Some((name, _, valid_from)) = areas.get(pcode)
+                && area["valid_from"].as_str() == Some(valid_from.as_str())
+            {
+                assert_eq!(area["name"].as_str(), Some(name.as_str()), "{pcode}");
+            }
+        } else {
+            assert!(area.is_null());
+        }
+        if i % 7 != 0 {
+            continue;
+        }
+        let key = key_of(entity, row);
+        let (status, _, body) = get(&app, &format!("/odata/Idps({key})/AdminArea"), None).await;
+        if area.is_null() {
+            assert_eq!(status, 204);
+        } else {
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            let single: Value = serde_json::from_slice(&body).expect("JSON");
+            assert!(single["@odata.context"].as_str().is_some_and(|c| c.ends_with("$metadata#AdminAreas/$entity")));
+            assert_eq!(&without_context(single), area);
+        }
+        let country = json(&app, &format!("/odata/Idps({key})/Country")).await;
+        assert_eq!(&without_context(country), &row["Country"]);
+        looked_up += 1;
+    }
+    assert!(looked_up > 5);
+
+    // An area's Country and Parent: the p-code file's.
+    let bandiagara = &areas["ML0501"];
+    let by_key = format!("/odata/AdminAreas(pcode='ML0501',valid_from={})", bandiagara.2);
+    let parent = json(&app, &format!("{by_key}/Parent")).await;
+    assert_eq!(parent["pcode"].as_str(), Some(bandiagara.1.as_str()));
+    assert_eq!(parent["name"].as_str(), Some(areas[&bandiagara.1].0.as_str()));
+    let country = json(&app, &format!("{by_key}/Country?$select=iso3")).await;
+    assert_eq!(without_context(country), serde_json::json!({ "iso3": "MLI" }));
+    let single = json(&app, &format!("{by_key}?$expand=Parent($select=name)")).await;
+    assert_eq!(single["Parent"], serde_json::json!({ "name": areas[&bandiagara.1].0 }));
+    let region = format!("/odata/AdminAreas(pcode='ML05',valid_from={})", areas["ML05"].2);
+    let country_area = json(&app, &format!("{region}/Parent")).await;
+    assert_eq!(country_area["pcode"].as_str(), Some(areas["ML05"].1.as_str()), "a region's parent: the country");
+    assert_eq!(country_area["admin_level"].as_i64(), Some(0));
+    let top = format!(
+        "/odata/AdminAreas(pcode='{}',valid_from={})/Parent",
+        areas["ML05"].1,
+        country_area["valid_from"].as_str().expect("a date")
+    );
+    assert_eq!(get(&app, &top, None).await.0, 204, "a country's level 0 has no parent");
+    let missing = format!("/odata/AdminAreas(pcode='ML9999',valid_from={})/Parent", areas["ML05"].2);
+    assert_eq!(get(&app, &missing, None).await.0, 404);
+
+    // A page larger than the chunks it streams in is the walk's rows, in order.
+    let (whole, pages) =
+        walk(&app, "/odata/Idps?$select=idps,area_pcode&$expand=AdminArea($select=name)", 50_000).await;
+    let (small, _) = walk(&app, "/odata/Idps?$select=idps,area_pcode&$expand=AdminArea($select=name)", 997).await;
+    assert_eq!(whole, small);
+    assert!(pages == 1 || whole.len() > 50_000);
+}
+
+/// The key predicate of a row (every key property, typed).
+fn key_of(entity: &store::bi::Entity, row: &Value) -> String {
+    let key: Vec<String> = entity
+        .key_columns()
+        .iter()
+        .map(|c| {
+            let literal = match &row[c.name] {
+                Value::String(s) if c.sql_type == store::bi::SqlType::Text => format!("'{}'", s.replace('\'', "''")),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{}={}", c.name, literal)
+        })
+        .collect();
+    encode_key(&key.join(","))
+}
+
+/// A key in a path: what a client percent-encodes (`/`, `#`, `?`, `%`, spaces).
+fn encode_key(key: &str) -> String {
+    key.replace('%', "%25").replace('/', "%2F").replace('#', "%23").replace('?', "%3F").replace(' ', "%20")
 }

@@ -7,14 +7,19 @@
 //! - [`filter`]: the `$filter` language, parsed; [`translate`]: typed against an entity, into the
 //!   store's SQL predicate (values bound, never spliced).
 //! - [`options`]: the query options, `Prefer: odata.maxpagesize` and the `$skiptoken`.
-//! - here: the routes, reading pages in one read snapshot each (the export's gate), and the JSON.
+//! - here: the routes, reading pages in one read snapshot each (the export's gate) and streaming them
+//!   chunk by chunk, navigation (`/Set(key)/AdminArea`) and `$expand` from the declarations' links
+//!   ([`store::bi::LINKS`]), and the JSON.
 
 pub mod filter;
 pub mod metadata;
 pub mod options;
 pub mod translate;
 
+use std::fmt::Write as _;
+
 use actix_web::http::{StatusCode, header};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use store::bi::predicate::{Compare, Predicate};
@@ -22,7 +27,7 @@ use store::bi::{Cell, Condition, Entity};
 
 use crate::error::ApiError;
 use crate::export::{ExportReads, json_cell};
-use options::{Options, Refused, Start};
+use options::{Expand, Options, Refused, Start};
 
 /// The protocol version every answer states.
 const VERSION: &str = "4.0";
@@ -103,13 +108,24 @@ pub async fn resource(
     match (key, rest) {
         (None, None) => collection(entity, &pairs, &http, read).await,
         (None, Some("$count")) => count(entity, &pairs, read).await,
-        (Some(key), None) => single(entity, &key, &pairs, &http, read).await,
-        (_, Some(other)) => error(
-            ApiError::NotFound(format!(
-                "{other:?}: only $count follows an entity set here (navigation properties are not served)"
-            )),
-            None,
-        ),
+        (Some(key), None) => single(entity, &key, None, &pairs, &http, read).await,
+        (Some(key), Some(name)) if entity.link(name).is_some() => {
+            single(entity, &key, entity.link(name), &pairs, &http, read).await
+        }
+        (None, Some(other)) => {
+            error(ApiError::NotFound(format!("{other:?}: only $count follows an entity set here")), None)
+        }
+        (Some(_), Some(other)) => {
+            let names: Vec<&str> = entity.links().iter().map(|l| l.name).collect();
+            error(
+                ApiError::NotFound(format!(
+                    "{other:?} is not a navigation property of {}; these are: {}",
+                    metadata::set_name(entity),
+                    names.join(", ")
+                )),
+                None,
+            )
+        }
     }
 }
 
@@ -170,8 +186,22 @@ fn conditions(options: &Options) -> Vec<Condition> {
     options.filter.clone().map(Condition::Where).into_iter().collect()
 }
 
-/// One row as a JSON object of the selected properties.
-fn object(entity: &Entity, select: Option<&[usize]>, cells: &[Cell], out: &mut String) {
+/// How rows are written: the entity, its `$select`ed columns and the `$expand`ed links.
+struct Shape {
+    entity: &'static Entity,
+    select: Option<Vec<usize>>,
+    expand: Vec<Expand>,
+}
+
+/// One row as a JSON object of the selected properties, and of each expanded link's row (`null` when
+/// the row names none).
+fn object(
+    entity: &Entity,
+    select: Option<&[usize]>,
+    cells: &[Cell],
+    expanded: &[(&Expand, Option<&Vec<Cell>>)],
+    out: &mut String,
+) {
     out.push('{');
     let mut first = true;
     for (i, (column, cell)) in entity.columns.iter().zip(cells).enumerate() {
@@ -190,18 +220,118 @@ fn object(entity: &Entity, select: Option<&[usize]>, cells: &[Cell], out: &mut S
             _ => out.push_str(&json_cell(cell).to_string()),
         }
     }
+    for (expand, row) in expanded {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&Value::from(expand.link.name).to_string());
+        out.push(':');
+        match row {
+            Some(row) => object(expand.target, expand.select.as_deref(), row, &[], out),
+            None => out.push_str("null"),
+        }
+    }
     out.push('}');
 }
 
-fn context(root: &str, entity: &Entity, select: Option<&[usize]>, suffix: &str) -> String {
-    let name = metadata::set_name(entity);
-    match select {
-        Some(positions) => {
-            let names: Vec<&str> = positions.iter().map(|&i| entity.columns[i].name).collect();
-            format!("{root}$metadata#{name}({}){suffix}", names.join(","))
+/// The rows as JSON objects, each after a comma but the first of the page; the expanded links' rows
+/// read in one statement per link for all of them.
+fn write_rows(
+    c: &mut store::AnyConnection,
+    shape: &Shape,
+    rows: &[Vec<Cell>],
+    page_started: bool,
+    out: &mut String,
+) -> Result<(), store::StoreError> {
+    let followed: Vec<Vec<Option<Vec<Cell>>>> =
+        shape.expand.iter().map(|e| shape.entity.follow(c, e.link, rows)).collect::<Result<_, _>>()?;
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 || page_started {
+            out.push(',');
         }
-        None => format!("{root}$metadata#{name}{suffix}"),
+        let expanded: Vec<(&Expand, Option<&Vec<Cell>>)> =
+            shape.expand.iter().zip(&followed).map(|(e, f)| (e, f.get(i).and_then(Option::as_ref))).collect();
+        object(shape.entity, shape.select.as_deref(), row, &expanded, out);
     }
+    Ok(())
+}
+
+/// The context URL: the entity set, with the selected properties and expanded links when a request
+/// narrows or widens the rows (`Idps(area_pcode,idps,AdminArea(name))`).
+fn context(root: &str, entity: &Entity, select: Option<&[usize]>, expand: &[Expand], suffix: &str) -> String {
+    let name = metadata::set_name(entity);
+    let mut items: Vec<String> = match select {
+        Some(positions) => positions.iter().map(|&i| entity.columns[i].name.to_string()).collect(),
+        None if expand.is_empty() => return format!("{root}$metadata#{name}{suffix}"),
+        None => vec!["*".into()],
+    };
+    for e in expand {
+        let inner: Vec<&str> =
+            e.select.as_deref().map(|s| s.iter().map(|&i| e.target.columns[i].name).collect()).unwrap_or_default();
+        items.push(format!("{}({})", e.link.name, inner.join(",")));
+    }
+    format!("{root}$metadata#{name}({}){suffix}", items.join(","))
+}
+
+/// Rows read and written at a time while a page streams: a page of 50,000 rows never sits in memory whole.
+const CHUNK: i64 = 5_000;
+
+/// Where the reading of one page stands.
+struct Reading {
+    start: Start,
+    /// Rows of the page still to read.
+    left: i64,
+    /// Whether a row follows the page (known once the page is read).
+    more: bool,
+    done: bool,
+}
+
+impl Reading {
+    /// The next chunk of the page's rows, in the entity's order from its cursor or in the client's by offset.
+    fn chunk(
+        &mut self,
+        c: &mut store::AnyConnection,
+        entity: &Entity,
+        conditions: &[Condition],
+        order_by: &[(&str, bool)],
+    ) -> Result<Vec<Vec<Cell>>, store::StoreError> {
+        let n = self.left.min(CHUNK);
+        if n <= 0 {
+            self.done = true;
+            return Ok(Vec::new());
+        }
+        let last = n == self.left;
+        let rows = match &mut self.start {
+            Start::Cursor(cursor) => {
+                let rows = entity.rows(c, conditions, n, cursor)?;
+                // Is there a row after the page? (One more row from the same cursor: cheap by key.)
+                if last && rows.len() as i64 == n {
+                    self.more = !entity.rows(c, conditions, 1, &mut cursor.clone())?.is_empty();
+                }
+                rows
+            }
+            Start::Offset(offset) => {
+                let mut rows = entity.rows_ordered(c, conditions, order_by, n + i64::from(last), *offset)?;
+                if rows.len() as i64 > n {
+                    self.more = true;
+                    rows.truncate(n as usize);
+                }
+                *offset += rows.len() as i64;
+                rows
+            }
+        };
+        self.left -= rows.len() as i64;
+        self.done = last || (rows.len() as i64) < n;
+        Ok(rows)
+    }
+}
+
+/// What every chunk of a page's stream needs.
+struct Job {
+    shape: Shape,
+    conditions: Vec<Condition>,
+    order_by: Vec<(&'static str, bool)>,
 }
 
 async fn collection(
@@ -218,75 +348,125 @@ async fn collection(
     let preferred = options::max_page_size(prefer);
     let page = preferred.unwrap_or(options::DEFAULT_PAGE);
     let take = options.top.map_or(page, |top| top.min(page));
-    let conditions = conditions(&options);
-    let (start, order_by, want_count) = (options.start.clone(), options.order_by.clone(), options.count);
-    let result = read
-        .run(move |c| {
-            let total = if want_count { Some(entity.count(c, &conditions)?) } else { None };
-            if take == 0 {
-                return Ok((total, Vec::new(), None));
-            }
-            let (rows, next) = match start {
-                Start::Cursor(mut cursor) => {
-                    let rows = entity.rows(c, &conditions, take, &mut cursor)?;
-                    // Is there a row after this page? (One more row from the same cursor: cheap by key.)
-                    let more =
-                        rows.len() as i64 == take && !entity.rows(c, &conditions, 1, &mut cursor.clone())?.is_empty();
-                    (rows, more.then_some(Start::Cursor(cursor)))
-                }
-                Start::Offset(offset) => {
-                    let mut rows = entity.rows_ordered(c, &conditions, &order_by, take + 1, offset)?;
-                    let more = rows.len() as i64 > take;
-                    rows.truncate(take as usize);
-                    (rows, more.then_some(Start::Offset(offset + take)))
-                }
-            };
-            Ok((total, rows, next))
-        })
-        .await;
-    let (total, rows, next) = match result {
-        Ok(r) => r,
-        Err(e) => return error(e, None),
-    };
     let root = root(http);
-    let select = options.select.as_deref();
-    let mut body = String::with_capacity(rows.len() * 600 + 200);
-    body.push_str("{\"@odata.context\":");
-    body.push_str(&Value::from(context(&root, entity, select, "")).to_string());
-    if let Some(total) = total {
-        body.push_str(&format!(",\"@odata.count\":{total}"));
-    }
-    body.push_str(",\"value\":[");
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
+    let job = std::sync::Arc::new(Job {
+        shape: Shape { entity, select: options.select.clone(), expand: options.expand.clone() },
+        conditions: conditions(&options),
+        order_by: options.order_by.clone(),
+    });
+    let mut head = String::from("{\"@odata.context\":");
+    head.push_str(&Value::from(context(&root, entity, options.select.as_deref(), &options.expand, "")).to_string());
+    let want_count = options.count;
+    let reading = Reading { start: options.start.clone(), left: take, more: false, done: false };
+
+    // The count and the first chunk are read before the answer starts (an error is then an OData
+    // error); the rest streams chunk by chunk in the same read snapshot, as the CSV export does.
+    let snapshot = read.reads.0.begin();
+    let first_job = job.clone();
+    let first = snapshot.run(move |c| {
+        let mut reading = reading;
+        let mut out = head;
+        if want_count {
+            let _ = write!(out, ",\"@odata.count\":{}", entity.count(c, &first_job.conditions)?);
         }
-        object(entity, select, row, &mut body);
-    }
-    body.push(']');
-    // A next link while $top (if any) is not reached: the same options, the rest of $top, the token.
-    let remaining = options.top.map(|top| top - rows.len() as i64);
-    if let Some(next) = next
-        && remaining.is_none_or(|r| r > 0)
-    {
-        let mut query: Vec<String> =
-            options.carried.iter().map(|(k, v)| format!("{k}={}", options::encode(v))).collect();
-        if let Some(remaining) = remaining {
-            query.push(format!("$top={remaining}"));
+        out.push_str(",\"value\":[");
+        let rows = reading.chunk(c, entity, &first_job.conditions, &first_job.order_by)?;
+        write_rows(c, &first_job.shape, &rows, false, &mut out)?;
+        Ok((out, reading, rows.len() as i64))
+    });
+    let (first, reading, sent) = match tokio::time::timeout(read.timeout, first).await {
+        Ok(Ok(first)) => first,
+        Ok(Err(e)) => {
+            snapshot.finish().await;
+            return error(e.into(), None);
         }
-        query.push(format!("$skiptoken={}", options::encode_token(entity, &next)));
-        let link = format!("{root}{}?{}", metadata::set_name(entity), query.join("&"));
-        body.push_str(",\"@odata.nextLink\":");
-        body.push_str(&Value::from(link).to_string());
-    }
-    body.push('}');
-    let mut response = json(StatusCode::OK, body);
+        Err(_) => {
+            snapshot.finish().await;
+            return error(ApiError::Unavailable, None);
+        }
+    };
+    // After the rows: a next link while $top (if any) is not reached: the same options, the rest of
+    // $top, the token.
+    let tail = move |reading: &Reading, sent: i64| -> String {
+        let mut out = String::from("]");
+        let remaining = options.top.map(|top| top - sent);
+        if reading.more && remaining.is_none_or(|r| r > 0) {
+            let mut query: Vec<String> =
+                options.carried.iter().map(|(k, v)| format!("{k}={}", options::encode(v))).collect();
+            if let Some(remaining) = remaining {
+                query.push(format!("$top={remaining}"));
+            }
+            query.push(format!("$skiptoken={}", options::encode_token(entity, &reading.start)));
+            let link = format!("{root}{}?{}", metadata::set_name(entity), query.join("&"));
+            out.push_str(",\"@odata.nextLink\":");
+            out.push_str(&Value::from(link).to_string());
+        }
+        out.push('}');
+        out
+    };
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("OData-Version", VERSION)).content_type("application/json;odata.metadata=minimal");
     if let Some(applied) = preferred
         && let Ok(value) = header::HeaderValue::from_str(&format!("odata.maxpagesize={applied}"))
     {
-        response.headers_mut().insert(header::HeaderName::from_static("preference-applied"), value);
+        response.insert_header((header::HeaderName::from_static("preference-applied"), value));
     }
-    response
+    if reading.done {
+        snapshot.finish().await;
+        let mut body = first;
+        body.push_str(&tail(&reading, sent));
+        return response.body(body);
+    }
+
+    /// The stream's state; dropping it (client gone) ends the snapshot too.
+    struct State<T> {
+        snapshot: store::ReadSnapshot,
+        job: std::sync::Arc<Job>,
+        reading: Option<Reading>,
+        first: Option<String>,
+        sent: i64,
+        tail: T,
+        finished: bool,
+    }
+    let state = State { snapshot, job, reading: Some(reading), first: Some(first), sent, tail, finished: false };
+    let body = futures_util::stream::unfold(state, move |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        if let Some(first) = st.first.take() {
+            return Some((Ok::<Bytes, actix_web::Error>(Bytes::from(first)), st));
+        }
+        let (job, reading) = (st.job.clone(), st.reading.take()?);
+        let chunk = st
+            .snapshot
+            .run(move |c| {
+                let mut reading = reading;
+                let rows = reading.chunk(c, job.shape.entity, &job.conditions, &job.order_by)?;
+                let mut out = String::with_capacity(rows.len() * 700);
+                write_rows(c, &job.shape, &rows, true, &mut out)?;
+                Ok((out, reading, rows.len() as i64))
+            })
+            .await;
+        match chunk {
+            Ok((mut out, reading, n)) => {
+                st.sent += n;
+                if reading.done {
+                    st.finished = true;
+                    st.snapshot.finish().await;
+                    out.push_str(&(st.tail)(&reading, st.sent));
+                }
+                st.reading = Some(reading);
+                Some((Ok(Bytes::from(out)), st))
+            }
+            Err(e) => {
+                st.finished = true;
+                st.snapshot.finish().await;
+                tracing::error!(error = %e, "OData page stream failed");
+                Some((Err(actix_web::error::ErrorServiceUnavailable("the store became unavailable")), st))
+            }
+        }
+    });
+    response.streaming(body)
 }
 
 /// `GET /odata/<Set>/$count`: the number of rows matching `$filter`, as plain text.
@@ -307,21 +487,31 @@ async fn count(entity: &'static Entity, pairs: &[(String, String)], read: Read) 
     }
 }
 
-/// `GET /odata/<Set>(<key>)`: one entity, by every property of its key (or the value of a one-property key).
+/// `GET /odata/<Set>(<key>)`: one entity, by every property of its key (or the value of a one-property
+/// key), with `$select` and `$expand`; or, through a navigation property (`/odata/Idps(...)/AdminArea`),
+/// the entity it leads to (204 when the row names none).
 async fn single(
     entity: &'static Entity,
     key: &str,
+    navigation: Option<&'static store::bi::Link>,
     pairs: &[(String, String)],
     http: &HttpRequest,
     read: Read,
 ) -> HttpResponse {
-    if let Some((name, _)) = pairs.iter().find(|(k, _)| k.starts_with('$') && k != "$select" && k != "$format") {
+    if let Some((name, _)) =
+        pairs.iter().find(|(k, _)| k.starts_with('$') && !matches!(k.as_str(), "$select" | "$expand" | "$format"))
+    {
         return error(
-            ApiError::BadUserInput(format!("{name} does not apply to a single entity; $select does")),
+            ApiError::BadUserInput(format!("{name} does not apply to a single entity; $select and $expand do")),
             Some("query"),
         );
     }
-    let options = match options::parse(entity, pairs) {
+    let shown = match navigation.map(|l| l.target()) {
+        None => entity,
+        Some(Some(target)) => target,
+        Some(None) => return error(ApiError::Internal, None),
+    };
+    let options = match options::parse(shown, pairs) {
         Ok(o) => o,
         Err(r) => return refused(r),
     };
@@ -330,16 +520,24 @@ async fn single(
         Err(message) => return error(ApiError::BadUserInput(message), Some("key")),
     };
     let conditions = vec![Condition::Where(predicate)];
-    let rows = match read.run(move |c| entity.rows_ordered(c, &conditions, &[], 2, 0)).await {
-        Ok(rows) => rows,
-        Err(e) => return error(e, None),
-    };
-    match rows.as_slice() {
-        [row] => {
-            let select = options.select.as_deref();
-            let mut object_text = String::new();
-            object(entity, select, row, &mut object_text);
-            let context = Value::from(context(&root(http), entity, select, "/$entity")).to_string();
+    let context = Value::from(context(&root(http), shown, options.select.as_deref(), &options.expand, "/$entity"));
+    let shape = Shape { entity: shown, select: options.select, expand: options.expand };
+    let found = read
+        .run(move |c| {
+            let rows = entity.rows_ordered(c, &conditions, &[], 2, 0)?;
+            let rows = match (navigation, rows.len()) {
+                (Some(link), 1) => entity.follow(c, link, &rows)?.into_iter().flatten().collect(),
+                _ => rows,
+            };
+            let mut text = String::new();
+            if let [_] = rows.as_slice() {
+                write_rows(c, &shape, &rows, false, &mut text)?;
+            }
+            Ok((rows.len(), text))
+        })
+        .await;
+    match found {
+        Ok((1, object_text)) => {
             let body = match object_text.strip_prefix('{') {
                 Some("}") => format!("{{\"@odata.context\":{context}}}"),
                 Some(rest) => format!("{{\"@odata.context\":{context},{rest}"),
@@ -347,12 +545,29 @@ async fn single(
             };
             json(StatusCode::OK, body)
         }
-        [] => error(ApiError::NotFound(format!("no {} entity has the key ({key})", metadata::set_name(entity))), None),
-        _ => {
+        Ok((0, _)) if navigation.is_some() => {
+            // The row exists but names no entity through this navigation property (or does not exist).
+            let exists = key_predicate(entity, key).map(|p| vec![Condition::Where(p)]);
+            match exists {
+                Ok(conditions) => match read.run(move |c| entity.count(c, &conditions)).await {
+                    Ok(1) => HttpResponse::NoContent().insert_header(("OData-Version", VERSION)).finish(),
+                    Ok(_) => not_found(entity, key),
+                    Err(e) => error(e, None),
+                },
+                Err(message) => error(ApiError::BadUserInput(message), Some("key")),
+            }
+        }
+        Ok((0, _)) => not_found(entity, key),
+        Ok(_) => {
             tracing::error!(entity = entity.export, key, "two rows share an OData key");
             error(ApiError::Internal, None)
         }
+        Err(e) => error(e, None),
     }
+}
+
+fn not_found(entity: &Entity, key: &str) -> HttpResponse {
+    error(ApiError::NotFound(format!("no {} entity has the key ({key})", metadata::set_name(entity))), None)
 }
 
 /// The condition selecting the entity with this key: every key property, each once.

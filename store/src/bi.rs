@@ -159,6 +159,9 @@ pub struct Entity {
     /// The export's order: column names, each optionally followed by ` DESC`. It must tell every
     /// row apart, so that pages never overlap.
     pub order: &'static [&'static str],
+    /// The columns that identify a row when they are not the order's never-missing columns (the OData
+    /// feed's key, which links name: [`Link`]); empty: [`Entity::key_columns`] derives them.
+    pub key: &'static [&'static str],
     /// How many leading columns of `order` page by key (each page continues after the last key
     /// sent: one index range scan however far the export has got); 0 pages by `OFFSET` (small tables).
     pub keyset: usize,
@@ -277,6 +280,8 @@ impl<T: RustType> RustType for st::Nullable<T> {
 ///         export: "sites",
 ///         from: "sites s JOIN countries c ON c.iso3 = s.country_iso3",
 ///         order: ["country_iso3", "site_code"],
+///         // Optional: the OData key, when it is not the order's never-missing columns.
+///         // key: ["country_iso3", "site_code"],
 ///         // A theme's figures: the column(s) dating a row (`"start" to "end"` for a span; `undated`),
 ///         // for `Country.themes`. Left out by entities that are not a theme's (admin areas).
 ///         period: "reporting_date",
@@ -298,6 +303,7 @@ macro_rules! bi_entity {
             from: $from:expr,
             $(view_appended: [$($appended:literal),* $(,)?],)?
             order: [$($order:literal),* $(,)?],
+            $(key: [$($key:literal),* $(,)?],)?
             $(keyset: $keyset:literal,)?
             $(period: $period_start:tt $(to $period_end:literal)?,)?
             filters: [$($filter:expr),* $(,)?],
@@ -364,6 +370,7 @@ macro_rules! bi_entity {
             ),*],
             view_appended: &[$($($appended),*)?],
             order: &[$($order),*],
+            key: &[$($($key),*)?],
             keyset: $crate::bi::bi_entity!(@or_zero $($keyset)?),
             period: $crate::bi::bi_entity!(@period $($period_start $(to $period_end)?)?),
             filters: {
@@ -754,6 +761,9 @@ impl Entity {
     /// are never missing. The order tells every row apart; a missing value in it (the IDP rows'
     /// `area_pcode`) follows from the columns before it.
     pub fn key_columns(&self) -> Vec<&Column> {
+        if !self.key.is_empty() {
+            return self.key.iter().filter_map(|name| self.column(name)).collect();
+        }
         self.order.iter().filter_map(|o| self.column(o.trim_end_matches(" DESC"))).filter(|c| !c.nullable).collect()
     }
 
@@ -799,6 +809,117 @@ impl Entity {
         statement.push(" LIMIT ").bind(Bind::BigInt(limit));
         statement.push(" OFFSET ").bind(Bind::BigInt(offset));
         (self.load)(conn, &statement.text, &statement.binds)
+    }
+}
+
+/// A link from one entity's rows to another entity's row (the OData feed's navigation properties),
+/// declared once in [`LINKS`]: every entity with all its `on` columns has it, so a theme whose rows
+/// name an area gets `AdminArea` with no code of its own.
+#[derive(Debug)]
+pub struct Link {
+    /// The navigation property's name.
+    pub name: &'static str,
+    /// The export name of the entity it leads to.
+    pub target: &'static str,
+    /// (this entity's column, the target's key column) pairs: the target's whole key, text first.
+    pub on: &'static [(&'static str, &'static str)],
+    pub doc: &'static str,
+}
+
+/// Every link between BI entities.
+pub const LINKS: &[Link] = &[
+    Link { name: "Country", target: "countries", on: &[("country_iso3", "iso3")], doc: "The country of the row." },
+    Link {
+        name: "AdminArea",
+        target: "admin-areas",
+        on: &[("area_pcode", "pcode"), ("area_valid_from", "valid_from")],
+        doc: "The admin area (in its boundary edition) the row is for; none when the row has no area.",
+    },
+    Link {
+        name: "Parent",
+        target: "admin-areas",
+        on: &[("parent_pcode", "pcode"), ("parent_valid_from", "valid_from")],
+        doc: "The area's parent (in its boundary edition); none for a country's level 0.",
+    },
+];
+
+impl Link {
+    /// The entity the link leads to.
+    pub fn target(&self) -> Option<&'static Entity> {
+        entity(self.target)
+    }
+
+    /// Whether a row may have no target (some column of `on` may be missing).
+    pub fn nullable(&self, from: &Entity) -> bool {
+        self.on.iter().any(|(column, _)| from.column(column).is_none_or(|c| c.nullable))
+    }
+}
+
+impl Entity {
+    /// The links of this entity's rows: those of [`LINKS`] whose columns it has.
+    pub fn links(&self) -> Vec<&'static Link> {
+        LINKS.iter().filter(|l| l.on.iter().all(|(column, _)| self.column(column).is_some())).collect()
+    }
+
+    /// The link called `name`, if this entity has it.
+    pub fn link(&self, name: &str) -> Option<&'static Link> {
+        self.links().into_iter().find(|l| l.name == name)
+    }
+
+    /// For each of `rows` (this entity's, every column in order), the row of the link's target it
+    /// names, if any: one statement for all of them (the target's rows whose first key column is one
+    /// of the rows' values), matched on the whole key here.
+    pub fn follow(
+        &self,
+        conn: &mut AnyConnection,
+        link: &Link,
+        rows: &[Vec<Cell>],
+    ) -> Result<Vec<Option<Vec<Cell>>>, StoreError> {
+        let invalid = || StoreError::Invalid(format!("{}: the link {} does not apply", self.view, link.name));
+        let target = link.target().ok_or_else(invalid)?;
+        let position = |entity: &Entity, name: &str| entity.columns.iter().position(|c| c.name == name);
+        let from: Vec<usize> =
+            link.on.iter().map(|(column, _)| position(self, column)).collect::<Option<_>>().ok_or_else(invalid)?;
+        let to: Vec<usize> =
+            link.on.iter().map(|(_, column)| position(target, column)).collect::<Option<_>>().ok_or_else(invalid)?;
+        let (first, first_target) = (from[0], link.on[0].1);
+        let mut values: Vec<String> = rows
+            .iter()
+            .filter_map(|r| match r.get(first) {
+                Some(Cell::Text(Some(v))) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        if values.is_empty() {
+            return Ok(vec![None; rows.len()]);
+        }
+        let columns: Vec<&str> = target.columns.iter().map(|c| c.name).collect();
+        let statement = target.select(conn, &columns.join(", "), &[Condition::In(first_target, values)])?;
+        let found = (target.load)(conn, &statement.text, &statement.binds)?;
+        let key = |positions: &[usize], row: &[Cell]| -> Option<String> {
+            let cells: Vec<&Cell> = positions.iter().filter_map(|&i| row.get(i)).collect();
+            (cells.len() == positions.len() && cells.iter().all(|c| !c.is_null())).then(|| format!("{cells:?}"))
+        };
+        let by_key: std::collections::HashMap<String, Vec<Cell>> =
+            found.into_iter().filter_map(|row| Some((key(&to, &row)?, row))).collect();
+        Ok(rows.iter().map(|row| key(&from, row).and_then(|k| by_key.get(&k).cloned())).collect())
+    }
+}
+
+impl Cell {
+    /// Whether the value is missing.
+    pub fn is_null(&self) -> bool {
+        matches!(
+            self,
+            Cell::Text(None)
+                | Cell::Int(None)
+                | Cell::Float(None)
+                | Cell::Bool(None)
+                | Cell::Date(None)
+                | Cell::Time(None)
+        )
     }
 }
 
@@ -989,7 +1110,24 @@ mod tests {
                 );
             }
             assert!(entity.columns.iter().all(|c| !c.doc.is_empty() && c.hxl.starts_with('#')), "{}", entity.view);
+            for name in entity.key {
+                assert!(entity.column(name).is_some_and(|c| !c.nullable), "{}: key column {name}", entity.view);
+            }
+            for link in entity.links() {
+                let target = link.target().expect("a link leads to a declared entity");
+                let key: Vec<&str> = target.key_columns().iter().map(|c| c.name).collect();
+                let on: Vec<&str> = link.on.iter().map(|(_, to)| *to).collect();
+                assert_eq!(on, key, "{}: link {} names the target's whole key", entity.view, link.name);
+                for (from, to) in link.on {
+                    let (from, to) = (entity.column(from).expect("from"), target.column(to).expect("to"));
+                    assert_eq!(from.sql_type, to.sql_type, "{}: link {}", entity.view, link.name);
+                }
+                assert_eq!(target.column(link.on[0].1).map(|c| c.sql_type), Some(SqlType::Text));
+            }
         }
+        let has = |export: &str, link: &str| entity(export).is_some_and(|e| e.link(link).is_some());
+        assert!(has("idps", "AdminArea") && has("idps", "Country") && has("population", "AdminArea"));
+        assert!(has("admin-areas", "Country") && has("admin-areas", "Parent") && !has("idps", "Parent"));
     }
 
     /// docs/bi.md's column tables come from the declarations.

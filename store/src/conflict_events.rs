@@ -196,6 +196,7 @@ crate::bi::bi_entity! {
         export: "conflict_events",
         from: "conflict_events e\nJOIN countries c ON c.iso3 = e.country_iso3\nJOIN resources r ON r.id = e.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = e.area_id",
+        view_appended: ["area_valid_from"],
         order: ["country_iso3", "month", "source_pcode", "event_type"],
         period: "month",
         filters: [
@@ -213,6 +214,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "e.admin_level", "#adm+level", "2: ACLED's workbooks are by admin 2 area.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm2+code", "The p-code of the area (the nearest enclosing one when `area_matched` is false).";
             area_name: Nullable<Text> = "a.name", "#adm2+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "e.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Text = "e.source_pcode", "#adm2+code+provider", "The admin 2 p-code as ACLED gives it.";
             source_admin1_pcode: Text = "e.source_admin1_pcode", "#adm1+code+provider", "The admin 1 p-code as ACLED gives it.";

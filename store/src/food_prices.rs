@@ -538,6 +538,7 @@ crate::bi::bi_entity! {
         export: "markets",
         from: "markets m\nJOIN countries c ON c.iso3 = m.country_iso3\nJOIN resources r ON r.id = m.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = m.area_id",
+        view_appended: ["area_valid_from"],
         order: ["country_iso3", "market_code"],
         period: undated,
         filters: [
@@ -555,6 +556,7 @@ crate::bi::bi_entity! {
             longitude: Nullable<Double> = "m.longitude", "#geo+lon", "Longitude (WGS 84), checked against the country.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area the names match (admin 2, else admin 1).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "m.area_matched", "#meta+matched", "Whether both admin names matched (the admin 2 area).";
             dataset: Text = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
             dataset_title: Text = "d.title", "#meta+dataset+title", crate::bi::provenance::DATASET_TITLE;
@@ -577,6 +579,7 @@ crate::bi::bi_entity! {
         from: "food_prices p\nJOIN markets m ON m.id = p.market_id\nJOIN countries c ON c.iso3 = p.country_iso3\n\
                JOIN resources r ON r.id = p.resource_id\nJOIN datasets d ON d.id = r.dataset_id\n\
                LEFT JOIN admin_areas a ON a.id = m.area_id",
+        view_appended: ["area_valid_from"],
         order: ["country_iso3", "market_name", "date", "commodity", "unit", "price_flag", "price_type", "currency"],
         period: "date",
         filters: [
@@ -593,6 +596,7 @@ crate::bi::bi_entity! {
             market_name: Text = "p.market_name", "#loc+market+name", "The market's name as WFP writes it.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the market's area.";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             date: Date = "p.date", "#date", "The date WFP gives the price (mid-month for monthly prices).";
             category: Text = "p.category", "#item+type", "WFP's commodity category.";
             commodity: Text = "p.commodity", "#item+name", "WFP's commodity name.";

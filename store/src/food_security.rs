@@ -229,6 +229,7 @@ crate::bi::bi_entity! {
         export: "food_security",
         from: "food_security f\nJOIN countries c ON c.iso3 = f.country_iso3\nJOIN resources r ON r.id = f.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = f.area_id",
+        view_appended: ["area_valid_from"],
         order: [
             "country_iso3", "reference_period_start", "analysis", "projection", "source_pcode", "source_area_name",
         ],
@@ -249,6 +250,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "f.admin_level", "#adm+level", "0 for the country, 1 to 3 for its areas, as the source places the row.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area (the nearest enclosing one when `area_matched` is false).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "f.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Text = "f.source_pcode", "#adm+code+provider", "The area's code as the source gives it (Cadre Harmonisé's Mali codes are older than ours; empty for IPC areas, which are named only).";
             source_area_name: Text = "f.source_area_name", "#adm+name+provider", "The area's name as the source gives it.";

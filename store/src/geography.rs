@@ -236,8 +236,11 @@ crate::bi::bi_entity! {
         export: "admin-areas",
         from: "admin_areas a\nJOIN countries c ON c.iso3 = a.country_iso3\nLEFT JOIN admin_areas p ON p.id = a.parent_id\n\
                LEFT JOIN resources r ON r.id = a.resource_id\nLEFT JOIN datasets d ON d.id = r.dataset_id",
-        view_appended: ["licence_url"],
+        view_appended: ["licence_url", "parent_valid_from"],
         order: ["country_iso3", "admin_level", "pcode", "valid_from"],
+        // One row per p-code and edition (the table's unique key): what the figures' `area_pcode` and
+        // `area_valid_from` name.
+        key: ["pcode", "valid_from"],
         filters: [
             Filter::new("country", "country_iso3", Countries),
             Filter::new("admin_level", "admin_level", AdminLevel),
@@ -252,6 +255,7 @@ crate::bi::bi_entity! {
             name: Text = "a.name", "#adm+name", "The area's name.";
             parent_pcode: Nullable<Text> = "a.parent_pcode", "#adm+code+parent", "The p-code of the area's parent.";
             parent_name: Nullable<Text> = "p.name", "#adm+name+parent", "The parent's name.";
+            parent_valid_from: Nullable<Date> = "p.valid_from", "#date+start+parent", "First day of the parent's boundary edition: with `parent_pcode`, its key.";
             valid_from: Date = "a.valid_from", "#date+start", "First day of the boundary edition.";
             valid_to: Nullable<Date> = "a.valid_to", "#date+end", "Last day of the edition; empty while it is current.";
             dataset: Nullable<Text> = "d.source_key", "#meta+dataset+id", crate::bi::provenance::DATASET;
@@ -259,6 +263,23 @@ crate::bi::bi_entity! {
             licence: Nullable<Text> = "d.licence_title", "#meta+licence", crate::bi::provenance::LICENCE;
             licence_url: Nullable<Text> = "d.licence_url", "#meta+licence+url", crate::bi::provenance::LICENCE_URL;
             credit: Nullable<Text> = "d.credit", "#meta+source", crate::bi::provenance::CREDIT;
+        }
+    }
+}
+
+crate::bi::bi_entity! {
+    /// One row per country the store knows (every country a source or the configuration named): what
+    /// every row's `country_iso3` refers to.
+    pub struct BiCountry as COUNTRIES_BI {
+        view: "bi_countries",
+        export: "countries",
+        from: "countries c",
+        order: ["iso3"],
+        filters: [Filter::new("country", "iso3", Countries)],
+        columns: {
+            iso3: Text = "c.iso3", "#country+code", "ISO 3166-1 alpha-3 code of the country.";
+            iso2: Nullable<Text> = "c.iso2", "#country+code+iso2", "ISO 3166-1 alpha-2 code, when known.";
+            name: Text = "c.name", "#country+name", "The country's name.";
         }
     }
 }

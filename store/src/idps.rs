@@ -735,7 +735,7 @@ crate::bi::bi_entity! {
         from: "idp_totals t\nJOIN countries c ON c.iso3 = t.country_iso3\nJOIN resources r ON r.id = t.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = t.area_id\n\
                LEFT JOIN admin_areas p ON p.id = a.parent_id",
-        view_appended: ["licence_url"],
+        view_appended: ["licence_url", "area_valid_from"],
         // The key (the `idp_totals_listing` index), then columns that tell apart the rare rows sharing
         // it (one area reported through two resources).
         order: [
@@ -768,6 +768,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "t.admin_level", "#adm+level", "0 for the country, 1 for its first level, ...";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The area's p-code (the nearest enclosing area when the source's code matched none).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "The area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "t.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             parent_pcode: Nullable<Text> = "p.pcode", "#adm+code+parent", "The p-code of the area's parent.";
             parent_name: Nullable<Text> = "p.name", "#adm+name+parent", "The parent's name.";

@@ -67,6 +67,7 @@ pub const BI_ENTITIES: &[&bi::Entity] = &[
     &refugees::REFUGEES_BI,
     &conflict_events::CONFLICT_EVENTS_BI,
     &geography::ADMIN_AREAS_BI,
+    &geography::COUNTRIES_BI,
 ];
 
 /// Counts of what one write did, reported by every ingest.

@@ -222,6 +222,7 @@ crate::bi::bi_entity! {
         export: "needs",
         from: "needs n\nJOIN countries c ON c.iso3 = n.country_iso3\nJOIN resources r ON r.id = n.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = n.area_id",
+        view_appended: ["area_valid_from"],
         order: [
             "country_iso3", "year", "source_pcode", "sector_code", "category", "population_group", "gender",
             "age_range", "disabled_marker",
@@ -240,6 +241,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "n.admin_level", "#adm+level", "0 for the country, 1 and 2 for its areas, as the source places the row.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area (the nearest enclosing one when `area_matched` is false).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "n.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Text = "n.source_pcode", "#adm+code+provider", "The area's code as the source gives it (the ISO3 code for a national row).";
             sector_code: Text = "n.sector", "#sector+code", "The sector: a global coordination group code, `ALL` intersectoral, `MS` multi-sector.";

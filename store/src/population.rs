@@ -169,7 +169,7 @@ crate::bi::bi_entity! {
         export: "population",
         from: "population_figures f\nJOIN countries c ON c.iso3 = f.country_iso3\nJOIN resources r ON r.id = f.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = f.area_id",
-        view_appended: ["licence_url"],
+        view_appended: ["licence_url", "area_valid_from"],
         order: [
             "country_iso3", "admin_level", "source_pcode", "reference_year", "boundary_edition", "sex", "age_range",
         ],
@@ -188,6 +188,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "f.admin_level", "#adm+level", "0 for the country, 1 for its first level, ...";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The area's p-code (the nearest enclosing area when the source's code matched none).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "The area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "f.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Text = "f.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
             source_name: Text = "f.source_name", "#adm+name+provider", "The area's name as the source gives it.";

@@ -305,6 +305,7 @@ crate::bi::bi_entity! {
         from: "operational_presence p\nJOIN organisations o ON o.id = p.organisation_id\n\
                JOIN countries c ON c.iso3 = p.country_iso3\nJOIN resources r ON r.id = p.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = p.area_id",
+        view_appended: ["area_valid_from"],
         order: ["country_iso3", "source_pcode", "org_acronym", "org_name", "sector_code"],
         period: undated,
         filters: [
@@ -319,6 +320,7 @@ crate::bi::bi_entity! {
             admin_level: Integer = "p.admin_level", "#adm+level", "The admin level the 3W reports the presence at.";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area (the nearest enclosing one when the source's code matched none).";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "p.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Text = "p.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
             org_acronym: Text = "o.acronym", "#org+acronym", "The organisation's canonical acronym (HAPI's mapping; e.g. OIM is IOM).";

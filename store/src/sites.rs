@@ -177,7 +177,7 @@ crate::bi::bi_entity! {
         export: "sites",
         from: "sites s\nJOIN countries c ON c.iso3 = s.country_iso3\nJOIN resources r ON r.id = s.resource_id\n\
                JOIN datasets d ON d.id = r.dataset_id\nLEFT JOIN admin_areas a ON a.id = s.area_id",
-        view_appended: ["licence_url"],
+        view_appended: ["licence_url", "area_valid_from"],
         order: ["country_iso3", "site_code", "round_number"],
         period: "reporting_date",
         filters: [
@@ -196,6 +196,7 @@ crate::bi::bi_entity! {
             longitude: Nullable<Double> = "s.longitude", "#geo+lon", "Longitude (WGS 84).";
             area_pcode: Nullable<Text> = "a.pcode", "#adm+code", "The p-code of the area the site is in.";
             area_name: Nullable<Text> = "a.name", "#adm+name", "That area's name.";
+            area_valid_from: Nullable<Date> = "a.valid_from", "#date+start+boundaries", "First day of the area's boundary edition: with `area_pcode`, the key of the area among the admin areas.";
             area_matched: Bool = "s.area_matched", "#meta+matched", "Whether the source's code matched a p-code we know.";
             source_pcode: Nullable<Text> = "s.source_pcode", "#adm+code+provider", "The area's code as the source gives it.";
             households: Nullable<BigInt> = "s.households", "#affected+idps+hh", "IDP households at the site.";

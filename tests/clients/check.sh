@@ -3,15 +3,20 @@
 #  - graphql-http's `auditServer` (the GraphQL-over-HTTP audit suite): every MUST, SHOULD and MAY;
 #  - graphql-js: the standard introspection query, `buildClientSchema`, printed equal to schema.graphql;
 #  - prometheus_client's text parser on /metrics; DuckDB reading the CSV and Parquet exports (column types,
-#    and the Parquet's rows and sums equal to the CSV's).
-# Installs its own pinned dependencies (npm ci here; pip into target/client-venv). Fails on any failure.
+#    and the Parquet's rows and sums equal to the CSV's);
+#  - python-odata on the OData feed: its model built from $metadata (navigation properties included), a
+#    next-link walk and $expand, against the sample's files; xmllint: $metadata against the CSDL subset in
+#    odata-schemas/ (see its README: the OASIS files are not vendored).
+# Installs its own pinned dependencies (npm ci here; pip into the target directory's client-venv). Fails on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
 
 cargo build --quiet
+# Cargo's target directory (CARGO_TARGET_DIR when set, as on a machine shared by several builds).
+target="${CARGO_TARGET_DIR:-target}"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
-venv=target/client-venv
+venv="$target/client-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || {
     echo "installing python3-venv"
@@ -29,7 +34,7 @@ command -v xmllint >/dev/null 2>&1 || {
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 env -u CRISISGRAPH_CONFIG -u CRISISGRAPH_OPERATOR_TOKEN DATABASE_URL="$work/clients.db" \
-  ./target/debug/crisisgraph serve --sample --no-scheduler --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+  "$target/debug/crisisgraph" serve --sample --no-scheduler --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do

@@ -6,7 +6,11 @@ Checks, with figures computed here from the raw sample files:
   exactly once, with each (area, operation, round, date, assessment type) total and their sum equal to
   the DTM payload's (sample/dtm/v3/displacement-admin2-admin0pcode-hti.json);
 - Mali's national population (both sexes, all ages) equals the COD file's (sample/cod/mli_pop_adm0_v2.csv),
-  through the client's own $filter.
+  through the client's own $filter;
+- the model has the navigation properties of $metadata (a figure's AdminArea and Country, an area's
+  Country and Parent), and the client's own $expand of Mali's round-68 regions gives each the area and
+  country the DTM payload names (sample/dtm/mali_reconstructed/displacement-admin1-admin0pcode-mli.json)
+  with the p-code file's names (sample/cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv).
 
 Usage: python odata_feed.py http://127.0.0.1:PORT path/to/sample
 Exits non-zero on the first failed check.
@@ -22,6 +26,7 @@ from collections import Counter, defaultdict
 
 import requests
 from odata import ODataService
+from odata.navproperty import NavigationProperty
 
 PAGE = 25
 
@@ -48,6 +53,16 @@ def mali_population_from_cod(sample):
         rows = [r for r in csv.DictReader(f) if not r.get("ADM0_PCODE", "").startswith("#")]
     check(len(rows) == 1, f"the COD admin-0 file has one row, not {len(rows)}")
     return int(float(rows[0]["T_TL"]))
+
+
+def mali_regions_from_payload(sample):
+    with open(f"{sample}/dtm/mali_reconstructed/displacement-admin1-admin0pcode-mli.json", encoding="utf-8") as f:
+        return json.load(f)["result"]
+
+
+def area_names_from_pcode_file(sample):
+    with open(f"{sample}/cod/global_pcodes_adm_1_2.AFG-HTI-MLI-SSD-TCD-subset.csv", encoding="utf-8-sig") as f:
+        return {r["P-Code"]: r["Name"] for r in csv.DictReader(f) if not r["P-Code"].startswith("#")}
 
 
 def main(base, sample):
@@ -101,7 +116,31 @@ def main(base, sample):
     check(len(national) == 1, f"one national total for Mali, not {len(national)}")
     check(national[0].population == total, f"Mali population {national[0].population} equals the COD's {total}")
 
-    print(f"odata: {len(got)} Haiti admin-2 rows in {pages} pages, sum {sum(got.values())}; Mali {total}")
+    # Navigation properties, as the client's model has them from $metadata, and its own $expand.
+    AdminAreas, Countries = service.entities["AdminAreas"], service.entities["Countries"]
+    for entity, name, target in [(Idps, "AdminArea", AdminAreas), (Idps, "Country", Countries),
+                                 (AdminAreas, "Country", Countries), (AdminAreas, "Parent", AdminAreas)]:
+        nav = entity.__dict__.get(name)
+        check(isinstance(nav, NavigationProperty), f"{entity.__name__}.{name} is a navigation property")
+        check(nav.entitycls is target and not nav.is_collection, f"{entity.__name__}.{name} leads to one {target}")
+    regions = mali_regions_from_payload(sample)
+    names = area_names_from_pcode_file(sample)
+    expanded = list(service.query(Idps).filter(
+        (Idps.country_iso3 == "MLI") & (Idps.admin_level == 1) & (Idps.round_number == 68)
+    ).expand(Idps.AdminArea, Idps.Country))
+    check(len(expanded) == len(regions), f"{len(expanded)} Mali regions in round 68, the payload has {len(regions)}")
+    by_pcode = {row.source_pcode: row for row in expanded}
+    for r in regions:
+        row = by_pcode.get(r["admin1Pcode"])
+        check(row is not None, f"{r['admin1Pcode']} is in the feed")
+        area, country = row.AdminArea, row.Country
+        check(area is not None and area.pcode == r["admin1Pcode"], f"{r['admin1Pcode']}: its AdminArea")
+        check(area.name == names[r["admin1Pcode"]], f"{area.name} is the p-code file's {names[r['admin1Pcode']]}")
+        check(country is not None and (country.iso3, country.name) == (r["admin0Pcode"], r["admin0Name"]),
+              f"{r['admin1Pcode']}: its Country")
+
+    print(f"odata: {len(got)} Haiti admin-2 rows in {pages} pages, sum {sum(got.values())}; Mali {total}; "
+          f"{len(expanded)} Mali regions expanded to their areas and country")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ fn description(text: &str) -> String {
 }
 
 /// The CSDL XML document: one entity type per entity (its key: [`Entity::key_columns`]), typed and
-/// described properties, and a container with one entity set each.
+/// described properties, navigation properties (the entity's links) with their referential
+/// constraints, and a container with one entity set each, binding its navigation properties.
 pub fn csdl() -> String {
     let mut out = String::new();
     out.push_str(
@@ -88,13 +89,38 @@ pub fn csdl() -> String {
                 description(column.doc)
             );
         }
+        // The links of the declarations ([`store::bi::LINKS`]), each with the columns naming the target's key.
+        for link in entity.links() {
+            let Some(target) = link.target() else { continue };
+            let _ = writeln!(
+                out,
+                "<NavigationProperty Name=\"{}\" Type=\"{NAMESPACE}.{}\" Nullable=\"{}\">",
+                link.name,
+                set_name(target),
+                link.nullable(entity)
+            );
+            for (from, to) in link.on {
+                let _ = writeln!(out, "<ReferentialConstraint Property=\"{from}\" ReferencedProperty=\"{to}\"/>");
+            }
+            let _ = writeln!(out, "{}\n</NavigationProperty>", description(link.doc));
+        }
         let _ = writeln!(out, "{}", description(entity.doc));
         out.push_str("</EntityType>\n");
     }
     out.push_str("<EntityContainer Name=\"Container\">\n");
     for entity in store::BI_ENTITIES {
         let name = set_name(entity);
-        let _ = writeln!(out, "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\"/>");
+        let links: Vec<(&str, String)> =
+            entity.links().iter().filter_map(|l| Some((l.name, set_name(l.target()?)))).collect();
+        if links.is_empty() {
+            let _ = writeln!(out, "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\"/>");
+            continue;
+        }
+        let _ = writeln!(out, "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\">");
+        for (path, target) in links {
+            let _ = writeln!(out, "<NavigationPropertyBinding Path=\"{path}\" Target=\"{target}\"/>");
+        }
+        out.push_str("</EntitySet>\n");
     }
     out.push_str("</EntityContainer>\n</Schema>\n</edmx:DataServices>\n</edmx:Edmx>\n");
     out

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 use store::bi::predicate::Predicate;
-use store::bi::{Cell, Cursor, Entity, SqlType};
+use store::bi::{Cell, Cursor, Entity, Link, SqlType};
 
 use super::filter;
 use super::translate;
@@ -25,12 +25,11 @@ pub const MAX_PAGE: i64 = 50_000;
 pub const MAX_TOP: i64 = 1_000_000;
 
 /// Options this service refuses by name (rather than as unknown), with why.
-const UNSUPPORTED: [(&str, &str); 6] = [
-    ("$expand", "navigation properties are not served"),
+const UNSUPPORTED: [(&str, &str); 5] = [
     ("$apply", "aggregation is not supported; the GraphQL API aggregates"),
     ("$search", "free-text search is not supported; use $filter with contains()"),
     ("$compute", "computed properties are not supported"),
-    ("$levels", "navigation properties are not served"),
+    ("$levels", "navigation properties are single-valued here: there are no levels to expand"),
     ("$index", "it applies to ordered collections only"),
 ];
 
@@ -54,6 +53,15 @@ pub enum Start {
     Offset(i64),
 }
 
+/// A navigation property to expand (`$expand=AdminArea($select=name)`): the link, the entity it leads
+/// to, and that entity's `$select`ed columns.
+#[derive(Debug, Clone)]
+pub struct Expand {
+    pub link: &'static Link,
+    pub target: &'static Entity,
+    pub select: Option<Vec<usize>>,
+}
+
 /// A validated entity set request.
 #[derive(Debug)]
 pub struct Options {
@@ -65,6 +73,8 @@ pub struct Options {
     /// How many rows the request (with its next links) gives at most.
     pub top: Option<i64>,
     pub count: bool,
+    /// `$expand`: the navigation properties given inline, in the order asked.
+    pub expand: Vec<Expand>,
     pub start: Start,
     /// The options to repeat in a next link (`$filter`, `$select`, `$orderby`, `$count`, `$format`).
     pub carried: Vec<(String, String)>,
@@ -112,6 +122,7 @@ pub fn parse(entity: &'static Entity, pairs: &[(String, String)]) -> Result<Opti
         order_by: Vec::new(),
         top: None,
         count: false,
+        expand: Vec::new(),
         start: Start::Cursor(Cursor::default()),
         carried: Vec::new(),
     };
@@ -141,6 +152,10 @@ pub fn parse(entity: &'static Entity, pairs: &[(String, String)]) -> Result<Opti
                 options.select = select(entity, value)?;
                 options.carried.push((name.clone(), value.clone()));
             }
+            "$expand" => {
+                options.expand = expand(entity, value)?;
+                options.carried.push((name.clone(), value.clone()));
+            }
             "$orderby" => {
                 options.order_by = order_by(entity, value)?;
                 options.carried.push((name.clone(), value.clone()));
@@ -167,14 +182,15 @@ pub fn parse(entity: &'static Entity, pairs: &[(String, String)]) -> Result<Opti
                     "query",
                     format!(
                         "{other} is not a system query option this service knows; these are: $filter, $select, \
-                         $orderby, $top, $skip, $count, $skiptoken, $format"
+                         $expand, $orderby, $top, $skip, $count, $skiptoken, $format"
                     ),
                 ));
             }
         }
-        if let Some(known) = ["$filter", "$select", "$orderby", "$top", "$skip", "$count", "$format", "$skiptoken"]
-            .into_iter()
-            .find(|k| k == name)
+        if let Some(known) =
+            ["$filter", "$select", "$expand", "$orderby", "$top", "$skip", "$count", "$format", "$skiptoken"]
+                .into_iter()
+                .find(|k| k == name)
         {
             seen.push(known);
         }
@@ -221,6 +237,71 @@ fn select(entity: &Entity, value: &str) -> Result<Option<Vec<usize>>, Refused> {
     }
     positions.sort_unstable();
     Ok(Some(positions))
+}
+
+/// `$expand`: navigation properties of the entity, each optionally with `($select=...)`, one level deep.
+pub fn expand(entity: &'static Entity, value: &str) -> Result<Vec<Expand>, Refused> {
+    let bad = |message: String| refuse("$expand", format!("$expand: {message}"));
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in value.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| bad(format!("{value:?} closes a parenthesis it did not open")))?
+            }
+            ',' if depth == 0 => {
+                items.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err(bad(format!("{value:?} leaves a parenthesis open")));
+    }
+    items.push(&value[start..]);
+    let names = || entity.links().iter().map(|l| l.name).collect::<Vec<_>>().join(", ");
+    let mut out: Vec<Expand> = Vec::new();
+    for item in items.iter().map(|i| i.trim()) {
+        let (name, inner) = match item.split_once('(') {
+            Some((name, rest)) => match rest.strip_suffix(')') {
+                Some(inner) => (name.trim(), Some(inner)),
+                None => return Err(bad(format!("{item:?}: nothing may follow the parenthesis"))),
+            },
+            None => (item, None),
+        };
+        if name.contains('/') || name == "*" || name.contains('$') {
+            return Err(bad(format!(
+                "{name:?}: name a navigation property of this entity set (one level deep); these are: {}",
+                names()
+            )));
+        }
+        let link = entity.link(name).ok_or_else(|| {
+            bad(format!("{name:?} is not a navigation property of this entity set; these are: {}", names()))
+        })?;
+        let target = link.target().ok_or_else(|| bad(format!("{name:?} leads nowhere")))?;
+        let mut nested = None;
+        for option in inner.into_iter().flat_map(|i| i.split(';')).map(str::trim).filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("$select", columns)) => {
+                    nested = select(target, columns).map_err(|r| bad(format!("{name}: {}", r.message)))?;
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "{name}: only $select is supported inside an expanded property, not {option:?}"
+                    )));
+                }
+            }
+        }
+        if out.iter().any(|e| e.link.name == link.name) {
+            return Err(bad(format!("{name} is expanded twice")));
+        }
+        out.push(Expand { link, target, select: nested });
+    }
+    Ok(out)
 }
 
 fn order_by(entity: &Entity, value: &str) -> Result<Vec<(&'static str, bool)>, Refused> {
