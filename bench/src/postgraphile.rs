@@ -48,20 +48,39 @@ CREATE VIEW crisisgraph_peer.latest_populations AS
   ORDER BY area_id, reference_year DESC;
 COMMENT ON VIEW crisisgraph_peer.latest_populations IS
   E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
--- Humanitarian needs for everyone (every population group, gender, age, disability), per sector and year.
+-- Humanitarian needs for everyone (every population group, gender, age, disability), per area, sector and
+-- year, as crisisgraph's `needsTotal` counts them: the area's own figure where the source reports one, else
+-- the sum of the areas directly below it.
 CREATE VIEW crisisgraph_peer.needs_totals AS
-  SELECT id, country_iso3, year, admin_level, area_id, area_matched, source_pcode, sector, population, in_need,
-         targeted
-  FROM public.needs
-  WHERE lower(population_group) = 'all' AND lower(gender) = 'all' AND lower(age_range) = 'all'
-    AND lower(disabled_marker) = 'all' AND area_matched;
+  SELECT area_id, year, sector, SUM(in_need) AS in_need, SUM(targeted) AS targeted
+  FROM (
+    SELECT n.area_id, n.year, n.sector, n.in_need, n.targeted FROM public.needs n
+    WHERE n.area_matched AND lower(n.population_group) = 'all' AND lower(n.gender) = 'all'
+      AND lower(n.age_range) = 'all' AND lower(n.disabled_marker) = 'all'
+    UNION ALL
+    SELECT c.parent_id, n.year, n.sector, n.in_need, n.targeted
+    FROM public.needs n JOIN public.admin_areas c ON c.id = n.area_id
+    WHERE n.area_matched AND lower(n.population_group) = 'all' AND lower(n.gender) = 'all'
+      AND lower(n.age_range) = 'all' AND lower(n.disabled_marker) = 'all' AND c.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM public.needs o WHERE o.area_id = c.parent_id AND o.area_matched
+        AND o.year = n.year AND o.sector = n.sector AND lower(o.population_group) = 'all'
+        AND lower(o.gender) = 'all' AND lower(o.age_range) = 'all' AND lower(o.disabled_marker) = 'all')
+  ) figures
+  GROUP BY area_id, year, sector;
 COMMENT ON VIEW crisisgraph_peer.needs_totals IS
-  E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+  E'@primaryKey area_id,year,sector\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+-- Every site row under each area that contains it (its own area and every ancestor), as crisisgraph's
+-- `AdminArea.sites` counts the sites of an area's subtree.
 CREATE VIEW crisisgraph_peer.sites AS
-  SELECT id, country_iso3, site_code, name, area_id, area_matched, individuals, round_number, reporting_date
-  FROM public.sites;
+  WITH RECURSIVE within (id, area_id) AS (
+    SELECT id, area_id FROM public.sites WHERE area_id IS NOT NULL
+    UNION ALL
+    SELECT w.id, a.parent_id FROM within w JOIN public.admin_areas a ON a.id = w.area_id WHERE a.parent_id IS NOT NULL
+  )
+  SELECT w.area_id, s.id AS site_id, s.country_iso3, s.site_code, s.name, s.individuals, s.round_number, s.reporting_date
+  FROM within w JOIN public.sites s ON s.id = w.id;
 COMMENT ON VIEW crisisgraph_peer.sites IS
-  E'@primaryKey id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
+  E'@primaryKey area_id,site_id\\n@foreignKey (area_id) references crisisgraph_peer.admin_areas (id)';
 -- Each appeal once per country it has a share of, with the plan's own requirements and funding.
 CREATE VIEW crisisgraph_peer.country_appeals AS
   SELECT c.id, c.country_iso3, a.code, a.year, a.requirements_usd, a.funding_usd
