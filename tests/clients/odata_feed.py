@@ -120,23 +120,31 @@ def main(base, sample):
     AdminAreas, Countries = service.entities["AdminAreas"], service.entities["Countries"]
     for entity, name, target in [(Idps, "AdminArea", AdminAreas), (Idps, "Country", Countries),
                                  (AdminAreas, "Country", Countries), (AdminAreas, "Parent", AdminAreas)]:
-        nav = entity.__dict__.get(name)
+        # The client puts navigation properties on the entity type, which the entity set's class inherits.
+        nav = getattr(entity, name, None)
         check(isinstance(nav, NavigationProperty), f"{entity.__name__}.{name} is a navigation property")
-        check(nav.entitycls is target and not nav.is_collection, f"{entity.__name__}.{name} leads to one {target}")
+        same = issubclass(target, nav.entitycls) or issubclass(nav.entitycls, target)
+        check(same and not nav.is_collection, f"{entity.__name__}.{name} leads to one {target.__name__}")
     regions = mali_regions_from_payload(sample)
     names = area_names_from_pcode_file(sample)
-    expanded = list(service.query(Idps).filter(
+    # The client builds the $expand request from its model; the answer is read as JSON here, because
+    # python-odata 0.8.1 cannot build an expanded AdminArea object: it formats the Edm.Date key
+    # (valid_from) of the expanded entity with `.isoformat()` on the string it parsed (a client bug).
+    query = service.query(Idps).filter(
         (Idps.country_iso3 == "MLI") & (Idps.admin_level == 1) & (Idps.round_number == 68)
-    ).expand(Idps.AdminArea, Idps.Country))
+    ).expand(Idps.AdminArea, Idps.Country)
+    answer = requests.get(query.as_string(), timeout=60)
+    check(answer.status_code == 200, f"the client's $expand request answers 200, not {answer.status_code}")
+    expanded = answer.json()["value"]
     check(len(expanded) == len(regions), f"{len(expanded)} Mali regions in round 68, the payload has {len(regions)}")
-    by_pcode = {row.source_pcode: row for row in expanded}
+    by_pcode = {row["source_pcode"]: row for row in expanded}
     for r in regions:
         row = by_pcode.get(r["admin1Pcode"])
         check(row is not None, f"{r['admin1Pcode']} is in the feed")
-        area, country = row.AdminArea, row.Country
-        check(area is not None and area.pcode == r["admin1Pcode"], f"{r['admin1Pcode']}: its AdminArea")
-        check(area.name == names[r["admin1Pcode"]], f"{area.name} is the p-code file's {names[r['admin1Pcode']]}")
-        check(country is not None and (country.iso3, country.name) == (r["admin0Pcode"], r["admin0Name"]),
+        area, country = row.get("AdminArea"), row.get("Country")
+        check(area is not None and area["pcode"] == r["admin1Pcode"], f"{r['admin1Pcode']}: its AdminArea")
+        check(area["name"] == names[r["admin1Pcode"]], f"{area['name']} is the p-code file's {names[r['admin1Pcode']]}")
+        check(country is not None and (country["iso3"], country["name"]) == (r["admin0Pcode"], r["admin0Name"]),
               f"{r['admin1Pcode']}: its Country")
 
     print(f"odata: {len(got)} Haiti admin-2 rows in {pages} pages, sum {sum(got.values())}; Mali {total}; "
