@@ -422,7 +422,13 @@ fn serve(args: &Args, pg: &str, base: &str, extra: &[&str]) -> Result<(std::proc
     let bind = format!("127.0.0.1:{port}");
     let mut cli = vec!["serve", "--no-scheduler", "--bind", &bind];
     cli.extend_from_slice(extra);
-    let mut child = crisisgraph(args, pg, base, &cli).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let child = crisisgraph(args, pg, base, &cli).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    ready(child, url)
+}
+
+/// Waits (up to 5 minutes) until the `crisisgraph serve` at `url` answers `/readyz` with 200; stops it
+/// and fails if it exits or never does.
+fn ready(mut child: std::process::Child, url: String) -> Result<(std::process::Child, String), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while !curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")])?.starts_with("200") {
         if Instant::now() > deadline || !matches!(child.try_wait(), Ok(None)) {

@@ -13,7 +13,7 @@ use crisisgraph_bench::standby::Cluster;
 
 use crisisgraph_bench::queries::{canonical, wrk_script};
 
-use super::{Args, crisisgraph, curl, free_port, graphql, wrk};
+use super::{Args, crisisgraph, curl, free_port, graphql, ready, wrk};
 
 /// `crisisgraph serve` on the primary with `replicas` taking the reads; ready, with its base URL.
 fn serve_on(
@@ -33,17 +33,7 @@ fn serve_on(
     let urls: Vec<String> = replicas.iter().map(|r| r.url("postgres")).collect();
     let mut command = crisisgraph(args, pg, base, &cli);
     command.env("CRISISGRAPH_READ_DATABASE_URL", urls.join(",")).stdout(Stdio::null()).stderr(Stdio::null());
-    let mut child = command.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")])?.starts_with("200") {
-        if Instant::now() > deadline || !matches!(child.try_wait(), Ok(None)) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(BenchError::Invalid("serve did not become ready".into()));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok((child, url))
+    ready(command.spawn()?, url)
 }
 
 /// Waits until every standby has replayed what the primary has written.
