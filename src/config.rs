@@ -43,6 +43,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// WebSocket (subscription) connections one `serve` process accepts at once.
     pub max_subscription_connections: usize,
+    /// Megabytes of GraphQL answers kept until the store changes (api/src/answer_cache.rs); 0: none.
+    pub answer_cache_mb: u64,
 }
 
 /// The TOML file's shape; every key is optional.
@@ -88,6 +90,7 @@ struct FileConfig {
     /// e.g. "5s": the wait after the first failed attempt, doubled after each further one.
     webhook_first_retry: Option<String>,
     max_subscription_connections: Option<u64>,
+    answer_cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +429,11 @@ impl Settings {
                 256,
             )?)
             .unwrap_or(usize::MAX),
+            answer_cache_mb: number(
+                "CRISISGRAPH_ANSWER_CACHE_MB",
+                file.answer_cache_mb,
+                api::server::DEFAULT_ANSWER_CACHE_MB,
+            )?,
         })
     }
 }

@@ -410,6 +410,7 @@ async fn serve(pool: DbPool, settings: &Settings, bind: String, with_scheduler: 
         body_timeout: settings.body_timeout,
         schedules: settings.schedules.clone(),
         live_limits: api::subscription::LiveLimits::new(settings.max_subscription_connections),
+        answer_cache: std::sync::Arc::new(api::answer_cache::AnswerCache::new(settings.answer_cache_mb)),
         ..api::server::ServerOptions::default()
     };
     let cors_origins = settings.cors_origins.clone();

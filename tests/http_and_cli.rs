@@ -598,7 +598,115 @@ async fn offline_ingest_uses_the_sample_levels_and_logs_without_colour() {
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {stderr:?}");
 }
 
-on_both_stores!(the_console_and_a_runs_rejected_rows_csv_are_served);
+on_both_stores!(
+    the_console_and_a_runs_rejected_rows_csv_are_served,
+    answers_are_reused_only_while_the_store_is_unchanged
+);
+
+/// The answer cache (PostgreSQL): a repeated query is answered from it while nothing was committed
+/// since its answer was read; a write committed by another session (here an UPDATE of the figures the
+/// query reads) is in the very next answer; a request with a token is never answered from it. On both
+/// stores, a GET answer carries an ETag and an `If-None-Match` naming it gets 304 until the data changes.
+async fn answers_are_reused_only_while_the_store_is_unchanged(backend: common::Backend) {
+    let Some(store) = common::TestStore::new(backend).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app_over(&store, api::Operations::default()).await;
+    let query = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode idps(latestRoundOnly: true) { nodes { individuals } } } } }"#;
+    let sum = |answer: &Value| -> i64 {
+        answer["data"]["country"]["adminAreas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["idps"]["nodes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|n| n["individuals"].as_i64())
+            .sum()
+    };
+    let hits = || async {
+        let metrics = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+        let text = String::from_utf8_lossy(&metrics).to_string();
+        text.lines()
+            .find(|l| l.starts_with("crisisgraph_answer_cache_requests_total{outcome=\"hit\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let post = || awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
+    // The raw figures: the latest round of each Mali region, summed.
+    let from_store = || async {
+        store::with_conn(&store.pool, |c| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Sum {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                total: i64,
+            }
+            let row: Sum = diesel::sql_query(
+                "SELECT CAST(COALESCE(SUM(individuals), 0) AS BIGINT) AS total FROM idp_totals \
+                 WHERE country_iso3 = 'MLI' AND admin_level = 1 AND area_matched AND is_latest_round",
+            )
+            .get_result(c)
+            .map_err(store::StoreError::Query)?;
+            Ok(row.total)
+        })
+        .await
+        .expect("sum")
+    };
+    let bump = || async {
+        store::with_conn(&store.pool, |c| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "UPDATE idp_totals SET individuals = individuals + 1 \
+                 WHERE country_iso3 = 'MLI' AND admin_level = 1 AND is_latest_round",
+            )
+            .execute(c)
+            .map_err(store::StoreError::Query)
+        })
+        .await
+        .expect("update")
+    };
+
+    let first: Value = awtest::call_and_read_body_json(&app, post()).await;
+    let expected = from_store().await;
+    assert!(expected > 0, "the sample has Mali's regions");
+    assert_eq!(sum(&first), expected, "{first}");
+    let again: Value = awtest::call_and_read_body_json(&app, post()).await;
+    assert_eq!(again, first);
+    let cached = backend == common::Backend::Postgres;
+    assert_eq!(hits().await, u64::from(cached), "the repeated query is answered from the cache on PostgreSQL only");
+
+    let bumped = bump().await as i64;
+    assert!(bumped > 0);
+    let after: Value = awtest::call_and_read_body_json(&app, post()).await;
+    assert_eq!(sum(&after), expected + bumped, "the committed update is in the next answer");
+    assert_eq!(sum(&after), from_store().await);
+    let with_token = awtest::TestRequest::post()
+        .uri("/graphql")
+        .insert_header(("Authorization", "Bearer x"))
+        .set_json(json!({ "query": query }))
+        .to_request();
+    let before = hits().await;
+    let _: Value = awtest::call_and_read_body_json(&app, with_token).await;
+    assert_eq!(hits().await, before, "a request with a token is not answered from the cache");
+
+    // GET: an ETag, 304 while the answer is the same, 200 with another tag once the data changed.
+    let uri = format!(
+        "/graphql?{}",
+        reqwest::Url::parse_with_params("http://x/g", &[("query", query)]).expect("URL").query().unwrap_or_default()
+    );
+    let response = awtest::call_service(&app, awtest::TestRequest::get().uri(&uri).to_request()).await;
+    assert_eq!(response.status(), 200);
+    let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).expect("an ETag").to_string();
+    let conditional =
+        || awtest::TestRequest::get().uri(&uri).insert_header(("If-None-Match", etag.clone())).to_request();
+    let not_modified = awtest::call_service(&app, conditional()).await;
+    assert_eq!(not_modified.status(), 304);
+    assert!(awtest::read_body(not_modified).await.is_empty());
+    bump().await;
+    let changed = awtest::call_service(&app, conditional()).await;
+    assert_eq!(changed.status(), 200, "the data changed: a full answer");
+    assert_ne!(changed.headers().get("etag").and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+    let body: Value = serde_json::from_slice(&awtest::read_body(changed).await).expect("JSON");
+    assert_eq!(sum(&body), expected + 2 * bumped);
+}
 
 /// `/console` and its files: 200 with their content types, a Content-Security-Policy that allows no
 /// inline code and no other origin, a page that loads nothing from elsewhere, ETags honoured with 304.

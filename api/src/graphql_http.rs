@@ -168,6 +168,7 @@ impl Refusal {
 pub(crate) async fn graphql(
     schema: web::Data<CrisisSchema>,
     options: web::Data<ServerOptions>,
+    pool: web::Data<store::DbPool>,
     http: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -186,9 +187,26 @@ pub(crate) async fn graphql(
         Ok(batch) => batch,
         Err(refusal) => return refusal.respond(media),
     };
-    let token = PresentedToken::from_header(http.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let authorization = http.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let cache = &options.answer_cache;
+    let cache_key = match &batch {
+        async_graphql::BatchRequest::Single(request) if authorization.is_none() && cache.serves(&pool) => {
+            cache_key(request, media)
+        }
+        _ => None,
+    };
+    if let Some(key) = &cache_key {
+        if let Some(stored) = cache.answer(&pool, key).await {
+            return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
+        }
+    }
+    let token = PresentedToken::from_header(authorization);
     let single = matches!(batch, async_graphql::BatchRequest::Single(_));
+    let snapshot_name = crate::answer_cache::SnapshotName::default();
     let mut batch = batch.data(token).data(ComplexityBudget::default());
+    if cache_key.is_some() {
+        batch = batch.data(snapshot_name.clone());
+    }
     if by_get {
         batch = batch.data(ByGet);
     }
@@ -214,18 +232,80 @@ pub(crate) async fn graphql(
         MediaType::GraphqlResponse if answers.iter().all(|a| a.outcome == Outcome::Refused) => StatusCode::BAD_REQUEST,
         MediaType::GraphqlResponse => StatusCode::OK,
     };
-    let cacheable = by_get && single && answers.iter().all(|a| a.outcome == Outcome::Executed && a.clean);
+    let clean = answers.iter().all(|a| a.outcome == Outcome::Executed && a.clean);
+    let cacheable = by_get && single && clean;
     let body = if single {
         answers.into_iter().next().map(|a| a.body).unwrap_or(Value::Null)
     } else {
         Value::Array(answers.into_iter().map(|a| a.body).collect())
     };
-    let mut response = HttpResponse::build(status);
-    response.content_type(media.content_type()).insert_header((header::VARY, "Accept, Authorization")).insert_header((
-        header::CACHE_CONTROL,
-        if cacheable { format!("public, max-age={}", options.get_cache_seconds) } else { "no-store".into() },
-    ));
-    response.body(body.to_string())
+    let body = Bytes::from(body.to_string());
+    let max_age = cacheable.then_some(options.get_cache_seconds);
+    match (cache_key, snapshot_name.take()) {
+        (Some(key), Some(snapshot)) if clean => {
+            let stored = cache.keep(key, snapshot, body);
+            answered(&http, status, media, max_age, &stored)
+        }
+        _ if cacheable => {
+            let stored = crate::answer_cache::Stored::unkept(body);
+            answered(&http, status, media, max_age, &stored)
+        }
+        _ => {
+            let mut response = HttpResponse::build(status);
+            response
+                .content_type(media.content_type())
+                .insert_header((header::VARY, "Accept, Authorization"))
+                .insert_header((header::CACHE_CONTROL, "no-store"));
+            response.body(body)
+        }
+    }
+}
+
+/// What the answer cache is keyed by for this request; `None` when it must not be cached (a
+/// persisted query, which has no text to key by, or one carrying extensions).
+fn cache_key(request: &async_graphql::Request, media: MediaType) -> Option<crate::answer_cache::AnswerKey> {
+    if request.query.is_empty() || !request.extensions.is_empty() {
+        return None;
+    }
+    Some(crate::answer_cache::AnswerKey {
+        query: request.query.clone(),
+        operation: request.operation_name.clone(),
+        variables: serde_json::to_string(&request.variables).ok()?,
+        media: media.content_type(),
+    })
+}
+
+/// A successful answer with its entity tag; with `max_age` (a GET query), public caching for that
+/// long, and 304 without the body when the client's `If-None-Match` already names it.
+fn answered(
+    http: &HttpRequest,
+    status: StatusCode,
+    media: MediaType,
+    max_age: Option<u32>,
+    stored: &crate::answer_cache::Stored,
+) -> HttpResponse {
+    let Some(max_age) = max_age else {
+        let mut response = HttpResponse::build(status);
+        response
+            .content_type(media.content_type())
+            .insert_header((header::VARY, "Accept, Authorization"))
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        return response.body(stored.body.clone());
+    };
+    let fresh = http
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| crate::answer_cache::matches(tags, &stored.etag));
+    let mut response = HttpResponse::build(if fresh { StatusCode::NOT_MODIFIED } else { status });
+    response
+        .insert_header((header::VARY, "Accept, Authorization"))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .insert_header((header::ETAG, stored.etag.clone()));
+    if fresh {
+        return response.finish();
+    }
+    response.content_type(media.content_type()).body(stored.body.clone())
 }
 
 /// A GET request's query string as a GraphQL request (`query`, `operationName`, `variables` and

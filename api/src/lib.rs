@@ -3,6 +3,7 @@
 //! way async-graphql's own examples keep the model apart from the transport.
 
 mod aggregates;
+pub mod answer_cache;
 pub mod console;
 mod error;
 pub mod export;

@@ -176,17 +176,23 @@ pub async fn resource_of(
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
 }
 
-/// Wraps a loader: a batch waits a few milliseconds so that every sibling in a list joins it (a
-/// sibling may first await another read before it asks for its key). Loaders live for one request,
-/// and the wait holds the request's snapshot connection idle: 5 ms, half of what it was when loaders
-/// were shared between requests.
+/// Wraps a loader: no batch window on a timer. A batch is sent once the resolvers that could join it
+/// have run as far as they can: the dispatch task is spawned on the request's worker (actix-web's
+/// workers each run a one-thread runtime) and yields once, so it runs only after the request's task
+/// has polled every sibling in the list to the point where it waits. The snapshot connection is then
+/// held only while statements run, not through a sleep per nesting level.
 pub(crate) fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    async_graphql::dataloader::DataLoader::new(inner, tokio::spawn)
-        .delay(std::time::Duration::from_millis(5))
-        .max_batch_size(1000)
+    async_graphql::dataloader::DataLoader::new(inner, |dispatch| {
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            dispatch.await
+        })
+    })
+    .delay(std::time::Duration::ZERO)
+    .max_batch_size(1000)
 }
 
 /// Gives a request its own loaders, all reading through the request's snapshot (loaders cache per

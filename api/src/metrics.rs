@@ -114,6 +114,7 @@ pub fn render(
     sources: &[SourceStatus],
     http: &HttpMetrics,
     reads: Option<&store::ReadCounts>,
+    cache: crate::answer_cache::CacheCounts,
 ) -> Result<String, prometheus::Error> {
     let registry = Registry::new();
     let by_status = IntCounterVec::new(
@@ -196,6 +197,17 @@ pub fn render(
     if let Some(reads) = reads {
         register_reads(&registry, reads)?;
     }
+    let answers = IntCounterVec::new(
+        Opts::new(
+            "crisisgraph_answer_cache_requests_total",
+            "GraphQL requests that could be answered from the answer cache, by outcome: hit (the store had \
+             not changed since the answer was read) or miss",
+        ),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(answers.clone()))?;
+    answers.with_label_values(&["hit"]).inc_by(cache.hits);
+    answers.with_label_values(&["miss"]).inc_by(cache.misses);
     let mut families = registry.gather();
     families.extend(http.gather());
     let mut buffer = Vec::new();

@@ -16,6 +16,8 @@ use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Opera
 use async_graphql::{Context, Request, Response, ServerResult, Variables};
 use store::{DbPool, ReadSnapshot, SnapshotGate};
 
+use crate::answer_cache::SnapshotName;
+
 /// Connections of the pool kept out of read snapshots: for ingest runs (a writer and its lease
 /// heartbeat), mutations, health checks and metrics, so that a full load of readers never starves them.
 const RESERVED: u32 = 2;
@@ -46,7 +48,7 @@ impl ReadScope {
 
 impl ExtensionFactory for ReadScope {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestReads { snapshot: self.gate.begin(), operation: Mutex::new(None) })
+        Arc::new(RequestReads { snapshot: self.gate.begin(), operation: Mutex::new(None), name: Mutex::new(None) })
     }
 }
 
@@ -54,12 +56,20 @@ struct RequestReads {
     snapshot: ReadSnapshot,
     /// The operation the request names, to tell whether it is a mutation.
     operation: Mutex<Option<String>>,
+    /// Where to leave the snapshot's name when the answer may be cached (api/src/answer_cache.rs).
+    name: Mutex<Option<SnapshotName>>,
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestReads {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
+        let name = self.name.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(name) = name.filter(|_| response.errors.is_empty()) {
+            if let Some(identity) = self.snapshot.identity().await {
+                name.set(identity);
+            }
+        }
         self.snapshot.finish().await;
         response
     }
@@ -71,6 +81,11 @@ impl Extension for RequestReads {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         *self.operation.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
+        *self.name.lock().unwrap_or_else(PoisonError::into_inner) = request
+            .data
+            .get(&std::any::TypeId::of::<SnapshotName>())
+            .and_then(|d| d.downcast_ref::<SnapshotName>())
+            .cloned();
         let request = crate::loaders::with_loaders(request, &self.snapshot).data(self.snapshot.clone());
         next.run(ctx, request).await
     }

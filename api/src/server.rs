@@ -27,7 +27,12 @@ pub struct ServerOptions {
     pub http_metrics: crate::metrics::HttpMetrics,
     /// Bounds on subscription connections.
     pub live_limits: crate::subscription::LiveLimits,
+    /// Answers kept until the store changes, shared by every worker.
+    pub answer_cache: std::sync::Arc<crate::answer_cache::AnswerCache>,
 }
+
+/// The answer cache's default size (`CRISISGRAPH_ANSWER_CACHE_MB`).
+pub const DEFAULT_ANSWER_CACHE_MB: u64 = 32;
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -39,6 +44,7 @@ impl Default for ServerOptions {
             schedules: ingest::SourceSchedule::defaults(),
             http_metrics: crate::metrics::HttpMetrics::new(),
             live_limits: crate::subscription::LiveLimits::default(),
+            answer_cache: std::sync::Arc::new(crate::answer_cache::AnswerCache::new(DEFAULT_ANSWER_CACHE_MB)),
         }
     }
 }
@@ -192,7 +198,13 @@ async fn metrics(pool: web::Data<DbPool>, options: web::Data<ServerOptions>) -> 
     })
     .await;
     match read {
-        Ok((runs, sources)) => match crate::metrics::render(&runs, &sources, &options.http_metrics, reads.as_ref()) {
+        Ok((runs, sources)) => match crate::metrics::render(
+            &runs,
+            &sources,
+            &options.http_metrics,
+            reads.as_ref(),
+            options.answer_cache.counts(),
+        ) {
             Ok(text) => HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text),
             Err(e) => {
                 tracing::error!(error = %e, "rendering metrics failed");

@@ -226,6 +226,11 @@ impl DbPool {
             .map_err(|_| StoreError::Invalid("the read replicas are already set".into()))
     }
 
+    /// Whether reads go to read replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.shared.replicas.get().is_some()
+    }
+
     /// The read replicas' router, when replicas are configured.
     pub(crate) fn replicas(&self) -> Option<&Arc<crate::replicas::Replicas>> {
         self.shared.replicas.get()

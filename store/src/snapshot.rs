@@ -130,14 +130,15 @@ impl Drop for Held {
 /// Opens the read-only transaction on a fresh connection; on PostgreSQL each of its statements may
 /// run for at most `statement_timeout` (then the server cancels it: the question was too expensive).
 fn begin_read(conn: &mut AnyConnection, statement_timeout: Duration) -> Result<(), StoreError> {
-    use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+    use diesel::connection::AnsiTransactionManager;
     match conn {
         AnyConnection::Postgresql(c) => {
-            AnsiTransactionManager::begin_transaction_sql(
-                c,
-                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-            )?;
-            c.batch_execute(&format!("SET LOCAL statement_timeout = {}", statement_timeout.as_millis().max(1)))?;
+            // One round trip: the two statements go as one simple-protocol message.
+            let begin = format!(
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = {}",
+                statement_timeout.as_millis().max(1)
+            );
+            AnsiTransactionManager::begin_transaction_sql(c, &begin)?;
         }
         // Deferred: the snapshot is taken at the first read and kept until the end (WAL mode).
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
@@ -255,6 +256,29 @@ impl ReadSnapshot {
         result
     }
 
+    /// What this snapshot sees, as PostgreSQL names it (`pg_current_snapshot()`: the oldest running
+    /// transaction, the next transaction id and those in progress). Two snapshots with the same
+    /// identity see exactly the same committed transactions, so an answer read in one is the answer
+    /// of the other: the key of the answer cache (api/src/answer_cache.rs). `None` when the snapshot
+    /// never opened, is not pinned, opened on a read replica, or is SQLite's (which has no such name).
+    pub async fn identity(&self) -> Option<String> {
+        let inner = &self.inner;
+        if !inner.pinned.load(Ordering::SeqCst)
+            || inner.pool.backend() != crate::Backend::Postgres
+            || inner.pool.replicas().is_some()
+            || !matches!(*inner.state.lock().await, State::Open(_))
+        {
+            return None;
+        }
+        match self.run(current_snapshot).await {
+            Ok(identity) => Some(identity),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the snapshot's identity failed");
+                None
+            }
+        }
+    }
+
     /// Ends the transaction and gives the connection back; later statements fail. Idempotent.
     pub async fn finish(&self) {
         let lock = self.inner.state.lock();
@@ -274,6 +298,13 @@ impl ReadSnapshot {
             }
         }
     }
+}
+
+/// PostgreSQL: the current snapshot's identity (see [`ReadSnapshot::identity`]); outside a
+/// transaction, that of the statement itself: what the store holds now.
+pub fn current_snapshot(conn: &mut AnyConnection) -> Result<String, StoreError> {
+    use diesel::RunQueryDsl;
+    Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("pg_current_snapshot()::text")).get_result(conn)?)
 }
 
 fn closed(_: tokio::sync::AcquireError) -> StoreError {

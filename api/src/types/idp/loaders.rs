@@ -56,8 +56,9 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
     type Value = AreaIdpsPage;
     type Error = SharedStoreError;
 
-    /// Per distinct query: the first pages of the areas whose whole list fits in one page come from
-    /// one query (after one count per area); any other page is one keyset read of its area's rows.
+    /// Per distinct query: the first pages of all its areas come from one read (see
+    /// [`idps::idp_first_pages`]); any other page is one keyset read of its area's rows. Rows are
+    /// counted only when the client asked for `totalCount`.
     async fn load(
         &self,
         keys: &[(i64, AreaIdpsQuery)],
@@ -75,32 +76,20 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
                     let page = &query.page;
                     let size = page.size();
                     let first_page = page.after.is_none() && page.before.is_none() && !page.backward();
-                    let shared = first_page && ids.len() > 1;
                     let filter = IdpFilter { area_ids: Some(ids.clone()), ..filter_of(&query) };
-                    let counts: HashMap<i64, i64> = if shared || query.counted {
+                    let counts: HashMap<i64, i64> = if query.counted {
                         idps::count_idp_totals_by_area(c, &filter)?.into_iter().collect()
                     } else {
                         HashMap::new()
                     };
-                    let count = |id: &i64| counts.get(id).copied().unwrap_or(0);
-                    let whole: Vec<i64> = if shared {
-                        ids.iter().copied().filter(|id| (1..=size as i64).contains(&count(id))).collect()
+                    let mut pages = if first_page && ids.len() > 1 {
+                        idps::idp_first_pages(c, &filter, &ids, size)?
                     } else {
-                        Vec::new()
+                        HashMap::new()
                     };
-                    let mut rows_of: HashMap<i64, Vec<IdpTotal>> = HashMap::new();
-                    if !whole.is_empty() {
-                        let all = IdpFilter { area_ids: Some(whole.clone()), ..filter.clone() };
-                        for total in idps::idp_totals(c, &all, None, 0)? {
-                            if let Some(area) = total.area_id {
-                                rows_of.entry(area).or_default().push(total);
-                            }
-                        }
-                    }
                     for id in ids {
-                        let result = match rows_of.remove(&id) {
-                            Some(rows) => IdpPage { rows, has_previous: false, has_next: false },
-                            None if shared && count(&id) == 0 => IdpPage::default(),
+                        let result = match pages.remove(&id) {
+                            Some(found) => found,
                             None => {
                                 let one = IdpFilter { area_ids: Some(vec![id]), ..filter.clone() };
                                 let bounds = PageBounds {
@@ -112,7 +101,8 @@ impl Loader<(i64, AreaIdpsQuery)> for AreaIdpsLoader {
                                 idps::idp_totals_page(c, &one, bounds)?
                             }
                         };
-                        out.insert((id, query.clone()), AreaIdpsPage { page: result, total: count(&id) });
+                        let total = counts.get(&id).copied().unwrap_or(0);
+                        out.insert((id, query.clone()), AreaIdpsPage { page: result, total });
                     }
                 }
                 Ok(out)

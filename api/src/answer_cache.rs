@@ -1,0 +1,225 @@
+//! Answers that have not changed since the last write, served without running the query again.
+//!
+//! A GraphQL answer depends on the request (document, operation, variables, the media type it is
+//! sent as) and on what the store holds. On PostgreSQL, what a read sees is named exactly by its
+//! snapshot (`pg_current_snapshot()`: the oldest running transaction, the next transaction id and
+//! those in progress): two snapshots with the same name see the same committed transactions. So an
+//! answer is stored under the request and the name of the snapshot it was read in, and a later
+//! identical request is answered from it when the store's current snapshot has the same name, which
+//! one pipelined statement on a connection of the cache's own tells. Any committed write (an ingest,
+//! a run's progress, in any process) changes the name: nothing stale is ever served, and nothing
+//! has to invalidate anything.
+//!
+//! Not cached: SQLite (no such name), reads on replicas (their snapshots are named on another
+//! server), mutations, subscriptions, batches, persisted queries, requests carrying a token, answers
+//! with errors. Some fields are computed from the clock (a source's freshness, its next run): an
+//! entry is used for at most [`MAX_AGE`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use store::{Backend, DbPool};
+
+/// The longest an entry is served, for the fields computed from the clock.
+pub const MAX_AGE: Duration = Duration::from_secs(5);
+
+/// How long the cache waits before connecting again after its connection failed.
+const RECONNECT_AFTER: Duration = Duration::from_secs(5);
+
+/// What a request is answered from: everything the answer depends on besides the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct AnswerKey {
+    pub query: String,
+    pub operation: Option<String>,
+    /// The variables as JSON.
+    pub variables: String,
+    /// The media type the answer is sent as (its status codes differ).
+    pub media: &'static str,
+}
+
+/// A stored answer: the body, its entity tag, and the snapshot it was read in.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub body: Bytes,
+    pub etag: String,
+    snapshot: String,
+    at: Instant,
+}
+
+impl Stored {
+    /// An answer that is not kept (a GET on SQLite, say), for its entity tag.
+    pub(crate) fn unkept(body: Bytes) -> Stored {
+        Stored { etag: etag_of(&body), body, snapshot: String::new(), at: Instant::now() }
+    }
+}
+
+/// Weighs an entry by its bytes, so the cache holds at most its size in answers.
+#[derive(Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<AnswerKey, Arc<Stored>> for ByBytes {
+    fn weight(&self, key: &AnswerKey, stored: &Arc<Stored>) -> u64 {
+        (key.query.len() + key.variables.len() + stored.body.len() + stored.snapshot.len() + 128) as u64
+    }
+}
+
+/// The process's answer cache, shared by every worker.
+pub struct AnswerCache {
+    entries: Option<quick_cache::sync::Cache<AnswerKey, Arc<Stored>, ByBytes>>,
+    probe: tokio::sync::Mutex<Probe>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// The cache's own connection, on which it reads the store's current snapshot.
+#[derive(Default)]
+struct Probe {
+    client: Option<Arc<tokio_postgres::Client>>,
+    failed_at: Option<Instant>,
+}
+
+/// How often the cache answered, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheCounts {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl std::fmt::Debug for AnswerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerCache").field("enabled", &self.entries.is_some()).finish()
+    }
+}
+
+impl AnswerCache {
+    /// A cache holding up to `megabytes` of answers; 0 turns it off.
+    pub fn new(megabytes: u64) -> AnswerCache {
+        let bytes = megabytes.saturating_mul(1024 * 1024);
+        let entries = (bytes > 0).then(|| quick_cache::sync::Cache::with_weighter(1024, bytes, ByBytes));
+        AnswerCache {
+            entries,
+            probe: tokio::sync::Mutex::new(Probe::default()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether answers read from `pool` can be cached at all.
+    pub(crate) fn serves(&self, pool: &DbPool) -> bool {
+        self.entries.is_some() && pool.backend() == Backend::Postgres && !pool.has_replicas()
+    }
+
+    /// The stored answer to `key`, if it was read in a snapshot that sees what the store holds now.
+    pub(crate) async fn answer(&self, pool: &DbPool, key: &AnswerKey) -> Option<Arc<Stored>> {
+        let entries = self.entries.as_ref()?;
+        let stored = entries.get(key).filter(|s| s.at.elapsed() < MAX_AGE);
+        let Some(stored) = stored else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        // Read after the request arrived: any write committed before it changes the snapshot's name.
+        let now = self.current_snapshot(pool).await;
+        if now.as_deref() == Some(stored.snapshot.as_str()) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            Some(stored)
+        } else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+
+    /// Keeps `body`, read in the snapshot named `snapshot`, as the answer to `key`.
+    pub(crate) fn keep(&self, key: AnswerKey, snapshot: String, body: Bytes) -> Arc<Stored> {
+        let stored = Arc::new(Stored { etag: etag_of(&body), body, snapshot, at: Instant::now() });
+        if let Some(entries) = &self.entries {
+            entries.insert(key, stored.clone());
+        }
+        stored
+    }
+
+    pub fn counts(&self) -> CacheCounts {
+        CacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
+    }
+
+    /// The name of the store's current snapshot, on the cache's connection (connected on first use,
+    /// again after a failure but not more than once per [`RECONNECT_AFTER`]). `None` when it cannot
+    /// be read: the request then runs as if nothing were cached.
+    async fn current_snapshot(&self, pool: &DbPool) -> Option<String> {
+        let client = {
+            let mut probe = self.probe.lock().await;
+            if probe.client.as_ref().is_none_or(|c| c.is_closed())
+                && probe.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT_AFTER)
+            {
+                probe.client = match tokio_postgres::connect(pool.url(), tokio_postgres::NoTls).await {
+                    Ok((client, connection)) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = connection.await {
+                                tracing::debug!(error = %e, "the answer cache's connection ended");
+                            }
+                        });
+                        probe.failed_at = None;
+                        Some(Arc::new(client))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the answer cache cannot connect; answers are not cached meanwhile");
+                        probe.failed_at = Some(Instant::now());
+                        None
+                    }
+                };
+            }
+            probe.client.clone()?
+        };
+        // The simple protocol: one round trip, pipelined with other requests' on the one connection.
+        let messages = client.simple_query("SELECT pg_current_snapshot()::text").await.ok()?;
+        messages.into_iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+    }
+}
+
+/// Where a request's read snapshot leaves its name (`ReadScope` in api/src/read.rs), for the
+/// answer to be kept under it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SnapshotName(Arc<std::sync::Mutex<Option<String>>>);
+
+impl SnapshotName {
+    pub(crate) fn set(&self, name: String) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(name);
+    }
+
+    pub(crate) fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// A strong entity tag for an answer's bytes.
+pub(crate) fn etag_of(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    format!("\"{}\"", hex::encode(&digest[..12]))
+}
+
+/// Whether an `If-None-Match` header value names `etag` (or is `*`).
+pub(crate) fn matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|tag| tag == "*" || tag == etag || tag.strip_prefix("W/") == Some(etag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_tags_follow_the_bytes_and_if_none_match_lists_them() {
+        let a = etag_of(b"{\"data\":1}");
+        assert_eq!(a, etag_of(b"{\"data\":1}"));
+        assert_ne!(a, etag_of(b"{\"data\":2}"));
+        assert!(a.starts_with('"') && a.ends_with('"') && a.len() == 26, "{a}");
+        assert!(matches(&format!("\"x\", {a}"), &a));
+        assert!(matches(&format!("W/{a}"), &a));
+        assert!(matches("*", &a));
+        assert!(!matches("\"x\"", &a));
+    }
+}
