@@ -176,18 +176,32 @@ pub async fn resource_of(
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
 }
 
-/// Wraps a loader: no batch window on a timer. A batch is sent once the resolvers that could join it
-/// have run as far as they can: the dispatch task is spawned on the request's worker (actix-web's
-/// workers each run a one-thread runtime) and yields once, so it runs only after the request's task
-/// has polled every sibling in the list to the point where it waits. The snapshot connection is then
-/// held only while statements run, not through a sleep per nesting level.
-pub(crate) fn loader<T: async_graphql::dataloader::Loader<K>, K>(inner: T) -> async_graphql::dataloader::DataLoader<T>
+/// Wraps a loader: no batch window on a timer. A batch is sent once the request's resolvers wait:
+/// its dispatch task (spawned on the request's worker; actix-web's workers each run a one-thread
+/// runtime) lets every other task of the worker run, then waits while a statement of the request's
+/// snapshot runs (the statements of one snapshot run one after the other anyway, so this costs no
+/// time), and again lets the resolvers that statement's answer woke ask for their keys; only when
+/// no statement runs after such a round does it send the keys gathered. The snapshot connection is
+/// then held only while statements run, not through a sleep per nesting level.
+pub(crate) fn loader<T: async_graphql::dataloader::Loader<K>, K>(
+    inner: T,
+    snapshot: &ReadSnapshot,
+) -> async_graphql::dataloader::DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    async_graphql::dataloader::DataLoader::new(inner, |dispatch| {
+    let snapshot = snapshot.clone();
+    async_graphql::dataloader::DataLoader::new(inner, move |dispatch| {
+        let snapshot = snapshot.clone();
         tokio::spawn(async move {
-            tokio::task::yield_now().await;
+            loop {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                if snapshot.is_quiet() {
+                    break;
+                }
+                snapshot.quiet().await;
+            }
             dispatch.await
         })
     })
@@ -200,16 +214,16 @@ where
 pub(crate) fn with_loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
     let s = || snapshot.clone();
     crate::types::theme_loaders(request, snapshot)
-        .data(loader(AreaLoader(s())))
-        .data(loader(ChildrenLoader(s())))
-        .data(loader(CountryLoader(s())))
-        .data(loader(CountryAreasLoader(s())))
-        .data(loader(DatasetByResourceLoader(s())))
-        .data(loader(RunLoader(s())))
-        .data(loader(ResourceLoader(s())))
-        .data(loader(DatasetResourcesLoader(s())))
-        .data(loader(DatasetRunsLoader(s())))
-        .data(loader(CountryThemesLoader(s())))
+        .data(loader(AreaLoader(s()), snapshot))
+        .data(loader(ChildrenLoader(s()), snapshot))
+        .data(loader(CountryLoader(s()), snapshot))
+        .data(loader(CountryAreasLoader(s()), snapshot))
+        .data(loader(DatasetByResourceLoader(s()), snapshot))
+        .data(loader(RunLoader(s()), snapshot))
+        .data(loader(ResourceLoader(s()), snapshot))
+        .data(loader(DatasetResourcesLoader(s()), snapshot))
+        .data(loader(DatasetRunsLoader(s()), snapshot))
+        .data(loader(CountryThemesLoader(s()), snapshot))
 }
 
 /// The themes each country has figures for (`Country.themes`), with the datasets they come from: one

@@ -25,7 +25,7 @@
 //!     type AreaFields = AreaSites;
 //!     type QueryFields = NoFields; // or a `#[derive(Default)]` object with the theme's `Query` fields
 //!     fn loaders(request: Request, snapshot: &ReadSnapshot) -> Request {
-//!         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone())))
+//!         request.data(crate::loaders::loader(AreaSitesLoader(snapshot.clone()), snapshot))
 //!     }
 //! }
 //! ```

@@ -564,9 +564,9 @@ pub fn idp_totals_page(
 /// follow: what a list of areas each asking for `idps(first: n)` needs. `filter.area_ids` is ignored.
 ///
 /// On PostgreSQL this is one statement, a `LATERAL` read of `size + 1` rows per area along the area's
-/// index (a nested loop: each area's rows come out in the page's order); on SQLite, in process, one
-/// keyset read per area costs no round trip. Neither counts the areas' rows: a page of 20 figures
-/// of 140 communes reads 21 rows of each, not the million they hold.
+/// index (a nested loop: each area's rows come out in the page's order); on SQLite, which has no
+/// `LATERAL`, each area's page is a subquery of one `UNION ALL`. Neither counts the areas' rows: a
+/// page of 20 figures of 140 communes reads 21 rows of each, not the million they hold.
 pub fn idp_first_pages(
     conn: &mut AnyConnection,
     filter: &IdpFilter,
@@ -598,12 +598,30 @@ pub fn idp_first_pages(
                 cut(area, by_area.remove(&area).unwrap_or_default());
             }
         }
-        AnyConnection::Sqlite(_) => {
-            for &area in areas {
-                let one = IdpFilter { area_ids: Some(vec![area]), ..filter.clone() };
-                let query = apply_filter!(idp_totals::table.select(IdpTotal::as_select()).into_boxed(), &one);
-                let rows: Vec<IdpTotal> = ordered!(query, filter.order, false).limit(size as i64 + 1).load(conn)?;
-                cut(area, rows);
+        AnyConnection::Sqlite(lite) => {
+            // SQLite caps a compound statement at 500 terms.
+            for chunk in areas.chunks(400) {
+                let pages = chunk
+                    .iter()
+                    .map(|&area| {
+                        let one = IdpFilter { area_ids: Some(vec![area]), ..filter.clone() };
+                        let query = apply_filter!(
+                            idp_totals::table.select(IdpTotal::as_select()).into_boxed::<diesel::sqlite::Sqlite>(),
+                            &one
+                        );
+                        ordered!(query, filter.order, false).limit(size as i64 + 1)
+                    })
+                    .collect();
+                let rows: Vec<IdpTotal> = EachArea { pages }.load(lite)?;
+                let mut by_area: std::collections::HashMap<i64, Vec<IdpTotal>> = std::collections::HashMap::new();
+                for row in rows {
+                    if let Some(area) = row.area_id {
+                        by_area.entry(area).or_default().push(row);
+                    }
+                }
+                for &area in chunk {
+                    cut(area, by_area.remove(&area).unwrap_or_default());
+                }
             }
         }
     }
@@ -641,6 +659,42 @@ impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for PerArea<Q
 }
 
 impl<Q, C> RunQueryDsl<C> for PerArea<Q> {}
+
+/// SQLite (which has no `LATERAL`): each area's page as a subquery, all in one `UNION ALL`.
+struct EachArea<Q> {
+    pages: Vec<Q>,
+}
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>>
+    diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for EachArea<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        for (i, page) in self.pages.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" UNION ALL ");
+            }
+            out.push_sql("SELECT * FROM (");
+            page.walk_ast(out.reborrow())?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for EachArea<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for EachArea<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, C> RunQueryDsl<C> for EachArea<Q> {}
 
 /// What identifies a total across re-ingests (its row id changes when a re-ingest rewrites it): the
 /// area as the source coded it, the figure's key and the resource it was read from.

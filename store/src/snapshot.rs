@@ -279,6 +279,16 @@ impl ReadSnapshot {
         }
     }
 
+    /// Whether no statement of this snapshot runs or waits to run now.
+    pub fn is_quiet(&self) -> bool {
+        self.inner.state.try_lock().is_ok()
+    }
+
+    /// Waits until the statements of this snapshot running or queued now have run.
+    pub async fn quiet(&self) {
+        drop(self.inner.state.lock().await);
+    }
+
     /// Ends the transaction and gives the connection back; later statements fail. Idempotent.
     pub async fn finish(&self) {
         let lock = self.inner.state.lock();

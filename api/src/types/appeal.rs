@@ -360,9 +360,9 @@ impl crate::themes::Theme for Theme {
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         let s = || snapshot.clone();
         request
-            .data(crate::loaders::loader(CountryAppealsLoader(s())))
-            .data(crate::loaders::loader(AppealClustersLoader(s())))
-            .data(crate::loaders::loader(AppealSharesLoader(s())))
+            .data(crate::loaders::loader(CountryAppealsLoader(s()), snapshot))
+            .data(crate::loaders::loader(AppealClustersLoader(s()), snapshot))
+            .data(crate::loaders::loader(AppealSharesLoader(s()), snapshot))
     }
 }
 

@@ -405,9 +405,9 @@ impl crate::themes::Theme for Theme {
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request
-            .data(crate::loaders::loader(MarketLoader(snapshot.clone())))
-            .data(crate::loaders::loader(MarketPricesLoader(snapshot.clone())))
-            .data(crate::loaders::loader(AreaMarketsLoader(snapshot.clone())))
+            .data(crate::loaders::loader(MarketLoader(snapshot.clone()), snapshot))
+            .data(crate::loaders::loader(MarketPricesLoader(snapshot.clone()), snapshot))
+            .data(crate::loaders::loader(AreaMarketsLoader(snapshot.clone()), snapshot))
     }
 }
 

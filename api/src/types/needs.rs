@@ -305,7 +305,7 @@ impl crate::themes::Theme for Theme {
     type QueryFields = crate::themes::NoFields;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
-        request.data(crate::loaders::loader(NeedsTotalLoader(snapshot.clone())))
+        request.data(crate::loaders::loader(NeedsTotalLoader(snapshot.clone()), snapshot))
     }
 }
 

@@ -186,8 +186,8 @@ impl crate::themes::Theme for Theme {
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
         request
-            .data(crate::loaders::loader(AreaPopulationLoader(snapshot.clone())))
-            .data(crate::loaders::loader(CountryPopulationLoader(snapshot.clone())))
+            .data(crate::loaders::loader(AreaPopulationLoader(snapshot.clone()), snapshot))
+            .data(crate::loaders::loader(CountryPopulationLoader(snapshot.clone()), snapshot))
     }
 }
 

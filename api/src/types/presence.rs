@@ -226,7 +226,7 @@ impl crate::themes::Theme for Theme {
     type QueryFields = QueryPresence;
 
     fn loaders(request: async_graphql::Request, snapshot: &ReadSnapshot) -> async_graphql::Request {
-        request.data(crate::loaders::loader(OrganisationLoader(snapshot.clone())))
+        request.data(crate::loaders::loader(OrganisationLoader(snapshot.clone()), snapshot))
     }
 }
 

@@ -220,9 +220,9 @@ impl crate::themes::Theme for Theme {
     fn loaders(request: async_graphql::Request, snapshot: &store::ReadSnapshot) -> async_graphql::Request {
         let s = || snapshot.clone();
         request
-            .data(crate::loaders::loader(AreaIdpsLoader(s())))
-            .data(crate::loaders::loader(SubtreeIdpsLoader(s())))
-            .data(crate::loaders::loader(AreaAliasesLoader(s())))
+            .data(crate::loaders::loader(AreaIdpsLoader(s()), snapshot))
+            .data(crate::loaders::loader(SubtreeIdpsLoader(s()), snapshot))
+            .data(crate::loaders::loader(AreaAliasesLoader(s()), snapshot))
     }
 }
 
