@@ -28,6 +28,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(5);
 /// How long the cache waits before connecting again after its connection failed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(5);
 
+/// The longest a request waits for the store's snapshot name (or the cache for its connection).
+const PROBE_BOUND: Duration = Duration::from_secs(1);
+
 /// What a request is answered from: everything the answer depends on besides the store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct AnswerKey {
@@ -68,7 +71,7 @@ impl quick_cache::Weighter<AnswerKey, Arc<Stored>> for ByBytes {
 /// The process's answer cache, shared by every worker.
 pub struct AnswerCache {
     entries: Option<quick_cache::sync::Cache<AnswerKey, Arc<Stored>, ByBytes>>,
-    probe: tokio::sync::Mutex<Probe>,
+    probe: Arc<std::sync::Mutex<Probe>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -78,6 +81,8 @@ pub struct AnswerCache {
 struct Probe {
     client: Option<Arc<tokio_postgres::Client>>,
     failed_at: Option<Instant>,
+    /// A connection is being opened.
+    connecting: bool,
 }
 
 /// How often the cache answered, for `/metrics`.
@@ -100,7 +105,7 @@ impl AnswerCache {
         let entries = (bytes > 0).then(|| quick_cache::sync::Cache::with_weighter(1024, bytes, ByBytes));
         AnswerCache {
             entries,
-            probe: tokio::sync::Mutex::new(Probe::default()),
+            probe: Arc::new(std::sync::Mutex::new(Probe::default())),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -131,10 +136,11 @@ impl AnswerCache {
     }
 
     /// Keeps `body`, read in the snapshot named `snapshot`, as the answer to `key`.
-    pub(crate) fn keep(&self, key: AnswerKey, snapshot: String, body: Bytes) -> Arc<Stored> {
+    pub(crate) fn keep(&self, pool: &DbPool, key: AnswerKey, snapshot: String, body: Bytes) -> Arc<Stored> {
         let stored = Arc::new(Stored { etag: etag_of(&body), body, snapshot, at: Instant::now() });
         if let Some(entries) = &self.entries {
             entries.insert(key, stored.clone());
+            self.open_connection(pool);
         }
         stored
     }
@@ -143,41 +149,86 @@ impl AnswerCache {
         CacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
     }
 
-    /// The name of the store's current snapshot, on the cache's connection (connected on first use,
-    /// again after a failure but not more than once per [`RECONNECT_AFTER`]). `None` when it cannot
-    /// be read: the request then runs as if nothing were cached.
+    /// The name of the store's current snapshot, on the cache's connection. `None` when it cannot
+    /// be read within [`PROBE_BOUND`] (the request then runs as if nothing were cached): while the
+    /// connection is being opened (in the background, not by the request), for [`RECONNECT_AFTER`]
+    /// after it failed or a read of it went unanswered (a frozen server must not hold requests).
     async fn current_snapshot(&self, pool: &DbPool) -> Option<String> {
         let client = {
-            let mut probe = self.probe.lock().await;
-            if probe.client.as_ref().is_none_or(|c| c.is_closed())
-                && probe.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT_AFTER)
-            {
-                probe.client = match tokio_postgres::connect(pool.url(), tokio_postgres::NoTls).await {
-                    Ok((client, connection)) => {
-                        tokio::spawn(async move {
-                            if let Err(e) = connection.await {
-                                tracing::debug!(error = %e, "the answer cache's connection ended");
-                            }
-                        });
-                        probe.failed_at = None;
-                        Some(Arc::new(client))
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the answer cache cannot connect; answers are not cached meanwhile");
-                        probe.failed_at = Some(Instant::now());
-                        None
-                    }
-                };
+            let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &probe.client {
+                Some(client) if !client.is_closed() => client.clone(),
+                _ => {
+                    drop(probe);
+                    self.open_connection(pool);
+                    return None;
+                }
             }
-            probe.client.clone()?
         };
         // The simple protocol: one round trip, pipelined with other requests' on the one connection.
-        let messages = client.simple_query("SELECT pg_current_snapshot()::text").await.ok()?;
+        let read = tokio::time::timeout(PROBE_BOUND, client.simple_query("SELECT pg_current_snapshot()::text")).await;
+        let messages = match read {
+            Ok(Ok(messages)) => messages,
+            Ok(Err(_)) | Err(_) => {
+                let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if probe.client.as_ref().is_some_and(|c| Arc::ptr_eq(c, &client)) {
+                    tracing::warn!("the answer cache's connection did not answer; answers are not cached meanwhile");
+                    probe.client = None;
+                    probe.failed_at = Some(Instant::now());
+                }
+                return None;
+            }
+        };
         messages.into_iter().find_map(|m| match m {
             tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
         })
     }
+}
+
+impl AnswerCache {
+    /// Starts opening the cache's connection in the background unless it is open, being opened, or
+    /// failed less than [`RECONNECT_AFTER`] ago.
+    fn open_connection(&self, pool: &DbPool) {
+        let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if probe.client.as_ref().is_some_and(|c| !c.is_closed()) || probe.connecting {
+            return;
+        }
+        probe.client = None;
+        if probe.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT_AFTER) {
+            probe.connecting = true;
+            tokio::spawn(connect(self.probe.clone(), pool.url().to_string()));
+        }
+    }
+}
+
+/// Opens the cache's connection (within [`PROBE_BOUND`]) and leaves it, or the failure, in `probe`.
+async fn connect(probe: Arc<std::sync::Mutex<Probe>>, url: String) {
+    let opened = tokio::time::timeout(PROBE_BOUND, tokio_postgres::connect(&url, tokio_postgres::NoTls)).await;
+    let client = match opened {
+        Ok(Ok((client, connection))) => {
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "the answer cache's connection ended");
+                }
+            });
+            Some(Arc::new(client))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the answer cache cannot connect; answers are not cached meanwhile");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the answer cache's connection did not open in time; answers are not cached meanwhile");
+            None
+        }
+    };
+    let mut probe = probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    probe.connecting = false;
+    if client.is_none() {
+        probe.failed_at = Some(Instant::now());
+    }
+    probe.client = client;
 }
 
 /// Where a request's read snapshot leaves its name (`ReadScope` in api/src/read.rs), for the

@@ -243,7 +243,7 @@ pub(crate) async fn graphql(
     let max_age = cacheable.then_some(options.get_cache_seconds);
     match (cache_key, snapshot_name.take()) {
         (Some(key), Some(snapshot)) if clean => {
-            let stored = cache.keep(key, snapshot, body);
+            let stored = cache.keep(&pool, key, snapshot, body);
             answered(&http, status, media, max_age, &stored)
         }
         _ if cacheable => {
