@@ -149,13 +149,27 @@ impl AnswerCache {
         CacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
     }
 
+    /// Starts opening the cache's connection in the background unless it is open, being opened, or
+    /// failed less than [`RECONNECT_AFTER`] ago.
+    fn open_connection(&self, pool: &DbPool) {
+        let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if probe.client.as_ref().is_some_and(|c| !c.is_closed()) || probe.connecting {
+            return;
+        }
+        probe.client = None;
+        if probe.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT_AFTER) {
+            probe.connecting = true;
+            tokio::spawn(connect(self.probe.clone(), pool.url().to_string()));
+        }
+    }
+
     /// The name of the store's current snapshot, on the cache's connection. `None` when it cannot
     /// be read within [`PROBE_BOUND`] (the request then runs as if nothing were cached): while the
     /// connection is being opened (in the background, not by the request), for [`RECONNECT_AFTER`]
     /// after it failed or a read of it went unanswered (a frozen server must not hold requests).
     async fn current_snapshot(&self, pool: &DbPool) -> Option<String> {
         let client = {
-            let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match &probe.client {
                 Some(client) if !client.is_closed() => client.clone(),
                 _ => {
@@ -183,22 +197,6 @@ impl AnswerCache {
             tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
             _ => None,
         })
-    }
-}
-
-impl AnswerCache {
-    /// Starts opening the cache's connection in the background unless it is open, being opened, or
-    /// failed less than [`RECONNECT_AFTER`] ago.
-    fn open_connection(&self, pool: &DbPool) {
-        let mut probe = self.probe.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if probe.client.as_ref().is_some_and(|c| !c.is_closed()) || probe.connecting {
-            return;
-        }
-        probe.client = None;
-        if probe.failed_at.is_none_or(|at| at.elapsed() >= RECONNECT_AFTER) {
-            probe.connecting = true;
-            tokio::spawn(connect(self.probe.clone(), pool.url().to_string()));
-        }
     }
 }
 

@@ -195,10 +195,10 @@ pub(crate) async fn graphql(
         }
         _ => None,
     };
-    if let Some(key) = &cache_key {
-        if let Some(stored) = cache.answer(&pool, key).await {
-            return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
-        }
+    if let Some(key) = &cache_key
+        && let Some(stored) = cache.answer(&pool, key).await
+    {
+        return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
     }
     let token = PresentedToken::from_header(authorization);
     let single = matches!(batch, async_graphql::BatchRequest::Single(_));

@@ -65,10 +65,10 @@ impl Extension for RequestReads {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
         let name = self.name.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(name) = name.filter(|_| response.errors.is_empty()) {
-            if let Some(identity) = self.snapshot.identity().await {
-                name.set(identity);
-            }
+        if let Some(name) = name.filter(|_| response.errors.is_empty())
+            && let Some(identity) = self.snapshot.identity().await
+        {
+            name.set(identity);
         }
         self.snapshot.finish().await;
         response
