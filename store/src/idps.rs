@@ -640,9 +640,10 @@ impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>> diesel::query_buil
 {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
-        out.push_sql("SELECT page.* FROM unnest(");
+        // Typed in the text too, so that the statement as logged (binds inlined) runs as it is.
+        out.push_sql("SELECT page.* FROM unnest(CAST(");
         out.push_bind_param::<diesel::sql_types::Array<BigInt>, _>(&self.areas)?;
-        out.push_sql(") AS lateral_area(id) CROSS JOIN LATERAL (");
+        out.push_sql(" AS BIGINT[])) AS lateral_area(id) CROSS JOIN LATERAL (");
         self.page.walk_ast(out.reborrow())?;
         out.push_sql(") AS page");
         Ok(())
