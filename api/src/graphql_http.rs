@@ -235,11 +235,19 @@ pub(crate) async fn graphql(
     let clean = answers.iter().all(|a| a.outcome == Outcome::Executed && a.clean);
     let cacheable = by_get && single && clean;
     let body = if single {
-        answers.into_iter().next().map(|a| a.body).unwrap_or(Value::Null)
+        answers.into_iter().next().map(|a| a.body.into_bytes()).unwrap_or_else(|| b"null".to_vec())
     } else {
-        Value::Array(answers.into_iter().map(|a| a.body).collect())
+        let mut joined = b"[".to_vec();
+        for (i, answer) in answers.into_iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            joined.extend(answer.body.into_bytes());
+        }
+        joined.push(b']');
+        joined
     };
-    let body = Bytes::from(body.to_string());
+    let body = Bytes::from(body);
     let max_age = cacheable.then_some(options.get_cache_seconds);
     match (cache_key, snapshot_name.take()) {
         (Some(key), Some(snapshot)) if clean => {
@@ -464,10 +472,32 @@ enum Outcome {
 
 /// One request's answer, shaped for the client.
 struct Answer {
-    body: Value,
+    body: AnswerBody,
     outcome: Outcome,
     /// Without any error.
     clean: bool,
+}
+
+/// An answer's JSON: with errors, reshaped for clients ([`tidy`]); without, written straight from the
+/// response, its fields in the order the query asked for them (and with no intermediate tree).
+enum AnswerBody {
+    Shaped(Value),
+    Written(Vec<u8>),
+}
+
+impl AnswerBody {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            AnswerBody::Shaped(value) => value.to_string().into_bytes(),
+            AnswerBody::Written(bytes) => bytes,
+        }
+    }
+}
+
+/// The answer when a response cannot be serialised (a bug: logged).
+fn internal_error(e: serde_json::Error) -> Value {
+    tracing::error!(error = %e, "could not serialise a GraphQL response");
+    json!({ "errors": [{ "message": "internal error; the server log has the details", "extensions": { "code": "INTERNAL" } }] })
 }
 
 impl Answer {
@@ -477,10 +507,14 @@ impl Answer {
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty());
         let clean = response.errors.is_empty();
-        let mut body = serde_json::to_value(&response).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not serialise a GraphQL response");
-            json!({ "errors": [{ "message": "internal error; the server log has the details", "extensions": { "code": "INTERNAL" } }] })
-        });
+        if clean {
+            let body = match serde_json::to_vec(&response) {
+                Ok(bytes) => AnswerBody::Written(bytes),
+                Err(e) => AnswerBody::Shaped(internal_error(e)),
+            };
+            return Answer { body, outcome: Outcome::Executed, clean };
+        }
+        let mut body = serde_json::to_value(&response).unwrap_or_else(internal_error);
         if let Some(object) = body.as_object_mut() {
             if refused {
                 object.remove("data");
@@ -489,13 +523,18 @@ impl Answer {
                 object.insert("errors".into(), Value::Array(tidy(errors)));
             }
         }
-        Answer { body, outcome: if refused { Outcome::Refused } else { Outcome::Executed }, clean }
+        Answer {
+            body: AnswerBody::Shaped(body),
+            outcome: if refused { Outcome::Refused } else { Outcome::Executed },
+            clean,
+        }
     }
 
     /// Whether execution never started because of `message`.
     fn refused_because(&self, message: &str) -> bool {
         self.outcome == Outcome::Refused
-            && self.body["errors"].as_array().is_some_and(|e| e.iter().any(|e| e["message"] == message))
+            && matches!(&self.body, AnswerBody::Shaped(body)
+                if body["errors"].as_array().is_some_and(|e| e.iter().any(|e| e["message"] == message)))
     }
 
     fn timed_out(limit: Duration) -> Answer {
@@ -504,7 +543,9 @@ impl Answer {
             limit.as_secs()
         );
         Answer {
-            body: json!({ "errors": [{ "message": message, "extensions": { "code": "LIMIT_EXCEEDED" } }] }),
+            body: AnswerBody::Shaped(
+                json!({ "errors": [{ "message": message, "extensions": { "code": "LIMIT_EXCEEDED" } }] }),
+            ),
             outcome: Outcome::TimedOut,
             clean: false,
         }
