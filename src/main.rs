@@ -157,7 +157,23 @@ impl clap::builder::TypedValueParser for SourceParser {
     }
 }
 
+/// glibc gives each thread that allocates under contention an arena of its own, up to 8 per core, and
+/// keeps what each arena once held: with tokio's blocking threads (one per running statement) the
+/// server's resident memory grew to over 220 MB under the query bench. Two arenas serve two actix
+/// workers and the statements they wait on (docs/benchmarks.md). Only where glibc's allocator runs.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes the allocator's tuning; called first thing, before other threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     // Colours only on a terminal (and never with NO_COLOR): a log file or a collector gets plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()

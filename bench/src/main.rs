@@ -417,12 +417,28 @@ fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, Bench
 /// Starts `crisisgraph serve --no-scheduler` (plus `extra`) on a free loopback port and waits until it is
 /// ready; returns the child and its base URL.
 fn serve(args: &Args, pg: &str, base: &str, extra: &[&str]) -> Result<(std::process::Child, String), BenchError> {
+    serve_command(crisisgraph(args, pg, base, extra))
+}
+
+/// Starts `command` (a `crisisgraph` command without its subcommand) as `serve --no-scheduler` on a
+/// free port and waits until it is ready.
+fn serve_command(command: Command) -> Result<(std::process::Child, String), BenchError> {
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let bind = format!("127.0.0.1:{port}");
-    let mut cli = vec!["serve", "--no-scheduler", "--bind", &bind];
-    cli.extend_from_slice(extra);
-    let child = crisisgraph(args, pg, base, &cli).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let extra: Vec<std::ffi::OsString> = command.get_args().map(|a| a.to_os_string()).collect();
+    let mut serve = Command::new(command.get_program());
+    serve.args(["serve", "--no-scheduler", "--bind", &bind]).args(extra);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => serve.env(key, value),
+            None => serve.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        serve.current_dir(dir);
+    }
+    let child = serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     ready(child, url)
 }
 
@@ -782,10 +798,19 @@ fn run(args: &Args) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// crisisgraph's peak RSS (MB) over its query loads: on PostgreSQL, without the answer cache, on SQLite.
+struct PeakRss {
+    postgres: f64,
+    uncached: Option<f64>,
+    sqlite: Option<f64>,
+}
+
 /// What a load was run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Crisisgraph,
+    /// crisisgraph on PostgreSQL with its answer cache off: every request runs its query.
+    Uncached,
     Sqlite,
     Peer(Version),
     Floor,
@@ -945,6 +970,21 @@ fn run_queries(
     load_all(&mut loads, Target::Crisisgraph, &graphql_url, None, &args.connections)?;
     let (peak_rss, _) = rss_mb(serve_pid);
 
+    // The same server with its answer cache off: the query path itself (the other one stays idle).
+    let mut uncached_rss = None;
+    let mut off = crisisgraph(args, pg, base, &[]);
+    off.env("CRISISGRAPH_ANSWER_CACHE_MB", "0");
+    match serve_command(off) {
+        Ok((mut server, url)) => {
+            let _ = std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5");
+            load_all(&mut loads, Target::Uncached, &format!("{url}/graphql"), None, &args.connections)?;
+            uncached_rss = Some(rss_mb(server.id()).0);
+            let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+            let _ = server.wait();
+        }
+        Err(e) => notes.push(format!("- crisisgraph without its answer cache was not run: {e}")),
+    }
+
     // The floor: the captured SQL of each fixed query under pgbench.
     let mut floor_sources = Vec::new();
     for (i, (query, floor_sql)) in queries.iter().zip(&captured).enumerate() {
@@ -1030,7 +1070,8 @@ fn run_queries(
             peers_run.push(format!("{} ({installed})", version.label()));
         }
     }
-    report_queries(args, &queries, &loads, &floor_sources, peak_rss, sqlite_rss, say);
+    let rss = PeakRss { postgres: peak_rss, uncached: uncached_rss, sqlite: sqlite_rss };
+    report_queries(args, &queries, &loads, &floor_sources, rss, say);
     say(format!(
         "Peers run: {}; each with postgraphile-plugin-connection-filter over the views of schema `{}`, one \
          worker per core, one after the other.\n",
@@ -1087,10 +1128,10 @@ fn report_queries(
     queries: &[Canonical],
     loads: &Loads,
     floor_sources: &[String],
-    peak_rss: f64,
-    sqlite_rss: Option<f64>,
+    rss: PeakRss,
     say: &mut dyn FnMut(String),
 ) {
+    let PeakRss { postgres: peak_rss, uncached: uncached_rss, sqlite: sqlite_rss } = rss;
     let v4 = Target::Peer(Version::V4);
     let v5 = Target::Peer(Version::V5);
     say(format!(
@@ -1098,32 +1139,36 @@ fn report_queries(
          (pgbench) at {FLOOR_CONNECTIONS} only (PostgreSQL's max_connections is 100)\n",
         args.duration, args.connections
     ));
-    say("| query | variables | conns | crisisgraph req/s | p50 (ms) | p99 (ms) | PG4 req/s | p50 | p99 | PG5 req/s | p50 | p99 | floor tx/s | p50 | p99 | cg / PG4 | **cg / PG5** | **cg / floor** | errors |".into());
-    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into());
+    say("| query | variables | conns | crisisgraph req/s | p50 (ms) | p99 (ms) | no cache req/s | p50 | p99 | PG4 req/s | p50 | p99 | PG5 req/s | p50 | p99 | floor tx/s | p50 | p99 | cg / PG4 | **cg / PG5** | **no cache / PG5** | **cg / floor** | errors |".into());
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into());
     for (i, query) in queries.iter().enumerate() {
         for varied in [false, true] {
             for &c in &args.connections {
                 let ours = loads.get(i, varied, c, Target::Crisisgraph);
                 let floor = if varied { None } else { loads.get(i, false, c, Target::Floor) };
-                let errors: Vec<String> = [(Target::Crisisgraph, "cg"), (v4, "PG4"), (v5, "PG5")]
-                    .into_iter()
-                    .filter_map(|(t, who)| {
-                        loads
-                            .get(i, varied, c, t)
-                            .filter(|l| !l.errors.is_empty())
-                            .map(|l| format!("{who}: {}", l.errors))
-                    })
-                    .collect();
+                let uncached = loads.get(i, varied, c, Target::Uncached);
+                let errors: Vec<String> =
+                    [(Target::Crisisgraph, "cg"), (Target::Uncached, "no cache"), (v4, "PG4"), (v5, "PG5")]
+                        .into_iter()
+                        .filter_map(|(t, who)| {
+                            loads
+                                .get(i, varied, c, t)
+                                .filter(|l| !l.errors.is_empty())
+                                .map(|l| format!("{who}: {}", l.errors))
+                        })
+                        .collect();
                 say(format!(
-                    "| {} | {} | {c} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {c} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     query.name,
                     if varied { "varied" } else { "fixed" },
                     cell(ours),
+                    cell(uncached),
                     cell(loads.get(i, varied, c, v4)),
                     cell(loads.get(i, varied, c, v5)),
                     cell(floor),
                     ratio_cell(ratio(ours, loads.get(i, varied, c, v4))),
                     ratio_cell(ratio(ours, loads.get(i, varied, c, v5))),
+                    ratio_cell(ratio(uncached, loads.get(i, varied, c, v5))),
                     ratio_cell(ratio(ours, floor)),
                     if errors.is_empty() { "none".into() } else { errors.join("; ") }
                 ));
@@ -1132,6 +1177,9 @@ fn report_queries(
     }
     say(format!("\nFloor SQL per query: {}.", floor_sources.join("; ")));
     say(format!("crisisgraph (PostgreSQL) server peak RSS over its query loads: {peak_rss:.0} MB.\n"));
+    if let Some(rss) = uncached_rss {
+        say(format!("Without its answer cache (`CRISISGRAPH_ANSWER_CACHE_MB=0`): {rss:.0} MB.\n"));
+    }
 
     say(format!("### crisisgraph on the SQLite store, {FLOOR_CONNECTIONS} connections (no peer)\n"));
     say("| query | variables | SQLite req/s | p50 (ms) | p99 (ms) | PostgreSQL req/s | SQLite / PostgreSQL | errors |"
@@ -1159,16 +1207,22 @@ fn report_queries(
     say("\n### Goals (issue 13), computed from this run\n".into());
     let conns = args.connections.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" / ");
     say(format!(
-        "| query | cg / PG5 fixed ≥ 2 ({conns} conns) | cg / PG5 varied ≥ 1.5 ({conns}) | p99 cg ≤ PG5 (fixed, varied; {conns}) | cg / floor ≥ 0.8 ({FLOOR_CONNECTIONS}) | SQLite / PostgreSQL (fixed, varied) | no errors |"
+        "| query | cg / PG5 fixed ≥ 2 ({conns} conns) | cg / PG5 varied ≥ 1.5 ({conns}) | the same without the answer cache (fixed; varied) | p99 cg ≤ PG5 (fixed, varied; {conns}) | cg / floor ≥ 0.8 ({FLOOR_CONNECTIONS}) | SQLite / PostgreSQL (fixed, varied) | no errors |"
     ));
-    say("|---|---|---|---|---|---|---|".into());
+    say("|---|---|---|---|---|---|---|---|".into());
     for (i, query) in queries.iter().enumerate() {
-        let per = |varied: bool| -> Vec<Option<f64>> {
+        let per_target = |varied: bool, target: Target| -> Vec<Option<f64>> {
             args.connections
                 .iter()
-                .map(|&c| ratio(loads.get(i, varied, c, Target::Crisisgraph), loads.get(i, varied, c, v5)))
+                .map(|&c| ratio(loads.get(i, varied, c, target), loads.get(i, varied, c, v5)))
                 .collect()
         };
+        let per = |varied: bool| per_target(varied, Target::Crisisgraph);
+        let uncached = format!(
+            "{}; {}",
+            verdict(&per_target(false, Target::Uncached), |v| v >= 2.0),
+            verdict(&per_target(true, Target::Uncached), |v| v >= 1.5)
+        );
         let p99: Vec<Option<f64>> = [false, true]
             .iter()
             .flat_map(|&varied| args.connections.iter().map(move |&c| (varied, c)))
@@ -1196,10 +1250,11 @@ fn report_queries(
             .filter(|((q, _, _, t), load)| *q == i && *t != Target::Floor && !load.errors.is_empty())
             .count();
         say(format!(
-            "| {} | {} | {} | {} (ratio of p99s) | {} | {} (reported) | {} |",
+            "| {} | {} | {} | {} | {} (ratio of p99s) | {} | {} (reported) | {} |",
             query.name,
             verdict(&per(false), |v| v >= 2.0),
             verdict(&per(true), |v| v >= 1.5),
+            uncached,
             verdict(&p99, |v| v <= 1.0),
             verdict(&[floor], |v| v >= 0.8),
             sqlite.join(", "),
