@@ -128,7 +128,7 @@ try {
   }
 
   // 5. The run's page: its end state, its rejected rows (as GraphQL has them) and the CSV.
-  await page.click('#run-result a');
+  await page.$eval('#run-result a', (a) => a.click());
   await page.waitForSelector('#run-status');
   const truth = (await graphql('query Run($id: ID!) { ingestRun(id: $id) { status dryRun rejected rejectedRows(first: 1000) { rowNumber reason } } }', { id: String(runNumber) })).ingestRun;
   assert.equal(truth.dryRun, true);
@@ -162,11 +162,14 @@ try {
   if (countries) await page.type('#run-countries', countries);
   await page.click('#run-dry');
   await page.click('#run-submit');
+  // Clicked inside the page in one step: the live updates re-render these elements, and a handle
+  // taken a moment before may already be detached (seen in CI).
   await page.waitForSelector('#run-result a');
-  await page.click('#run-result a');
+  await page.$eval('#run-result a', (a) => a.click());
   await page.waitForSelector('#run-status');
-  const cancelButton = await page.waitForSelector('xpath/.//button[text()="Cancel this run"]', { timeout: 10_000 });
-  await cancelButton.click();
+  const cancelXpath = 'xpath/.//button[text()="Cancel this run"]';
+  await page.waitForSelector(cancelXpath, { timeout: 10_000 });
+  await page.$eval(cancelXpath, (button) => button.click());
   await page.waitForFunction(() => {
     const status = document.querySelector('#run-status');
     return status && status.dataset.status !== 'running';
