@@ -32,7 +32,13 @@ fn serve_on(
     }
     let urls: Vec<String> = replicas.iter().map(|r| r.url("postgres")).collect();
     let mut command = crisisgraph(args, pg, base, &cli);
-    command.env("CRISISGRAPH_READ_DATABASE_URL", urls.join(",")).stdout(Stdio::null()).stderr(Stdio::null());
+    // The answer cache serves only the primary: off in every configuration, so that what is compared is
+    // the reads themselves.
+    command
+        .env("CRISISGRAPH_READ_DATABASE_URL", urls.join(","))
+        .env("CRISISGRAPH_ANSWER_CACHE_MB", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     ready(command.spawn()?, url)
 }
 

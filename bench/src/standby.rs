@@ -68,7 +68,9 @@ impl Cluster {
         let data = cluster.data();
         let port = primary_port.to_string();
         cluster.run("pg_basebackup", |c| {
-            c.args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-R", "-X", "stream", "-D"]).arg(&data);
+            // A fast checkpoint: the default spread one waits most of checkpoint_timeout (minutes).
+            c.args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-R", "-X", "stream", "-c", "fast", "-D"])
+                .arg(&data);
         })?;
         cluster.start()?;
         let deadline = Instant::now() + Duration::from_secs(60);
