@@ -144,6 +144,16 @@ async fn status_of(client: &reqwest::Client, base: &str, path: &str) -> Option<u
     client.get(format!("{base}{path}")).send().await.ok().map(|r| r.status().as_u16())
 }
 
+/// How many GraphQL requests the server answered from its answer cache (`/metrics`).
+async fn cache_hits(client: &reqwest::Client, base: &str) -> u64 {
+    let Ok(response) = client.get(format!("{base}/metrics")).send().await else { return 0 };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with("crisisgraph_answer_cache_requests_total{outcome=\"hit\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn ready(client: &reqwest::Client, base: &str) -> Option<u16> {
     status_of(client, base, "/readyz").await
 }
@@ -238,6 +248,13 @@ async fn graphql_says_unavailable_while_postgres_is_down_or_frozen_and_recovers_
     .await;
     eprintln!("outage: ready again {:?} after PostgreSQL was back", started.elapsed());
     assert_eq!(graphql(&client, &base).await, normal, "the same answer as before the outage");
+    // The answer cache has reconnected (the query is answered from it), so its connection's server
+    // process is frozen below with the others: the cache must then give up within its bound too.
+    wait_for("the answer cache to answer again", Duration::from_secs(30), || async {
+        let before = cache_hits(&client, &base).await;
+        graphql(&client, &base).await == normal && cache_hits(&client, &base).await > before
+    })
+    .await;
 
     // Frozen: connections and statements are accepted and never answered. The reads give up after
     // the statement timeout and a margin, and say UNAVAILABLE, not "ask for less".
