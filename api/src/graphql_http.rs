@@ -258,15 +258,18 @@ pub(crate) async fn graphql(
             let stored = crate::answer_cache::Stored::unkept(body);
             answered(&http, status, media, max_age, &stored)
         }
-        _ => {
-            let mut response = HttpResponse::build(status);
-            response
-                .content_type(media.content_type())
-                .insert_header((header::VARY, "Accept, Authorization"))
-                .insert_header((header::CACHE_CONTROL, "no-store"));
-            response.body(body)
-        }
+        _ => not_cacheable(status, media, body),
     }
+}
+
+/// An answer no cache may keep.
+fn not_cacheable(status: StatusCode, media: MediaType, body: Bytes) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(media.content_type())
+        .insert_header((header::VARY, "Accept, Authorization"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response.body(body)
 }
 
 /// What the answer cache is keyed by for this request; `None` when it must not be cached (a
@@ -292,14 +295,7 @@ fn answered(
     max_age: Option<u32>,
     stored: &crate::answer_cache::Stored,
 ) -> HttpResponse {
-    let Some(max_age) = max_age else {
-        let mut response = HttpResponse::build(status);
-        response
-            .content_type(media.content_type())
-            .insert_header((header::VARY, "Accept, Authorization"))
-            .insert_header((header::CACHE_CONTROL, "no-store"));
-        return response.body(stored.body.clone());
-    };
+    let Some(max_age) = max_age else { return not_cacheable(status, media, stored.body.clone()) };
     let fresh = http
         .headers()
         .get(header::IF_NONE_MATCH)

@@ -417,29 +417,26 @@ fn pgbench(args: &Args, url: &str, sql: &str, work: &Path) -> Result<Load, Bench
 /// Starts `crisisgraph serve --no-scheduler` (plus `extra`) on a free loopback port and waits until it is
 /// ready; returns the child and its base URL.
 fn serve(args: &Args, pg: &str, base: &str, extra: &[&str]) -> Result<(std::process::Child, String), BenchError> {
-    serve_command(crisisgraph(args, pg, base, extra))
+    serve_with(args, pg, base, extra, &[])
 }
 
-/// Starts `command` (a `crisisgraph` command without its subcommand) as `serve --no-scheduler` on a
-/// free port and waits until it is ready.
-fn serve_command(command: Command) -> Result<(std::process::Child, String), BenchError> {
+/// `crisisgraph serve --no-scheduler` with `extra` arguments and `env` settings on a free port; ready,
+/// with its base URL.
+fn serve_with(
+    args: &Args,
+    pg: &str,
+    base: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(std::process::Child, String), BenchError> {
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let bind = format!("127.0.0.1:{port}");
-    let extra: Vec<std::ffi::OsString> = command.get_args().map(|a| a.to_os_string()).collect();
-    let mut serve = Command::new(command.get_program());
-    serve.args(["serve", "--no-scheduler", "--bind", &bind]).args(extra);
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => serve.env(key, value),
-            None => serve.env_remove(key),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        serve.current_dir(dir);
-    }
-    let child = serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-    ready(child, url)
+    let mut cli = vec!["serve", "--no-scheduler", "--bind", &bind];
+    cli.extend_from_slice(extra);
+    let mut command = crisisgraph(args, pg, base, &cli);
+    command.envs(env.iter().copied()).stdout(Stdio::null()).stderr(Stdio::null());
+    ready(command.spawn()?, url)
 }
 
 /// Waits (up to 5 minutes) until the `crisisgraph serve` at `url` answers `/readyz` with 200; stops it
@@ -972,9 +969,7 @@ fn run_queries(
 
     // The same server with its answer cache off: the query path itself (the other one stays idle).
     let mut uncached_rss = None;
-    let mut off = crisisgraph(args, pg, base, &[]);
-    off.env("CRISISGRAPH_ANSWER_CACHE_MB", "0");
-    match serve_command(off) {
+    match serve_with(args, pg, base, &[], &[("CRISISGRAPH_ANSWER_CACHE_MB", "0")]) {
         Ok((mut server, url)) => {
             let _ = std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5");
             load_all(&mut loads, Target::Uncached, &format!("{url}/graphql"), None, &args.connections)?;

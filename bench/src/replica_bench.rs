@@ -13,9 +13,11 @@ use crisisgraph_bench::standby::Cluster;
 
 use crisisgraph_bench::queries::{canonical, wrk_script};
 
-use super::{Args, crisisgraph, curl, free_port, graphql, ready, wrk};
+use super::{Args, crisisgraph, curl, graphql, serve_with, wrk};
 
-/// `crisisgraph serve` on the primary with `replicas` taking the reads; ready, with its base URL.
+/// `crisisgraph serve` on the primary with `replicas` taking the reads; ready, with its base URL. The
+/// answer cache serves only the primary: off in every configuration, so that what is compared is the
+/// reads themselves.
 fn serve_on(
     args: &Args,
     pg: &str,
@@ -23,23 +25,9 @@ fn serve_on(
     replicas: &[&Cluster],
     sample: bool,
 ) -> Result<(std::process::Child, String), BenchError> {
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let bind = format!("127.0.0.1:{port}");
-    let mut cli = vec!["serve", "--no-scheduler", "--bind", &bind];
-    if sample {
-        cli.push("--sample");
-    }
-    let urls: Vec<String> = replicas.iter().map(|r| r.url("postgres")).collect();
-    let mut command = crisisgraph(args, pg, base, &cli);
-    // The answer cache serves only the primary: off in every configuration, so that what is compared is
-    // the reads themselves.
-    command
-        .env("CRISISGRAPH_READ_DATABASE_URL", urls.join(","))
-        .env("CRISISGRAPH_ANSWER_CACHE_MB", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    ready(command.spawn()?, url)
+    let urls = replicas.iter().map(|r| r.url("postgres")).collect::<Vec<_>>().join(",");
+    let extra: &[&str] = if sample { &["--sample"] } else { &[] };
+    serve_with(args, pg, base, extra, &[("CRISISGRAPH_READ_DATABASE_URL", &urls), ("CRISISGRAPH_ANSWER_CACHE_MB", "0")])
 }
 
 /// Waits until every standby has replayed what the primary has written.

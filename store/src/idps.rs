@@ -573,13 +573,7 @@ pub fn idp_first_pages(
     areas: &[i64],
     size: usize,
 ) -> Result<std::collections::HashMap<i64, IdpPage>, StoreError> {
-    let mut pages: std::collections::HashMap<i64, IdpPage> = std::collections::HashMap::new();
-    let mut cut = |area: i64, mut rows: Vec<IdpTotal>| {
-        let has_next = rows.len() > size;
-        rows.truncate(size);
-        pages.insert(area, IdpPage { rows, has_previous: false, has_next });
-    };
-    match conn {
+    let rows: Vec<IdpTotal> = match conn {
         AnyConnection::Postgresql(pg) => {
             let own = IdpFilter { area_ids: None, ..filter.clone() };
             let page =
@@ -587,18 +581,10 @@ pub fn idp_first_pages(
                     .filter(idp_totals::area_id.eq(sql::<Nullable<BigInt>>("lateral_area.id")))
                     .filter(idp_totals::area_matched.eq(true));
             let page = ordered!(page, filter.order, false).limit(size as i64 + 1);
-            let rows: Vec<IdpTotal> = PerArea { areas: areas.to_vec(), page }.load(pg)?;
-            let mut by_area: std::collections::HashMap<i64, Vec<IdpTotal>> = std::collections::HashMap::new();
-            for row in rows {
-                if let Some(area) = row.area_id {
-                    by_area.entry(area).or_default().push(row);
-                }
-            }
-            for &area in areas {
-                cut(area, by_area.remove(&area).unwrap_or_default());
-            }
+            PerArea { areas: areas.to_vec(), page }.load(pg)?
         }
         AnyConnection::Sqlite(lite) => {
+            let mut rows = Vec::new();
             // SQLite caps a compound statement at 500 terms.
             for chunk in areas.chunks(400) {
                 let pages = chunk
@@ -612,20 +598,43 @@ pub fn idp_first_pages(
                         ordered!(query, filter.order, false).limit(size as i64 + 1)
                     })
                     .collect();
-                let rows: Vec<IdpTotal> = EachArea { pages }.load(lite)?;
-                let mut by_area: std::collections::HashMap<i64, Vec<IdpTotal>> = std::collections::HashMap::new();
-                for row in rows {
-                    if let Some(area) = row.area_id {
-                        by_area.entry(area).or_default().push(row);
-                    }
-                }
-                for &area in chunk {
-                    cut(area, by_area.remove(&area).unwrap_or_default());
-                }
+                rows.extend(EachArea { pages }.load::<IdpTotal>(lite)?);
             }
+            rows
+        }
+    };
+    let mut by_area: std::collections::HashMap<i64, Vec<IdpTotal>> = std::collections::HashMap::new();
+    for row in rows {
+        if let Some(area) = row.area_id {
+            by_area.entry(area).or_default().push(row);
         }
     }
-    Ok(pages)
+    Ok(areas
+        .iter()
+        .map(|&area| {
+            let mut rows = by_area.remove(&area).unwrap_or_default();
+            let has_next = rows.len() > size;
+            rows.truncate(size);
+            (area, IdpPage { rows, has_previous: false, has_next })
+        })
+        .collect())
+}
+
+/// A statement built around per-area `page` queries: it returns their rows, so it has their SQL type,
+/// and it is never prepared once for all (its text varies with the areas).
+macro_rules! runs_like_its_pages {
+    ($wrapper:ident) => {
+        impl<Q> diesel::query_builder::QueryId for $wrapper<Q> {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for $wrapper<Q> {
+            type SqlType = Q::SqlType;
+        }
+
+        impl<Q, C> RunQueryDsl<C> for $wrapper<Q> {}
+    };
 }
 
 /// PostgreSQL: `page` (a query correlated with `lateral_area.id`) run once per area of `areas`, in
@@ -650,16 +659,7 @@ impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>> diesel::query_buil
     }
 }
 
-impl<Q> diesel::query_builder::QueryId for PerArea<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for PerArea<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q, C> RunQueryDsl<C> for PerArea<Q> {}
+runs_like_its_pages!(PerArea);
 
 /// SQLite (which has no `LATERAL`): each area's page as a subquery, all in one `UNION ALL`.
 struct EachArea<Q> {
@@ -686,16 +686,7 @@ impl<Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>>
     }
 }
 
-impl<Q> diesel::query_builder::QueryId for EachArea<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for EachArea<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q, C> RunQueryDsl<C> for EachArea<Q> {}
+runs_like_its_pages!(EachArea);
 
 /// What identifies a total across re-ingests (its row id changes when a re-ingest rewrites it): the
 /// area as the source coded it, the figure's key and the resource it was read from.
