@@ -84,14 +84,48 @@ pub fn refresh_after_write(
          DELETE FROM idp_touched;",
         key_of_totals = same_key.replace("x.", "idp_totals."),
     ))?;
-    if postgres && count >= RESTATS_AFTER {
-        // A bulk change leaves the planner with the old row counts until autovacuum gets to it: an
-        // export over a table it believes tiny hash-joins and sorts every row for each page. ANALYZE
-        // samples a fixed number of rows (well under a second) and is transactional.
+    restat_after_bulk(conn, count)
+}
+
+/// After the first load of `iso3`'s figures at `levels` (no figure of theirs was stored before),
+/// builds their totals in one statement: summed from the figures, with the latest-round flag of
+/// each source area and operation computed in the same pass (a window over the groups) instead
+/// of recomputing touched groups and updating the flag afterwards.
+pub fn build_for_first_load(conn: &mut AnyConnection, iso3: &str, levels: &[i32]) -> Result<(), StoreError> {
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let param = if postgres { "$1" } else { "?" };
+    // The levels are our own integers, not input: written into the statement.
+    let levels = levels.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+    let scope = format!("country_iso3 = {param} AND admin_level IN ({levels})");
+    let statements = [
+        // Totals left without figures (none in a consistent store) must not be doubled.
+        format!("DELETE FROM idp_totals WHERE {scope}"),
+        format!(
+            "INSERT INTO idp_totals ({GROUP}, source_name, individuals, run_id, retrieved_at, is_latest_round) \
+             SELECT {GROUP}, source_name, individuals, run_id, retrieved_at, \
+             round_number = MAX(round_number) OVER (PARTITION BY country_iso3, admin_level, source_pcode, operation) \
+             FROM (SELECT {GROUP}, MIN(source_name) AS source_name, CAST(SUM(individuals) AS BIGINT) AS individuals, \
+             MAX(run_id) AS run_id, MAX(retrieved_at) AS retrieved_at FROM idp_figures WHERE {scope} \
+             GROUP BY {GROUP}) g"
+        ),
+    ];
+    let mut built = 0;
+    for statement in &statements {
+        built = crate::on_backend!(conn, |c| diesel::sql_query(statement).bind::<Text, _>(iso3).execute(c))?;
+    }
+    restat_after_bulk(conn, built)
+}
+
+/// After `changed` totals were written: PostgreSQL's statistics of the IDP tables re-collected when
+/// that is many. A bulk change leaves the planner with the old row counts until autovacuum gets to
+/// it: an export over a table it believes tiny hash-joins and sorts every row for each page. ANALYZE
+/// samples a fixed number of rows (well under a second) and is transactional.
+fn restat_after_bulk(conn: &mut AnyConnection, changed: usize) -> Result<(), StoreError> {
+    if matches!(conn, AnyConnection::Postgresql(_)) && changed >= RESTATS_AFTER {
         conn.batch_execute("ANALYZE idp_figures; ANALYZE idp_totals")?;
     }
     Ok(())
 }
 
-/// Touched groups from which the refresh re-collects PostgreSQL's statistics of the IDP tables.
+/// Touched groups (or built totals) from which the refresh re-collects PostgreSQL's statistics of the IDP tables.
 const RESTATS_AFTER: usize = 10_000;

@@ -85,33 +85,68 @@ diesel::table! {
     }
 }
 
-/// One row of [`idp_staging`], borrowed from an [`IdpInput`].
-#[derive(Insertable)]
-#[diesel(table_name = idp_staging)]
-#[diesel(treat_none_as_default_value = false)]
-struct StagedFigure<'a> {
-    seq: i64,
-    country_iso3: &'a str,
-    admin_level: i32,
-    area_id: Option<i64>,
-    area_matched: bool,
-    source_pcode: &'a str,
-    source_name: &'a str,
-    operation: &'a str,
-    round_number: i32,
-    reporting_date: NaiveDate,
-    assessment_type: &'a str,
-    displacement_reason: &'a str,
-    origin_pcode: &'a str,
-    origin_name: &'a str,
-    individuals: i64,
-    males: Option<i64>,
-    females: Option<i64>,
-    resource_id: i64,
+/// Defines a row type borrowed from an [`IdpInput`] for one table, with the figure's columns plus
+/// `$extra` (the staging table's order, or the stored figure's run): one list of the figure's
+/// columns for both tables a figure is written to.
+macro_rules! borrowed_figure {
+    ($name:ident, $table:ident, $($extra:ident: $extra_type:ty),+) => {
+        #[derive(Insertable)]
+        #[diesel(table_name = $table)]
+        #[diesel(treat_none_as_default_value = false)]
+        struct $name<'a> {
+            $($extra: $extra_type,)+
+            country_iso3: &'a str,
+            admin_level: i32,
+            area_id: Option<i64>,
+            area_matched: bool,
+            source_pcode: &'a str,
+            source_name: &'a str,
+            operation: &'a str,
+            round_number: i32,
+            reporting_date: NaiveDate,
+            assessment_type: &'a str,
+            displacement_reason: &'a str,
+            origin_pcode: &'a str,
+            origin_name: &'a str,
+            individuals: i64,
+            males: Option<i64>,
+            females: Option<i64>,
+            resource_id: i64,
+        }
+
+        impl<'a> $name<'a> {
+            fn new(r: &'a IdpInput, $($extra: $extra_type),+) -> Self {
+                $name {
+                    $($extra,)+
+                    country_iso3: &r.country_iso3,
+                    admin_level: r.admin_level,
+                    area_id: r.area_id,
+                    area_matched: r.area_matched,
+                    source_pcode: &r.source_pcode,
+                    source_name: &r.source_name,
+                    operation: &r.operation,
+                    round_number: r.round_number,
+                    reporting_date: r.reporting_date,
+                    assessment_type: &r.assessment_type,
+                    displacement_reason: &r.displacement_reason,
+                    origin_pcode: &r.origin_pcode,
+                    origin_name: &r.origin_name,
+                    individuals: r.individuals,
+                    males: r.males,
+                    females: r.females,
+                    resource_id: r.resource_id,
+                }
+            }
+        }
+    };
 }
 
-/// Rows per batch a caller should stage at once: bounds the memory of the batch and its buffers.
-pub const STAGING_CHUNK: usize = 50_000;
+borrowed_figure!(StagedFigure, idp_staging, seq: i64);
+borrowed_figure!(NewFigure, idp_figures, run_id: i64, retrieved_at: NaiveDateTime);
+
+/// Rows per batch a caller should write at once: bounds the memory of the batches in flight (three
+/// while a parse and the write overlap) and of each `COPY`'s buffer.
+pub const STAGING_CHUNK: usize = 10_000;
 
 /// Rows per multi-row `INSERT` on SQLite (18 columns each, under SQLite's limit of 32,766 parameters).
 const SQLITE_INSERT_ROWS: usize = 1_000;
@@ -124,7 +159,7 @@ const STAGING_COLUMNS: &str = "seq BIGINT NOT NULL, country_iso3 TEXT NOT NULL, 
 
 /// Creates (once per connection) and empties the session's temporary staging table. Figures are then
 /// added with [`stage_idp_figures`] and written with [`merge_staged_idp_figures`], all in one transaction.
-pub fn begin_staging(conn: &mut AnyConnection) -> Result<(), StoreError> {
+fn begin_staging(conn: &mut AnyConnection) -> Result<(), StoreError> {
     use diesel::connection::SimpleConnection;
     let sql = match conn {
         AnyConnection::Postgresql(_) => format!(
@@ -138,43 +173,42 @@ pub fn begin_staging(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Adds `rows` to the staging table, numbered from `first_seq` (the order they are inserted in):
-/// `COPY` on PostgreSQL, multi-row inserts on SQLite.
-pub fn stage_idp_figures(conn: &mut AnyConnection, first_seq: i64, rows: &[IdpInput]) -> Result<(), StoreError> {
-    let staged: Vec<StagedFigure<'_>> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| StagedFigure {
-            seq: first_seq + i as i64,
-            country_iso3: &r.country_iso3,
-            admin_level: r.admin_level,
-            area_id: r.area_id,
-            area_matched: r.area_matched,
-            source_pcode: &r.source_pcode,
-            source_name: &r.source_name,
-            operation: &r.operation,
-            round_number: r.round_number,
-            reporting_date: r.reporting_date,
-            assessment_type: &r.assessment_type,
-            displacement_reason: &r.displacement_reason,
-            origin_pcode: &r.origin_pcode,
-            origin_name: &r.origin_name,
-            individuals: r.individuals,
-            males: r.males,
-            females: r.females,
-            resource_id: r.resource_id,
-        })
-        .collect();
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::copy_from(idp_staging::table).from_insertable(staged).execute(pg)?;
-        }
-        AnyConnection::Sqlite(lite) => {
-            for chunk in staged.chunks(SQLITE_INSERT_ROWS) {
-                diesel::insert_into(idp_staging::table).values(chunk).execute(lite)?;
+/// Inserts borrowed rows into `$table`: one `COPY` on PostgreSQL, multi-row inserts of
+/// [`SQLITE_INSERT_ROWS`] on SQLite.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            AnyConnection::Postgresql(pg) => {
+                diesel::copy_from($table).from_insertable($rows).execute(pg)?;
+            }
+            AnyConnection::Sqlite(lite) => {
+                for chunk in $rows.chunks(SQLITE_INSERT_ROWS) {
+                    diesel::insert_into($table).values(chunk).execute(lite)?;
+                }
             }
         }
-    }
+    };
+}
+
+/// Adds `rows` to the staging table, numbered from `first_seq` (the order they are inserted in):
+/// `COPY` on PostgreSQL, multi-row inserts on SQLite.
+fn stage_idp_figures(conn: &mut AnyConnection, first_seq: i64, rows: &[IdpInput]) -> Result<(), StoreError> {
+    let staged: Vec<StagedFigure<'_>> =
+        rows.iter().enumerate().map(|(i, r)| StagedFigure::new(r, first_seq + i as i64)).collect();
+    insert_rows!(conn, idp_staging::table, staged);
+    Ok(())
+}
+
+/// Writes `rows` straight into `idp_figures`, stamped with `run_id` and `retrieved_at`: only for keys
+/// no stored figure has (see [`IdpWriter`]), as a conflict fails the statement.
+fn insert_new_figures(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    retrieved_at: NaiveDateTime,
+    rows: &[IdpInput],
+) -> Result<(), StoreError> {
+    let new: Vec<NewFigure<'_>> = rows.iter().map(|r| NewFigure::new(r, run_id, retrieved_at)).collect();
+    insert_rows!(conn, idp_figures::table, new);
     Ok(())
 }
 
@@ -183,7 +217,7 @@ pub fn stage_idp_figures(conn: &mut AnyConnection, first_seq: i64, rows: &[IdpIn
 /// unchanged. Nothing of the table is read into memory, and there is no round trip per row. Empties the
 /// staging table. The caller then refreshes the country's totals ([`crate::idp_totals::refresh_after_write`])
 /// in the same transaction, so that reads never see figures and totals that disagree.
-pub fn merge_staged_idp_figures(
+fn merge_staged_idp_figures(
     conn: &mut AnyConnection,
     run_id: i64,
     retrieved_at: NaiveDateTime,
@@ -239,6 +273,77 @@ pub fn merge_staged_idp_figures(
     conn.batch_execute(clear)?;
     let (inserted, updated) = (inserted as i64, updated as i64);
     Ok(WriteCounts { inserted, updated, unchanged: staged - inserted - updated })
+}
+
+/// How one country's incoming figures are written, chosen once per write transaction. When the
+/// country holds no figure at the levels being written (its first load) they go straight into
+/// `idp_figures` and its totals are built whole; otherwise they are staged and merged
+/// ([`merge_staged_idp_figures`]) and only the touched totals refreshed. The first load of a large
+/// country is where an ingest spends its time, and staging then merging writes every row twice.
+/// Either way the caller's transaction holds the whole write: a failure leaves the store as it was.
+pub struct IdpWriter {
+    iso3: String,
+    levels: Vec<i32>,
+    run_id: i64,
+    retrieved_at: NaiveDateTime,
+    first_load: bool,
+    written: i64,
+}
+
+impl IdpWriter {
+    /// Starts the write of `iso3`'s figures at `levels` by run `run_id`.
+    pub fn begin(
+        conn: &mut AnyConnection,
+        iso3: &str,
+        levels: &[i32],
+        run_id: i64,
+        retrieved_at: NaiveDateTime,
+    ) -> Result<Self, StoreError> {
+        let held = idp_figures::table
+            .filter(idp_figures::country_iso3.eq(iso3))
+            .filter(idp_figures::admin_level.eq_any(levels.to_vec()));
+        let first_load = !diesel::select(diesel::dsl::exists(held)).get_result::<bool>(conn)?;
+        if !first_load {
+            begin_staging(conn)?;
+        }
+        Ok(IdpWriter { iso3: iso3.to_string(), levels: levels.to_vec(), run_id, retrieved_at, first_load, written: 0 })
+    }
+
+    /// True when the figures go straight into `idp_figures` (nothing stored to merge with).
+    pub fn is_first_load(&self) -> bool {
+        self.first_load
+    }
+
+    /// Writes the next rows (at most [`STAGING_CHUNK`] at once, in source order). Every row must be
+    /// of the country and levels given to [`IdpWriter::begin`], and no two rows may share a key.
+    pub fn write(&mut self, conn: &mut AnyConnection, rows: &[IdpInput]) -> Result<(), StoreError> {
+        if self.first_load {
+            insert_new_figures(conn, self.run_id, self.retrieved_at, rows)?;
+        } else {
+            stage_idp_figures(conn, self.written, rows)?;
+        }
+        self.written += rows.len() as i64;
+        Ok(())
+    }
+
+    /// Merges what was staged (a first load has nothing left to merge): what was inserted, updated
+    /// and found unchanged.
+    pub fn merge(&mut self, conn: &mut AnyConnection) -> Result<WriteCounts, StoreError> {
+        if self.first_load {
+            return Ok(WriteCounts { inserted: self.written, ..WriteCounts::default() });
+        }
+        merge_staged_idp_figures(conn, self.run_id, self.retrieved_at)
+    }
+
+    /// Brings the country's totals in step with the figures written (`counts`, from
+    /// [`IdpWriter::merge`]), in the same transaction, so that reads never see the two disagree.
+    pub fn refresh_totals(self, conn: &mut AnyConnection, counts: &WriteCounts) -> Result<(), StoreError> {
+        if self.first_load {
+            crate::idp_totals::build_for_first_load(conn, &self.iso3, &self.levels)
+        } else {
+            crate::idp_totals::refresh_after_write(conn, self.run_id, &self.iso3, counts)
+        }
+    }
 }
 
 /// IDPs present in one area for one (operation, round, reporting date, assessment type),

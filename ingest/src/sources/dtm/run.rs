@@ -1,7 +1,8 @@
 //! A DTM run: per country, every admin level fetched (streamed to spooled files), then skipped when
-//! nothing changed since the last applied run, or parsed and staged in batches and merged in one
-//! write transaction. The write goes through the store's staged set-based merge
-//! ([`store::idps::merge_staged_idp_figures`]), not the generic keyed upsert: see `store::idps`.
+//! nothing changed since the last applied run, or parsed and written in batches in one write
+//! transaction. The write goes through the store's set-based writer of figures
+//! ([`store::idps::IdpWriter`]: straight in on a first load, staged and merged otherwise), not the
+//! generic keyed upsert: see `store::idps`.
 
 use std::time::Instant;
 
@@ -180,9 +181,11 @@ fn unchanged_since_applied(
         .collect()
 }
 
-/// The write of one DTM country, inside its transaction: each level parsed from its payload, valid
-/// rows matched and staged in batches of [`idps::STAGING_CHUNK`] as they are read, then merged, and
-/// what was applied recorded. Each level's parse summary (rejections) is pushed to `summaries`.
+/// The write of one DTM country, inside its transaction: each level parsed from its payload on a
+/// thread of its own, valid rows matched and handed over in batches of [`idps::STAGING_CHUNK`] to this
+/// thread, which writes them as they come ([`idps::IdpWriter`]: so that the parse and the store's work
+/// overlap), then merged, and what was applied recorded. Each level's parse summary (rejections) is
+/// pushed to `summaries`.
 #[allow(clippy::too_many_arguments)]
 fn write_dtm_country(
     c: &mut AnyConnection,
@@ -197,47 +200,42 @@ fn write_dtm_country(
     summaries: &mut Vec<(i64, String, dtm::ParseSummary)>,
 ) -> Result<WriteCounts, IngestError> {
     let started = Instant::now();
-    idps::begin_staging(c)?;
-    let mut staged = 0i64;
-    let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
-    let mut country_name = None;
-    let mut applied = Vec::new();
-    for LevelPayload { level, resource_id, fetched } in payloads {
-        let Fetched { url, sha256, body, .. } = fetched;
-        let reader = body.into_reader()?;
-        let summary = dtm::parse_stream(reader, level, iso3, limits, &mut |row| {
-            country_name.get_or_insert_with(|| row.admin0_name.clone());
-            batch.push(idp_input(matcher, iso3, &row, resource_id));
-            if batch.len() >= idps::STAGING_CHUNK {
-                if control.stop_reason().is_some() {
-                    return Err(IngestError::Cancelled);
-                }
-                idps::stage_idp_figures(c, staged, &batch)?;
-                staged += batch.len() as i64;
-                batch.clear();
+    let levels: Vec<i32> = payloads.iter().map(|p| i32::from(p.level)).collect();
+    let mut writer = idps::IdpWriter::begin(c, iso3, &levels, run_id, retrieved_at)?;
+    // One batch waiting while one is written and one parsed: memory stays bounded by three batches.
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<IdpInput>>(1);
+    let (parsed, written) = std::thread::scope(|scope| {
+        let parser = scope.spawn(|| parse_levels(run_id, iso3, matcher, payloads, areas, limits, batches));
+        let mut staged = 0usize;
+        let mut written = Ok(());
+        for batch in received.iter() {
+            if control.stop_reason().is_some() {
+                written = Err(IngestError::Cancelled);
+                break;
             }
-            Ok(())
-        })?;
-        applied.push(AppliedPayload {
-            source: Source::Dtm.name().to_string(),
-            country_iso3: iso3.to_string(),
-            url,
-            payload_sha256: sha256.clone(),
-            run_id,
-            resource_id,
-            fetched_rows: summary.fetched(),
-            stored_rows: summary.valid,
-            rejected_rows: summary.rejected,
-            areas: areas.clone(),
-        });
-        summaries.push((resource_id, sha256, summary));
-    }
-    if !batch.is_empty() {
-        idps::stage_idp_figures(c, staged, &batch)?;
-        staged += batch.len() as i64;
-    }
-    drop(batch);
-    tracing::info!(run_id, iso3, staged, ms = millis(started), "DTM phase: parse and stage");
+            if let Err(e) = writer.write(c, &batch) {
+                written = Err(e.into());
+                break;
+            }
+            staged += batch.len();
+        }
+        // A failed write drops the receiver: the parser's next hand-over fails and it stops.
+        drop(received);
+        let parsed = parser.join().unwrap_or_else(|_| Err(IngestError::Invalid("the DTM parser panicked".into())));
+        (parsed, written.map(|()| staged))
+    });
+    // The writer's error is the cause when both failed (the parser then only saw the channel close).
+    let staged = written?;
+    let ParsedLevels { applied, summaries: parsed_summaries, country_name } = parsed?;
+    summaries.extend(parsed_summaries);
+    tracing::info!(
+        run_id,
+        iso3,
+        staged,
+        first_load = writer.is_first_load(),
+        ms = millis(started),
+        "DTM phase: parse and write"
+    );
     let fetched: i64 = summaries.iter().map(|(_, _, s)| s.fetched()).sum();
     let rejected: i64 = summaries.iter().map(|(_, _, s)| s.rejected).sum();
     rejected_share_ok(limits, &format!("dtm {iso3}"), fetched, rejected)?;
@@ -249,7 +247,7 @@ fn write_dtm_country(
         name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
     };
     geography::ensure_country(c, &country)?;
-    let counts = idps::merge_staged_idp_figures(c, run_id, retrieved_at)?;
+    let counts = writer.merge(c)?;
     for record in &applied {
         provenance::record_applied_payload(c, record)?;
     }
@@ -263,9 +261,64 @@ fn write_dtm_country(
         "DTM phase: merge"
     );
     let merged = Instant::now();
-    store::idp_totals::refresh_after_write(c, run_id, iso3, &counts)?;
+    writer.refresh_totals(c, &counts)?;
     tracing::info!(run_id, iso3, ms = millis(merged), "DTM phase: totals refreshed");
     Ok(counts)
+}
+
+/// What the parse of a country's levels found besides its rows.
+struct ParsedLevels {
+    applied: Vec<AppliedPayload>,
+    summaries: Vec<(i64, String, dtm::ParseSummary)>,
+    /// The country's name as the source spells it (its first row's).
+    country_name: Option<String>,
+}
+
+/// Parses each level's payload, handing the matched rows over `batches` in batches of
+/// [`idps::STAGING_CHUNK`], in source order. Fails when a payload is malformed or the receiving
+/// writer stopped.
+fn parse_levels(
+    run_id: i64,
+    iso3: &str,
+    matcher: &AreaMatcher,
+    payloads: Vec<LevelPayload>,
+    areas: &AreaFingerprint,
+    limits: &RowLimits,
+    batches: std::sync::mpsc::SyncSender<Vec<IdpInput>>,
+) -> Result<ParsedLevels, IngestError> {
+    let writer_stopped = || IngestError::Invalid("the DTM write stopped before the parse ended".into());
+    let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
+    let mut parsed = ParsedLevels { applied: Vec::new(), summaries: Vec::new(), country_name: None };
+    for LevelPayload { level, resource_id, fetched } in payloads {
+        let Fetched { url, sha256, body, .. } = fetched;
+        let reader = body.into_reader()?;
+        let summary = dtm::parse_stream(reader, level, iso3, limits, &mut |row| {
+            parsed.country_name.get_or_insert_with(|| row.admin0_name.clone());
+            batch.push(idp_input(matcher, iso3, &row, resource_id));
+            if batch.len() >= idps::STAGING_CHUNK {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(idps::STAGING_CHUNK));
+                batches.send(full).map_err(|_| writer_stopped())?;
+            }
+            Ok(())
+        })?;
+        parsed.applied.push(AppliedPayload {
+            source: Source::Dtm.name().to_string(),
+            country_iso3: iso3.to_string(),
+            url,
+            payload_sha256: sha256.clone(),
+            run_id,
+            resource_id,
+            fetched_rows: summary.fetched(),
+            stored_rows: summary.valid,
+            rejected_rows: summary.rejected,
+            areas: areas.clone(),
+        });
+        parsed.summaries.push((resource_id, sha256, summary));
+    }
+    if !batch.is_empty() {
+        batches.send(batch).map_err(|_| writer_stopped())?;
+    }
+    Ok(parsed)
 }
 
 /// Turns a parsed DTM row into a stored figure, matched to an area or to its nearest matched parent.
