@@ -598,6 +598,112 @@ async fn offline_ingest_uses_the_sample_levels_and_logs_without_colour() {
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {stderr:?}");
 }
 
+/// Identical requests that miss the answer cache together run once (PostgreSQL): while the first
+/// one's read is held up by a lock another session holds on the totals, the seven identical requests
+/// sent with it wait for it in the cache (`crisisgraph_answer_cache_waiting`) instead of reading
+/// themselves, so one backend waits on the lock, not eight; once the lock goes, all eight get the
+/// totals the store holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_requests_that_miss_together_run_once() {
+    let Some(store) = common::TestStore::new(common::Backend::Postgres).await else { return };
+    ingest::sample::load_sample(&store.pool).await.expect("sample");
+    let app = app_over(&store, api::Operations::default()).await;
+    let query = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode idps(latestRoundOnly: true) { nodes { individuals } } } } }"#;
+    let metric = |name: &'static str| {
+        let app = &app;
+        async move {
+            let metrics =
+                awtest::call_and_read_body(app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+            String::from_utf8_lossy(&metrics)
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        }
+    };
+    let backends_waiting_on_a_lock = || async {
+        store::with_conn(&store.pool, |c| {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let row: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock'",
+            )
+            .get_result(c)
+            .map_err(store::StoreError::Query)?;
+            Ok(row.n)
+        })
+        .await
+        .expect("pg_stat_activity")
+    };
+    let expected: i64 = store::with_conn(&store.pool, |c| {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Sum {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            total: i64,
+        }
+        let row: Sum = diesel::sql_query(
+            "SELECT CAST(SUM(individuals) AS BIGINT) AS total FROM idp_totals \
+             WHERE country_iso3 = 'MLI' AND admin_level = 1 AND area_matched AND is_latest_round",
+        )
+        .get_result(c)
+        .map_err(store::StoreError::Query)?;
+        Ok(row.total)
+    })
+    .await
+    .expect("sum");
+
+    // Another session locks the totals until told to let go.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = store.url.clone();
+    let holder = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+        conn.batch_execute("BEGIN; LOCK TABLE idp_totals IN ACCESS EXCLUSIVE MODE").expect("lock");
+        locked_tx.send(()).expect("signal");
+        let _ = release_rx.recv_timeout(Duration::from_secs(60));
+        conn.batch_execute("ROLLBACK").expect("rollback");
+    });
+    locked_rx.recv_timeout(Duration::from_secs(30)).expect("the lock is taken");
+
+    let requests = (0..8).map(|_| {
+        let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
+        awtest::call_and_read_body_json::<_, _, Value>(&app, request)
+    });
+    let watch = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while metric("crisisgraph_answer_cache_waiting").await < 7 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let waiting = metric("crisisgraph_answer_cache_waiting").await;
+        let on_lock = backends_waiting_on_a_lock().await;
+        release_tx.send(()).expect("release");
+        (waiting, on_lock)
+    };
+    let (answers, (waiting, on_lock)) = tokio::join!(futures_util::future::join_all(requests), watch);
+    holder.join().expect("the lock holder");
+    assert_eq!(waiting, 7, "seven requests wait for the identical one running");
+    assert_eq!(on_lock, 1, "only the first request reads (and waits on the lock)");
+    for answer in &answers {
+        let sum: i64 = answer["data"]["country"]["adminAreas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["idps"]["nodes"].as_array().cloned().unwrap_or_default())
+            .filter_map(|n| n["individuals"].as_i64())
+            .sum();
+        assert_eq!(sum, expected, "{answer}");
+    }
+    assert_eq!(metric("crisisgraph_answer_cache_waiting").await, 0);
+}
+
 on_both_stores!(
     the_console_and_a_runs_rejected_rows_csv_are_served,
     answers_are_reused_only_while_the_store_is_unchanged

@@ -10,11 +10,17 @@
 //! a run's progress, in any process) changes the name: nothing stale is ever served, and nothing
 //! has to invalidate anything.
 //!
+//! Identical requests that miss at the same moment (an entry aged out under load, or the first
+//! requests after a write) run once: the first runs, the others wait for it (at most the request
+//! timeout) and then look again, which is the same check as any hit. Without this, every
+//! connection of a load ran the same query at once whenever an entry aged out (p99 3x PostGraphile's).
+//!
 //! Not cached: SQLite (no such name), reads on replicas (their snapshots are named on another
 //! server), mutations, subscriptions, batches, persisted queries, requests carrying a token, answers
 //! with errors. Some fields are computed from the clock (a source's freshness, its next run): an
 //! entry is used for at most [`MAX_AGE`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -72,8 +78,52 @@ impl quick_cache::Weighter<AnswerKey, Arc<Stored>> for ByBytes {
 pub struct AnswerCache {
     entries: Option<quick_cache::sync::Cache<AnswerKey, Arc<Stored>, ByBytes>>,
     probe: Arc<std::sync::Mutex<Probe>>,
+    /// Requests running for a key that missed: identical requests wait until this ends.
+    flights: Flights,
     hits: AtomicU64,
     misses: AtomicU64,
+    shared: AtomicU64,
+    waiting: AtomicU64,
+}
+
+type Flights = Arc<std::sync::Mutex<HashMap<AnswerKey, tokio::sync::watch::Receiver<()>>>>;
+
+/// Counts a waiting request for as long as it lives (also when the request is dropped meanwhile).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a AtomicU64) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What the cache has for a request.
+pub(crate) enum Lookup {
+    /// An answer read in a snapshot that sees what the store holds now.
+    Hit(Arc<Stored>),
+    /// Nothing usable: the request runs. Identical requests wait while it holds the [`Flight`].
+    Miss(Option<Flight>),
+}
+
+/// Held by the request that runs for a key that missed, until its answer is kept (or it failed):
+/// dropping it wakes the identical requests waiting for it.
+pub(crate) struct Flight {
+    key: AnswerKey,
+    flights: Flights,
+    _done: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+    }
 }
 
 /// The cache's own connection, on which it reads the store's current snapshot.
@@ -90,6 +140,10 @@ struct Probe {
 pub struct CacheCounts {
     pub hits: u64,
     pub misses: u64,
+    /// Requests answered from an identical request that ran while they waited.
+    pub shared: u64,
+    /// Requests waiting now for an identical one.
+    pub waiting: u64,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -106,8 +160,11 @@ impl AnswerCache {
         AnswerCache {
             entries,
             probe: Arc::new(std::sync::Mutex::new(Probe::default())),
+            flights: Flights::default(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
         }
     }
 
@@ -116,23 +173,54 @@ impl AnswerCache {
         self.entries.is_some() && pool.backend() == Backend::Postgres && !pool.has_replicas()
     }
 
-    /// The stored answer to `key`, if it was read in a snapshot that sees what the store holds now.
-    pub(crate) async fn answer(&self, pool: &DbPool, key: &AnswerKey) -> Option<Arc<Stored>> {
-        let entries = self.entries.as_ref()?;
-        let stored = entries.get(key).filter(|s| s.at.elapsed() < MAX_AGE);
-        let Some(stored) = stored else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+    /// The stored answer to `key` if it was read in a snapshot that sees what the store holds now;
+    /// else, when an identical request is running, its answer once it is kept (waiting at most
+    /// `wait`); else a miss, whose request leads the identical ones arriving while it runs.
+    pub(crate) async fn answer(&self, pool: &DbPool, key: &AnswerKey, wait: Duration) -> Lookup {
+        if self.entries.is_none() {
+            return Lookup::Miss(None);
+        }
+        if let Some(stored) = self.current_answer(pool, key).await {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Hit(stored);
+        }
+        let running = {
+            let mut flights = self.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match flights.get(key) {
+                Some(running) => running.clone(),
+                None => {
+                    let (done, running) = tokio::sync::watch::channel(());
+                    flights.insert(key.clone(), running);
+                    self.misses.fetch_add(1, Ordering::Relaxed);
+                    return Lookup::Miss(Some(Flight { key: key.clone(), flights: self.flights.clone(), _done: done }));
+                }
+            }
         };
+        {
+            let _waiting = Waiting::on(&self.waiting);
+            let mut running = running;
+            // Ends when the running request drops its flight (its sender): kept, failed or timed out.
+            let _ = tokio::time::timeout(wait, running.changed()).await;
+        }
+        match self.current_answer(pool, key).await {
+            Some(stored) => {
+                self.shared.fetch_add(1, Ordering::Relaxed);
+                Lookup::Hit(stored)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Lookup::Miss(None)
+            }
+        }
+    }
+
+    /// The stored answer to `key`, if younger than [`MAX_AGE`] and read in a snapshot with the name
+    /// of the store's current one.
+    async fn current_answer(&self, pool: &DbPool, key: &AnswerKey) -> Option<Arc<Stored>> {
+        let stored = self.entries.as_ref()?.get(key).filter(|s| s.at.elapsed() < MAX_AGE)?;
         // Read after the request arrived: any write committed before it changes the snapshot's name.
         let now = self.current_snapshot(pool).await;
-        if now.as_deref() == Some(stored.snapshot.as_str()) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            Some(stored)
-        } else {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            None
-        }
+        (now.as_deref() == Some(stored.snapshot.as_str())).then_some(stored)
     }
 
     /// Keeps `body`, read in the snapshot named `snapshot`, as the answer to `key`.
@@ -146,7 +234,12 @@ impl AnswerCache {
     }
 
     pub fn counts(&self) -> CacheCounts {
-        CacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
+        CacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            shared: self.shared.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// Starts opening the cache's connection in the background unless it is open, being opened, or

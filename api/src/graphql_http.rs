@@ -195,10 +195,15 @@ pub(crate) async fn graphql(
         }
         _ => None,
     };
-    if let Some(key) = &cache_key
-        && let Some(stored) = cache.answer(&pool, key).await
-    {
-        return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
+    // Held until the answer is kept: identical requests arriving meanwhile wait for it.
+    let mut _flight = None;
+    if let Some(key) = &cache_key {
+        match cache.answer(&pool, key, options.request_timeout).await {
+            crate::answer_cache::Lookup::Hit(stored) => {
+                return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
+            }
+            crate::answer_cache::Lookup::Miss(leading) => _flight = leading,
+        }
     }
     let token = PresentedToken::from_header(authorization);
     let single = matches!(batch, async_graphql::BatchRequest::Single(_));

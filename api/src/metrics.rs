@@ -13,7 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use ingest::status::SourceStatus;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use store::models::IngestRun;
 
@@ -201,13 +201,21 @@ pub fn render(
         Opts::new(
             "crisisgraph_answer_cache_requests_total",
             "GraphQL requests that could be answered from the answer cache, by outcome: hit (the store had \
-             not changed since the answer was read) or miss",
+             not changed since the answer was read), shared (answered by an identical request that ran \
+             while this one waited) or miss",
         ),
         &["outcome"],
     )?;
     registry.register(Box::new(answers.clone()))?;
     answers.with_label_values(&["hit"]).inc_by(cache.hits);
     answers.with_label_values(&["miss"]).inc_by(cache.misses);
+    answers.with_label_values(&["shared"]).inc_by(cache.shared);
+    let waiting = IntGauge::new(
+        "crisisgraph_answer_cache_waiting",
+        "GraphQL requests waiting now for an identical request that is running",
+    )?;
+    registry.register(Box::new(waiting.clone()))?;
+    waiting.set(i64::try_from(cache.waiting).unwrap_or(i64::MAX));
     let mut families = registry.gather();
     families.extend(http.gather());
     let mut buffer = Vec::new();
