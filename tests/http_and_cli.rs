@@ -598,6 +598,57 @@ async fn offline_ingest_uses_the_sample_levels_and_logs_without_colour() {
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes when stderr is not a terminal: {stderr:?}");
 }
 
+/// The query the answer-cache tests send: the latest IDP figures of each Mali region.
+const MALI_REGIONS_LATEST: &str = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode idps(latestRoundOnly: true) { nodes { individuals } } } } }"#;
+
+/// The sum of the `individuals` in an answer to [`MALI_REGIONS_LATEST`].
+fn mali_regions_latest_sum(answer: &Value) -> i64 {
+    answer["data"]["country"]["adminAreas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["idps"]["nodes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n["individuals"].as_i64())
+        .sum()
+}
+
+/// The same sum read from the store: the latest round of each Mali region's totals.
+const MALI_REGIONS_LATEST_IN_STORE: &str = "SELECT CAST(COALESCE(SUM(individuals), 0) AS BIGINT) AS n FROM idp_totals \
+     WHERE country_iso3 = 'MLI' AND admin_level = 1 AND area_matched AND is_latest_round";
+
+/// The one BIGINT (named `n`) that `sql` returns.
+async fn single_number(store: &common::TestStore, sql: &'static str) -> i64 {
+    store::with_conn(&store.pool, move |c| {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Number {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let row: Number = diesel::sql_query(sql).get_result(c).map_err(store::StoreError::Query)?;
+        Ok(row.n)
+    })
+    .await
+    .expect(sql)
+}
+
+/// The value of the `/metrics` line starting with `series` (0 when absent).
+async fn metric<S>(app: &S, series: &str) -> u64
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let metrics = awtest::call_and_read_body(app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
+    String::from_utf8_lossy(&metrics)
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// Identical requests that miss the answer cache together run once (PostgreSQL): while the first
 /// one's read is held up by a lock another session holds on the totals, the seven identical requests
 /// sent with it wait for it in the cache (`crisisgraph_answer_cache_waiting`) instead of reading
@@ -608,55 +659,9 @@ async fn identical_requests_that_miss_together_run_once() {
     let Some(store) = common::TestStore::new(common::Backend::Postgres).await else { return };
     ingest::sample::load_sample(&store.pool).await.expect("sample");
     let app = app_over(&store, api::Operations::default()).await;
-    let query = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode idps(latestRoundOnly: true) { nodes { individuals } } } } }"#;
-    let metric = |name: &'static str| {
-        let app = &app;
-        async move {
-            let metrics =
-                awtest::call_and_read_body(app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
-            String::from_utf8_lossy(&metrics)
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .unwrap_or(0)
-        }
-    };
-    let backends_waiting_on_a_lock = || async {
-        store::with_conn(&store.pool, |c| {
-            use diesel::RunQueryDsl;
-            #[derive(diesel::QueryableByName)]
-            struct Count {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                n: i64,
-            }
-            let row: Count = diesel::sql_query(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock'",
-            )
-            .get_result(c)
-            .map_err(store::StoreError::Query)?;
-            Ok(row.n)
-        })
-        .await
-        .expect("pg_stat_activity")
-    };
-    let expected: i64 = store::with_conn(&store.pool, |c| {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Sum {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            total: i64,
-        }
-        let row: Sum = diesel::sql_query(
-            "SELECT CAST(SUM(individuals) AS BIGINT) AS total FROM idp_totals \
-             WHERE country_iso3 = 'MLI' AND admin_level = 1 AND area_matched AND is_latest_round",
-        )
-        .get_result(c)
-        .map_err(store::StoreError::Query)?;
-        Ok(row.total)
-    })
-    .await
-    .expect("sum");
+    let waiting = "crisisgraph_answer_cache_waiting";
+    let expected = single_number(&store, MALI_REGIONS_LATEST_IN_STORE).await;
+    assert!(expected > 0, "the sample has Mali's regions");
 
     // Another session locks the totals until told to let go.
     let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
@@ -674,34 +679,33 @@ async fn identical_requests_that_miss_together_run_once() {
     locked_rx.recv_timeout(Duration::from_secs(30)).expect("the lock is taken");
 
     let requests = (0..8).map(|_| {
-        let request = awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
+        let request =
+            awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": MALI_REGIONS_LATEST })).to_request();
         awtest::call_and_read_body_json::<_, _, Value>(&app, request)
     });
     let watch = async {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while metric("crisisgraph_answer_cache_waiting").await < 7 && std::time::Instant::now() < deadline {
+        while metric(&app, waiting).await < 7 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let waiting = metric("crisisgraph_answer_cache_waiting").await;
-        let on_lock = backends_waiting_on_a_lock().await;
+        let seen_waiting = metric(&app, waiting).await;
+        let on_lock = single_number(
+            &store,
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .await;
         release_tx.send(()).expect("release");
-        (waiting, on_lock)
+        (seen_waiting, on_lock)
     };
-    let (answers, (waiting, on_lock)) = tokio::join!(futures_util::future::join_all(requests), watch);
+    let (answers, (seen_waiting, on_lock)) = tokio::join!(futures_util::future::join_all(requests), watch);
     holder.join().expect("the lock holder");
-    assert_eq!(waiting, 7, "seven requests wait for the identical one running");
+    assert_eq!(seen_waiting, 7, "seven requests wait for the identical one running");
     assert_eq!(on_lock, 1, "only the first request reads (and waits on the lock)");
     for answer in &answers {
-        let sum: i64 = answer["data"]["country"]["adminAreas"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|a| a["idps"]["nodes"].as_array().cloned().unwrap_or_default())
-            .filter_map(|n| n["individuals"].as_i64())
-            .sum();
-        assert_eq!(sum, expected, "{answer}");
+        assert_eq!(mali_regions_latest_sum(answer), expected, "{answer}");
     }
-    assert_eq!(metric("crisisgraph_answer_cache_waiting").await, 0);
+    assert_eq!(metric(&app, waiting).await, 0);
 }
 
 on_both_stores!(
@@ -717,45 +721,12 @@ async fn answers_are_reused_only_while_the_store_is_unchanged(backend: common::B
     let Some(store) = common::TestStore::new(backend).await else { return };
     ingest::sample::load_sample(&store.pool).await.expect("sample");
     let app = app_over(&store, api::Operations::default()).await;
-    let query = r#"{ country(iso3: "MLI") { adminAreas(level: 1) { pcode idps(latestRoundOnly: true) { nodes { individuals } } } } }"#;
-    let sum = |answer: &Value| -> i64 {
-        answer["data"]["country"]["adminAreas"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|a| a["idps"]["nodes"].as_array().cloned().unwrap_or_default())
-            .filter_map(|n| n["individuals"].as_i64())
-            .sum()
-    };
-    let hits = || async {
-        let metrics = awtest::call_and_read_body(&app, awtest::TestRequest::get().uri("/metrics").to_request()).await;
-        let text = String::from_utf8_lossy(&metrics).to_string();
-        text.lines()
-            .find(|l| l.starts_with("crisisgraph_answer_cache_requests_total{outcome=\"hit\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let query = MALI_REGIONS_LATEST;
+    let sum = mali_regions_latest_sum;
+    let hits = || metric(&app, "crisisgraph_answer_cache_requests_total{outcome=\"hit\"}");
     let post = || awtest::TestRequest::post().uri("/graphql").set_json(json!({ "query": query })).to_request();
     // The raw figures: the latest round of each Mali region, summed.
-    let from_store = || async {
-        store::with_conn(&store.pool, |c| {
-            use diesel::RunQueryDsl;
-            #[derive(diesel::QueryableByName)]
-            struct Sum {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                total: i64,
-            }
-            let row: Sum = diesel::sql_query(
-                "SELECT CAST(COALESCE(SUM(individuals), 0) AS BIGINT) AS total FROM idp_totals \
-                 WHERE country_iso3 = 'MLI' AND admin_level = 1 AND area_matched AND is_latest_round",
-            )
-            .get_result(c)
-            .map_err(store::StoreError::Query)?;
-            Ok(row.total)
-        })
-        .await
-        .expect("sum")
-    };
+    let from_store = || single_number(&store, MALI_REGIONS_LATEST_IN_STORE);
     let bump = || async {
         store::with_conn(&store.pool, |c| {
             use diesel::RunQueryDsl;
