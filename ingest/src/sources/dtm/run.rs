@@ -202,10 +202,13 @@ fn write_dtm_country(
     let started = Instant::now();
     let levels: Vec<i32> = payloads.iter().map(|p| i32::from(p.level)).collect();
     let mut writer = idps::IdpWriter::begin(c, iso3, &levels, run_id, retrieved_at)?;
+    // The country as the source names it (its first row), set by the parser before its first batch:
+    // the country must exist before a figure can refer to it.
+    let source_name = std::sync::OnceLock::new();
     // One batch waiting while one is written and one parsed: memory stays bounded by three batches.
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<IdpInput>>(1);
     let (parsed, written) = std::thread::scope(|scope| {
-        let parser = scope.spawn(|| parse_levels(run_id, iso3, matcher, payloads, areas, limits, batches));
+        let parser = scope.spawn(|| parse_levels(iso3, matcher, payloads, limits, &source_name, batches));
         let mut staged = 0usize;
         let mut written = Ok(());
         for batch in received.iter() {
@@ -213,8 +216,14 @@ fn write_dtm_country(
                 written = Err(IngestError::Cancelled);
                 break;
             }
-            if let Err(e) = writer.write(c, &batch) {
-                written = Err(e.into());
+            let mut write = |c: &mut AnyConnection| -> Result<(), IngestError> {
+                if staged == 0 {
+                    geography::ensure_country(c, &country(iso3, source_name.get().cloned()))?;
+                }
+                Ok(writer.write(c, &batch)?)
+            };
+            if let Err(e) = write(c) {
+                written = Err(e);
                 break;
             }
             staged += batch.len();
@@ -226,8 +235,22 @@ fn write_dtm_country(
     });
     // The writer's error is the cause when both failed (the parser then only saw the channel close).
     let staged = written?;
-    let ParsedLevels { applied, summaries: parsed_summaries, country_name } = parsed?;
-    summaries.extend(parsed_summaries);
+    let mut applied = Vec::new();
+    for ParsedLevel { resource_id, url, sha256, summary } in parsed? {
+        applied.push(AppliedPayload {
+            source: Source::Dtm.name().to_string(),
+            country_iso3: iso3.to_string(),
+            url,
+            payload_sha256: sha256.clone(),
+            run_id,
+            resource_id,
+            fetched_rows: summary.fetched(),
+            stored_rows: summary.valid,
+            rejected_rows: summary.rejected,
+            areas: areas.clone(),
+        });
+        summaries.push((resource_id, sha256, summary));
+    }
     tracing::info!(
         run_id,
         iso3,
@@ -241,12 +264,8 @@ fn write_dtm_country(
     rejected_share_ok(limits, &format!("dtm {iso3}"), fetched, rejected)?;
 
     let started = Instant::now();
-    let country = CountryInput {
-        iso3: iso3.to_string(),
-        iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
-        name: pcodes::country_name(iso3).map(|(name, _)| name).or(country_name).unwrap_or_else(|| iso3.to_string()),
-    };
-    geography::ensure_country(c, &country)?;
+    // Also when no row was valid (nothing written): the country's runs and payloads refer to it.
+    geography::ensure_country(c, &country(iso3, source_name.get().cloned()))?;
     let counts = writer.merge(c)?;
     for record in &applied {
         provenance::record_applied_payload(c, record)?;
@@ -266,34 +285,44 @@ fn write_dtm_country(
     Ok(counts)
 }
 
-/// What the parse of a country's levels found besides its rows.
-struct ParsedLevels {
-    applied: Vec<AppliedPayload>,
-    summaries: Vec<(i64, String, dtm::ParseSummary)>,
-    /// The country's name as the source spells it (its first row's).
-    country_name: Option<String>,
+/// The country a DTM figure belongs to: named from our list of countries, else as the source
+/// spells it, else by its code.
+fn country(iso3: &str, source_name: Option<String>) -> CountryInput {
+    CountryInput {
+        iso3: iso3.to_string(),
+        iso2: pcodes::country_name(iso3).map(|(_, iso2)| iso2),
+        name: pcodes::country_name(iso3).map(|(name, _)| name).or(source_name).unwrap_or_else(|| iso3.to_string()),
+    }
+}
+
+/// What the parse of one level's payload found besides its rows.
+struct ParsedLevel {
+    resource_id: i64,
+    url: String,
+    sha256: String,
+    summary: dtm::ParseSummary,
 }
 
 /// Parses each level's payload, handing the matched rows over `batches` in batches of
-/// [`idps::STAGING_CHUNK`], in source order. Fails when a payload is malformed or the receiving
-/// writer stopped.
+/// [`idps::STAGING_CHUNK`], in source order, and the country's name as the first row spells it to
+/// `source_name` before the first batch. Fails when a payload is malformed or the receiving writer
+/// stopped.
 fn parse_levels(
-    run_id: i64,
     iso3: &str,
     matcher: &AreaMatcher,
     payloads: Vec<LevelPayload>,
-    areas: &AreaFingerprint,
     limits: &RowLimits,
+    source_name: &std::sync::OnceLock<String>,
     batches: std::sync::mpsc::SyncSender<Vec<IdpInput>>,
-) -> Result<ParsedLevels, IngestError> {
+) -> Result<Vec<ParsedLevel>, IngestError> {
     let writer_stopped = || IngestError::Invalid("the DTM write stopped before the parse ended".into());
     let mut batch: Vec<IdpInput> = Vec::with_capacity(idps::STAGING_CHUNK);
-    let mut parsed = ParsedLevels { applied: Vec::new(), summaries: Vec::new(), country_name: None };
+    let mut parsed = Vec::new();
     for LevelPayload { level, resource_id, fetched } in payloads {
         let Fetched { url, sha256, body, .. } = fetched;
         let reader = body.into_reader()?;
         let summary = dtm::parse_stream(reader, level, iso3, limits, &mut |row| {
-            parsed.country_name.get_or_insert_with(|| row.admin0_name.clone());
+            source_name.get_or_init(|| row.admin0_name.clone());
             batch.push(idp_input(matcher, iso3, &row, resource_id));
             if batch.len() >= idps::STAGING_CHUNK {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(idps::STAGING_CHUNK));
@@ -301,19 +330,7 @@ fn parse_levels(
             }
             Ok(())
         })?;
-        parsed.applied.push(AppliedPayload {
-            source: Source::Dtm.name().to_string(),
-            country_iso3: iso3.to_string(),
-            url,
-            payload_sha256: sha256.clone(),
-            run_id,
-            resource_id,
-            fetched_rows: summary.fetched(),
-            stored_rows: summary.valid,
-            rejected_rows: summary.rejected,
-            areas: areas.clone(),
-        });
-        parsed.summaries.push((resource_id, sha256, summary));
+        parsed.push(ParsedLevel { resource_id, url, sha256, summary });
     }
     if !batch.is_empty() {
         batches.send(batch).map_err(|_| writer_stopped())?;
