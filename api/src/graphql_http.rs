@@ -195,16 +195,17 @@ pub(crate) async fn graphql(
         }
         _ => None,
     };
-    // Held until the answer is kept: identical requests arriving meanwhile wait for it.
-    let mut _flight = None;
-    if let Some(key) = &cache_key {
-        match cache.answer(&pool, key, options.request_timeout).await {
+    // The single flight this request leads, if any: identical requests arriving meanwhile wait until
+    // it is dropped, after the answer is kept (or when this request ends without one).
+    let flight = match &cache_key {
+        Some(key) => match cache.answer(&pool, key, options.request_timeout).await {
             crate::answer_cache::Lookup::Hit(stored) => {
                 return answered(&http, StatusCode::OK, media, by_get.then_some(options.get_cache_seconds), &stored);
             }
-            crate::answer_cache::Lookup::Miss(leading) => _flight = leading,
-        }
-    }
+            crate::answer_cache::Lookup::Miss(leading) => leading,
+        },
+        None => None,
+    };
     let token = PresentedToken::from_header(authorization);
     let single = matches!(batch, async_graphql::BatchRequest::Single(_));
     let snapshot_name = crate::answer_cache::SnapshotName::default();
@@ -257,6 +258,7 @@ pub(crate) async fn graphql(
     match (cache_key, snapshot_name.take()) {
         (Some(key), Some(snapshot)) if clean => {
             let stored = cache.keep(&pool, key, snapshot, body);
+            drop(flight);
             answered(&http, status, media, max_age, &stored)
         }
         _ if cacheable => {

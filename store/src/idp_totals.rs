@@ -97,22 +97,21 @@ pub fn build_for_first_load(conn: &mut AnyConnection, iso3: &str, levels: &[i32]
     // The levels are our own integers, not input: written into the statement.
     let levels = levels.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
     let scope = format!("country_iso3 = {param} AND admin_level IN ({levels})");
-    let statements = [
-        // Totals left without figures (none in a consistent store) must not be doubled.
-        format!("DELETE FROM idp_totals WHERE {scope}"),
-        format!(
-            "INSERT INTO idp_totals ({GROUP}, source_name, individuals, run_id, retrieved_at, is_latest_round) \
-             SELECT {GROUP}, source_name, individuals, run_id, retrieved_at, \
-             round_number = MAX(round_number) OVER (PARTITION BY country_iso3, admin_level, source_pcode, operation) \
-             FROM (SELECT {GROUP}, MIN(source_name) AS source_name, CAST(SUM(individuals) AS BIGINT) AS individuals, \
-             MAX(run_id) AS run_id, MAX(retrieved_at) AS retrieved_at FROM idp_figures WHERE {scope} \
-             GROUP BY {GROUP}) g"
-        ),
-    ];
-    let mut built = 0;
-    for statement in &statements {
-        built = crate::on_backend!(conn, |c| diesel::sql_query(statement).bind::<Text, _>(iso3).execute(c))?;
-    }
+    // Totals left without figures (none in a consistent store) must not be doubled.
+    let clear = format!("DELETE FROM idp_totals WHERE {scope}");
+    let build = format!(
+        "INSERT INTO idp_totals ({GROUP}, source_name, individuals, run_id, retrieved_at, is_latest_round) \
+         SELECT {GROUP}, source_name, individuals, run_id, retrieved_at, \
+         round_number = MAX(round_number) OVER (PARTITION BY country_iso3, admin_level, source_pcode, operation) \
+         FROM (SELECT {GROUP}, MIN(source_name) AS source_name, CAST(SUM(individuals) AS BIGINT) AS individuals, \
+         MAX(run_id) AS run_id, MAX(retrieved_at) AS retrieved_at FROM idp_figures WHERE {scope} \
+         GROUP BY {GROUP}) g"
+    );
+    let run = |conn: &mut AnyConnection, statement: &str| {
+        crate::on_backend!(conn, |c| diesel::sql_query(statement).bind::<Text, _>(iso3).execute(c))
+    };
+    run(conn, &clear)?;
+    let built = run(conn, &build)?;
     restat_after_bulk(conn, built)
 }
 

@@ -264,8 +264,11 @@ fn write_dtm_country(
     rejected_share_ok(limits, &format!("dtm {iso3}"), fetched, rejected)?;
 
     let started = Instant::now();
-    // Also when no row was valid (nothing written): the country's runs and payloads refer to it.
-    geography::ensure_country(c, &country(iso3, source_name.get().cloned()))?;
+    // When no row was valid nothing was written, and the country may still be missing: its runs and
+    // payloads refer to it.
+    if staged == 0 {
+        geography::ensure_country(c, &country(iso3, source_name.get().cloned()))?;
+    }
     let counts = writer.merge(c)?;
     for record in &applied {
         provenance::record_applied_payload(c, record)?;
