@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestStore};
+use diesel::Connection as _;
 use ingest::Source;
 use serde_json::Value;
 use wiremock::matchers::{method, path, query_param};
@@ -179,6 +180,54 @@ async fn a_dropped_snapshot_ends_its_transaction(backend: Backend) {
 }
 
 on_both_stores!(no_response_mixes_two_ingests, a_dropped_snapshot_ends_its_transaction);
+
+/// A snapshot takes its connection without the pool's ping (its BEGIN is the check): a pooled
+/// connection whose session the server ended (a restart, `pg_terminate_backend`, an idle timeout)
+/// must be dropped and replaced unseen, not fail the request that drew it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pooled_connection_the_server_ended_is_replaced_unseen() {
+    let Some(store) = TestStore::new(Backend::Postgres).await else { return };
+    const HELD: usize = 4;
+    let gate = store::SnapshotGate::new(store.pool.clone(), HELD);
+    // Four snapshots open at once leave four idle connections in the pool when they finish.
+    let snapshots: Vec<_> = (0..HELD).map(|_| gate.begin()).collect();
+    for snapshot in &snapshots {
+        snapshot.run(store::geography::all_countries).await.expect("a snapshot reads");
+    }
+    for snapshot in &snapshots {
+        snapshot.finish().await;
+    }
+    let mut admin = diesel::PgConnection::establish(&store.url).expect("a session of our own");
+    let ended = diesel::RunQueryDsl::get_result::<Count>(
+        diesel::sql_query(
+            "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ),
+        &mut admin,
+    )
+    .expect("pg_terminate_backend")
+    .n;
+    assert!(ended >= HELD as i64, "the pool held {ended} sessions, not the {HELD} idle ones expected");
+    // Every connection the pool holds is now dead: reads one after the other and side by side all
+    // get an answer.
+    for _ in 0..HELD {
+        let snapshot = gate.begin();
+        let read = snapshot.run(store::geography::all_countries).await;
+        assert!(read.is_ok(), "a read drew a dead connection and failed: {:?}", read.err());
+        snapshot.finish().await;
+    }
+    let side_by_side = (0..HELD).map(|_| {
+        let snapshot = gate.begin();
+        async move {
+            let read = snapshot.run(store::geography::all_countries).await;
+            snapshot.finish().await;
+            read
+        }
+    });
+    for read in futures_util::future::join_all(side_by_side).await {
+        assert!(read.is_ok(), "a read failed after the sessions were ended: {:?}", read.err());
+    }
+}
 
 /// Runs the `crisisgraph` CLI to its end; fails the test unless it succeeds.
 fn cli(database_url: &str, base: &str, args: &[&str]) {

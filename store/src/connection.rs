@@ -136,11 +136,37 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        if OPENING_STATEMENT_CHECKS.get() {
+            return Ok(());
+        }
         conn.ping().map_err(StoreError::Query)
     }
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         std::thread::panicking() || conn.is_broken()
+    }
+}
+
+thread_local! {
+    /// Set while [`DbPool::checkout_opening`] takes a connection on this thread: the caller's own
+    /// first statement tells whether the connection is alive, so the pool's ping is skipped (r2d2
+    /// validates on the calling thread).
+    static OPENING_STATEMENT_CHECKS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Skips the pool's ping on this thread while it lives, whatever way the checkout ends.
+struct PingSkipped;
+
+impl PingSkipped {
+    fn new() -> PingSkipped {
+        OPENING_STATEMENT_CHECKS.set(true);
+        PingSkipped
+    }
+}
+
+impl Drop for PingSkipped {
+    fn drop(&mut self) {
+        OPENING_STATEMENT_CHECKS.set(false);
     }
 }
 
@@ -256,6 +282,35 @@ impl DbPool {
             Some(cause) => StoreError::Unavailable(cause),
             None => StoreError::Pool(e),
         })
+    }
+
+    /// A connection on which `open` has run, `open` being its check: the pool's ping at checkout (a
+    /// round trip on every read snapshot) is skipped. A connection on which `open` fails because the
+    /// connection itself is gone (the server restarted, or ended the session) is discarded and the next
+    /// one tried, as the ping would have done; any other failure of `open` is the caller's.
+    pub(crate) fn checkout_opening(
+        &self,
+        open: impl Fn(&mut AnyConnection) -> Result<(), StoreError>,
+        checkout: impl Fn(&DbPool) -> Result<Pooled, StoreError>,
+    ) -> Result<Pooled, StoreError> {
+        // Every idle connection may be dead after a restart: one more try than the pool holds.
+        for _ in 0..self.max_size() {
+            let skipped = PingSkipped::new();
+            let taken = checkout(self);
+            drop(skipped);
+            let mut conn = taken?;
+            match open(&mut conn) {
+                Ok(()) => return Ok(conn),
+                // diesel marks a connection whose session is gone as broken: r2d2 drops it on return.
+                Err(e) if conn.is_broken() => {
+                    tracing::debug!(error = %e, "a pooled connection was gone; trying another")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut conn = checkout(self)?;
+        open(&mut conn)?;
+        Ok(conn)
     }
 
     /// A connection within `wait` at most (for a read replica: a replica that has gone away must not

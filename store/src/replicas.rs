@@ -206,15 +206,11 @@ impl Replicas {
     ) -> Result<(Pooled, DbPool), StoreError> {
         if let Some(i) = route {
             let replica = &self.replicas[i];
-            // A failed connection attempt is recorded by the replica pool's manager; a connection
-            // that cannot begin the read is recorded here.
-            let opened = replica.pool.checkout_within(OPEN_WAIT).and_then(|mut conn| match begin(&mut conn) {
-                Ok(()) => Ok(conn),
-                Err(e) => {
+            // A replica that gives no connection able to begin the read counts as failing.
+            let opened =
+                replica.pool.checkout_opening(&begin, |pool| pool.checkout_within(OPEN_WAIT)).inspect_err(|e| {
                     replica.pool.health().record_failure(&e.to_string());
-                    Err(e)
-                }
-            });
+                });
             match opened {
                 Ok(conn) => {
                     replica.reads.fetch_add(1, Ordering::Relaxed);
@@ -226,8 +222,7 @@ impl Replicas {
                 }
             }
         }
-        let mut conn = primary.checkout()?;
-        begin(&mut conn)?;
+        let conn = primary.checkout_opening(&begin, DbPool::checkout)?;
         self.primary_reads.fetch_add(1, Ordering::Relaxed);
         Ok((conn, primary.clone()))
     }

@@ -129,13 +129,22 @@ impl Drop for Held {
 
 /// Opens the read-only transaction on a fresh connection; on PostgreSQL each of its statements may
 /// run for at most `statement_timeout` (then the server cancels it: the question was too expensive).
+///
+/// PostgreSQL also plans the reads' prepared statements once per connection (`plan_cache_mode =
+/// force_generic_plan`, PostgreSQL 12 or later). They are the loaders' lookups by key arrays
+/// (`= ANY($1)`), whose best plan does not depend on the keys; with the default, the server planned
+/// them again on every execution, because a plan for an array of unknown length looks dearer than
+/// one for the few keys at hand. That planning was about a fifth of the server's time on the bench's
+/// Q1 (docs/benchmarks.md). Keyset pages are not prepared statements and are still planned for
+/// their values.
 fn begin_read(conn: &mut AnyConnection, statement_timeout: Duration) -> Result<(), StoreError> {
     use diesel::connection::AnsiTransactionManager;
     match conn {
         AnyConnection::Postgresql(c) => {
-            // One round trip: the two statements go as one simple-protocol message.
+            // One round trip: the statements go as one simple-protocol message.
             let begin = format!(
-                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = {}",
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = {}; \
+                 SET LOCAL plan_cache_mode = force_generic_plan",
                 statement_timeout.as_millis().max(1)
             );
             AnsiTransactionManager::begin_transaction_sql(c, &begin)?;
@@ -226,11 +235,7 @@ impl ReadSnapshot {
                         let _ = opened_on.opened_on.set(on);
                         conn
                     }
-                    None => {
-                        let mut conn = pool.checkout()?;
-                        begin(&mut conn)?;
-                        conn
-                    }
+                    None => pool.checkout_opening(begin, DbPool::checkout)?,
                 };
                 *state = State::Open(Box::new(Held { conn: Some(conn), permit: Some(permit) }));
             }
