@@ -294,7 +294,8 @@ impl DbPool {
         checkout: impl Fn(&DbPool) -> Result<Pooled, StoreError>,
     ) -> Result<Pooled, StoreError> {
         // Every idle connection may be dead after a restart: one more try than the pool holds.
-        for _ in 0..self.max_size() {
+        let mut tries_left = self.max_size();
+        loop {
             let skipped = PingSkipped::new();
             let taken = checkout(self);
             drop(skipped);
@@ -302,15 +303,13 @@ impl DbPool {
             match open(&mut conn) {
                 Ok(()) => return Ok(conn),
                 // diesel marks a connection whose session is gone as broken: r2d2 drops it on return.
-                Err(e) if conn.is_broken() => {
-                    tracing::debug!(error = %e, "a pooled connection was gone; trying another")
+                Err(e) if conn.is_broken() && tries_left > 0 => {
+                    tries_left -= 1;
+                    tracing::debug!(error = %e, "a pooled connection was gone; trying another");
                 }
                 Err(e) => return Err(e),
             }
         }
-        let mut conn = checkout(self)?;
-        open(&mut conn)?;
-        Ok(conn)
     }
 
     /// A connection within `wait` at most (for a read replica: a replica that has gone away must not
