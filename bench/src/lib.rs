@@ -9,6 +9,7 @@ pub mod load;
 pub mod loopback;
 pub mod postgraphile;
 pub mod queries;
+pub mod quiet;
 pub mod standby;
 pub mod synthetic;
 

@@ -942,6 +942,7 @@ fn run_queries(
     let mut loads = Loads::default();
     let mut notes = Vec::new();
     let load_all = |loads: &mut Loads,
+                    notes: &mut Vec<String>,
                     target: Target,
                     url: &str,
                     peer: Option<u8>,
@@ -957,7 +958,12 @@ fn run_queries(
                 };
                 let draw = varied.then(|| (lists[i].as_slice(), query.varied.first));
                 for &c in connections {
-                    eprintln!("load: {} {:?} varied={varied} c={c}", query.name, target);
+                    let quiet = start_quiet(notes, &format!("{} {target:?} varied={varied} c={c}", query.name));
+                    eprintln!(
+                        "load: {} {target:?} varied={varied} c={c} (after {:.1} s of waiting for quiet)",
+                        query.name,
+                        quiet.as_secs_f64()
+                    );
                     let load = wrk(args, url, &queries::wrk_script(&text, draw), c, work)?;
                     loads.0.push(((i, varied, c, target), load));
                 }
@@ -968,7 +974,7 @@ fn run_queries(
 
     // crisisgraph on PostgreSQL, its peak RSS over these loads alone.
     let _ = std::fs::write(format!("/proc/{serve_pid}/clear_refs"), "5");
-    load_all(&mut loads, Target::Crisisgraph, &graphql_url, None, &args.connections)?;
+    load_all(&mut loads, &mut notes, Target::Crisisgraph, &graphql_url, None, &args.connections)?;
     let (peak_rss, _) = rss_mb(serve_pid);
 
     // The same server with its answer cache off: the query path itself (the other one stays idle).
@@ -976,7 +982,7 @@ fn run_queries(
     match serve_with(args, pg, base, &[], &[("CRISISGRAPH_ANSWER_CACHE_MB", "0")]) {
         Ok((mut server, url)) => {
             let _ = std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5");
-            load_all(&mut loads, Target::Uncached, &format!("{url}/graphql"), None, &args.connections)?;
+            load_all(&mut loads, &mut notes, Target::Uncached, &format!("{url}/graphql"), None, &args.connections)?;
             uncached_rss = Some(rss_mb(server.id()).0);
             let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
             let _ = server.wait();
@@ -1000,6 +1006,7 @@ fn run_queries(
             }
         };
         std::fs::write(work.join(format!("floor-{}.sql", i + 1)), &script)?;
+        start_quiet(&mut notes, &format!("{} floor", query.name));
         loads.0.push(((i, false, FLOOR_CONNECTIONS, Target::Floor), pgbench(args, pg, &script, work)?));
         floor_sources.push(source);
     }
@@ -1026,7 +1033,7 @@ fn run_queries(
                     );
                 }
                 let _ = std::fs::write(format!("/proc/{}/clear_refs", server.id()), "5");
-                load_all(&mut loads, Target::Sqlite, &sqlite_graphql, None, &[FLOOR_CONNECTIONS])?;
+                load_all(&mut loads, &mut notes, Target::Sqlite, &sqlite_graphql, None, &[FLOOR_CONNECTIONS])?;
                 sqlite_rss = Some(rss_mb(server.id()).0);
                 let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
                 let _ = server.wait();
@@ -1063,7 +1070,7 @@ fn run_queries(
                     &mut notes,
                 );
             }
-            load_all(&mut loads, Target::Peer(version), &peer.url, Some(number), &args.connections)?;
+            load_all(&mut loads, &mut notes, Target::Peer(version), &peer.url, Some(number), &args.connections)?;
             peer.stop();
             let installed = postgraphile::installed_version(&peer_dir(args, version)).unwrap_or_else(|| "?".into());
             peers_run.push(format!("{} ({installed})", version.label()));
@@ -1094,6 +1101,23 @@ fn run_queries(
         }
     }
     Ok(())
+}
+
+/// The longest a load waits for the machine to fall quiet (bench/src/quiet.rs) before it starts anyway.
+const QUIET_BOUND: Duration = Duration::from_secs(60);
+
+/// Waits for the machine to fall quiet before the load named `load`, noting it in the report when quiet
+/// did not come within [`QUIET_BOUND`]; returns how long it waited.
+fn start_quiet(notes: &mut Vec<String>, load: &str) -> Duration {
+    let quiet = crisisgraph_bench::quiet::until_quiet(QUIET_BOUND);
+    if !quiet.reached {
+        notes.push(format!(
+            "- {load}: started with the machine still busy (over {:.0} % of the CPUs) after {:.0} s of waiting.",
+            crisisgraph_bench::quiet::BUSY_BELOW * 100.0,
+            quiet.waited.as_secs_f64()
+        ));
+    }
+    quiet.waited
 }
 
 fn ratio(a: Option<&Load>, b: Option<&Load>) -> Option<f64> {
