@@ -31,8 +31,10 @@ pub struct ServerOptions {
     pub answer_cache: std::sync::Arc<crate::answer_cache::AnswerCache>,
 }
 
-/// The answer cache's default size (`CRISISGRAPH_ANSWER_CACHE_MB`).
-pub const DEFAULT_ANSWER_CACHE_MB: u64 = 32;
+/// The answer cache's default size (`CRISISGRAPH_ANSWER_CACHE_MB`). 16 MB keeps a server under the bench's
+/// query load below 150 MB resident; at 32 MB it peaked at 163-170 MB, while the cache answered about
+/// the same share of requests at either size (docs/benchmarks.md, third and fifth runs).
+pub const DEFAULT_ANSWER_CACHE_MB: u64 = 16;
 
 impl Default for ServerOptions {
     fn default() -> Self {
