@@ -9,7 +9,6 @@ mod error;
 pub mod export;
 pub mod graphiql;
 mod graphql_http;
-mod hooks;
 pub mod limits;
 pub mod live;
 mod loaders;
