@@ -4,6 +4,7 @@
 
 mod aggregates;
 pub mod answer_cache;
+mod batching;
 pub mod console;
 mod error;
 pub mod export;

@@ -176,13 +176,12 @@ pub async fn resource_of(
     Ok(loader.load_one(resource_id).await.map_err(crate::error::shared)?.map(crate::types::Resource))
 }
 
-/// Wraps a loader: no batch window on a timer. A batch is sent once the request's resolvers wait:
-/// its dispatch task (spawned on the request's worker; actix-web's workers each run a one-thread
-/// runtime) lets every other task of the worker run, then waits while a statement of the request's
-/// snapshot runs (the statements of one snapshot run one after the other anyway, so this costs no
-/// time), and again lets the resolvers that statement's answer woke ask for their keys; only when
-/// no statement runs after such a round does it send the keys gathered. The snapshot connection is
-/// then held only while statements run, not through a sleep per nesting level.
+/// Wraps a loader: no batch window on a timer. A batch is sent once only loaders can move the
+/// request on (api/src/batching.rs): every resolver of the level has asked for its keys by then, and
+/// the snapshot connection is held only while statements run, not through a sleep per level.
+///
+/// Keys asked for outside a tracked request (a subscription's stream) are sent after the worker's
+/// other tasks have run twice and the snapshot's statements have run: a good guess, not a certainty.
 pub(crate) fn loader<T: async_graphql::dataloader::Loader<K>, K>(
     inner: T,
     snapshot: &ReadSnapshot,
@@ -193,16 +192,27 @@ where
     let snapshot = snapshot.clone();
     async_graphql::dataloader::DataLoader::new(inner, move |dispatch| {
         let snapshot = snapshot.clone();
+        let resolvers = crate::batching::Resolvers::polling();
         tokio::spawn(async move {
-            loop {
-                tokio::task::yield_now().await;
-                tokio::task::yield_now().await;
-                if snapshot.is_quiet() {
-                    break;
+            match resolvers {
+                Some(resolvers) => {
+                    if resolvers.until_only_loaders_can_go_on(&snapshot).await {
+                        let _out = resolvers.batch_out();
+                        dispatch.await;
+                    }
                 }
-                snapshot.quiet().await;
+                None => {
+                    loop {
+                        tokio::task::yield_now().await;
+                        tokio::task::yield_now().await;
+                        if snapshot.is_quiet() {
+                            break;
+                        }
+                        snapshot.quiet().await;
+                    }
+                    dispatch.await;
+                }
             }
-            dispatch.await
         })
     })
     .delay(std::time::Duration::ZERO)

@@ -63,7 +63,7 @@ struct RequestReads {
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestReads {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = next.run(ctx).await;
+        let response = crate::batching::Tracked::new(next.run(ctx)).await;
         let name = self.name.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(name) = name.filter(|_| response.errors.is_empty())
             && let Some(identity) = self.snapshot.identity().await

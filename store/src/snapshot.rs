@@ -16,7 +16,7 @@
 //! snapshot opens where their router says (store/src/replicas.rs).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
@@ -46,6 +46,7 @@ impl SnapshotGate {
                 pinned: AtomicBool::new(true),
                 state: Arc::new(Mutex::new(State::Idle)),
                 opened_on: std::sync::OnceLock::new(),
+                statements: AtomicUsize::new(0),
             }),
         }
     }
@@ -70,6 +71,25 @@ struct Inner {
     state: Arc<Mutex<State>>,
     /// The pool the snapshot opened on (a read replica's or the primary's), whose health its reads tell.
     opened_on: std::sync::OnceLock<crate::DbPool>,
+    /// Statements asked for and not yet answered to whoever asked (queued, running, or done on their
+    /// blocking thread with the answer not yet handed back): zero means nobody waits on this snapshot.
+    statements: AtomicUsize,
+}
+
+/// Counts one statement in [`Inner::statements`] until the `run` that asked for it returns or is dropped.
+struct Asked<'a>(&'a AtomicUsize);
+
+impl<'a> Asked<'a> {
+    fn new(statements: &'a AtomicUsize) -> Asked<'a> {
+        statements.fetch_add(1, Ordering::SeqCst);
+        Asked(statements)
+    }
+}
+
+impl Drop for Asked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Inner {
@@ -198,6 +218,7 @@ impl ReadSnapshot {
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = &self.inner;
+        let _asked = Asked::new(&inner.statements);
         let bound = inner.pool.read_bound();
         // Another statement of this request holds the connection; should it never get an answer, this
         // one gives up after the same bound.
@@ -284,9 +305,11 @@ impl ReadSnapshot {
         }
     }
 
-    /// Whether no statement of this snapshot runs or waits to run now.
+    /// Whether no statement of this snapshot runs, waits to run, or waits to hand back its answer:
+    /// counted from the call of [`ReadSnapshot::run`] to its return, so that a statement just done
+    /// on its blocking thread still counts until whoever asked has its answer (and has been woken).
     pub fn is_quiet(&self) -> bool {
-        self.inner.state.try_lock().is_ok()
+        self.inner.statements.load(Ordering::SeqCst) == 0
     }
 
     /// Waits until the statements of this snapshot running or queued now have run.

@@ -1,0 +1,179 @@
+//! When a loader sends its batch: once the request's resolvers can go no further without it.
+//!
+//! async-graphql resolves a request's fields in one task: the fields of a level, and the items of a
+//! list, are futures polled together. A resolver that needs a linked row asks its loader for a key
+//! and waits; the loader must send the keys of the whole level in one statement, so it must wait
+//! until every resolver of the level has asked. A timer (async-graphql's default) guesses at that
+//! moment and costs its length at every level; counting yields guesses too, and guesses wrong when
+//! the machine is busy. Here the request's execution is polled through [`Tracked`], which knows the
+//! moment exactly: its last poll returned pending, nothing has woken it since, no statement of the
+//! request's snapshot is in flight and no loader's batch is out. Then nothing but a loader's
+//! dispatch can move the request on, so every loader with keys sends them.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use store::ReadSnapshot;
+use tokio::sync::Notify;
+
+thread_local! {
+    /// The resolvers being polled on this thread now: loaders asked for a key during that poll
+    /// belong to their request.
+    static POLLING: RefCell<Option<Arc<Resolvers>>> = const { RefCell::new(None) };
+}
+
+/// One request's resolver tree, as its loaders see it.
+pub(crate) struct Resolvers {
+    /// Twice the number of wake-ups so far, plus one while the tree waits: its last poll returned
+    /// pending and nothing woke it since (a wake-up adds two and clears the low bit, so a poll that
+    /// saw a wake-up cannot mark the tree waiting).
+    state: AtomicU64,
+    /// Loader batches sent and not yet answered.
+    batches: AtomicUsize,
+    /// The request is done or dropped: no batch is needed any more.
+    ended: AtomicBool,
+    /// Told whenever the tree starts waiting, a batch is answered or the request ends.
+    changed: Notify,
+    /// The waker of whoever polls the tree.
+    outer: Mutex<Option<Waker>>,
+}
+
+const WAITING: u64 = 1;
+
+impl Resolvers {
+    /// The resolvers polled on this thread now, if any (none for a subscription's stream).
+    pub(crate) fn polling() -> Option<Arc<Resolvers>> {
+        POLLING.with(|polling| polling.borrow().clone())
+    }
+
+    /// Whether only loaders' batches can move the request on now.
+    fn only_loaders_can_go_on(&self, snapshot: &ReadSnapshot) -> bool {
+        self.state.load(Ordering::SeqCst) & WAITING == WAITING
+            && self.batches.load(Ordering::SeqCst) == 0
+            && snapshot.is_quiet()
+    }
+
+    /// Waits until only loaders' batches can move the request on. False: the request ended first.
+    pub(crate) async fn until_only_loaders_can_go_on(&self, snapshot: &ReadSnapshot) -> bool {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.ended.load(Ordering::SeqCst) {
+                return false;
+            }
+            if self.only_loaders_can_go_on(snapshot) {
+                return true;
+            }
+            changed.await;
+        }
+    }
+
+    /// Counts a batch as out until the guard drops, after its answers reached the resolvers.
+    pub(crate) fn batch_out(self: &Arc<Self>) -> BatchOut {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        BatchOut(self.clone())
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+}
+
+impl Wake for Resolvers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = self.state.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| Some((s + 2) & !WAITING));
+        if let Some(outer) = self.outer.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            outer.wake_by_ref();
+        }
+    }
+}
+
+/// A loader's batch, out until dropped.
+pub(crate) struct BatchOut(Arc<Resolvers>);
+
+impl Drop for BatchOut {
+    fn drop(&mut self) {
+        if self.0.batches.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.changed.notify_waiters();
+        }
+    }
+}
+
+/// A request's execution, polled so that its loaders know when its resolvers wait.
+pub(crate) struct Tracked<F> {
+    inner: Pin<Box<F>>,
+    resolvers: Arc<Resolvers>,
+    waker: Waker,
+}
+
+impl<F: Future> Tracked<F> {
+    pub(crate) fn new(inner: F) -> Tracked<F> {
+        let resolvers = Arc::new(Resolvers {
+            state: AtomicU64::new(0),
+            batches: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
+            changed: Notify::new(),
+            outer: Mutex::new(None),
+        });
+        Tracked { inner: Box::pin(inner), waker: Waker::from(resolvers.clone()), resolvers }
+    }
+}
+
+/// Puts the polled resolvers back as they were when the poll ends, even by a panic.
+struct Restore(Option<Arc<Resolvers>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        POLLING.with(|polling| *polling.borrow_mut() = previous);
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        {
+            let mut outer = this.resolvers.outer.lock().unwrap_or_else(PoisonError::into_inner);
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
+        let before = this.resolvers.state.fetch_and(!WAITING, Ordering::SeqCst) & !WAITING;
+        let polled = {
+            let _restore = Restore(POLLING.with(|polling| polling.replace(Some(this.resolvers.clone()))));
+            this.inner.as_mut().poll(&mut Context::from_waker(&this.waker))
+        };
+        match polled {
+            Poll::Pending => {
+                let marked =
+                    this.resolvers.state.compare_exchange(before, before | WAITING, Ordering::SeqCst, Ordering::SeqCst);
+                if marked.is_ok() {
+                    this.resolvers.changed.notify_waiters();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(output) => {
+                this.resolvers.end();
+                Poll::Ready(output)
+            }
+        }
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        self.resolvers.end();
+    }
+}
