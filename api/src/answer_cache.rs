@@ -322,7 +322,7 @@ async fn connect(probe: Arc<std::sync::Mutex<Probe>>, url: String) {
     probe.client = client;
 }
 
-/// Where a request's read snapshot leaves its name (`ReadScope` in api/src/read.rs), for the
+/// Where a request's read snapshot leaves its name (`RequestReads::end` in api/src/read.rs), for the
 /// answer to be kept under it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SnapshotName(Arc<std::sync::Mutex<Option<String>>>);

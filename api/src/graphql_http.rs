@@ -14,15 +14,13 @@
 //!   most [`MAX_ERRORS`] distinct ones (4,000 duplicate directives are one error, not 4,000).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
@@ -43,53 +41,24 @@ const MUTATION_BY_GET: &str = "mutations must be sent by POST";
 
 /// Marks a request that came by GET or HEAD: it may run queries only.
 #[derive(Debug, Clone, Copy)]
-struct ByGet;
+pub(crate) struct ByGet;
 
-/// The schema extension refusing a mutation in a request marked [`ByGet`], once the query is known:
-/// a persisted query's hash sent by GET may stand for a mutation registered earlier by POST.
-pub(crate) struct QueriesOnlyByGet;
-
-impl ExtensionFactory for QueriesOnlyByGet {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GetGuard { operation: Mutex::new(None) })
+/// Refuses a request marked [`ByGet`] whose document runs a mutation, once the document is known: a
+/// persisted query's hash sent by GET may stand for a mutation registered earlier by POST. Run by the
+/// schema's one extension (api/src/hooks.rs) after parsing.
+pub(crate) fn refuse_mutation_by_get(
+    by_get: bool,
+    document: &ExecutableDocument,
+    operation: Option<&str>,
+) -> ServerResult<()> {
+    if by_get && selects_mutation(document, operation) {
+        let mut error = ServerError::new(MUTATION_BY_GET, None);
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", "BAD_USER_INPUT");
+        error.extensions = Some(extensions);
+        return Err(error);
     }
-}
-
-struct GetGuard {
-    /// The operation the request names.
-    operation: Mutex<Option<String>>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for GetGuard {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        *self.operation.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let name = self.operation.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        if ctx.data_opt::<ByGet>().is_some() && selects_mutation(&document, name.as_deref()) {
-            let mut error = ServerError::new(MUTATION_BY_GET, None);
-            let mut extensions = ErrorExtensionValues::default();
-            extensions.set("code", "BAD_USER_INPUT");
-            error.extensions = Some(extensions);
-            return Err(error);
-        }
-        Ok(document)
-    }
+    Ok(())
 }
 
 /// The media type of an answer.
@@ -320,7 +289,7 @@ fn answered(
 }
 
 /// A GET request's query string as a GraphQL request (`query`, `operationName`, `variables` and
-/// `extensions` as URL-encoded JSON). A mutation in it is refused with 405 by [`QueriesOnlyByGet`]
+/// `extensions` as URL-encoded JSON). A mutation in it is refused with 405 by [`refuse_mutation_by_get`]
 /// before it runs: GET must not change anything.
 fn request_of_query_string(query_string: &str) -> Result<async_graphql::BatchRequest, Refusal> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
@@ -338,8 +307,9 @@ fn request_of_query_string(query_string: &str) -> Result<async_graphql::BatchReq
     Ok(async_graphql::BatchRequest::Single(request_of(object)?))
 }
 
-/// Whether the operation a document runs (the one named, or else any) is a mutation.
-fn selects_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+/// Whether the operation a document runs (the one named, or else any) is a mutation (with several
+/// operations and no name, the request fails validation anyway).
+pub(crate) fn selects_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
     match &document.operations {
         DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
         DocumentOperations::Multiple(ops) => match name {

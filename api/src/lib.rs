@@ -10,6 +10,7 @@ mod error;
 pub mod export;
 pub mod graphiql;
 mod graphql_http;
+mod hooks;
 pub mod limits;
 pub mod live;
 mod loaders;

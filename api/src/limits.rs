@@ -8,15 +8,15 @@
 //! - at most [`MAX_DIRECTIVES`] directives on a field (set on the schema).
 //!
 //! async-graphql's own depth limit counts introspection fields like data fields, which refuses the
-//! standard introspection query; its complexity limit applies per operation. Hence this extension.
+//! standard introspection query; its complexity limit applies per operation. Hence these checks, which
+//! the schema's one extension (api/src/hooks.rs) runs after parsing and after validation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
 
 /// Deepest data query accepted (a root field is at depth 1).
 pub const MAX_DEPTH: usize = 12;
@@ -53,60 +53,38 @@ fn limit_exceeded(message: String) -> ServerError {
     error
 }
 
-/// The schema extension applying the limits.
-pub(crate) struct QueryLimits;
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(QueryLimits)
+/// Refuses a document whose data fields or introspection fields go deeper than allowed.
+pub(crate) fn check_depth(document: &ExecutableDocument) -> ServerResult<()> {
+    let depth = Depths::of(document);
+    if depth.data > MAX_DEPTH {
+        return Err(limit_exceeded(format!(
+            "Query is nested too deep: {} levels of fields, at most {MAX_DEPTH}",
+            depth.data
+        )));
     }
+    if depth.introspection > MAX_INTROSPECTION_DEPTH {
+        return Err(limit_exceeded(format!(
+            "Introspection query is nested too deep: {} levels, at most {MAX_INTROSPECTION_DEPTH}",
+            depth.introspection
+        )));
+    }
+    Ok(())
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for QueryLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let depth = Depths::of(&document);
-        if depth.data > MAX_DEPTH {
-            return Err(limit_exceeded(format!(
-                "Query is nested too deep: {} levels of fields, at most {MAX_DEPTH}",
-                depth.data
-            )));
-        }
-        if depth.introspection > MAX_INTROSPECTION_DEPTH {
-            return Err(limit_exceeded(format!(
-                "Introspection query is nested too deep: {} levels, at most {MAX_INTROSPECTION_DEPTH}",
-                depth.introspection
-            )));
-        }
-        Ok(document)
+/// Takes a validated operation's complexity from the request's budget (or, without one, from a budget of
+/// its own), refusing it when the budget cannot cover it.
+pub(crate) fn spend_complexity(budget: Option<&ComplexityBudget>, complexity: usize) -> Result<(), Vec<ServerError>> {
+    let allowed = match budget {
+        Some(budget) => budget.spend(complexity),
+        None => complexity <= MAX_COMPLEXITY,
+    };
+    if !allowed {
+        return Err(vec![limit_exceeded(format!(
+            "Query is too complex: one request (a batch counts as one) may cost at most {MAX_COMPLEXITY}; \
+             this operation costs {complexity}. Ask for smaller pages or fewer nested lists"
+        ))]);
     }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let allowed = match ctx.data_opt::<ComplexityBudget>() {
-            Some(budget) => budget.spend(result.complexity),
-            None => result.complexity <= MAX_COMPLEXITY,
-        };
-        if !allowed {
-            return Err(vec![limit_exceeded(format!(
-                "Query is too complex: one request (a batch counts as one) may cost at most {MAX_COMPLEXITY}; \
-                 this operation costs {}. Ask for smaller pages or fewer nested lists",
-                result.complexity
-            ))]);
-        }
-        Ok(result)
-    }
+    Ok(())
 }
 
 /// How deep a document's data fields and introspection fields go (fragments expanded, cycles cut:

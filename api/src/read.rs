@@ -1,19 +1,17 @@
 //! One read snapshot per GraphQL request: every resolver and loader of a request reads the same
 //! committed state, so an ingest committing mid-request never shows up half in a response.
 //!
-//! [`ReadScope`] is a schema extension: for each request it opens (lazily, on the first statement) a
-//! [`ReadSnapshot`], builds the request's loaders over it and puts both into the request's data,
-//! and ends the snapshot when the request is done. Mutations get an unpinned snapshot: they write
+//! For each request, [`ReadScope::begin`] gives a [`RequestReads`]: it opens (lazily, on the first
+//! statement) a [`ReadSnapshot`], builds the request's loaders over it and puts both into the
+//! request's data, and ends the snapshot when the request is done. The schema's one extension
+//! (api/src/hooks.rs) calls it at each step. Mutations get an unpinned snapshot: they write
 //! through the ingest coordinator on connections of their own, and what they return must be read
 //! after their writes, outside any older snapshot.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Context, Request, Response, ServerResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Context, Request, Response};
 use store::{DbPool, ReadSnapshot, SnapshotGate};
 
 use crate::answer_cache::SnapshotName;
@@ -34,7 +32,7 @@ pub(crate) fn snapshot<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Re
     ctx.data::<ReadSnapshot>()
 }
 
-/// The schema extension giving every request its snapshot and loaders.
+/// Gives every request its snapshot and loaders.
 pub(crate) struct ReadScope {
     gate: SnapshotGate,
 }
@@ -44,26 +42,42 @@ impl ReadScope {
         let (graphql, _) = permits(&pool);
         ReadScope { gate: SnapshotGate::new(pool, graphql) }
     }
-}
 
-impl ExtensionFactory for ReadScope {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestReads { snapshot: self.gate.begin(), operation: Mutex::new(None), name: Mutex::new(None) })
+    /// The reads of one request: a snapshot not opened yet.
+    pub(crate) fn begin(&self) -> RequestReads {
+        RequestReads { snapshot: self.gate.begin(), name: Mutex::new(None) }
     }
 }
 
-struct RequestReads {
+/// One request's snapshot, from its preparation to its answer.
+pub(crate) struct RequestReads {
     snapshot: ReadSnapshot,
-    /// The operation the request names, to tell whether it is a mutation.
-    operation: Mutex<Option<String>>,
     /// Where to leave the snapshot's name when the answer may be cached (api/src/answer_cache.rs).
     name: Mutex<Option<SnapshotName>>,
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestReads {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let response = crate::batching::Tracked::new(next.run(ctx)).await;
+impl RequestReads {
+    /// Before parsing: the request's loaders and snapshot go into its data.
+    pub(crate) fn prepare(&self, request: Request) -> Request {
+        *self.name.lock().unwrap_or_else(PoisonError::into_inner) = request
+            .data
+            .get(&std::any::TypeId::of::<SnapshotName>())
+            .and_then(|d| d.downcast_ref::<SnapshotName>())
+            .cloned();
+        crate::loaders::with_loaders(request, &self.snapshot).data(self.snapshot.clone())
+    }
+
+    /// Once the document is known: a mutation reads outside any snapshot (it must see its own writes),
+    /// and a subscription, which lives for long, must not hold a connection for one either.
+    pub(crate) fn parsed(&self, document: &ExecutableDocument, operation: Option<&str>) {
+        if crate::graphql_http::selects_mutation(document, operation) || is_subscription(document) {
+            self.snapshot.unpin();
+        }
+    }
+
+    /// After execution: the snapshot's name is left for the answer cache (clean answers only), and the
+    /// snapshot ends.
+    pub(crate) async fn end(&self, response: &Response) {
         let name = self.name.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(name) = name.filter(|_| response.errors.is_empty())
             && let Some(identity) = self.snapshot.identity().await
@@ -71,51 +85,6 @@ impl Extension for RequestReads {
             name.set(identity);
         }
         self.snapshot.finish().await;
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        *self.operation.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
-        *self.name.lock().unwrap_or_else(PoisonError::into_inner) = request
-            .data
-            .get(&std::any::TypeId::of::<SnapshotName>())
-            .and_then(|d| d.downcast_ref::<SnapshotName>())
-            .cloned();
-        let request = crate::loaders::with_loaders(request, &self.snapshot).data(self.snapshot.clone());
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let name = self.operation.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        // A subscription lives for long: it must not hold a connection for its snapshot either.
-        if is_mutation(&document, name.as_deref()) || is_subscription(&document) {
-            self.snapshot.unpin();
-        }
-        Ok(document)
-    }
-}
-
-/// Whether the operation a request runs is a mutation (with several operations and no name, the
-/// request fails validation anyway).
-fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops.iter().any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
-            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
-        },
     }
 }
 

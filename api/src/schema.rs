@@ -22,15 +22,9 @@ pub fn build_schema(pool: DbPool, operations: Operations) -> CrisisSchema {
     }
     builder
         .data(operations)
-        .extension(crate::read::ReadScope::new(pool))
-        // Automatic persisted queries: clients may send a query's hash instead of its text.
-        .extension(async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-            async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(512),
-        ))
-        // Depth (introspection apart) and complexity (per HTTP request); see `limits`.
-        .extension(crate::limits::QueryLimits)
-        // GET runs queries only (also a persisted query's hash standing for a mutation).
-        .extension(crate::graphql_http::QueriesOnlyByGet)
+        // The one extension: the read snapshot, persisted queries, the limits and GET's queries-only rule
+        // (api/src/hooks.rs says why one).
+        .extension(crate::hooks::RequestHooks::new(pool))
         .limit_directives(crate::limits::MAX_DIRECTIVES)
         .finish()
 }
