@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
-use store::ReadSnapshot;
 use tokio::sync::Notify;
 
 thread_local! {
@@ -50,15 +49,17 @@ impl Resolvers {
         POLLING.with(|polling| polling.borrow().clone())
     }
 
-    /// Whether only loaders' batches can move the request on now.
-    fn only_loaders_can_go_on(&self, snapshot: &ReadSnapshot) -> bool {
+    /// Whether only loaders' batches can move the request on now, given whether the request's
+    /// snapshot has no statement in flight.
+    fn only_loaders_can_go_on(&self, statements_quiet: &impl Fn() -> bool) -> bool {
         self.state.load(Ordering::SeqCst) & WAITING == WAITING
             && self.batches.load(Ordering::SeqCst) == 0
-            && snapshot.is_quiet()
+            && statements_quiet()
     }
 
-    /// Waits until only loaders' batches can move the request on. False: the request ended first.
-    pub(crate) async fn until_only_loaders_can_go_on(&self, snapshot: &ReadSnapshot) -> bool {
+    /// Waits until only loaders' batches can move the request on (`statements_quiet`: the request's
+    /// snapshot has no statement in flight, `ReadSnapshot::is_quiet`). False: the request ended first.
+    pub(crate) async fn until_only_loaders_can_go_on(&self, statements_quiet: impl Fn() -> bool) -> bool {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -66,7 +67,7 @@ impl Resolvers {
             if self.ended.load(Ordering::SeqCst) {
                 return false;
             }
-            if self.only_loaders_can_go_on(snapshot) {
+            if self.only_loaders_can_go_on(&statements_quiet) {
                 return true;
             }
             changed.await;
@@ -175,5 +176,70 @@ impl<F: Future> Future for Tracked<F> {
 impl<F> Drop for Tracked<F> {
     fn drop(&mut self) {
         self.resolvers.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::{Resolvers, Tracked};
+
+    /// A stand-in for a request: asks its "loader" (records the resolvers polling it), then waits for
+    /// the answer.
+    async fn request(asked: Arc<Mutex<Option<Arc<Resolvers>>>>, answer: tokio::sync::oneshot::Receiver<u32>) -> u32 {
+        *asked.lock().expect("lock") = Resolvers::polling();
+        answer.await.unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_goes_once_the_tree_waits_and_statements_are_quiet() {
+        let asked = Arc::new(Mutex::new(None));
+        let (send, answer) = tokio::sync::oneshot::channel();
+        let tracked = tokio::spawn(Tracked::new(request(asked.clone(), answer)));
+        tokio::task::yield_now().await;
+        let resolvers = asked.lock().expect("lock").clone().expect("the loader saw its request's resolvers");
+        assert!(Resolvers::polling().is_none(), "outside the request's poll, no resolvers are current");
+
+        // The tree waits, but a statement is still in flight: no batch yet.
+        let statement_done = Arc::new(AtomicBool::new(false));
+        let done = statement_done.clone();
+        let dispatch = tokio::spawn({
+            let resolvers = resolvers.clone();
+            async move { resolvers.until_only_loaders_can_go_on(move || done.load(Ordering::SeqCst)).await }
+        });
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!dispatch.is_finished(), "sent while a statement was in flight");
+
+        // A batch out holds the others back too, until it is answered.
+        let out = resolvers.batch_out();
+        statement_done.store(true, Ordering::SeqCst);
+        // (A statement's answer would wake the tree, which tells the waiters once it waits again.)
+        resolvers.changed.notify_waiters();
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!dispatch.is_finished(), "sent while another batch was out");
+        drop(out);
+        assert!(dispatch.await.expect("dispatch task"), "the batch was not sent");
+
+        let _ = send.send(7);
+        assert_eq!(tracked.await.expect("request task"), 7);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dropped_request_lets_its_waiting_batches_go_without_sending() {
+        let asked = Arc::new(Mutex::new(None));
+        let (_send, answer) = tokio::sync::oneshot::channel();
+        let tracked = tokio::spawn(Tracked::new(request(asked.clone(), answer)));
+        tokio::task::yield_now().await;
+        let resolvers = asked.lock().expect("lock").clone().expect("the loader saw its request's resolvers");
+        let dispatch = tokio::spawn(async move { resolvers.until_only_loaders_can_go_on(|| false).await });
+        tokio::task::yield_now().await;
+        tracked.abort();
+        assert!(!dispatch.await.expect("dispatch task"), "a batch went for a request that is gone");
     }
 }

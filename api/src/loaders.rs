@@ -196,7 +196,7 @@ where
         tokio::spawn(async move {
             match resolvers {
                 Some(resolvers) => {
-                    if resolvers.until_only_loaders_can_go_on(&snapshot).await {
+                    if resolvers.until_only_loaders_can_go_on(|| snapshot.is_quiet()).await {
                         let _out = resolvers.batch_out();
                         dispatch.await;
                     }
