@@ -184,22 +184,32 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+
     use super::{Resolvers, Tracked};
 
     /// A stand-in for a request: asks its "loader" (records the resolvers polling it), then waits for
     /// the answer.
-    async fn request(asked: Arc<Mutex<Option<Arc<Resolvers>>>>, answer: tokio::sync::oneshot::Receiver<u32>) -> u32 {
+    async fn request(asked: Arc<Mutex<Option<Arc<Resolvers>>>>, answer: oneshot::Receiver<u32>) -> u32 {
         *asked.lock().expect("lock") = Resolvers::polling();
         answer.await.unwrap_or(0)
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_batch_goes_once_the_tree_waits_and_statements_are_quiet() {
+    /// Starts a tracked request that has asked its loader for a key and waits: its task, the resolvers
+    /// its loader saw, and the sender of its answer.
+    async fn waiting_request() -> (JoinHandle<u32>, Arc<Resolvers>, oneshot::Sender<u32>) {
         let asked = Arc::new(Mutex::new(None));
-        let (send, answer) = tokio::sync::oneshot::channel();
+        let (send, answer) = oneshot::channel();
         let tracked = tokio::spawn(Tracked::new(request(asked.clone(), answer)));
         tokio::task::yield_now().await;
         let resolvers = asked.lock().expect("lock").clone().expect("the loader saw its request's resolvers");
+        (tracked, resolvers, send)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_batch_goes_once_the_tree_waits_and_statements_are_quiet() {
+        let (tracked, resolvers, send) = waiting_request().await;
         assert!(Resolvers::polling().is_none(), "outside the request's poll, no resolvers are current");
 
         // The tree waits, but a statement is still in flight: no batch yet.
@@ -232,11 +242,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_dropped_request_lets_its_waiting_batches_go_without_sending() {
-        let asked = Arc::new(Mutex::new(None));
-        let (_send, answer) = tokio::sync::oneshot::channel();
-        let tracked = tokio::spawn(Tracked::new(request(asked.clone(), answer)));
-        tokio::task::yield_now().await;
-        let resolvers = asked.lock().expect("lock").clone().expect("the loader saw its request's resolvers");
+        let (tracked, resolvers, _send) = waiting_request().await;
         let dispatch = tokio::spawn(async move { resolvers.until_only_loaders_can_go_on(|| false).await });
         tokio::task::yield_now().await;
         tracked.abort();
