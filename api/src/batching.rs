@@ -13,10 +13,11 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 thread_local! {
@@ -38,7 +39,7 @@ pub(crate) struct Resolvers {
     /// Told whenever the tree starts waiting, a batch is answered or the request ends.
     changed: Notify,
     /// The waker of whoever polls the tree.
-    outer: Mutex<Option<Waker>>,
+    outer: AtomicWaker,
 }
 
 const WAITING: u64 = 1;
@@ -93,9 +94,7 @@ impl Wake for Resolvers {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let _ = self.state.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| Some((s + 2) & !WAITING));
-        if let Some(outer) = self.outer.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            outer.wake_by_ref();
-        }
+        self.outer.wake();
     }
 }
 
@@ -124,7 +123,7 @@ impl<F: Future> Tracked<F> {
             batches: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             changed: Notify::new(),
-            outer: Mutex::new(None),
+            outer: AtomicWaker::new(),
         });
         Tracked { inner: Box::pin(inner), waker: Waker::from(resolvers.clone()), resolvers }
     }
@@ -145,12 +144,7 @@ impl<F: Future> Future for Tracked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        {
-            let mut outer = this.resolvers.outer.lock().unwrap_or_else(PoisonError::into_inner);
-            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *outer = Some(cx.waker().clone());
-            }
-        }
+        this.resolvers.outer.register(cx.waker());
         let before = this.resolvers.state.fetch_and(!WAITING, Ordering::SeqCst) & !WAITING;
         let polled = {
             let _restore = Restore(POLLING.with(|polling| polling.replace(Some(this.resolvers.clone()))));
